@@ -1,0 +1,104 @@
+"""The `robots` command line. Catches ``RobotsError`` only: anything else is a bug."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from robots.errors import ConfigError, RobotsError
+
+app = typer.Typer(help="Unattended RPA robots for e-commerce operations.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+run_app = typer.Typer(help="Run a robot once.", no_args_is_help=True)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(config_app, name="config")
+console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Folder holding robots.toml.",
+                       envvar="ROBOTS_WORKSPACE")
+]
+
+
+@run_app.command("refunds")
+def run_refunds(
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario file; default: the refunds target in robots.toml.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing; report what "
+                                          "would be done.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N refunds.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Approve the eligible refunds; hand every other one to a person with the reason."""
+    from robots.config import load_refund_scenario, load_workspace
+    from robots.refunds.robot import RefundsRobot
+
+    ws = load_workspace(workspace)
+    chosen = ws.target("refunds", target)
+    if target and chosen is None:
+        raise ConfigError(f"no enabled refunds target named {target!r}", file=str(ws.file),
+                          key="targets")
+    if scenario is None:
+        if chosen is None:
+            raise ConfigError("no enabled target with robot = \"refunds\" and no --scenario given",
+                              file=str(ws.file), key="targets")
+        scenario = ws.path(chosen.scenario)
+    base_url = str(chosen.base_url) if chosen and chosen.base_url else None
+    loaded = load_refund_scenario(scenario, base_url=base_url)
+    result = RefundsRobot(ws, loaded, scenario, dry_run=dry_run, limit=limit,
+                          console=console).run()
+    c = result.counts
+    console.print(
+        f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('approved', 0)} approved, "
+        f"{c.get('handed_to_person', 0)} to a person, {c.get('system_exception', 0)} system "
+        f"exceptions, ¥{result.money_approved:,.2f}{' would be' if dry_run else ''} approved"
+    )
+    console.print(f"report: {result.report}")
+    console.print(f"logs:   {result.run_dir}")
+    raise typer.Exit(result.exit_code)
+
+
+@config_app.command("check")
+def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Load robots.toml and every target's scenario; report the first problem."""
+    from robots.config import load_refund_scenario, load_workspace
+
+    ws = load_workspace(workspace)
+    for t in ws.config.targets:
+        load_refund_scenario(ws.path(t.scenario))
+        console.print(f"ok  {t.name}: {t.robot} ← {t.scenario}")
+    console.print(f"ok  {ws.file}")
+
+
+def _plugins() -> None:
+    """Sub-commands other packages contribute (the sandbox adds `robots sandbox`)."""
+    for ep in entry_points(group="robots.commands"):
+        app.add_typer(ep.load(), name=ep.name)
+
+
+def main() -> None:
+    _plugins()
+    try:
+        code = app(standalone_mode=False)
+    except RobotsError as exc:
+        console.print(f"[red]{type(exc).__name__}[/]: {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

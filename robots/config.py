@@ -1,0 +1,211 @@
+"""`robots.toml` (the workspace) and scenario files, validated when they are loaded.
+
+A bad value fails at once with the file, the dotted key and what was expected
+(``ConfigError``, exit code 2), never with ``None`` three calls later.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from robots.errors import ConfigError
+from robots.refunds.policy import RefundRules
+
+WORKSPACE_FILE = "robots.toml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(Strict):
+    ledger: Path = Path("state/ledger.sqlite3")
+    reports: Path = Path("reports")
+    logs: Path = Path("logs")
+    credentials_file: Path = Path("~/.config/robots/credentials.toml")
+
+
+class BrowserSettings(Strict):
+    executable: Path | None = Field(default=None, description="a Chromium binary; else found")
+    headless: bool = True
+    parallel_pages: int = Field(default=3, ge=1, le=16)
+    timeout_ms: int = Field(default=15_000, ge=1_000, le=300_000)
+    trace_on_failure: bool = True
+
+
+class RetrySettings(Strict):
+    attempts: int = Field(default=3, ge=1, le=10)
+    wait_initial_s: float = Field(default=0.5, ge=0, le=60)
+    wait_max_s: float = Field(default=5.0, ge=0, le=600)
+
+
+class Target(Strict):
+    """One robot pointed at one shop through one scenario file."""
+
+    name: str = Field(min_length=1)
+    robot: str = Field(pattern=r"^(refunds)$")
+    scenario: Path
+    base_url: HttpUrl | None = Field(default=None, description="overrides the scenario's")
+    enabled: bool = True
+
+
+class WorkspaceConfig(Strict):
+    paths: Paths = Paths()
+    browser: BrowserSettings = BrowserSettings()
+    retry: RetrySettings = RetrySettings()
+    targets: list[Target] = Field(default_factory=list)
+
+
+class Workspace:
+    """A loaded ``robots.toml`` with its folder, so relative paths resolve against it."""
+
+    def __init__(self, root: Path, config: WorkspaceConfig, file: Path) -> None:
+        self.root, self.config, self.file = root, config, file
+
+    def path(self, p: Path) -> Path:
+        p = p.expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def target(self, robot: str, name: str | None = None) -> Target | None:
+        for t in self.config.targets:
+            if t.robot == robot and t.enabled and (name is None or t.name == name):
+                return t
+        return None
+
+
+# -- the refunds scenario -------------------------------------------------------------------
+Selector = Annotated[str, Field(min_length=1)]
+
+
+class FieldSpec(Strict):
+    """Where a value sits on a page: a CSS selector, and the attribute to read (else text)."""
+
+    selector: Selector
+    attribute: str | None = None
+
+
+class LoginPage(Strict):
+    path: str = "/login"
+    username: Selector = "#username"
+    password: Selector = "#password"
+    submit: Selector = "button[type=submit]"
+    logged_in: Selector = Field(description="present only once logged in")
+    error: Selector = "[role=alert]"
+
+
+class ListPage(Strict):
+    path: str = Field(description="URL path with {status}")
+    row: Selector
+    refund_id_attribute: str
+    version_attribute: str
+    status_attribute: str
+    next_page: Selector
+
+    @field_validator("path")
+    @classmethod
+    def _has_status(cls, v: str) -> str:
+        if "{status}" not in v:
+            raise ValueError("must contain {status}")
+        return v
+
+
+REQUIRED_FIELDS = {
+    "refund_id", "version", "status", "order_id", "buyer_nick", "has_good_return", "refund_type",
+    "refund_fee", "payment", "refund_sku", "refund_quantity", "line_sku", "line_quantity",
+    "category", "reason", "intervention", "open_refunds_on_line", "order_status", "signed_at",
+    "created_at", "deadline", "has_gift", "shared_discount", "buyer_orders_90d",
+    "buyer_refunds_90d", "buyer_blacklisted", "return_sid", "receipt", "receipt_waybill",
+    "receipt_sku", "receipt_quantity",
+}
+
+
+class DetailPage(Strict):
+    path: str = Field(description="URL path with {refund_id}")
+    fields: dict[str, FieldSpec]
+    approve_button: Selector
+    confirm_button: Selector
+    error_banner: Selector
+    success_banner: Selector
+
+    @field_validator("path")
+    @classmethod
+    def _has_id(cls, v: str) -> str:
+        if "{refund_id}" not in v:
+            raise ValueError("must contain {refund_id}")
+        return v
+
+    @field_validator("fields")
+    @classmethod
+    def _all_fields(cls, v: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+        missing = sorted(REQUIRED_FIELDS - v.keys())
+        if missing:
+            raise ValueError(f"missing field selectors: {', '.join(missing)}")
+        return v
+
+
+class Shop(Strict):
+    name: str = Field(min_length=1)
+    base_url: HttpUrl
+    credential: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    pending_statuses: tuple[str, ...] = ("WAIT_SELLER_AGREE", "WAIT_SELLER_CONFIRM_GOODS")
+
+
+class RefundScenario(Strict):
+    shop: Shop
+    login: LoginPage
+    list: ListPage
+    detail: DetailPage
+    policy: RefundRules = RefundRules()
+
+
+# -- loading -----------------------------------------------------------------------------------
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(file)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from None
+
+
+def _validate(model: type[M], data: dict[str, Any], file: Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        given = first.get("input")
+        shown = "" if isinstance(given, dict | list) or given is None else f", got {given!r}"
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        raise ConfigError(f"{message}{shown}{more}", file=str(file), key=key) from None
+
+
+def load_workspace(root: Path) -> Workspace:
+    file = root / WORKSPACE_FILE
+    config = _validate(WorkspaceConfig, _read_toml(file), file)
+    ws = Workspace(root.resolve(), config, file)
+    for i, target in enumerate(config.targets):
+        if not ws.path(target.scenario).is_file():
+            raise ConfigError(
+                f"scenario file {target.scenario} does not exist",
+                file=str(file), key=f"targets.{i}.scenario", expected="a path to a scenario .toml",
+            )
+    return ws
+
+
+def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundScenario:
+    data = _read_toml(file)
+    if base_url is not None:
+        data.setdefault("shop", {})["base_url"] = base_url
+    return _validate(RefundScenario, data, file)

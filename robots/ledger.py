@@ -1,0 +1,295 @@
+"""The work-item ledger: one durable row per item per robot, written before and after acting.
+
+States::
+
+    pending ──► acting ──► done
+       │          │  └───► system_exception   (retried on a later run)
+       │          └──────► business_exception (handed to a person)
+       └─────────────────► business_exception
+
+The acting protocol every robot follows: mark *acting*, re-read the live record, act, verify
+the new state on the page, mark *done*. An item found *acting* when a run starts was
+interrupted mid-action; it is settled by reading its live state, never by acting blindly.
+
+SQLAlchemy keeps the store swappable (SQLite here, PostgreSQL when many machines share it).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    ACTING = "acting"
+    DONE = "done"
+    BUSINESS_EXCEPTION = "business_exception"
+    SYSTEM_EXCEPTION = "system_exception"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class WorkItem(Base):
+    __tablename__ = "work_items"
+    __table_args__ = (UniqueConstraint("robot", "item_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    robot: Mapped[str] = mapped_column(String(64))
+    item_key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fingerprint: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(64), default="")
+    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
+    acted_on: Mapped[str] = mapped_column(String(10), default="")  # local day of the action
+    reason_code: Mapped[str] = mapped_column(String(64), default="")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    robot: Mapped[str] = mapped_column(String(64))
+    scenario: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A read-only copy of a ledger row, safe to pass around after its session closed."""
+
+    item_key: str
+    state: State
+    attempts: int
+    fingerprint: str
+    action: str
+    amount_cents: int
+    reason_code: str
+    error_message: str
+    evidence: tuple[str, ...]
+    details: dict[str, Any]
+    run_id: str
+    updated_at: datetime
+
+
+def _view(row: WorkItem) -> ItemView:
+    return ItemView(
+        row.item_key, State(row.state), row.attempts, row.fingerprint, row.action,
+        row.amount_cents, row.reason_code, row.error_message, tuple(row.evidence or ()),
+        dict(row.details or {}), row.run_id, row.updated_at,
+    )
+
+
+def _sqlite_engine(url: str, *, memory: bool) -> Engine:
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let us issue BEGIN IMMEDIATE ourselves
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # take the write lock up front: read-check-write (claims, the daily cap) stays atomic
+        # across processes sharing the file
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Ledger:
+    """Durable record of every item every robot touched. Safe to share between processes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            self.engine = _sqlite_engine(url, memory=memory)
+        else:
+            self.engine = create_engine(url, isolation_level="SERIALIZABLE")
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def at(cls, path: Path) -> Ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    @classmethod
+    def in_memory(cls) -> Ledger:
+        """A throwaway ledger (dry runs, unit tests)."""
+        return cls("sqlite://")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def _row(self, s: Session, robot: str, key: str) -> WorkItem | None:
+        return s.scalar(select(WorkItem).where(WorkItem.robot == robot, WorkItem.item_key == key))
+
+    # -- runs -----------------------------------------------------------------------------
+    def begin_run(self, run_id: str, robot: str, scenario: str, *, dry_run: bool) -> None:
+        with self._tx() as s:
+            s.add(Run(run_id=run_id, robot=robot, scenario=scenario, dry_run=int(dry_run),
+                      started_at=datetime.now(), summary={}))
+
+    def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        with self._tx() as s:
+            run = s.get(Run, run_id)
+            if run is not None:
+                run.ended_at, run.summary = datetime.now(), summary
+
+    # -- items ----------------------------------------------------------------------------
+    def get(self, robot: str, key: str) -> ItemView | None:
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            return _view(row) if row else None
+
+    def items(self, robot: str, *, state: State | None = None,
+              run_id: str | None = None) -> list[ItemView]:
+        with self._tx() as s:
+            q = select(WorkItem).where(WorkItem.robot == robot)
+            if state is not None:
+                q = q.where(WorkItem.state == state)
+            if run_id is not None:
+                q = q.where(WorkItem.run_id == run_id)
+            return [_view(r) for r in s.scalars(q.order_by(WorkItem.id))]
+
+    def claim(self, robot: str, key: str, *, run_id: str, fingerprint: str,
+              details: dict[str, Any]) -> bool:
+        """Record the item as pending for this run; False if it needs no work.
+
+        Done items stay done. A business exception stays with its person until the record
+        changes (a new fingerprint); an unchanged record is not asked about twice.
+        """
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None:
+                s.add(WorkItem(robot=robot, item_key=key, state=State.PENDING, attempts=0,
+                               fingerprint=fingerprint, run_id=run_id, details=details,
+                               evidence=[], updated_at=datetime.now()))
+                return True
+            if row.state == State.DONE or row.state == State.ACTING:
+                return False
+            if row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint:
+                return False
+            row.state, row.fingerprint, row.run_id = State.PENDING, fingerprint, run_id
+            row.details = {**(row.details or {}), **details}
+            row.reason_code, row.error_message, row.updated_at = "", "", datetime.now()
+            return True
+
+    def start_acting(self, robot: str, key: str, *, run_id: str, action: str, amount_cents: int,
+                     fingerprint: str, daily_cap_cents: int | None, day: date) -> bool:
+        """Mark acting and reserve the money; False (nothing written) if the day's cap is hit."""
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None or row.state not in (State.PENDING, State.ACTING):
+                raise RuntimeError(f"{robot}/{key} is not claimed (state {row and row.state})")
+            if daily_cap_cents is not None and amount_cents:
+                committed = s.scalar(
+                    select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
+                        WorkItem.robot == robot,
+                        WorkItem.acted_on == day.isoformat(),
+                        WorkItem.state.in_([State.ACTING, State.DONE]),
+                        WorkItem.item_key != key,
+                    )
+                )
+                if int(committed or 0) + amount_cents > daily_cap_cents:
+                    return False
+            row.state, row.action, row.amount_cents = State.ACTING, action, amount_cents
+            row.acted_on, row.fingerprint, row.run_id = day.isoformat(), fingerprint, run_id
+            row.attempts += 1
+            row.updated_at = datetime.now()
+            return True
+
+    def money_committed(self, robot: str, day: date) -> int:
+        """Cents approved or being approved on ``day``: what the daily cap counts."""
+        with self._tx() as s:
+            total = s.scalar(
+                select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
+                    WorkItem.robot == robot, WorkItem.acted_on == day.isoformat(),
+                    WorkItem.state.in_([State.ACTING, State.DONE]),
+                )
+            )
+            return int(total or 0)
+
+    def finish(self, robot: str, key: str, state: State, *, run_id: str, reason_code: str = "",
+               message: str = "", evidence: list[str] | None = None,
+               details: dict[str, Any] | None = None, fingerprint: str | None = None,
+               acted: bool = True) -> None:
+        """Move an item to a final state (or back to pending), recording why.
+
+        Money reserved by ``start_acting`` is released unless the item is done by our action.
+        """
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None:
+                raise RuntimeError(f"{robot}/{key} was never claimed")
+            if state != State.DONE or not acted:
+                row.amount_cents, row.acted_on = 0, ""
+                if not acted:
+                    row.action = ""
+            row.state, row.reason_code, row.error_message = state, reason_code, message
+            row.run_id, row.updated_at = run_id, datetime.now()
+            if evidence:
+                row.evidence = [*(row.evidence or []), *evidence]
+            if details:
+                row.details = {**(row.details or {}), **details}
+            if fingerprint is not None:
+                row.fingerprint = fingerprint
+
+    def note_problem(self, robot: str, key: str, *, run_id: str, reason_code: str, message: str,
+                     evidence: list[str] | None = None) -> None:
+        """Record a failure without changing the state (an unverified action stays *acting*)."""
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None:
+                raise RuntimeError(f"{robot}/{key} was never claimed")
+            row.reason_code, row.error_message, row.run_id = reason_code, message, run_id
+            row.updated_at = datetime.now()
+            if evidence:
+                row.evidence = [*(row.evidence or []), *evidence]

@@ -1,0 +1,172 @@
+"""The auto-approval policy for refunds (DOMAIN.md §1), as pure functions of the record.
+
+No browser, no clock, no I/O: ``decide`` gets the refund, the scenario's rules and "now",
+and answers *approve with this action* or *hand to a person with this reason*. It never
+answers "reject": refusing money is a person's call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from robots.refunds.model import (
+    WAIT_SELLER_AGREE,
+    WAIT_SELLER_CONFIRM_GOODS,
+    WAIT_SELLER_SEND_GOODS,
+    RefundRequest,
+)
+
+# The actions the robot can take; each names the status it leaves the refund in.
+AGREE_REFUND = "agree_refund"  # refund-only: pay now
+AGREE_RETURN = "agree_return"  # return-and-refund: let the buyer send the goods back
+CONFIRM_REFUND = "confirm_refund"  # goods are back in the warehouse: pay now
+STATUS_AFTER = {
+    AGREE_REFUND: "SUCCESS",
+    AGREE_RETURN: "WAIT_BUYER_RETURN_GOODS",
+    CONFIRM_REFUND: "SUCCESS",
+}
+MOVES_MONEY = {AGREE_REFUND, CONFIRM_REFUND}
+
+# Stable reason codes, with the plain-Chinese text ops staff read in the report.
+REASONS = {
+    "NOT_PENDING": "退款单不在待卖家处理状态",
+    "PLATFORM_INTERVENTION": "平台客服已介入，需人工处理",
+    "NOT_A_PLAIN_REFUND": "价保/差价类退款，需人工核对",
+    "AMOUNT_EXCEEDS_PAID": "退款金额超过该订单行实付金额",
+    "SEVERAL_OPEN_REFUNDS": "同一订单行存在多笔未完结退款",
+    "SKU_OR_QUANTITY_MISMATCH": "退款商品或数量与订单行不一致",
+    "GIFT_OR_SHARED_DISCOUNT": "订单含赠品或共享优惠，需人工拆分金额",
+    "PARTIAL_REFUND": "部分退款，需人工核对金额",
+    "MERCHANT_FAULT": "商家责任原因（破损/质量/错漏发等），需人工处理",
+    "REASON_NOT_AUTOMATABLE": "退款原因不在自动处理范围内",
+    "BUYER_RISK": "买家风险：近90天退款过多、退款率过高或在黑名单",
+    "OVER_AMOUNT_CAP": "退款金额超过单笔自动审批上限",
+    "REFUND_ONLY_AFTER_SHIPPING": "已发货订单申请仅退款，需人工确认",
+    "EXCLUDED_CATEGORY": "该类目不支持七天无理由退货",
+    "RETURN_BEFORE_DELIVERY": "买家未签收即申请退货，需人工确认",
+    "OUTSIDE_RETURN_WINDOW": "已超过七天无理由退货期限",
+    "RETURN_NOT_RECEIVED": "退货尚未入库（未收到货不退款）",
+    "RETURN_MISMATCH": "入库包裹的商品或数量与退款不一致",
+    "DAILY_CAP_REACHED": "已达当日自动退款总额上限",
+    "STALE_RECORD": "操作前退款单已被修改，需人工复核",
+    "SYSTEM_ERROR": "系统异常，多次重试仍失败，请人工处理",
+}
+
+
+class RefundRules(BaseModel):
+    """Every threshold of the policy; a scenario's ``[policy]`` table fills it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_auto_amount: Decimal = Field(default=Decimal("300"), gt=0, decimal_places=2,
+                                     description="auto-approve up to this amount per refund (¥)")
+    daily_auto_total: Decimal = Field(default=Decimal("20000"), gt=0, decimal_places=2,
+                                      description="money auto-approved per day, in all (¥)")
+    return_window_days: int = Field(default=7, ge=0, le=60)
+    buyer_max_refunds_90d: int = Field(default=3, ge=1,
+                                       description="this many refunds in 90 days makes a buyer risky")
+    buyer_max_refund_rate: float = Field(default=0.5, gt=0, le=1)
+    escalate_within_hours: float = Field(default=12, gt=0)
+    safe_reasons: tuple[str, ...] = ("多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适")
+    merchant_fault_reasons: tuple[str, ...] = (
+        "商品破损", "质量问题", "漏发/少件", "发错商品", "与描述不符", "物流停滞/签收异常",
+    )
+    excluded_categories: tuple[str, ...] = ("内衣", "定制", "生鲜", "数码（已拆封）")
+
+
+@dataclass(frozen=True)
+class Approve:
+    """Approve with ``action``; ``amount`` is the money it moves (0 for a return request)."""
+
+    action: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Hand the refund to a person; ``code`` is stable, ``reason`` is for people."""
+
+    code: str
+
+    @property
+    def reason(self) -> str:
+        return REASONS[self.code]
+
+
+Decision = Approve | HandOver
+
+
+def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision:
+    """Apply the policy; the first rule that fails names the reason."""
+    if refund.status not in (WAIT_SELLER_AGREE, WAIT_SELLER_CONFIRM_GOODS):
+        return HandOver("NOT_PENDING")
+    if refund.intervention:
+        return HandOver("PLATFORM_INTERVENTION")
+    if refund.refund_type != "REFUND":
+        return HandOver("NOT_A_PLAIN_REFUND")
+    if refund.refund_fee > refund.payment:
+        return HandOver("AMOUNT_EXCEEDS_PAID")
+    if refund.open_refunds_on_line > 1:
+        return HandOver("SEVERAL_OPEN_REFUNDS")
+    if (refund.refund_sku, refund.refund_quantity) != (refund.line_sku, refund.line_quantity):
+        return HandOver("SKU_OR_QUANTITY_MISMATCH")
+    if refund.has_gift or refund.shared_discount:
+        return HandOver("GIFT_OR_SHARED_DISCOUNT")
+    if refund.refund_fee < refund.payment:
+        return HandOver("PARTIAL_REFUND")
+    if refund.reason in rules.merchant_fault_reasons:
+        return HandOver("MERCHANT_FAULT")
+    if refund.reason not in rules.safe_reasons:
+        return HandOver("REASON_NOT_AUTOMATABLE")
+    if buyer_is_risky(refund, rules):
+        return HandOver("BUYER_RISK")
+    if refund.refund_fee > rules.max_auto_amount:
+        return HandOver("OVER_AMOUNT_CAP")
+
+    if refund.status == WAIT_SELLER_CONFIRM_GOODS:
+        receipt = refund.receipt
+        if receipt is None:
+            return HandOver("RETURN_NOT_RECEIVED")
+        if (receipt.waybill, receipt.sku, receipt.quantity) != (
+            refund.return_sid, refund.refund_sku, refund.refund_quantity
+        ):
+            return HandOver("RETURN_MISMATCH")
+        return Approve(CONFIRM_REFUND, refund.refund_fee)
+
+    if not refund.has_good_return:
+        if refund.order_status != WAIT_SELLER_SEND_GOODS:
+            return HandOver("REFUND_ONLY_AFTER_SHIPPING")
+        return Approve(AGREE_REFUND, refund.refund_fee)
+
+    if refund.category in rules.excluded_categories:
+        return HandOver("EXCLUDED_CATEGORY")
+    if refund.signed_at is None:
+        return HandOver("RETURN_BEFORE_DELIVERY")
+    if not within_return_window(refund.signed_at, now, rules.return_window_days):
+        return HandOver("OUTSIDE_RETURN_WINDOW")
+    return Approve(AGREE_RETURN, Decimal("0"))
+
+
+def buyer_is_risky(refund: RefundRequest, rules: RefundRules) -> bool:
+    if refund.buyer_blacklisted or refund.buyer_refunds_90d >= rules.buyer_max_refunds_90d:
+        return True
+    orders = refund.buyer_orders_90d
+    return orders > 0 and refund.buyer_refunds_90d / orders > rules.buyer_max_refund_rate
+
+
+def within_return_window(signed_at: datetime, now: datetime, days: int) -> bool:
+    """七日无理由: the days are counted from the day after signing, whole days."""
+    return now.date() <= signed_at.date() + timedelta(days=days)
+
+
+def is_urgent(refund: RefundRequest, rules: RefundRules, now: datetime) -> bool:
+    """Would the platform's deadline pass within the escalation window?"""
+    return refund.deadline - now <= timedelta(hours=rules.escalate_within_hours)
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))

@@ -1,0 +1,1 @@
+"""Excel workbooks that ops staff review, one per run."""

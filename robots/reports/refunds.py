@@ -1,0 +1,163 @@
+"""The refunds robot's exception report: Summary, Exceptions (for people), Approved.
+
+Written for Excel/WPS users: header frozen, filters on, amounts as numbers, reasons as a
+stable code plus plain Chinese, links to the back office and the evidence, and a *Decision*
+column with a dropdown (approve / hold) the robots can act on later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+DECISIONS = ("approve", "hold")
+MONEY_FORMAT = '"¥"#,##0.00'
+TIME_FORMAT = "yyyy-mm-dd hh:mm"
+HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
+URGENT_FILL = PatternFill("solid", fgColor="FFFFC7CE")
+
+EXCEPTION_COLUMNS = [  # (header, width)
+    ("紧急", 6), ("退款编号", 20), ("订单编号", 20), ("买家", 14), ("退款金额", 11),
+    ("原因代码", 26), ("原因说明", 40), ("超时时间", 17), ("后台链接", 12), ("证据", 10),
+    ("处理决定", 10), ("备注", 30),
+]
+APPROVED_COLUMNS = [
+    ("退款编号", 20), ("订单编号", 20), ("买家", 14), ("操作", 16), ("退款金额", 11),
+    ("处理时间", 17), ("后台链接", 12),
+]
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    refund_id: str
+    order_id: str
+    buyer: str
+    amount: Decimal
+    reason_code: str
+    reason: str
+    deadline: datetime | None
+    urgent: bool
+    link: str
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovedRow:
+    refund_id: str
+    order_id: str
+    buyer: str
+    action: str
+    amount: Decimal
+    at: datetime
+    link: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    scenario: str
+    started_at: datetime
+    ended_at: datetime
+    dry_run: bool
+    counts: dict[str, int]
+    money_approved: Decimal
+
+    @property
+    def auto_rate(self) -> float:
+        decided = self.counts.get("approved", 0) + self.counts.get("handed_to_person", 0)
+        return self.counts.get("approved", 0) / decided if decided else 0.0
+
+
+def _header(ws: Worksheet, columns: list[tuple[str, int]]) -> None:
+    ws.append([h for h, _ in columns])
+    for i, (_, width) in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+        cell = ws.cell(row=1, column=i)
+        cell.font, cell.fill = Font(bold=True), HEADER_FILL
+    ws.freeze_panes = "A2"
+
+
+def _link(cell: object, target: str, label: str) -> None:
+    cell.value = label  # type: ignore[attr-defined]
+    cell.hyperlink = target  # type: ignore[attr-defined]
+    cell.style = "Hyperlink"  # type: ignore[attr-defined]
+
+
+def write_refund_report(path: Path, summary: RunSummary, exceptions: list[ExceptionRow],
+                        approved: list[ApprovedRow]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 22, 48
+    verb = "将同意（演练）" if summary.dry_run else "已自动同意"
+    rows: list[tuple[str, object]] = [
+        ("运行编号 run id", summary.run_id),
+        ("场景 scenario", summary.scenario),
+        ("开始 start", summary.started_at),
+        ("结束 end", summary.ended_at),
+        ("演练 dry run", "是（未做任何修改）" if summary.dry_run else "否"),
+        (f"{verb} approved", summary.counts.get("approved", 0)),
+        ("转人工 handed to a person", summary.counts.get("handed_to_person", 0)),
+        ("系统异常 system exceptions", summary.counts.get("system_exception", 0)),
+        ("已由他人处理 handled elsewhere", summary.counts.get("handled_elsewhere", 0)),
+        ("自动通过率 auto-approval rate", summary.auto_rate),
+        ("自动退款金额 money approved", summary.money_approved),
+    ]
+    for key, value in rows:
+        ws.append([key, value])
+        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+    for row in ws.iter_rows(min_row=1, max_col=2):
+        label, cell = row[0].value, row[1]
+        if isinstance(cell.value, datetime):
+            cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        elif label and "rate" in str(label):
+            cell.number_format = "0.0%"
+        elif label and "money" in str(label):
+            cell.number_format = MONEY_FORMAT
+        cell.alignment = Alignment(horizontal="left")
+
+    ex = wb.create_sheet("Exceptions")
+    _header(ex, EXCEPTION_COLUMNS)
+    decision = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"',
+                              allow_blank=True, showErrorMessage=True,
+                              errorTitle="处理决定", error="请选择 approve 或 hold")
+    ex.add_data_validation(decision)
+    ordered = sorted(exceptions, key=lambda e: (not e.urgent, e.deadline or datetime.max))
+    for r, e in enumerate(ordered, start=2):
+        ex.append(["是" if e.urgent else "", e.refund_id, e.order_id, e.buyer, float(e.amount),
+                   e.reason_code, e.reason, e.deadline, None, None, None, None])
+        ex.cell(row=r, column=5).number_format = MONEY_FORMAT
+        ex.cell(row=r, column=8).number_format = TIME_FORMAT
+        _link(ex.cell(row=r, column=9), e.link, "打开")
+        if e.evidence:
+            _link(ex.cell(row=r, column=10), e.evidence, "截图")
+        if e.urgent:
+            for c in range(1, len(EXCEPTION_COLUMNS) + 1):
+                ex.cell(row=r, column=c).fill = URGENT_FILL
+    last = max(2, len(ordered) + 1)
+    decision.add(f"K2:K{max(last, 1000)}")
+    ex.auto_filter.ref = f"A1:{get_column_letter(len(EXCEPTION_COLUMNS))}{last}"
+
+    ap = wb.create_sheet("Approved")
+    _header(ap, APPROVED_COLUMNS)
+    for r, a in enumerate(sorted(approved, key=lambda a: a.at), start=2):
+        ap.append([a.refund_id, a.order_id, a.buyer, a.action, float(a.amount), a.at, None])
+        ap.cell(row=r, column=5).number_format = MONEY_FORMAT
+        ap.cell(row=r, column=6).number_format = "yyyy-mm-dd hh:mm:ss"
+        _link(ap.cell(row=r, column=7), a.link, "打开")
+    ap.auto_filter.ref = f"A1:{get_column_letter(len(APPROVED_COLUMNS))}{max(2, len(approved) + 1)}"
+
+    tmp = path.with_suffix(".xlsx.tmp")
+    wb.save(tmp)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,1 @@
+"""What every robot uses: browser session, retries, logging, credentials, evidence."""

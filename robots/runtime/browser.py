@@ -1,0 +1,188 @@
+"""A logged-in Chromium: found on the system, logged in once, shared by every work context.
+
+Login happens in a context of its own that is never traced, so the password cannot reach a
+trace; work contexts start from the saved session (cookies) and trace each item in a chunk
+that is kept only when the item fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from robots.errors import BrowserNotFound, CredentialError, PageError, SessionExpired
+from robots.runtime.credentials import Credential
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def find_chromium(configured: Path | None, playwright_default: str | None) -> str:
+    """ROBOTS_CHROMIUM, then the configured path, then /usr/bin/chromium, then Playwright's."""
+    env = os.environ.get("ROBOTS_CHROMIUM")
+    for candidate, source in ((env, "ROBOTS_CHROMIUM"), (configured, "browser.executable")):
+        if candidate:
+            path = Path(candidate)
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise BrowserNotFound(f"{source} points at {path}, which is not an executable")
+            return str(path)
+    if SYSTEM_CHROMIUM.is_file():
+        return str(SYSTEM_CHROMIUM)
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if playwright_default and Path(playwright_default).is_file():
+        return playwright_default
+    raise BrowserNotFound(
+        "no Chromium found: install Debian's package with `apt-get install chromium` "
+        "(or set ROBOTS_CHROMIUM to a Chromium binary)"
+    )
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    """Where the shop's login form is: a path and four selectors."""
+
+    url: str
+    username: str
+    password: str
+    submit: str
+    logged_in: str
+    error: str
+
+
+class BrowserSession:
+    """One browser, one login, many contexts."""
+
+    def __init__(self, browser: Browser, *, timeout_ms: int, trace: bool) -> None:
+        self.browser = browser
+        self.timeout_ms = timeout_ms
+        self.trace = trace
+        self._storage_state: Any = None
+        self._contexts: list[BrowserContext] = []
+
+    async def login(self, form: LoginForm, credential: Credential) -> None:
+        """Log in once in an untraced context and keep the session for the work contexts."""
+        context = await self.browser.new_context(locale="zh-CN")
+        context.set_default_timeout(self.timeout_ms)
+        try:
+            page = await context.new_page()
+            response = await page.goto(form.url)
+            if response is not None and response.status >= 500:
+                raise PageError(f"login page answered {response.status}", url=form.url)
+            await page.fill(form.username, credential.username)
+            await page.fill(form.password, credential.password)
+            await page.click(form.submit)
+            await page.wait_for_selector(f"{form.logged_in}, {form.error}")
+            if not await page.locator(form.logged_in).count():
+                message = await page.locator(form.error).first.text_content() or "login refused"
+                raise CredentialError(
+                    f"the shop refused credential {credential.name!r}: {message.strip()}",
+                    credential=credential.name,
+                )
+            self._storage_state = await context.storage_state()
+            logger.info("logged in to {} as {}", form.url, credential.username)
+        finally:
+            await context.close()
+
+    async def refresh_login(self, form: LoginForm, credential: Credential) -> None:
+        """Log in again after the shop expired the session; live contexts get the new cookies."""
+        await self.login(form, credential)
+        for context in self._contexts:
+            await context.add_cookies(self._storage_state["cookies"])
+
+    async def new_context(self) -> BrowserContext:
+        if self._storage_state is None:
+            raise RuntimeError("log in before opening work contexts")
+        context = await self.browser.new_context(storage_state=self._storage_state, locale="zh-CN")
+        context.set_default_timeout(self.timeout_ms)
+        context.set_default_navigation_timeout(self.timeout_ms)
+        if self.trace:
+            await context.tracing.start(screenshots=True, snapshots=True)
+        self._contexts.append(context)
+        return context
+
+    async def close_context(self, context: BrowserContext) -> None:
+        if self.trace:
+            try:
+                await context.tracing.stop()
+            except Exception as exc:  # the context may already be broken; closing is what matters
+                logger.debug("stopping a trace failed: {}", exc)
+        await context.close()
+        self._contexts.remove(context)
+
+
+@asynccontextmanager
+async def browser_session(*, executable: Path | None, headless: bool, timeout_ms: int,
+                          trace: bool) -> AsyncIterator[BrowserSession]:
+    async with async_playwright() as pw:
+        path = find_chromium(executable, pw.chromium.executable_path)
+        browser = await pw.chromium.launch(executable_path=path, headless=headless,
+                                           args=CHROMIUM_FLAGS)
+        logger.debug("launched {} (version {})", path, browser.version)
+        try:
+            yield BrowserSession(browser, timeout_ms=timeout_ms, trace=trace)
+        finally:
+            await browser.close()
+
+
+async def goto(page: Page, url: str, *, login_path: str) -> None:
+    """Navigate and turn the shop's failure pages into system exceptions."""
+    response = await page.goto(url, wait_until="domcontentloaded")
+    check_page(page, response.status if response else 0, url, login_path=login_path)
+
+
+def check_page(page: Page, status: int, url: str, *, login_path: str) -> None:
+    if status >= 500:
+        raise PageError(f"{url} answered HTTP {status}", url=url)
+    if page.url.split("?")[0].endswith(login_path):
+        raise SessionExpired(f"{url} sent us to the login page", url=url)
+
+
+async def screenshot(page: Page, path: Path) -> str | None:
+    """A full-page screenshot with every password field masked; None if the page is gone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        await page.screenshot(path=str(path), full_page=True,
+                              mask=[page.locator("input[type=password]")])
+    except Exception as exc:  # a crashed page cannot be photographed; the trace may still work
+        logger.warning("screenshot {} failed: {}", path.name, exc)
+        return None
+    return str(path)
+
+
+class ItemTrace:
+    """One trace chunk per item, written to disk only if the item failed."""
+
+    def __init__(self, context: BrowserContext, enabled: bool) -> None:
+        self.context, self.enabled = context, enabled
+
+    async def start(self) -> None:
+        if self.enabled:
+            await self.context.tracing.start_chunk()
+
+    async def finish(self, keep_as: Path | None) -> str | None:
+        if not self.enabled:
+            return None
+        try:
+            if keep_as is None:
+                await self.context.tracing.stop_chunk()
+                return None
+            keep_as.parent.mkdir(parents=True, exist_ok=True)
+            await self.context.tracing.stop_chunk(path=str(keep_as))
+            return str(keep_as)
+        except Exception as exc:  # tracing must never turn a result into a failure
+            logger.warning("trace chunk {} failed: {}", keep_as, exc)
+            return None

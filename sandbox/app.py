@@ -1,0 +1,362 @@
+"""The seller back office: login, refund list, refund detail and the approve action.
+
+Server-rendered pages over SQLite. Every form carries a CSRF token; an approval carries the
+version of the record it was rendered from, so a stale approval fails visibly instead of
+paying an amount nobody saw. With ``control=True`` a few ``/_sandbox`` endpoints let tests
+inject faults and change records behind a page's back; a real shop has none of these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox import db
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 20
+STATUS_NAMES = {
+    "WAIT_SELLER_AGREE": "买家已申请退款，等待卖家同意",
+    "WAIT_BUYER_RETURN_GOODS": "卖家已同意退货，等待买家退货",
+    "WAIT_SELLER_CONFIRM_GOODS": "买家已退货，等待卖家确认收货",
+    "SELLER_REFUSE_BUYER": "卖家拒绝退款",
+    "CLOSED": "退款关闭",
+    "SUCCESS": "退款成功",
+}
+ORDER_STATUS_NAMES = {
+    "WAIT_SELLER_SEND_GOODS": "买家已付款，等待卖家发货",
+    "WAIT_BUYER_CONFIRM_GOODS": "卖家已发货，等待买家确认收货",
+    "TRADE_FINISHED": "交易成功",
+}
+GOOD_STATUS_NAMES = {
+    "BUYER_NOT_RECEIVED": "买家未收到货",
+    "BUYER_RECEIVED": "买家已收到货",
+    "BUYER_RETURNED_GOODS": "买家已退货",
+}
+# action -> (status it applies to, has_good_return, status after, button label)
+ACTIONS = {
+    "agree_refund": ("WAIT_SELLER_AGREE", 0, "SUCCESS", "同意退款"),
+    "agree_return": ("WAIT_SELLER_AGREE", 1, "WAIT_BUYER_RETURN_GOODS", "同意退货"),
+    "confirm_refund": ("WAIT_SELLER_CONFIRM_GOODS", None, "SUCCESS", "确认收货并退款"),
+}
+
+
+def available_action(status: str, has_good_return: int) -> str | None:
+    for action, (from_status, goods, _, _) in ACTIONS.items():
+        if status == from_status and (goods is None or goods == has_good_return):
+            return action
+    return None
+
+
+@dataclass
+class Fault:
+    """A fault the control API injected: the next ``count`` matching requests fail or stall."""
+
+    path_prefix: str
+    count: int
+    status: int = 500
+    delay_s: float = 0.0
+
+
+@dataclass
+class Controls:
+    faults: list[Fault] = field(default_factory=list)
+    # refund id -> new refund_fee, applied right after that refund's detail page is rendered
+    change_after_render: dict[str, str] = field(default_factory=dict)
+
+
+class FaultInjection:
+    """ASGI middleware that plays the injected faults: an error page or a stalled response."""
+
+    def __init__(self, app: ASGIApp, controls: Controls) -> None:
+        self.app = app
+        self.controls = controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
+            for fault in self.controls.faults:
+                if fault.count > 0 and scope["path"].startswith(fault.path_prefix):
+                    fault.count -= 1
+                    if fault.delay_s:
+                        await asyncio.sleep(fault.delay_s)
+                    if fault.status:
+                        response = PlainTextResponse(
+                            f"{fault.status} 服务器繁忙，请稍后再试", status_code=fault.status
+                        )
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+def _secret_key(data_dir: Path) -> str:
+    path = data_dir / "session.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
+    """Build the back-office application over the shop in ``data_dir``."""
+    if not (data_dir / db.DB_NAME).exists():
+        raise FileNotFoundError(
+            f"no sandbox shop in {data_dir}: run `robots sandbox seed --data {data_dir}` first"
+        )
+    conn = db.connect(data_dir)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(
+        STATUS_NAMES=STATUS_NAMES,
+        ORDER_STATUS_NAMES=ORDER_STATUS_NAMES,
+        GOOD_STATUS_NAMES=GOOD_STATUS_NAMES,
+    )
+    templates.env.filters["yuan"] = lambda v: f"¥{float(v):,.2f}"
+    controls = Controls()
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = secrets.token_urlsafe(24)
+        return str(token)
+
+    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        context = {"user": request.session.get("user"), "csrf_token": csrf_token(request), **context}
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        form = await request.form()
+        sent = str(form.get("csrf_token", ""))
+        if not sent or not secrets.compare_digest(sent, str(request.session.get("csrf", ""))):
+            raise PermissionError
+        return {k: str(v) for k, v in form.items()}
+
+    def login_required(request: Request) -> Response | None:
+        if request.session.get("user"):
+            return None
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    # -- pages --------------------------------------------------------------------------------
+    async def login_page(request: Request) -> Response:
+        return render(request, "login.html", {"next": request.query_params.get("next", "/refunds")})
+
+    async def login_submit(request: Request) -> Response:
+        try:
+            form = await checked_form(request)
+        except PermissionError:
+            return render(request, "login.html", {"error": "页面已过期，请重新登录", "next": "/refunds"}, 403)
+        username, password = form.get("username", ""), form.get("password", "")
+        target = form.get("next", "/refunds")
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/refunds"
+        if not db.check_password(conn, username, password):
+            return render(request, "login.html", {"error": "用户名或密码错误", "next": target}, 401)
+        request.session.clear()
+        request.session["user"] = username
+        csrf_token(request)
+        return RedirectResponse(target, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/refunds", status_code=303)
+
+    async def refund_list(request: Request) -> Response:
+        if redirect := login_required(request):
+            return redirect
+        status = request.query_params.get("status", "")
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            page = 1
+        where, args = ("WHERE r.status = ?", [status]) if status in STATUS_NAMES else ("", [])
+        total = conn.execute(f"SELECT count(*) FROM refunds r {where}", args).fetchone()[0]
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        rows = conn.execute(
+            f"""SELECT r.refund_id, r.refund_fee, r.status, r.created_at, r.deadline, r.version,
+                       r.has_good_return, l.order_id, l.buyer_nick, l.title
+                FROM refunds r JOIN order_lines l USING (line_id) {where}
+                ORDER BY r.created_at, r.refund_id LIMIT ? OFFSET ?""",
+            [*args, PAGE_SIZE, (page - 1) * PAGE_SIZE],
+        ).fetchall()
+        return render(
+            request,
+            "refunds.html",
+            {"rows": rows, "status": status if status in STATUS_NAMES else "", "page": page,
+             "pages": pages, "total": total},
+        )
+
+    def load_refund(refund_id: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            """SELECT r.*, l.order_id, l.buyer_nick, l.title, l.category, l.quantity AS line_quantity,
+                      l.sku AS line_sku, l.payment, l.order_status, l.paid_at, l.shipped_at,
+                      l.signed_at, l.outbound_company, l.outbound_sid, l.has_gift,
+                      l.shared_discount, b.name AS buyer_name, b.blacklisted, b.orders_90d,
+                      b.refunds_90d
+               FROM refunds r JOIN order_lines l USING (line_id)
+               JOIN buyers b ON b.buyer_nick = l.buyer_nick WHERE r.refund_id = ?""",
+            (refund_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        refund = dict(row)
+        refund["open_refunds_on_line"] = conn.execute(
+            """SELECT count(*) FROM refunds WHERE line_id = ? AND status IN
+               ('WAIT_SELLER_AGREE', 'WAIT_BUYER_RETURN_GOODS', 'WAIT_SELLER_CONFIRM_GOODS')""",
+            (refund["line_id"],),
+        ).fetchone()[0]
+        receipt = None
+        if refund["return_sid"]:
+            receipt = conn.execute(
+                "SELECT * FROM warehouse_receipts WHERE waybill = ? ORDER BY receipt_id LIMIT 1",
+                (refund["return_sid"],),
+            ).fetchone()
+        refund["receipt"] = dict(receipt) if receipt else None
+        refund["action"] = available_action(refund["status"], refund["has_good_return"])
+        refund["history"] = conn.execute(
+            "SELECT * FROM audit_log WHERE refund_id = ? ORDER BY audit_id", (refund_id,)
+        ).fetchall()
+        return refund
+
+    def detail_response(request: Request, refund_id: str, *, error: str = "", status: int = 200,
+                        notice: str = "") -> Response:
+        refund = load_refund(refund_id)
+        if refund is None:
+            return render(request, "not_found.html", {"refund_id": refund_id}, 404)
+        label = ACTIONS[refund["action"]][3] if refund["action"] else ""
+        response = render(
+            request, "refund.html",
+            {"r": refund, "action_label": label, "error": error, "notice": notice}, status,
+        )
+        new_fee = controls.change_after_render.pop(refund_id, None)
+        if new_fee is not None:  # the buyer edits the request while the page is on screen
+            conn.execute(
+                "UPDATE refunds SET refund_fee = ?, version = version + 1 WHERE refund_id = ?",
+                (new_fee, refund_id),
+            )
+        return response
+
+    async def refund_detail(request: Request) -> Response:
+        if redirect := login_required(request):
+            return redirect
+        notice = "操作成功" if request.query_params.get("done") else ""
+        return detail_response(request, request.path_params["refund_id"], notice=notice)
+
+    async def refund_approve(request: Request) -> Response:
+        if redirect := login_required(request):
+            return redirect
+        refund_id = request.path_params["refund_id"]
+        try:
+            form = await checked_form(request)
+        except PermissionError:
+            return detail_response(request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403)
+        action = form.get("action", "")
+        if action not in ACTIONS:
+            return detail_response(request, refund_id, error="未知操作", status=400)
+        from_status, _, to_status, _ = ACTIONS[action]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "SELECT status, refund_fee, version, has_good_return FROM refunds WHERE refund_id = ?",
+                (refund_id,),
+            ).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                return render(request, "not_found.html", {"refund_id": refund_id}, 404)
+            stale = (
+                str(row["version"]) != form.get("version")
+                or row["refund_fee"] != form.get("refund_fee")
+                or available_action(row["status"], row["has_good_return"]) != action
+            )
+            if stale:
+                conn.execute("ROLLBACK")
+                return detail_response(
+                    request, refund_id, status=409,
+                    error="操作失败：该退款单在您打开页面后已被修改（状态或金额变化），请核对后重新操作",
+                )
+            conn.execute(
+                "UPDATE refunds SET status = ?, version = version + 1 WHERE refund_id = ?",
+                (to_status, refund_id),
+            )
+            conn.execute(
+                "INSERT INTO audit_log (at, actor, refund_id, action, amount, from_status, to_status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (datetime.now().isoformat(timespec="milliseconds"), request.session["user"],
+                 refund_id, action, row["refund_fee"], from_status, to_status),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return RedirectResponse(f"/refunds/{refund_id}?done=1", status_code=303)
+
+    async def audit_page(request: Request) -> Response:
+        if redirect := login_required(request):
+            return redirect
+        rows = conn.execute("SELECT * FROM audit_log ORDER BY audit_id DESC LIMIT 200").fetchall()
+        return render(request, "audit.html", {"rows": rows})
+
+    # -- control API for tests (off unless asked for) -----------------------------------------
+    async def control_fault(request: Request) -> Response:
+        body = await request.json()
+        controls.faults.append(Fault(
+            path_prefix=body["path_prefix"], count=int(body.get("count", 1)),
+            status=int(body.get("status", 500)), delay_s=float(body.get("delay_s", 0)),
+        ))
+        return JSONResponse({"ok": True})
+
+    async def control_change_after_render(request: Request) -> Response:
+        body = await request.json()
+        controls.change_after_render[body["refund_id"]] = body["refund_fee"]
+        return JSONResponse({"ok": True})
+
+    async def control_reset(request: Request) -> Response:
+        controls.faults.clear()
+        controls.change_after_render.clear()
+        return JSONResponse({"ok": True})
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    routes = [
+        Route("/", home),
+        Route("/healthz", health),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout),
+        Route("/refunds", refund_list),
+        Route("/refunds/{refund_id}", refund_detail),
+        Route("/refunds/{refund_id}/approve", refund_approve, methods=["POST"]),
+        Route("/audit", audit_page),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    if control:
+        routes += [
+            Route("/_sandbox/faults", control_fault, methods=["POST"]),
+            Route("/_sandbox/change-after-render", control_change_after_render, methods=["POST"]),
+            Route("/_sandbox/reset", control_reset, methods=["POST"]),
+        ]
+    middleware = [
+        Middleware(FaultInjection, controls=controls),
+        Middleware(SessionMiddleware, secret_key=_secret_key(data_dir), session_cookie="bo_session",
+                   same_site="lax", https_only=False),
+    ]
+    return Starlette(routes=routes, middleware=middleware)

@@ -1,0 +1,63 @@
+"""`robots sandbox ...`: seed and serve the practice shop (plugged into the robots CLI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The bundled practice shop the robots work against by default.",
+                  no_args_is_help=True)
+
+DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the shop's SQLite file.")]
+
+
+@app.command()
+def seed(
+    data: DataDir = Path("var/sandbox"),
+    refunds: Annotated[int, typer.Option(min=1, max=100_000, help="How many refunds.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
+    username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
+    password: Annotated[
+        str, typer.Option(envvar="SANDBOX_PASSWORD", prompt=True, hide_input=True,
+                          help="Its password (or set SANDBOX_PASSWORD).")
+    ] = "",
+    now: Annotated[
+        str | None, typer.Option(help="Clock the data is built around, 'YYYY-MM-DD HH:MM:SS'.")
+    ] = None,
+) -> None:
+    """Create a fresh shop with synthetic refunds and its ground-truth file."""
+    from sandbox.seed import seed_shop
+
+    clock = datetime.fromisoformat(now) if now else None
+    counts = seed_shop(data, refunds=refunds, seed=seed, username=username, password=password,
+                       now=clock)
+    total = sum(counts.values())
+    typer.echo(f"seeded {total} refunds into {data}")
+    for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")
+
+
+@app.command()
+def serve(
+    data: DataDir = Path("var/sandbox"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    control: Annotated[
+        bool, typer.Option(help="Enable the /_sandbox test-control endpoints.")
+    ] = False,
+) -> None:
+    """Serve the back office until interrupted."""
+    import uvicorn
+
+    from sandbox.app import create_app
+
+    try:
+        application = create_app(data, control=control)
+    except FileNotFoundError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"sandbox back office on http://{host}:{port}/ (data: {data})")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
