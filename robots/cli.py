@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from robots.errors import ConfigError, RobotsError
 
@@ -89,7 +90,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except RobotsError as exc:
-        console.print(f"[red]{type(exc).__name__}[/]: {exc}", highlight=False)
+        console.print(f"[red]{type(exc).__name__}[/]: {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except typer.Abort:
         console.print("aborted")
