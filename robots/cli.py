@@ -19,7 +19,7 @@ run_app = typer.Typer(help="Run a robot once.", no_args_is_help=True)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(config_app, name="config")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Folder holding robots.toml.",
@@ -36,6 +36,10 @@ def run_refunds(
                                           "would be done.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N refunds.")] = None,
     target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Approve the eligible refunds; hand every other one to a person with the reason."""
@@ -52,10 +56,11 @@ def run_refunds(
             raise ConfigError("no enabled target with robot = \"refunds\" and no --scenario given",
                               file=str(ws.file), key="targets")
         scenario = ws.path(chosen.scenario)
-    base_url = str(chosen.base_url) if chosen and chosen.base_url else None
+    if base_url is None and chosen is not None and chosen.base_url is not None:
+        base_url = str(chosen.base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
-    result = RefundsRobot(ws, loaded, scenario, dry_run=dry_run, limit=limit,
-                          console=console).run()
+    result = RefundsRobot(ws, loaded, scenario, dry_run=dry_run, limit=limit, console=console,
+                          console_level="INFO" if verbose else "WARNING").run()
     c = result.counts
     console.print(
         f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('approved', 0)} approved, "
@@ -95,11 +100,10 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown commands
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)

@@ -72,6 +72,7 @@ class Fault:
     count: int
     status: int = 500
     delay_s: float = 0.0
+    after: bool = False  # stall *after* the request was handled (the action has landed)
 
 
 @dataclass
@@ -93,6 +94,9 @@ class FaultInjection:
             for fault in self.controls.faults:
                 if fault.count > 0 and scope["path"].startswith(fault.path_prefix):
                     fault.count -= 1
+                    if fault.after:
+                        await self.app(scope, receive, _stalled(send, fault.delay_s))
+                        return
                     if fault.delay_s:
                         await asyncio.sleep(fault.delay_s)
                     if fault.status:
@@ -103,6 +107,15 @@ class FaultInjection:
                         return
                     break
         await self.app(scope, receive, send)
+
+
+def _stalled(send: Send, delay_s: float) -> Send:
+    async def stalled_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(delay_s)
+        await send(message)
+
+    return stalled_send
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -320,6 +333,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         controls.faults.append(Fault(
             path_prefix=body["path_prefix"], count=int(body.get("count", 1)),
             status=int(body.get("status", 500)), delay_s=float(body.get("delay_s", 0)),
+            after=bool(body.get("after", False)),
         ))
         return JSONResponse({"ok": True})
 

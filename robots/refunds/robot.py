@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from robots.config import RefundScenario, Workspace
-from robots.errors import BusinessException, PageError, SessionExpired
+from robots.errors import BusinessException, PageError, SessionExpired, SystemException
 from robots.ledger import Ledger, State
 from robots.refunds.backoffice import RefundBackOffice
 from robots.refunds.model import ListedRefund, RefundRequest
@@ -78,10 +78,11 @@ class RefundsRobot:
 
     def __init__(self, ws: Workspace, scenario: RefundScenario, scenario_file: Path, *,
                  dry_run: bool = False, limit: int | None = None,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, console_level: str = "WARNING") -> None:
         self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
         self.dry_run, self.limit = dry_run, limit
         self.console = console or Console(stderr=True)
+        self.console_level = console_level
         self.bo = RefundBackOffice(scenario)
         self.rules = scenario.policy
         cfg = ws.config
@@ -108,7 +109,8 @@ class RefundsRobot:
                                      self.ws.path(self.ws.config.paths.credentials_file))
         self.credential = credential
         redact = Redactor([credential.password])
-        with run_logging(self.run_dir, redact, console=self.console):
+        with run_logging(self.run_dir, redact, console=self.console,
+                         console_level=self.console_level):
             logger.info("run {} of {} against {} (dry run: {})", self.run_id, self.scenario_file,
                         self.scenario.shop.base_url, self.dry_run)
             started = datetime.now()
@@ -135,12 +137,22 @@ class RefundsRobot:
         assert self.credential is not None
         async with browser_session(executable=b.executable, headless=b.headless,
                                    timeout_ms=b.timeout_ms, trace=b.trace_on_failure) as session:
-            await session.login(self.bo.login_form, self.credential)
-            context = await session.new_context()
-            page = await context.new_page()
-            await self._settle_interrupted(session, page)
-            todo = await self._pending_items(session, page)
-            await session.close_context(context)
+            credential = self.credential
+            try:
+                async for attempt in self.retry.retrying("login"):
+                    with attempt:
+                        await session.login(self.bo.login_form, credential)
+                context = await session.new_context()
+                page = await context.new_page()
+                await self._settle_interrupted(session, page)
+                todo = await self._pending_items(session, page)
+                await session.close_context(context)
+            except TEMPORARY as exc:
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SystemException(
+                    f"could not work with the shop at {self.bo.base}: {first_line}",
+                    url=self.bo.base,
+                ) from exc
             if not todo:
                 logger.info("nothing to do")
                 return

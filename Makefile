@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh Debian machine: `make demo` and `make test`.
+# Both install what is missing (idempotently) before they run.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := chromium xvfb scrot xdotool
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps system-deps lint unit bench clean
+
+demo: deps
+	bash scripts/demo.sh
+
+test: deps lint
+	$(BIN)/pytest
+
+lint: deps
+	$(BIN)/ruff check robots sandbox tests bench
+	$(BIN)/ruff format --check robots sandbox tests bench
+	$(BIN)/mypy
+
+unit: deps
+	$(BIN)/pytest -m "not browser"
+
+bench: deps
+	$(BIN)/python bench/refunds.py
+
+deps: system-deps $(VENV)/.installed
+
+# Debian packages: installed only when one of their commands is missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	command -v scrot >/dev/null || missing="$$missing scrot"; \
+	command -v xdotool >/dev/null || missing="$$missing xdotool"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from robots.cli import main
+
+main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make demo`: seed the sandbox shop, serve it, run the refunds robot, write the report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+PORT="${DEMO_PORT:-8765}"
+DATA="${DEMO_DATA:-var/sandbox}"
+REFUNDS="${DEMO_REFUNDS:-200}"
+
+# A fresh random password for this demo's back-office account, handed to the robot through
+# the environment (see README: credentials). It is never written to a file or a log.
+SANDBOX_PASSWORD="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(16))')"
+export SANDBOX_PASSWORD
+export ROBOTS_CREDENTIAL_DEMO_SHOP_USERNAME=robot
+export ROBOTS_CREDENTIAL_DEMO_SHOP_PASSWORD="$SANDBOX_PASSWORD"
+
+if "$BIN/python" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+  echo "port $PORT is in use: stop what runs there or set DEMO_PORT" >&2
+  exit 2
+fi
+
+echo "== seeding $REFUNDS refunds into $DATA"
+"$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --seed "$(date +%j)"
+"$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  "$BIN/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" 2>/dev/null && break
+  kill -0 $SERVER 2>/dev/null || { cat "$DATA/serve.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "== sandbox back office on http://127.0.0.1:$PORT/ (user: robot)"
+
+echo "== refunds robot, dry run first (changes nothing)"
+"$BIN/robots" run refunds --dry-run --base-url "http://127.0.0.1:$PORT/"
+echo "== refunds robot"
+"$BIN/robots" run refunds --verbose --base-url "http://127.0.0.1:$PORT/"
+echo "== second run: nothing new to approve"
+"$BIN/robots" run refunds --base-url "http://127.0.0.1:$PORT/"
+echo "== reports"
+ls -1t reports/*.xlsx | head -3

@@ -1,0 +1,181 @@
+"""Fixtures: a real sandbox server on a free port, and a workspace pointing robots at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
+PASSWORD = "Tst-pw-7Qz!kL2v"  # distinctive, so a leak is found by a plain search
+USERNAME = "robot"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def robots_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "robots", *args]
+
+
+@dataclass
+class Sandbox:
+    data: Path
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.data / "shop.sqlite3", timeout=30)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def truth(self) -> dict[str, dict]:
+        with (self.data / "ground_truth.jsonl").open(encoding="utf-8") as f:
+            return {r["refund_id"]: r for r in map(json.loads, f)}
+
+    def audit(self) -> list[sqlite3.Row]:
+        with self.db() as conn:
+            return conn.execute("SELECT * FROM audit_log ORDER BY audit_id").fetchall()
+
+    def statuses(self) -> dict[str, tuple[str, int, str]]:
+        with self.db() as conn:
+            return {r[0]: (r[1], r[2], r[3]) for r in
+                    conn.execute("SELECT refund_id, status, version, refund_fee FROM refunds")}
+
+    def control(self, path: str, **body: object) -> None:
+        httpx.post(f"{self.url}_sandbox/{path}", json=body, timeout=10).raise_for_status()
+
+
+def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
+    env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
+    subprocess.run(
+        robots_cmd("sandbox", "seed", "--data", str(data), "--refunds", str(refunds), "--seed",
+                   str(seed), "--username", USERNAME, "--now",
+                   datetime.now().strftime("%Y-%m-%d %H:%M:%S")),
+        check=True, env=env, capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        robots_cmd("sandbox", "serve", "--data", str(data), "--port", str(port), "--control"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.05)
+    return Sandbox(data, url, proc)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    marker = request.node.get_closest_marker("refunds")
+    n = marker.args[0] if marker else 200
+    sb = start_sandbox(tmp_path / "shop", refunds=n)
+    yield sb
+    sb.process.terminate()
+    try:
+        sb.process.wait(5)
+    except subprocess.TimeoutExpired:  # a deliberately stalled request keeps uvicorn waiting
+        sb.process.kill()
+        sb.process.wait(5)
+    if sb.process.stderr:
+        sb.process.stderr.close()
+
+
+@dataclass
+class Workspace:
+    root: Path
+    sandbox: Sandbox
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / "state" / "ledger.sqlite3"
+
+    def ledger_rows(self) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(self.ledger)
+        conn.row_factory = sqlite3.Row
+        with conn:
+            return conn.execute("SELECT * FROM work_items ORDER BY id").fetchall()
+
+    def reports(self) -> list[Path]:
+        return sorted((self.root / "reports").glob("*.xlsx"))
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600
+            ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(robots_cmd("run", "refunds", "-w", str(self.root), *args),
+                                capture_output=True, text=True, timeout=timeout,
+                                env=robot_env())
+        if check and result.returncode != 0:
+            raise AssertionError(f"robot exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(robots_cmd("run", "refunds", "-w", str(self.root), *args),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=robot_env())
+
+
+def robot_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROBOTS_CREDENTIAL_")}
+    return env
+
+
+def write_workspace(root: Path, sandbox_url: str | None, *, scenario_text: str | None = None,
+                    parallel: int = 3, attempts: int = 3, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    scenario = SCENARIO
+    if scenario_text is not None:
+        scenario = root / "refunds.toml"
+        scenario.write_text(scenario_text, encoding="utf-8")
+    creds = root / "secrets" / "credentials.toml"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
+    creds.chmod(0o600)
+    (root / "robots.toml").write_text(f"""
+[paths]
+credentials_file = "{creds}"
+
+[browser]
+parallel_pages = {parallel}
+timeout_ms = 10000
+
+[retry]
+attempts = {attempts}
+wait_initial_s = 0.1
+wait_max_s = 0.5
+{extra}
+[[targets]]
+name = "sandbox"
+robot = "refunds"
+scenario = "{scenario}"
+{f'base_url = "{sandbox_url}"' if sandbox_url else ""}
+""", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sandbox: Sandbox) -> Workspace:
+    return Workspace(write_workspace(tmp_path / "ws", sandbox.url), sandbox)

@@ -1,0 +1,125 @@
+"""Bad robots.toml / scenario values: a clear error with file and key, exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import SCENARIO, free_port, robots_cmd, write_workspace
+
+from robots.config import load_refund_scenario, load_workspace
+from robots.errors import ConfigError
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(robots_cmd(*args), capture_output=True, text=True, timeout=60)
+
+
+def test_the_shipped_configuration_loads() -> None:
+    root = Path(__file__).resolve().parent.parent
+    ws = load_workspace(root)
+    target = ws.target("refunds")
+    assert target is not None
+    scenario = load_refund_scenario(ws.path(target.scenario))
+    assert scenario.policy.max_auto_amount == 300
+    assert scenario.policy.daily_auto_total == 20000
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "key", "expected"),
+    [
+        ("parallel_pages = 3", "parallel_pages = 0", "browser.parallel_pages",
+         "greater than or equal to 1"),
+        ("parallel_pages = 3", 'parallel_pages = "many"', "browser.parallel_pages",
+         "valid integer"),
+        ("attempts = 3", "attempts = 3\nattempt = 4", "retry.attempt", "unknown key"),
+        ('robot = "refunds"', 'robot = "refundz"', "targets.0.robot", "should match pattern"),
+        ('scenario = "scenarios', 'scenario = "scenarios/nope', "targets.0.scenario",
+         "does not exist"),
+    ],
+)
+def test_bad_workspace_values(tmp_path: Path, replace: str, by: str, key: str,
+                              expected: str) -> None:
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "robots.toml").read_text(encoding="utf-8")
+    assert replace in text
+    (tmp_path / "robots.toml").write_text(text.replace(replace, by, 1), encoding="utf-8")
+    (tmp_path / "scenarios").symlink_to(root / "scenarios")
+    result = run_cli("config", "check", "-w", str(tmp_path))
+    assert result.returncode == 2
+    assert "ConfigError" in result.stderr
+    assert f"robots.toml: {key}" in result.stderr.replace("\n", "")
+    assert expected in result.stderr.replace("\n", " ")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "key", "expected"),
+    [
+        ("max_auto_amount = 300", "max_auto_amount = -5", "policy.max_auto_amount",
+         "greater than 0"),
+        ("max_auto_amount = 300", 'max_auto_amount = "lots"', "policy.max_auto_amount",
+         "valid decimal"),
+        ('base_url = "http://127.0.0.1:8765/"', 'base_url = "not a url"', "shop.base_url",
+         "valid URL"),
+        ('credential = "demo-shop"', 'credential = ""', "shop.credential", "at least 1"),
+        ('path = "/refunds?status={status}"', 'path = "/refunds"', "list.path",
+         "must contain {status}"),
+        ('receipt_quantity = { selector = "[data-field=receipt_quantity]" }\n', "",
+         "detail.fields", "missing field selectors: receipt_quantity"),
+        ("buyer_max_refund_rate = 0.5", "buyer_max_refund_rate = 1.5",
+         "policy.buyer_max_refund_rate", "less than or equal to 1"),
+        ("[policy]", "[policy]\nmax_refund = 1", "policy.max_refund", "unknown key"),
+    ],
+)
+def test_bad_scenario_values(tmp_path: Path, replace: str, by: str, key: str,
+                             expected: str) -> None:
+    text = SCENARIO.read_text(encoding="utf-8")
+    assert replace in text
+    bad = text.replace(replace, by, 1)
+    ws = write_workspace(tmp_path, None, scenario_text=bad)
+    result = run_cli("run", "refunds", "-w", str(ws))
+    flat = result.stderr.replace("\n", " ")
+    assert result.returncode == 2, result.stderr
+    assert "ConfigError" in flat and "refunds.toml: " + key in result.stderr.replace("\n", "")
+    assert expected in flat
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_toml_names_the_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "refunds.toml"
+    scenario.write_text("[shop]\nname = \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"refunds.toml: not valid TOML: .*line 2"):
+        load_refund_scenario(scenario)
+
+
+def test_missing_workspace_file(tmp_path: Path) -> None:
+    result = run_cli("run", "refunds", "-w", str(tmp_path))
+    assert result.returncode == 2
+    assert "robots.toml: file not found" in result.stderr.replace("\n", "")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_credential_says_how_to_provide_it(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path, None)
+    (ws / "secrets" / "credentials.toml").unlink()
+    result = run_cli("run", "refunds", "-w", str(ws))
+    flat = result.stderr.replace("\n", " ")
+    assert result.returncode == 2
+    assert "ROBOTS_CREDENTIAL_DEMO_SHOP_PASSWORD" in flat and "[demo-shop]" in flat
+
+
+def test_cli_usage_error_exits_2() -> None:
+    result = run_cli("run", "refunds", "--limit", "0")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_shop_is_a_clear_error(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path, f"http://127.0.0.1:{free_port()}/", attempts=2)
+    result = run_cli("run", "refunds", "-w", str(ws))
+    flat = result.stderr.replace("\n", " ")
+    assert result.returncode == 1
+    assert "SystemException" in flat and "ERR_CONNECTION_REFUSED" in flat
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,173 @@
+"""Every edge of the refund policy, as pure functions: no browser, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from robots.refunds.model import RefundRequest, WarehouseReceipt
+from robots.refunds.policy import (
+    AGREE_REFUND,
+    AGREE_RETURN,
+    CONFIRM_REFUND,
+    REASONS,
+    Approve,
+    HandOver,
+    RefundRules,
+    decide,
+    is_urgent,
+    within_return_window,
+)
+
+NOW = datetime(2026, 11, 23, 10, 0, 0)
+RULES = RefundRules()
+
+REFUND_ONLY = RefundRequest(
+    refund_id="RF1", version="1", status="WAIT_SELLER_AGREE", order_id="TB1", buyer_nick="tb_1",
+    has_good_return=False, refund_type="REFUND", refund_fee=Decimal("128.00"),
+    payment=Decimal("128.00"), refund_sku="TS2301-BLK-M", refund_quantity=1,
+    line_sku="TS2301-BLK-M", line_quantity=1, category="T恤", reason="多拍/拍错/不想要",
+    intervention=False, open_refunds_on_line=1, order_status="WAIT_SELLER_SEND_GOODS",
+    signed_at=None, created_at=NOW - timedelta(hours=3), deadline=NOW + timedelta(days=2),
+    has_gift=False, shared_discount=False, buyer_orders_90d=10, buyer_refunds_90d=1,
+    buyer_blacklisted=False, return_sid="", receipt=None,
+)
+RETURN_REQUEST = replace(
+    REFUND_ONLY, has_good_return=True, order_status="TRADE_FINISHED", reason="七天无理由",
+    signed_at=NOW - timedelta(days=3),
+)
+RETURN_RECEIVED = replace(
+    RETURN_REQUEST, status="WAIT_SELLER_CONFIRM_GOODS", return_sid="SF123456789012",
+    receipt=WarehouseReceipt("SF123456789012", "TS2301-BLK-M", 1),
+)
+
+
+def code(refund: RefundRequest, rules: RefundRules = RULES, now: datetime = NOW) -> str:
+    d = decide(refund, rules, now)
+    return d.code if isinstance(d, HandOver) else d.action
+
+
+def test_the_three_approvals() -> None:
+    assert decide(REFUND_ONLY, RULES, NOW) == Approve(AGREE_REFUND, Decimal("128.00"))
+    assert decide(RETURN_REQUEST, RULES, NOW) == Approve(AGREE_RETURN, Decimal("0"))
+    assert decide(RETURN_RECEIVED, RULES, NOW) == Approve(CONFIRM_REFUND, Decimal("128.00"))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"status": "SUCCESS"}, "NOT_PENDING"),
+        ({"status": "WAIT_BUYER_RETURN_GOODS"}, "NOT_PENDING"),
+        ({"intervention": True}, "PLATFORM_INTERVENTION"),
+        ({"refund_type": "PRICE_PROTECTION"}, "NOT_A_PLAIN_REFUND"),
+        ({"refund_type": "PRICE_DIFFERENCE"}, "NOT_A_PLAIN_REFUND"),
+        ({"refund_fee": Decimal("128.01")}, "AMOUNT_EXCEEDS_PAID"),
+        ({"open_refunds_on_line": 2}, "SEVERAL_OPEN_REFUNDS"),
+        ({"refund_sku": "TS2301-BLK-L"}, "SKU_OR_QUANTITY_MISMATCH"),
+        ({"refund_quantity": 2}, "SKU_OR_QUANTITY_MISMATCH"),
+        ({"has_gift": True}, "GIFT_OR_SHARED_DISCOUNT"),
+        ({"shared_discount": True}, "GIFT_OR_SHARED_DISCOUNT"),
+        ({"refund_fee": Decimal("127.99")}, "PARTIAL_REFUND"),
+        ({"reason": "质量问题"}, "MERCHANT_FAULT"),
+        ({"reason": "物流停滞/签收异常"}, "MERCHANT_FAULT"),
+        ({"reason": "其他"}, "REASON_NOT_AUTOMATABLE"),
+        ({"buyer_blacklisted": True}, "BUYER_RISK"),
+        ({"buyer_refunds_90d": 3}, "BUYER_RISK"),
+        ({"buyer_orders_90d": 2, "buyer_refunds_90d": 2}, "BUYER_RISK"),
+        ({"order_status": "WAIT_BUYER_CONFIRM_GOODS"}, "REFUND_ONLY_AFTER_SHIPPING"),
+    ],
+)
+def test_refund_only_hand_overs(change: dict, expected: str) -> None:
+    assert code(replace(REFUND_ONLY, **change)) == expected
+    assert expected in REASONS
+
+
+def test_buyer_risk_edges() -> None:
+    assert code(replace(REFUND_ONLY, buyer_refunds_90d=2)) == AGREE_REFUND  # below the count
+    # exactly a 50 % refund rate is allowed; above is not
+    assert code(replace(REFUND_ONLY, buyer_orders_90d=4, buyer_refunds_90d=2)) == AGREE_REFUND
+    assert code(replace(REFUND_ONLY, buyer_orders_90d=3, buyer_refunds_90d=2)) == "BUYER_RISK"
+    assert code(replace(REFUND_ONLY, buyer_orders_90d=0, buyer_refunds_90d=0)) == AGREE_REFUND
+
+
+def test_amount_cap_edges() -> None:
+    at_cap = replace(REFUND_ONLY, refund_fee=Decimal("300.00"), payment=Decimal("300.00"))
+    assert code(at_cap) == AGREE_REFUND
+    over = replace(at_cap, refund_fee=Decimal("300.01"), payment=Decimal("300.01"))
+    assert code(over) == "OVER_AMOUNT_CAP"
+    assert code(over, RefundRules(max_auto_amount=Decimal("500"))) == AGREE_REFUND
+
+
+def test_return_request_edges() -> None:
+    assert code(replace(RETURN_REQUEST, category="内衣")) == "EXCLUDED_CATEGORY"
+    assert code(replace(RETURN_REQUEST, signed_at=None)) == "RETURN_BEFORE_DELIVERY"
+    # 7 days counted from the day after signing: signed on the 16th, last day is the 23rd
+    signed_16th = replace(RETURN_REQUEST, signed_at=datetime(2026, 11, 16, 23, 50))
+    assert code(signed_16th) == AGREE_RETURN
+    assert code(signed_16th, now=datetime(2026, 11, 23, 23, 59)) == AGREE_RETURN
+    assert code(signed_16th, now=datetime(2026, 11, 24, 0, 0)) == "OUTSIDE_RETURN_WINDOW"
+    assert code(signed_16th, RefundRules(return_window_days=15),
+                now=datetime(2026, 11, 30)) == AGREE_RETURN
+
+
+def test_return_received_edges() -> None:
+    assert code(replace(RETURN_RECEIVED, receipt=None)) == "RETURN_NOT_RECEIVED"
+    wrong_sku = WarehouseReceipt("SF123456789012", "TS2301-RED-M", 1)
+    assert code(replace(RETURN_RECEIVED, receipt=wrong_sku)) == "RETURN_MISMATCH"
+    short = replace(RETURN_RECEIVED, refund_quantity=2, line_quantity=2,
+                    receipt=WarehouseReceipt("SF123456789012", "TS2301-BLK-M", 1))
+    assert code(short) == "RETURN_MISMATCH"
+    other_parcel = WarehouseReceipt("SF999999999999", "TS2301-BLK-M", 1)
+    assert code(replace(RETURN_RECEIVED, receipt=other_parcel)) == "RETURN_MISMATCH"
+    # the window was checked when the return was agreed; paying later is not held back by it
+    late = replace(RETURN_RECEIVED, signed_at=NOW - timedelta(days=20))
+    assert code(late) == CONFIRM_REFUND
+    # merchant-fault returns still go to a person at the paying stage
+    assert code(replace(RETURN_RECEIVED, reason="商品破损")) == "MERCHANT_FAULT"
+
+
+def test_urgency() -> None:
+    assert is_urgent(replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12)), RULES, NOW)
+    assert not is_urgent(replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12, seconds=1)),
+                         RULES, NOW)
+
+
+money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2)
+
+
+@given(fee=money, paid=money, refunds=st.integers(0, 10), orders=st.integers(0, 50),
+       blacklisted=st.booleans(), reason=st.sampled_from([*RULES.safe_reasons, "质量问题", "?"]),
+       intervention=st.booleans(), has_return=st.booleans(), shipped=st.booleans())
+def test_never_approves_what_a_guard_forbids(fee: Decimal, paid: Decimal, refunds: int,
+                                             orders: int, blacklisted: bool, reason: str,
+                                             intervention: bool, has_return: bool,
+                                             shipped: bool) -> None:
+    refund = replace(
+        REFUND_ONLY, refund_fee=fee, payment=paid, buyer_refunds_90d=refunds,
+        buyer_orders_90d=orders, buyer_blacklisted=blacklisted, reason=reason,
+        intervention=intervention, has_good_return=has_return,
+        order_status="TRADE_FINISHED" if shipped else "WAIT_SELLER_SEND_GOODS",
+        signed_at=NOW - timedelta(days=2) if shipped else None,
+    )
+    decision = decide(refund, RULES, NOW)
+    if isinstance(decision, Approve):
+        assert fee == paid <= RULES.max_auto_amount
+        assert not intervention and not blacklisted and refunds < 3
+        assert reason in RULES.safe_reasons
+        assert decision.amount == (fee if decision.action != AGREE_RETURN else 0)
+    else:
+        assert decision.code in REASONS
+
+
+@given(days=st.integers(0, 30), hour=st.integers(0, 23), window=st.integers(0, 15))
+def test_return_window_is_whole_days_after_signing(days: int, hour: int, window: int) -> None:
+    signed = datetime(2026, 11, 1, 15, 30)
+    now = datetime(2026, 11, 1, hour) + timedelta(days=days)
+    if now < signed:
+        return
+    assert within_return_window(signed, now, window) == (days <= window)

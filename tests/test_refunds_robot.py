@@ -1,0 +1,258 @@
+"""The refunds robot end to end: real Chromium, real sandbox server, real ledger and workbook."""
+
+from __future__ import annotations
+
+import io
+import signal
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import PASSWORD, SCENARIO, Workspace, write_workspace
+
+pytestmark = pytest.mark.browser
+
+
+def approvals(ws: Workspace) -> Counter[str]:
+    return Counter(row["refund_id"] for row in ws.sandbox.audit())
+
+
+def list_order(ws: Workspace) -> list[str]:
+    """Refund ids in the order the robot lists them (the back office sorts by creation)."""
+    with ws.sandbox.db() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT refund_id FROM refunds WHERE status IN ('WAIT_SELLER_AGREE') "
+            "ORDER BY created_at, refund_id")]
+
+
+def expected_approvals(ws: Workspace) -> set[str]:
+    return {rid for rid, t in ws.sandbox.truth().items() if t["expected"] == "approve"}
+
+
+def exceptions_sheet(report: Path) -> list[dict[str, object]]:
+    wb = openpyxl.load_workbook(report)
+    sheet = wb["Exceptions"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    return [dict(zip(header, r, strict=True)) for r in rows[1:]]
+
+
+def test_full_run_matches_ground_truth(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    assert len(truth) >= 200
+    workspace.run()
+
+    approved = approvals(workspace)
+    assert approved, "nothing was approved"
+    assert max(approved.values()) == 1, "a refund was approved twice"
+    assert set(approved) == expected_approvals(workspace)
+    for row in workspace.sandbox.audit():  # the right action, the right amount, by the robot
+        t = truth[row["refund_id"]]
+        assert (row["action"], row["amount"], row["actor"]) == (t["action"], t["amount"], "robot")
+
+    [report] = workspace.reports()
+    handed = {r["退款编号"]: r for r in exceptions_sheet(report)}
+    expected_person = {rid: t for rid, t in truth.items() if t["expected"] == "person"}
+    assert set(handed) == set(expected_person)
+    for rid, t in expected_person.items():
+        assert handed[rid]["原因代码"] == t["reason_code"], rid
+        assert handed[rid]["紧急"] == ("是" if t["urgent"] else None), rid
+    # untouched history: never listed, never in the ledger
+    keys = {r["item_key"].split("@")[0] for r in workspace.ledger_rows()}
+    assert not keys & {rid for rid, t in truth.items() if t["expected"] == "untouched"}
+
+
+@pytest.mark.refunds(60)
+def test_second_run_approves_nothing_new(workspace: Workspace) -> None:
+    workspace.run()
+    first = approvals(workspace)
+    second = workspace.run()
+    assert approvals(workspace) == first
+    assert "0 approved" in second.stderr
+    newest = workspace.reports()[-1]
+    assert exceptions_sheet(newest) == []  # unchanged refunds are not asked about twice
+
+
+@pytest.mark.refunds(60)
+def test_sigkill_mid_run_then_resume(workspace: Workspace) -> None:
+    expected = expected_approvals(workspace)
+    proc = workspace.popen()
+    deadline = time.monotonic() + 300
+    while len(workspace.sandbox.audit()) < 15:  # kill it well into the approvals
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    partial = approvals(workspace)
+    assert 15 <= sum(partial.values()) < len(expected)
+
+    workspace.run()
+    approved = approvals(workspace)
+    assert max(approved.values()) == 1
+    assert set(approved) == expected
+
+
+@pytest.mark.refunds(60)
+def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    # the shop approves, then stalls before answering: the robot cannot see the result
+    workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}/approve", count=1,
+                              status=0, delay_s=60, after=True)
+    proc = workspace.popen()
+    deadline = time.monotonic() + 120
+    while target not in approvals(workspace):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
+    assert row["state"] == "acting"
+
+    result = workspace.run()
+    assert approvals(workspace)[target] == 1
+    [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
+    assert row["state"] == "done"
+    assert '"settled_on_resume": "SUCCESS"' in row["details"]
+    assert set(approvals(workspace)) == expected_approvals(workspace), result.stderr
+
+
+@pytest.mark.refunds(60)
+def test_refund_changed_before_approval_is_not_approved(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    old_fee = truth[target]["amount"]
+    # the buyer lowers the amount right after the robot's page was rendered
+    workspace.sandbox.control("change-after-render", refund_id=target, refund_fee="1.00")
+    workspace.run()
+    assert target not in approvals(workspace)
+    status, _version, fee = workspace.sandbox.statuses()[target]
+    assert (status, fee) == ("WAIT_SELLER_AGREE", "1.00")
+    handed = {r["退款编号"]: r for r in exceptions_sheet(workspace.reports()[-1])}
+    assert handed[target]["原因代码"] == "STALE_RECORD"
+    assert old_fee != "1.00"
+    # the next run reads the new record and hands the now-partial refund to a person
+    workspace.run()
+    assert target not in approvals(workspace)
+    handed = {r["退款编号"]: r for r in exceptions_sheet(workspace.reports()[-1])}
+    assert handed[target]["原因代码"] == "PARTIAL_REFUND"
+
+
+@pytest.mark.refunds(60)
+def test_dry_run_changes_nothing(workspace: Workspace) -> None:
+    before = workspace.sandbox.statuses()
+    result = workspace.run("--dry-run")
+    assert workspace.sandbox.audit() == []
+    assert workspace.sandbox.statuses() == before
+    assert not [r for r in workspace.ledger_rows()], "a dry run wrote work items"
+    [report] = workspace.reports()
+    assert report.name.endswith("-dry-run.xlsx")
+    wb = openpyxl.load_workbook(report)
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True)}
+    assert summary["演练 dry run"].startswith("是")
+    would = {r[0] for r in wb["Approved"].iter_rows(min_row=2, values_only=True)}
+    assert would == expected_approvals(workspace)
+    assert "would be approved" in result.stderr
+    # and a real run afterwards still does everything
+    workspace.run()
+    assert set(approvals(workspace)) == expected_approvals(workspace)
+
+
+@pytest.mark.refunds(60)
+def test_daily_cap_limits_money_approved(tmp_path: Path, workspace: Workspace) -> None:
+    text = SCENARIO.read_text(encoding="utf-8").replace("daily_auto_total = 20000",
+                                                        "daily_auto_total = 1000")
+    ws = Workspace(write_workspace(tmp_path / "capped", workspace.sandbox.url,
+                                   scenario_text=text), workspace.sandbox)
+    ws.run()
+    paid = [r for r in ws.sandbox.audit() if r["action"] != "agree_return"]
+    assert 0 < sum(float(r["amount"]) for r in paid) <= 1000
+    codes = Counter(r["原因代码"] for r in exceptions_sheet(ws.reports()[-1]))
+    assert codes["DAILY_CAP_REACHED"] > 0
+    # return requests move no money, so the cap does not hold them back
+    agreed = {r["refund_id"] for r in ws.sandbox.audit() if r["action"] == "agree_return"}
+    truth = ws.sandbox.truth()
+    assert agreed == {rid for rid, t in truth.items() if t["action"] == "agree_return"}
+
+
+@pytest.mark.refunds(30)
+def test_system_exception_is_retried_then_recovers(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=2, status=503)
+    workspace.run()
+    assert approvals(workspace)[target] == 1
+    log = next((workspace.root / "logs").glob("*/run.log")).read_text(encoding="utf-8")
+    assert "attempt 1/3" in log and "attempt 2/3" in log
+
+
+@pytest.mark.refunds(30)
+def test_system_exception_leaves_evidence_without_secrets(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=50, status=500)
+    result = workspace.run(check=False)
+    assert result.returncode == 1, result.stderr  # an item needs an operator
+    assert target not in approvals(workspace)
+    [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
+    assert row["state"] == "system_exception" and row["attempts"] == 0
+    run_dir = next((workspace.root / "logs").iterdir())
+    shots = sorted(run_dir.glob("evidence/*.png"))
+    traces = sorted(run_dir.glob("evidence/*.trace.zip"))
+    assert len(shots) == 3 and len(traces) == 1
+    handed = {r["退款编号"]: r for r in exceptions_sheet(workspace.reports()[-1])}
+    assert handed[target]["原因代码"] == "SYSTEM_ERROR"
+    wb = openpyxl.load_workbook(workspace.reports()[-1])
+    evidence = [r for r in wb["Exceptions"].iter_rows(min_row=2) if r[1].value == target][0][9]
+    assert evidence.hyperlink is not None
+    assert (workspace.reports()[-1].parent / evidence.hyperlink.target).resolve().exists()
+
+    # the password is nowhere: logs, traces (unzipped), reports (unzipped)
+    secret = PASSWORD.encode()
+    for path in [*run_dir.rglob("*"), *workspace.reports()]:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        assert secret not in data, path
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                for name in z.namelist():
+                    assert secret not in z.read(name), f"{path}!{name}"
+    log = (run_dir / "run.log").read_text(encoding="utf-8")
+    assert "logged in" in log
+
+    # the fault clears; the next run retries the system exception and approves it once
+    workspace.sandbox.control("reset")
+    workspace.run()
+    assert approvals(workspace)[target] == 1
+
+
+@pytest.mark.refunds(60)
+def test_wrong_password_is_a_clear_error(tmp_path: Path, workspace: Workspace) -> None:
+    creds = workspace.root / "secrets" / "credentials.toml"
+    creds.write_text('[demo-shop]\nusername = "robot"\npassword = "not-the-password"\n')
+    result = workspace.run(check=False)
+    assert result.returncode == 2
+    assert "CredentialError" in result.stderr and "用户名或密码错误" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "not-the-password" not in result.stderr
+
+
+@pytest.mark.refunds(60)
+def test_trace_file_is_a_readable_playwright_trace(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=50, status=500)
+    listed = list_order(workspace)
+    workspace.run("--limit", str(listed.index(target) + 1), check=False)
+    [trace] = list((workspace.root / "logs").glob("*/evidence/*.trace.zip"))
+    with zipfile.ZipFile(trace) as z:
+        names = z.namelist()
+        assert any(n.endswith(".trace") for n in names)
+        events = io.TextIOWrapper(z.open(next(n for n in names if n.endswith(".trace"))))
+        assert target in events.read()

@@ -1,0 +1,147 @@
+"""The sandbox back office over plain HTTP: login, CSRF, pagination, the version guard, seeding."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PASSWORD, USERNAME, Sandbox
+
+from sandbox.seed import BRANCHES, generate
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@contextmanager
+def logged_in(sb: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sb.url, timeout=10) as client:
+        yield login(client)
+
+
+def login(client: httpx.Client) -> httpx.Client:
+    token = csrf(client.get("/login").text)
+    r = client.post(
+        "/login",
+        data={"csrf_token": token, "username": USERNAME, "password": PASSWORD, "next": "/refunds"},
+    )
+    assert r.status_code == 303
+    return client
+
+
+def approve_form(client: httpx.Client, refund_id: str) -> dict[str, str]:
+    html = client.get(f"/refunds/{refund_id}").text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
+    assert {"csrf_token", "action", "version", "refund_fee"} <= fields.keys()
+    return fields
+
+
+@pytest.mark.refunds(60)
+def test_pages_need_a_login_and_a_right_password(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+        r = client.get("/refunds")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        token = csrf(client.get("/login").text)
+        r = client.post(
+            "/login",
+            data={
+                "csrf_token": token,
+                "username": USERNAME,
+                "password": "wrong",
+                "next": "/refunds",
+            },
+        )
+        assert r.status_code == 401 and "用户名或密码错误" in r.text
+
+
+@pytest.mark.refunds(60)
+def test_forms_without_the_csrf_token_are_refused(sandbox: Sandbox) -> None:
+    with logged_in(sandbox) as client:
+        rid = next(r for r, t in sandbox.truth().items() if t["action"] == "agree_refund")
+        form = approve_form(client, rid)
+        form["csrf_token"] = "forged"
+        r = client.post(f"/refunds/{rid}/approve", data=form)
+        assert r.status_code == 403
+        assert sandbox.audit() == []
+
+
+@pytest.mark.refunds(60)
+def test_list_filters_by_status_and_pages_by_20(sandbox: Sandbox) -> None:
+    with logged_in(sandbox) as client:
+        pending = [r for r, t in sandbox.truth().items() if t["status"] == "WAIT_SELLER_AGREE"]
+        seen: list[str] = []
+        page = 1
+        while True:
+            html = client.get(f"/refunds?status=WAIT_SELLER_AGREE&page={page}").text
+            rows = re.findall(r'data-refund-id="(RF\d+)"', html)
+            assert len(rows) <= 20
+            seen += rows
+            if 'rel="next"' not in html:
+                break
+            assert len(rows) == 20
+            page += 1
+        assert sorted(seen) == sorted(pending)
+        assert page == -(-len(pending) // 20)
+
+
+@pytest.mark.refunds(60)
+def test_approval_is_audited_and_version_guarded(sandbox: Sandbox) -> None:
+    with logged_in(sandbox) as client:
+        rid = next(r for r, t in sandbox.truth().items() if t["action"] == "agree_refund")
+        form = approve_form(client, rid)
+        r = client.post(f"/refunds/{rid}/approve", data=form)
+        assert r.status_code == 303
+        [row] = sandbox.audit()
+        assert (row["actor"], row["refund_id"], row["action"], row["amount"]) == (
+            USERNAME,
+            rid,
+            "agree_refund",
+            form["refund_fee"],
+        )
+        assert sandbox.statuses()[rid][0] == "SUCCESS"
+        # the same form again: the version moved on, so it fails visibly and pays nothing
+        r = client.post(f"/refunds/{rid}/approve", data=form)
+        assert r.status_code == 409 and 'id="action-error"' in r.text
+        assert len(sandbox.audit()) == 1
+
+
+@pytest.mark.refunds(60)
+def test_amount_changed_after_render_is_refused(sandbox: Sandbox) -> None:
+    with logged_in(sandbox) as client:
+        rid = next(r for r, t in sandbox.truth().items() if t["action"] == "agree_refund")
+        sandbox.control("change-after-render", refund_id=rid, refund_fee="2.00")
+        form = approve_form(client, rid)
+        r = client.post(f"/refunds/{rid}/approve", data=form)
+        assert r.status_code == 409
+        assert sandbox.audit() == []
+
+
+def test_seed_is_deterministic_and_covers_every_branch() -> None:
+    now = datetime(2026, 11, 23, 9, 0)
+    a = [row for table, row in generate(5, 3000, now) if table == "truth"]
+    b = [row for table, row in generate(5, 3000, now) if table == "truth"]
+    assert a == b and len(a) == 3000
+    counts: dict[str, int] = {}
+    for row in a:
+        counts[row["branch"]] = counts.get(row["branch"], 0) + 1
+    assert set(counts) == {branch.name for branch in BRANCHES}
+    total_weight = sum(branch.weight for branch in BRANCHES)
+    for branch in BRANCHES:  # realistic proportions: within a few points of the weights
+        share = counts[branch.name] / len(a)
+        assert abs(share - branch.weight / total_weight) < 0.03, branch.name
+    assert sum(1 for r in a if r["urgent"]) > 0
+
+
+def test_seed_builds_a_large_shop(tmp_path: Path) -> None:
+    from sandbox.seed import seed_shop
+
+    counts = seed_shop(tmp_path, refunds=20_000, seed=3, username="u", password="p" * 8)
+    assert sum(counts.values()) == 20_000
