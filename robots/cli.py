@@ -13,8 +13,11 @@ from rich.markup import escape
 
 from robots.errors import ConfigError, RobotsError
 
-app = typer.Typer(help="Unattended RPA robots for e-commerce operations.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Unattended RPA robots for e-commerce operations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 run_app = typer.Typer(help="Run a robot once.", no_args_is_help=True)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
@@ -22,8 +25,10 @@ app.add_typer(config_app, name="config")
 console = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Folder holding robots.toml.",
-                       envvar="ROBOTS_WORKSPACE")
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
+    ),
 ]
 
 
@@ -32,8 +37,9 @@ def run_refunds(
     scenario: Annotated[
         Path | None, typer.Option(help="Scenario file; default: the refunds target in robots.toml.")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing; report what "
-                                          "would be done.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing; report what would be done.")
+    ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N refunds.")] = None,
     target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
     base_url: Annotated[
@@ -49,18 +55,29 @@ def run_refunds(
     ws = load_workspace(workspace)
     chosen = ws.target("refunds", target)
     if target and chosen is None:
-        raise ConfigError(f"no enabled refunds target named {target!r}", file=str(ws.file),
-                          key="targets")
+        raise ConfigError(
+            f"no enabled refunds target named {target!r}", file=str(ws.file), key="targets"
+        )
     if scenario is None:
         if chosen is None:
-            raise ConfigError("no enabled target with robot = \"refunds\" and no --scenario given",
-                              file=str(ws.file), key="targets")
+            raise ConfigError(
+                'no enabled target with robot = "refunds" and no --scenario given',
+                file=str(ws.file),
+                key="targets",
+            )
         scenario = ws.path(chosen.scenario)
     if base_url is None and chosen is not None and chosen.base_url is not None:
         base_url = str(chosen.base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
-    result = RefundsRobot(ws, loaded, scenario, dry_run=dry_run, limit=limit, console=console,
-                          console_level="INFO" if verbose else "WARNING").run()
+    result = RefundsRobot(
+        ws,
+        loaded,
+        scenario,
+        dry_run=dry_run,
+        limit=limit,
+        console=console,
+        console_level="INFO" if verbose else "WARNING",
+    ).run()
     c = result.counts
     console.print(
         f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('approved', 0)} approved, "

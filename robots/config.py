@@ -114,12 +114,37 @@ class ListPage(Strict):
 
 
 REQUIRED_FIELDS = {
-    "refund_id", "version", "status", "order_id", "buyer_nick", "has_good_return", "refund_type",
-    "refund_fee", "payment", "refund_sku", "refund_quantity", "line_sku", "line_quantity",
-    "category", "reason", "intervention", "open_refunds_on_line", "order_status", "signed_at",
-    "created_at", "deadline", "has_gift", "shared_discount", "buyer_orders_90d",
-    "buyer_refunds_90d", "buyer_blacklisted", "return_sid", "receipt", "receipt_waybill",
-    "receipt_sku", "receipt_quantity",
+    "refund_id",
+    "version",
+    "status",
+    "order_id",
+    "buyer_nick",
+    "has_good_return",
+    "refund_type",
+    "refund_fee",
+    "payment",
+    "refund_sku",
+    "refund_quantity",
+    "line_sku",
+    "line_quantity",
+    "category",
+    "reason",
+    "intervention",
+    "open_refunds_on_line",
+    "order_status",
+    "signed_at",
+    "created_at",
+    "deadline",
+    "has_gift",
+    "shared_discount",
+    "buyer_orders_90d",
+    "buyer_refunds_90d",
+    "buyer_blacklisted",
+    "return_sid",
+    "receipt",
+    "receipt_waybill",
+    "receipt_sku",
+    "receipt_quantity",
 }
 
 
@@ -199,7 +224,9 @@ def load_workspace(root: Path) -> Workspace:
         if not ws.path(target.scenario).is_file():
             raise ConfigError(
                 f"scenario file {target.scenario} does not exist",
-                file=str(file), key=f"targets.{i}.scenario", expected="a path to a scenario .toml",
+                file=str(file),
+                key=f"targets.{i}.scenario",
+                expected="a path to a scenario .toml",
             )
     return ws
 

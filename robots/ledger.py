@@ -107,9 +107,18 @@ class ItemView:
 
 def _view(row: WorkItem) -> ItemView:
     return ItemView(
-        row.item_key, State(row.state), row.attempts, row.fingerprint, row.action,
-        row.amount_cents, row.reason_code, row.error_message, tuple(row.evidence or ()),
-        dict(row.details or {}), row.run_id, row.updated_at,
+        row.item_key,
+        State(row.state),
+        row.attempts,
+        row.fingerprint,
+        row.action,
+        row.amount_cents,
+        row.reason_code,
+        row.error_message,
+        tuple(row.evidence or ()),
+        dict(row.details or {}),
+        row.run_id,
+        row.updated_at,
     )
 
 
@@ -174,8 +183,16 @@ class Ledger:
     # -- runs -----------------------------------------------------------------------------
     def begin_run(self, run_id: str, robot: str, scenario: str, *, dry_run: bool) -> None:
         with self._tx() as s:
-            s.add(Run(run_id=run_id, robot=robot, scenario=scenario, dry_run=int(dry_run),
-                      started_at=datetime.now(), summary={}))
+            s.add(
+                Run(
+                    run_id=run_id,
+                    robot=robot,
+                    scenario=scenario,
+                    dry_run=int(dry_run),
+                    started_at=datetime.now(),
+                    summary={},
+                )
+            )
 
     def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
         with self._tx() as s:
@@ -189,8 +206,9 @@ class Ledger:
             row = self._row(s, robot, key)
             return _view(row) if row else None
 
-    def items(self, robot: str, *, state: State | None = None,
-              run_id: str | None = None) -> list[ItemView]:
+    def items(
+        self, robot: str, *, state: State | None = None, run_id: str | None = None
+    ) -> list[ItemView]:
         with self._tx() as s:
             q = select(WorkItem).where(WorkItem.robot == robot)
             if state is not None:
@@ -199,8 +217,9 @@ class Ledger:
                 q = q.where(WorkItem.run_id == run_id)
             return [_view(r) for r in s.scalars(q.order_by(WorkItem.id))]
 
-    def claim(self, robot: str, key: str, *, run_id: str, fingerprint: str,
-              details: dict[str, Any]) -> bool:
+    def claim(
+        self, robot: str, key: str, *, run_id: str, fingerprint: str, details: dict[str, Any]
+    ) -> bool:
         """Record the item as pending for this run; False if it needs no work.
 
         Done items stay done. A business exception stays with its person until the record
@@ -209,9 +228,19 @@ class Ledger:
         with self._tx() as s:
             row = self._row(s, robot, key)
             if row is None:
-                s.add(WorkItem(robot=robot, item_key=key, state=State.PENDING, attempts=0,
-                               fingerprint=fingerprint, run_id=run_id, details=details,
-                               evidence=[], updated_at=datetime.now()))
+                s.add(
+                    WorkItem(
+                        robot=robot,
+                        item_key=key,
+                        state=State.PENDING,
+                        attempts=0,
+                        fingerprint=fingerprint,
+                        run_id=run_id,
+                        details=details,
+                        evidence=[],
+                        updated_at=datetime.now(),
+                    )
+                )
                 return True
             if row.state == State.DONE or row.state == State.ACTING:
                 return False
@@ -222,8 +251,18 @@ class Ledger:
             row.reason_code, row.error_message, row.updated_at = "", "", datetime.now()
             return True
 
-    def start_acting(self, robot: str, key: str, *, run_id: str, action: str, amount_cents: int,
-                     fingerprint: str, daily_cap_cents: int | None, day: date) -> bool:
+    def start_acting(
+        self,
+        robot: str,
+        key: str,
+        *,
+        run_id: str,
+        action: str,
+        amount_cents: int,
+        fingerprint: str,
+        daily_cap_cents: int | None,
+        day: date,
+    ) -> bool:
         """Mark acting and reserve the money; False (nothing written) if the day's cap is hit."""
         with self._tx() as s:
             row = self._row(s, robot, key)
@@ -251,16 +290,27 @@ class Ledger:
         with self._tx() as s:
             total = s.scalar(
                 select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
-                    WorkItem.robot == robot, WorkItem.acted_on == day.isoformat(),
+                    WorkItem.robot == robot,
+                    WorkItem.acted_on == day.isoformat(),
                     WorkItem.state.in_([State.ACTING, State.DONE]),
                 )
             )
             return int(total or 0)
 
-    def finish(self, robot: str, key: str, state: State, *, run_id: str, reason_code: str = "",
-               message: str = "", evidence: list[str] | None = None,
-               details: dict[str, Any] | None = None, fingerprint: str | None = None,
-               acted: bool = True) -> None:
+    def finish(
+        self,
+        robot: str,
+        key: str,
+        state: State,
+        *,
+        run_id: str,
+        reason_code: str = "",
+        message: str = "",
+        evidence: list[str] | None = None,
+        details: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
+        acted: bool = True,
+    ) -> None:
         """Move an item to a final state (or back to pending), recording why.
 
         Money reserved by ``start_acting`` is released unless the item is done by our action.
@@ -282,8 +332,16 @@ class Ledger:
             if fingerprint is not None:
                 row.fingerprint = fingerprint
 
-    def note_problem(self, robot: str, key: str, *, run_id: str, reason_code: str, message: str,
-                     evidence: list[str] | None = None) -> None:
+    def note_problem(
+        self,
+        robot: str,
+        key: str,
+        *,
+        run_id: str,
+        reason_code: str,
+        message: str,
+        evidence: list[str] | None = None,
+    ) -> None:
         """Record a failure without changing the state (an unverified action stays *acting*)."""
         with self._tx() as s:
             row = self._row(s, robot, key)

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import db
 
@@ -110,7 +110,7 @@ class FaultInjection:
 
 
 def _stalled(send: Send, delay_s: float) -> Send:
-    async def stalled_send(message: dict[str, Any]) -> None:
+    async def stalled_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             await asyncio.sleep(delay_s)
         await send(message)
@@ -149,7 +149,11 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         return str(token)
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        context = {"user": request.session.get("user"), "csrf_token": csrf_token(request), **context}
+        context = {
+            "user": request.session.get("user"),
+            "csrf_token": csrf_token(request),
+            **context,
+        }
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     async def checked_form(request: Request) -> dict[str, str]:
@@ -173,7 +177,9 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         try:
             form = await checked_form(request)
         except PermissionError:
-            return render(request, "login.html", {"error": "页面已过期，请重新登录", "next": "/refunds"}, 403)
+            return render(
+                request, "login.html", {"error": "页面已过期，请重新登录", "next": "/refunds"}, 403
+            )
         username, password = form.get("username", ""), form.get("password", "")
         target = form.get("next", "/refunds")
         if not target.startswith("/") or target.startswith("//"):
@@ -213,14 +219,20 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         return render(
             request,
             "refunds.html",
-            {"rows": rows, "status": status if status in STATUS_NAMES else "", "page": page,
-             "pages": pages, "total": total},
+            {
+                "rows": rows,
+                "status": status if status in STATUS_NAMES else "",
+                "page": page,
+                "pages": pages,
+                "total": total,
+            },
         )
 
     def load_refund(refund_id: str) -> dict[str, Any] | None:
         row = conn.execute(
-            """SELECT r.*, l.order_id, l.buyer_nick, l.title, l.category, l.quantity AS line_quantity,
-                      l.sku AS line_sku, l.payment, l.order_status, l.paid_at, l.shipped_at,
+            """SELECT r.*, l.order_id, l.buyer_nick, l.title, l.category,
+                      l.quantity AS line_quantity, l.sku AS line_sku, l.payment,
+                      l.order_status, l.paid_at, l.shipped_at,
                       l.signed_at, l.outbound_company, l.outbound_sid, l.has_gift,
                       l.shared_discount, b.name AS buyer_name, b.blacklisted, b.orders_90d,
                       b.refunds_90d
@@ -249,15 +261,18 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         ).fetchall()
         return refund
 
-    def detail_response(request: Request, refund_id: str, *, error: str = "", status: int = 200,
-                        notice: str = "") -> Response:
+    def detail_response(
+        request: Request, refund_id: str, *, error: str = "", status: int = 200, notice: str = ""
+    ) -> Response:
         refund = load_refund(refund_id)
         if refund is None:
             return render(request, "not_found.html", {"refund_id": refund_id}, 404)
         label = ACTIONS[refund["action"]][3] if refund["action"] else ""
         response = render(
-            request, "refund.html",
-            {"r": refund, "action_label": label, "error": error, "notice": notice}, status,
+            request,
+            "refund.html",
+            {"r": refund, "action_label": label, "error": error, "notice": notice},
+            status,
         )
         new_fee = controls.change_after_render.pop(refund_id, None)
         if new_fee is not None:  # the buyer edits the request while the page is on screen
@@ -280,7 +295,9 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         try:
             form = await checked_form(request)
         except PermissionError:
-            return detail_response(request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403)
+            return detail_response(
+                request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403
+            )
         action = form.get("action", "")
         if action not in ACTIONS:
             return detail_response(request, refund_id, error="未知操作", status=400)
@@ -288,7 +305,8 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute(
-                "SELECT status, refund_fee, version, has_good_return FROM refunds WHERE refund_id = ?",
+                "SELECT status, refund_fee, version, has_good_return FROM refunds"
+                " WHERE refund_id = ?",
                 (refund_id,),
             ).fetchone()
             if row is None:
@@ -302,7 +320,9 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
             if stale:
                 conn.execute("ROLLBACK")
                 return detail_response(
-                    request, refund_id, status=409,
+                    request,
+                    refund_id,
+                    status=409,
                     error="操作失败：该退款单在您打开页面后已被修改（状态或金额变化），请核对后重新操作",
                 )
             conn.execute(
@@ -310,10 +330,17 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
                 (to_status, refund_id),
             )
             conn.execute(
-                "INSERT INTO audit_log (at, actor, refund_id, action, amount, from_status, to_status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (datetime.now().isoformat(timespec="milliseconds"), request.session["user"],
-                 refund_id, action, row["refund_fee"], from_status, to_status),
+                "INSERT INTO audit_log (at, actor, refund_id, action, amount, from_status,"
+                " to_status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    datetime.now().isoformat(timespec="milliseconds"),
+                    request.session["user"],
+                    refund_id,
+                    action,
+                    row["refund_fee"],
+                    from_status,
+                    to_status,
+                ),
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -330,11 +357,15 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
     # -- control API for tests (off unless asked for) -----------------------------------------
     async def control_fault(request: Request) -> Response:
         body = await request.json()
-        controls.faults.append(Fault(
-            path_prefix=body["path_prefix"], count=int(body.get("count", 1)),
-            status=int(body.get("status", 500)), delay_s=float(body.get("delay_s", 0)),
-            after=bool(body.get("after", False)),
-        ))
+        controls.faults.append(
+            Fault(
+                path_prefix=body["path_prefix"],
+                count=int(body.get("count", 1)),
+                status=int(body.get("status", 500)),
+                delay_s=float(body.get("delay_s", 0)),
+                after=bool(body.get("after", False)),
+            )
+        )
         return JSONResponse({"ok": True})
 
     async def control_change_after_render(request: Request) -> Response:
@@ -370,7 +401,12 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         ]
     middleware = [
         Middleware(FaultInjection, controls=controls),
-        Middleware(SessionMiddleware, secret_key=_secret_key(data_dir), session_cookie="bo_session",
-                   same_site="lax", https_only=False),
+        Middleware(
+            SessionMiddleware,
+            secret_key=_secret_key(data_dir),
+            session_cookie="bo_session",
+            same_site="lax",
+            https_only=False,
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware)

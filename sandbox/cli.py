@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The bundled practice shop the robots work against by default.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The bundled practice shop the robots work against by default.", no_args_is_help=True
+)
 
 DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the shop's SQLite file.")]
 
@@ -21,8 +22,13 @@ def seed(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
-        str, typer.Option(envvar="SANDBOX_PASSWORD", prompt=True, hide_input=True,
-                          help="Its password (or set SANDBOX_PASSWORD).")
+        str,
+        typer.Option(
+            envvar="SANDBOX_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            help="Its password (or set SANDBOX_PASSWORD).",
+        ),
     ] = "",
     now: Annotated[
         str | None, typer.Option(help="Clock the data is built around, 'YYYY-MM-DD HH:MM:SS'.")
@@ -32,8 +38,9 @@ def seed(
     from sandbox.seed import seed_shop
 
     clock = datetime.fromisoformat(now) if now else None
-    counts = seed_shop(data, refunds=refunds, seed=seed, username=username, password=password,
-                       now=clock)
+    counts = seed_shop(
+        data, refunds=refunds, seed=seed, username=username, password=password, now=clock
+    )
     total = sum(counts.values())
     typer.echo(f"seeded {total} refunds into {data}")
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):

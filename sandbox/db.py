@@ -121,4 +121,6 @@ def check_password(conn: sqlite3.Connection, username: str, password: str) -> bo
     ).fetchone()
     if row is None:
         return False
-    return secrets.compare_digest(hash_password(password, row["password_salt"]), row["password_hash"])
+    return secrets.compare_digest(
+        hash_password(password, row["password_salt"]), row["password_hash"]
+    )

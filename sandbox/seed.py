@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sandbox import db
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
-MERCHANT_FAULT_REASONS = ["商品破损", "质量问题", "漏发/少件", "发错商品", "与描述不符", "物流停滞/签收异常"]
+MERCHANT_FAULT_REASONS = [
+    "商品破损",
+    "质量问题",
+    "漏发/少件",
+    "发错商品",
+    "与描述不符",
+    "物流停滞/签收异常",
+]
 EXCLUDED_CATEGORIES = ["内衣", "定制"]
 CATEGORIES = {
     "T恤": ("TS", ["纯棉圆领短袖T恤", "宽松印花T恤", "冰丝速干T恤"], (39, 129)),
@@ -44,9 +52,18 @@ COURIERS = {
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"
 GIVEN = "伟芳娜敏静丽强磊洋艳勇军杰娟涛明超秀霞平刚桂英华玉兰"
 DISTRICTS = [
-    "浙江省杭州市西湖区", "浙江省杭州市余杭区", "上海市浦东新区", "上海市徐汇区", "北京市朝阳区",
-    "广东省深圳市南山区", "广东省广州市天河区", "江苏省南京市鼓楼区", "四川省成都市武侯区",
-    "湖北省武汉市洪山区", "福建省厦门市思明区", "山东省青岛市市南区",
+    "浙江省杭州市西湖区",
+    "浙江省杭州市余杭区",
+    "上海市浦东新区",
+    "上海市徐汇区",
+    "北京市朝阳区",
+    "广东省深圳市南山区",
+    "广东省广州市天河区",
+    "江苏省南京市鼓楼区",
+    "四川省成都市武侯区",
+    "湖北省武汉市洪山区",
+    "福建省厦门市思明区",
+    "山东省青岛市市南区",
 ]
 
 
@@ -145,7 +162,7 @@ class _Generator:
         return f"TB{3900000000000000 + self.order_seq * 13 + self.r.randrange(13)}"
 
 
-def generate(seed: int, refunds: int, now: datetime) -> Iterator[tuple[str, tuple]]:
+def generate(seed: int, refunds: int, now: datetime) -> Iterator[tuple[str, Any]]:
     """Yield ``(table, row)`` pairs, then ``("truth", dict)`` for each refund."""
     g = _Generator(seed, now)
     r = g.r
@@ -158,8 +175,7 @@ def generate(seed: int, refunds: int, now: datetime) -> Iterator[tuple[str, tupl
         if branch.name == "several_open_refunds" and refunds - made < 2:
             branch = by_name["eligible_refund_only"]
         rows, truths = _refund_case(g, branch)
-        for table, row in rows:
-            yield table, row
+        yield from rows
         for truth in truths:
             yield "truth", truth
         made += len(truths)
@@ -170,8 +186,12 @@ def generate(seed: int, refunds: int, now: datetime) -> Iterator[tuple[str, tupl
 def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]], list[dict]]:
     r, now, name = g.r, g.now, branch.name
     returnable = name in {
-        "eligible_return_request", "eligible_return_received", "return_not_received",
-        "return_mismatch", "outside_return_window", "excluded_category",
+        "eligible_return_request",
+        "eligible_return_received",
+        "return_not_received",
+        "return_mismatch",
+        "outside_return_window",
+        "excluded_category",
     }
     categories = EXCLUDED_CATEGORIES if name == "excluded_category" else RETURNABLE
     category, sku, title, unit_price = g.product(categories)
@@ -190,8 +210,14 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
     paid_at = now - timedelta(days=r.uniform(1, 25))
 
     # order and logistics state
+    signed_at: datetime | None
+    shipped_at: datetime | None
+    out_company: str | None
+    out_sid: str | None
     if returnable or name in {"refund_only_after_shipping", "history"}:
-        days_since_signed = r.uniform(10, 25) if name == "outside_return_window" else r.uniform(0.2, 5)
+        days_since_signed = (
+            r.uniform(10, 25) if name == "outside_return_window" else r.uniform(0.2, 5)
+        )
         signed_at = now - timedelta(days=days_since_signed)
         shipped_at = signed_at - timedelta(days=r.uniform(1, 3))
         paid_at = min(paid_at, shipped_at - timedelta(hours=r.uniform(2, 30)))
@@ -215,9 +241,22 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
         else:
             shared_discount = 1
     line = (
-        order_id, line_id, buyer, sku, title, category, quantity, _money(payment), order_status,
-        _fmt(paid_at), shipped_at and _fmt(shipped_at), signed_at and _fmt(signed_at),
-        out_company, out_sid, has_gift, shared_discount,
+        order_id,
+        line_id,
+        buyer,
+        sku,
+        title,
+        category,
+        quantity,
+        _money(payment),
+        order_status,
+        _fmt(paid_at),
+        shipped_at and _fmt(shipped_at),
+        signed_at and _fmt(signed_at),
+        out_company,
+        out_sid,
+        has_gift,
+        shared_discount,
     )
     rows: list[tuple[str, tuple]] = [("order_lines", line)]
 
@@ -248,7 +287,10 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
     deadline = now + (
         timedelta(hours=r.uniform(1, 11)) if urgent else timedelta(hours=r.uniform(26, 120))
     )
-    status, good_status = "WAIT_SELLER_AGREE", "BUYER_NOT_RECEIVED" if signed_at is None else "BUYER_RECEIVED"
+    status, good_status = (
+        "WAIT_SELLER_AGREE",
+        "BUYER_NOT_RECEIVED" if signed_at is None else "BUYER_RECEIVED",
+    )
     return_company = return_sid = return_sent_at = None
     if name in {"eligible_return_received", "return_not_received", "return_mismatch"}:
         status, good_status = "WAIT_SELLER_CONFIRM_GOODS", "BUYER_RETURNED_GOODS"
@@ -258,14 +300,27 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
         sent = min(sent, now - timedelta(hours=1))
         return_sent_at = _fmt(sent)
         if name != "return_not_received":
-            received_at = min(sent + timedelta(hours=r.uniform(20, 60)), now - timedelta(minutes=20))
+            received_at = min(
+                sent + timedelta(hours=r.uniform(20, 60)), now - timedelta(minutes=20)
+            )
             got_sku, got_qty = sku, quantity
             if name == "return_mismatch":
                 if quantity > 1:
                     got_qty = quantity - 1
                 else:
-                    got_sku = sku.rsplit("-", 2)[0] + "-" + r.choice(["RED", "PNK"]) + "-" + sku.rsplit("-", 1)[1]
-            rows.append(("warehouse_receipts", (return_sid, return_company, got_sku, got_qty, _fmt(received_at))))
+                    got_sku = (
+                        sku.rsplit("-", 2)[0]
+                        + "-"
+                        + r.choice(["RED", "PNK"])
+                        + "-"
+                        + sku.rsplit("-", 1)[1]
+                    )
+            rows.append(
+                (
+                    "warehouse_receipts",
+                    (return_sid, return_company, got_sku, got_qty, _fmt(received_at)),
+                )
+            )
     if name == "history":
         status = r.choice(HISTORY_STATUSES)
     intervention = 1 if name == "platform_intervention" else 0
@@ -275,14 +330,31 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
     for _ in range(copies):
         refund_id = g.next_refund_id()
         refund_ids.append(refund_id)
-        rows.append((
-            "refunds",
+        rows.append(
             (
-                refund_id, line_id, refund_sku, refund_qty, _money(refund_fee), refund_type,
-                has_good_return, good_status, status, reason, description, intervention,
-                return_company, return_sid, return_sent_at, _fmt(created_at), _fmt(deadline), 1,
-            ),
-        ))
+                "refunds",
+                (
+                    refund_id,
+                    line_id,
+                    refund_sku,
+                    refund_qty,
+                    _money(refund_fee),
+                    refund_type,
+                    has_good_return,
+                    good_status,
+                    status,
+                    reason,
+                    description,
+                    intervention,
+                    return_company,
+                    return_sid,
+                    return_sent_at,
+                    _fmt(created_at),
+                    _fmt(deadline),
+                    1,
+                ),
+            )
+        )
     truths = [
         {
             "refund_id": refund_id,

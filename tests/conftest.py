@@ -54,8 +54,10 @@ class Sandbox:
 
     def statuses(self) -> dict[str, tuple[str, int, str]]:
         with self.db() as conn:
-            return {r[0]: (r[1], r[2], r[3]) for r in
-                    conn.execute("SELECT refund_id, status, version, refund_fee FROM refunds")}
+            return {
+                r[0]: (r[1], r[2], r[3])
+                for r in conn.execute("SELECT refund_id, status, version, refund_fee FROM refunds")
+            }
 
     def control(self, path: str, **body: object) -> None:
         httpx.post(f"{self.url}_sandbox/{path}", json=body, timeout=10).raise_for_status()
@@ -64,15 +66,29 @@ class Sandbox:
 def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
     env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
     subprocess.run(
-        robots_cmd("sandbox", "seed", "--data", str(data), "--refunds", str(refunds), "--seed",
-                   str(seed), "--username", USERNAME, "--now",
-                   datetime.now().strftime("%Y-%m-%d %H:%M:%S")),
-        check=True, env=env, capture_output=True,
+        robots_cmd(
+            "sandbox",
+            "seed",
+            "--data",
+            str(data),
+            "--refunds",
+            str(refunds),
+            "--seed",
+            str(seed),
+            "--username",
+            USERNAME,
+            "--now",
+            datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        ),
+        check=True,
+        env=env,
+        capture_output=True,
     )
     port = free_port()
     proc = subprocess.Popen(
         robots_cmd("sandbox", "serve", "--data", str(data), "--port", str(port), "--control"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
@@ -84,7 +100,9 @@ def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}"
+            )
         time.sleep(0.05)
     return Sandbox(data, url, proc)
 
@@ -123,19 +141,28 @@ class Workspace:
     def reports(self) -> list[Path]:
         return sorted((self.root / "reports").glob("*.xlsx"))
 
-    def run(self, *args: str, check: bool = True, timeout: float = 600
-            ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(robots_cmd("run", "refunds", "-w", str(self.root), *args),
-                                capture_output=True, text=True, timeout=timeout,
-                                env=robot_env())
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            robots_cmd("run", "refunds", "-w", str(self.root), *args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=robot_env(),
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"robot exited {result.returncode}:\n{result.stderr}")
         return result
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(robots_cmd("run", "refunds", "-w", str(self.root), *args),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=robot_env())
+        return subprocess.Popen(
+            robots_cmd("run", "refunds", "-w", str(self.root), *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=robot_env(),
+        )
 
 
 def robot_env() -> dict[str, str]:
@@ -143,8 +170,15 @@ def robot_env() -> dict[str, str]:
     return env
 
 
-def write_workspace(root: Path, sandbox_url: str | None, *, scenario_text: str | None = None,
-                    parallel: int = 3, attempts: int = 3, extra: str = "") -> Path:
+def write_workspace(
+    root: Path,
+    sandbox_url: str | None,
+    *,
+    scenario_text: str | None = None,
+    parallel: int = 3,
+    attempts: int = 3,
+    extra: str = "",
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     scenario = SCENARIO
     if scenario_text is not None:
@@ -154,7 +188,8 @@ def write_workspace(root: Path, sandbox_url: str | None, *, scenario_text: str |
     creds.parent.mkdir(exist_ok=True)
     creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
     creds.chmod(0o600)
-    (root / "robots.toml").write_text(f"""
+    (root / "robots.toml").write_text(
+        f"""
 [paths]
 credentials_file = "{creds}"
 
@@ -172,7 +207,9 @@ name = "sandbox"
 robot = "refunds"
 scenario = "{scenario}"
 {f'base_url = "{sandbox_url}"' if sandbox_url else ""}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return root
 
 

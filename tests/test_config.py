@@ -29,18 +29,31 @@ def test_the_shipped_configuration_loads() -> None:
 @pytest.mark.parametrize(
     ("replace", "by", "key", "expected"),
     [
-        ("parallel_pages = 3", "parallel_pages = 0", "browser.parallel_pages",
-         "greater than or equal to 1"),
-        ("parallel_pages = 3", 'parallel_pages = "many"', "browser.parallel_pages",
-         "valid integer"),
+        (
+            "parallel_pages = 3",
+            "parallel_pages = 0",
+            "browser.parallel_pages",
+            "greater than or equal to 1",
+        ),
+        (
+            "parallel_pages = 3",
+            'parallel_pages = "many"',
+            "browser.parallel_pages",
+            "valid integer",
+        ),
         ("attempts = 3", "attempts = 3\nattempt = 4", "retry.attempt", "unknown key"),
         ('robot = "refunds"', 'robot = "refundz"', "targets.0.robot", "should match pattern"),
-        ('scenario = "scenarios', 'scenario = "scenarios/nope', "targets.0.scenario",
-         "does not exist"),
+        (
+            'scenario = "scenarios',
+            'scenario = "scenarios/nope',
+            "targets.0.scenario",
+            "does not exist",
+        ),
     ],
 )
-def test_bad_workspace_values(tmp_path: Path, replace: str, by: str, key: str,
-                              expected: str) -> None:
+def test_bad_workspace_values(
+    tmp_path: Path, replace: str, by: str, key: str, expected: str
+) -> None:
     root = Path(__file__).resolve().parent.parent
     text = (root / "robots.toml").read_text(encoding="utf-8")
     assert replace in text
@@ -57,24 +70,49 @@ def test_bad_workspace_values(tmp_path: Path, replace: str, by: str, key: str,
 @pytest.mark.parametrize(
     ("replace", "by", "key", "expected"),
     [
-        ("max_auto_amount = 300", "max_auto_amount = -5", "policy.max_auto_amount",
-         "greater than 0"),
-        ("max_auto_amount = 300", 'max_auto_amount = "lots"', "policy.max_auto_amount",
-         "valid decimal"),
-        ('base_url = "http://127.0.0.1:8765/"', 'base_url = "not a url"', "shop.base_url",
-         "valid URL"),
+        (
+            "max_auto_amount = 300",
+            "max_auto_amount = -5",
+            "policy.max_auto_amount",
+            "greater than 0",
+        ),
+        (
+            "max_auto_amount = 300",
+            'max_auto_amount = "lots"',
+            "policy.max_auto_amount",
+            "valid decimal",
+        ),
+        (
+            'base_url = "http://127.0.0.1:8765/"',
+            'base_url = "not a url"',
+            "shop.base_url",
+            "valid URL",
+        ),
         ('credential = "demo-shop"', 'credential = ""', "shop.credential", "at least 1"),
-        ('path = "/refunds?status={status}"', 'path = "/refunds"', "list.path",
-         "must contain {status}"),
-        ('receipt_quantity = { selector = "[data-field=receipt_quantity]" }\n', "",
-         "detail.fields", "missing field selectors: receipt_quantity"),
-        ("buyer_max_refund_rate = 0.5", "buyer_max_refund_rate = 1.5",
-         "policy.buyer_max_refund_rate", "less than or equal to 1"),
+        (
+            'path = "/refunds?status={status}"',
+            'path = "/refunds"',
+            "list.path",
+            "must contain {status}",
+        ),
+        (
+            'receipt_quantity = { selector = "[data-field=receipt_quantity]" }\n',
+            "",
+            "detail.fields",
+            "missing field selectors: receipt_quantity",
+        ),
+        (
+            "buyer_max_refund_rate = 0.5",
+            "buyer_max_refund_rate = 1.5",
+            "policy.buyer_max_refund_rate",
+            "less than or equal to 1",
+        ),
         ("[policy]", "[policy]\nmax_refund = 1", "policy.max_refund", "unknown key"),
     ],
 )
-def test_bad_scenario_values(tmp_path: Path, replace: str, by: str, key: str,
-                             expected: str) -> None:
+def test_bad_scenario_values(
+    tmp_path: Path, replace: str, by: str, key: str, expected: str
+) -> None:
     text = SCENARIO.read_text(encoding="utf-8")
     assert replace in text
     bad = text.replace(replace, by, 1)

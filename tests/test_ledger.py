@@ -16,8 +16,16 @@ def claim(ledger: Ledger, key: str, fingerprint: str = "WAIT_SELLER_AGREE/1") ->
 
 
 def act(ledger: Ledger, key: str, cents: int, cap: int | None = None) -> bool:
-    return ledger.start_acting("refunds", key, run_id="r1", action="agree_refund",
-                               amount_cents=cents, fingerprint="f", daily_cap_cents=cap, day=DAY)
+    return ledger.start_acting(
+        "refunds",
+        key,
+        run_id="r1",
+        action="agree_refund",
+        amount_cents=cents,
+        fingerprint="f",
+        daily_cap_cents=cap,
+        day=DAY,
+    )
 
 
 def test_lifecycle_on_a_wal_file(tmp_path: Path) -> None:
@@ -27,7 +35,11 @@ def test_lifecycle_on_a_wal_file(tmp_path: Path) -> None:
     assert ledger.get("refunds", "A").state == State.ACTING  # type: ignore[union-attr]
     ledger.finish("refunds", "A", State.DONE, run_id="r1")
     row = ledger.get("refunds", "A")
-    assert row is not None and (row.state, row.attempts, row.amount_cents) == (State.DONE, 1, 12_800)
+    assert row is not None and (row.state, row.attempts, row.amount_cents) == (
+        State.DONE,
+        1,
+        12_800,
+    )
     ledger.close()
     # durable: a new process opening the file sees it, in WAL mode
     again = Ledger.at(tmp_path / "ledger.sqlite3")
@@ -56,8 +68,9 @@ def test_acting_is_not_claimed_it_is_settled() -> None:
 def test_business_exception_waits_for_the_record_to_change() -> None:
     ledger = Ledger.in_memory()
     claim(ledger, "A")
-    ledger.finish("refunds", "A", State.BUSINESS_EXCEPTION, run_id="r1",
-                  reason_code="OVER_AMOUNT_CAP")
+    ledger.finish(
+        "refunds", "A", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="OVER_AMOUNT_CAP"
+    )
     assert not claim(ledger, "A")  # same data, same answer: not asked twice
     assert claim(ledger, "A", fingerprint="WAIT_SELLER_AGREE/2")  # the record changed
 
@@ -65,8 +78,15 @@ def test_business_exception_waits_for_the_record_to_change() -> None:
 def test_system_exception_is_retried_next_run() -> None:
     ledger = Ledger.in_memory()
     claim(ledger, "A")
-    ledger.finish("refunds", "A", State.SYSTEM_EXCEPTION, run_id="r1", reason_code="SYSTEM_ERROR",
-                  message="timeout", evidence=["a.png"])
+    ledger.finish(
+        "refunds",
+        "A",
+        State.SYSTEM_EXCEPTION,
+        run_id="r1",
+        reason_code="SYSTEM_ERROR",
+        message="timeout",
+        evidence=["a.png"],
+    )
     assert claim(ledger, "A")
     row = ledger.get("refunds", "A")
     assert row is not None and row.state == State.PENDING and row.evidence == ("a.png",)

@@ -28,21 +28,46 @@ NOW = datetime(2026, 11, 23, 10, 0, 0)
 RULES = RefundRules()
 
 REFUND_ONLY = RefundRequest(
-    refund_id="RF1", version="1", status="WAIT_SELLER_AGREE", order_id="TB1", buyer_nick="tb_1",
-    has_good_return=False, refund_type="REFUND", refund_fee=Decimal("128.00"),
-    payment=Decimal("128.00"), refund_sku="TS2301-BLK-M", refund_quantity=1,
-    line_sku="TS2301-BLK-M", line_quantity=1, category="T恤", reason="多拍/拍错/不想要",
-    intervention=False, open_refunds_on_line=1, order_status="WAIT_SELLER_SEND_GOODS",
-    signed_at=None, created_at=NOW - timedelta(hours=3), deadline=NOW + timedelta(days=2),
-    has_gift=False, shared_discount=False, buyer_orders_90d=10, buyer_refunds_90d=1,
-    buyer_blacklisted=False, return_sid="", receipt=None,
+    refund_id="RF1",
+    version="1",
+    status="WAIT_SELLER_AGREE",
+    order_id="TB1",
+    buyer_nick="tb_1",
+    has_good_return=False,
+    refund_type="REFUND",
+    refund_fee=Decimal("128.00"),
+    payment=Decimal("128.00"),
+    refund_sku="TS2301-BLK-M",
+    refund_quantity=1,
+    line_sku="TS2301-BLK-M",
+    line_quantity=1,
+    category="T恤",
+    reason="多拍/拍错/不想要",
+    intervention=False,
+    open_refunds_on_line=1,
+    order_status="WAIT_SELLER_SEND_GOODS",
+    signed_at=None,
+    created_at=NOW - timedelta(hours=3),
+    deadline=NOW + timedelta(days=2),
+    has_gift=False,
+    shared_discount=False,
+    buyer_orders_90d=10,
+    buyer_refunds_90d=1,
+    buyer_blacklisted=False,
+    return_sid="",
+    receipt=None,
 )
 RETURN_REQUEST = replace(
-    REFUND_ONLY, has_good_return=True, order_status="TRADE_FINISHED", reason="七天无理由",
+    REFUND_ONLY,
+    has_good_return=True,
+    order_status="TRADE_FINISHED",
+    reason="七天无理由",
     signed_at=NOW - timedelta(days=3),
 )
 RETURN_RECEIVED = replace(
-    RETURN_REQUEST, status="WAIT_SELLER_CONFIRM_GOODS", return_sid="SF123456789012",
+    RETURN_REQUEST,
+    status="WAIT_SELLER_CONFIRM_GOODS",
+    return_sid="SF123456789012",
     receipt=WarehouseReceipt("SF123456789012", "TS2301-BLK-M", 1),
 )
 
@@ -111,16 +136,22 @@ def test_return_request_edges() -> None:
     assert code(signed_16th) == AGREE_RETURN
     assert code(signed_16th, now=datetime(2026, 11, 23, 23, 59)) == AGREE_RETURN
     assert code(signed_16th, now=datetime(2026, 11, 24, 0, 0)) == "OUTSIDE_RETURN_WINDOW"
-    assert code(signed_16th, RefundRules(return_window_days=15),
-                now=datetime(2026, 11, 30)) == AGREE_RETURN
+    assert (
+        code(signed_16th, RefundRules(return_window_days=15), now=datetime(2026, 11, 30))
+        == AGREE_RETURN
+    )
 
 
 def test_return_received_edges() -> None:
     assert code(replace(RETURN_RECEIVED, receipt=None)) == "RETURN_NOT_RECEIVED"
     wrong_sku = WarehouseReceipt("SF123456789012", "TS2301-RED-M", 1)
     assert code(replace(RETURN_RECEIVED, receipt=wrong_sku)) == "RETURN_MISMATCH"
-    short = replace(RETURN_RECEIVED, refund_quantity=2, line_quantity=2,
-                    receipt=WarehouseReceipt("SF123456789012", "TS2301-BLK-M", 1))
+    short = replace(
+        RETURN_RECEIVED,
+        refund_quantity=2,
+        line_quantity=2,
+        receipt=WarehouseReceipt("SF123456789012", "TS2301-BLK-M", 1),
+    )
     assert code(short) == "RETURN_MISMATCH"
     other_parcel = WarehouseReceipt("SF999999999999", "TS2301-BLK-M", 1)
     assert code(replace(RETURN_RECEIVED, receipt=other_parcel)) == "RETURN_MISMATCH"
@@ -133,24 +164,46 @@ def test_return_received_edges() -> None:
 
 def test_urgency() -> None:
     assert is_urgent(replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12)), RULES, NOW)
-    assert not is_urgent(replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12, seconds=1)),
-                         RULES, NOW)
+    assert not is_urgent(
+        replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12, seconds=1)), RULES, NOW
+    )
 
 
 money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2)
 
 
-@given(fee=money, paid=money, refunds=st.integers(0, 10), orders=st.integers(0, 50),
-       blacklisted=st.booleans(), reason=st.sampled_from([*RULES.safe_reasons, "质量问题", "?"]),
-       intervention=st.booleans(), has_return=st.booleans(), shipped=st.booleans())
-def test_never_approves_what_a_guard_forbids(fee: Decimal, paid: Decimal, refunds: int,
-                                             orders: int, blacklisted: bool, reason: str,
-                                             intervention: bool, has_return: bool,
-                                             shipped: bool) -> None:
+@given(
+    fee=money,
+    paid=money,
+    refunds=st.integers(0, 10),
+    orders=st.integers(0, 50),
+    blacklisted=st.booleans(),
+    reason=st.sampled_from([*RULES.safe_reasons, "质量问题", "?"]),
+    intervention=st.booleans(),
+    has_return=st.booleans(),
+    shipped=st.booleans(),
+)
+def test_never_approves_what_a_guard_forbids(
+    fee: Decimal,
+    paid: Decimal,
+    refunds: int,
+    orders: int,
+    blacklisted: bool,
+    reason: str,
+    intervention: bool,
+    has_return: bool,
+    shipped: bool,
+) -> None:
     refund = replace(
-        REFUND_ONLY, refund_fee=fee, payment=paid, buyer_refunds_90d=refunds,
-        buyer_orders_90d=orders, buyer_blacklisted=blacklisted, reason=reason,
-        intervention=intervention, has_good_return=has_return,
+        REFUND_ONLY,
+        refund_fee=fee,
+        payment=paid,
+        buyer_refunds_90d=refunds,
+        buyer_orders_90d=orders,
+        buyer_blacklisted=blacklisted,
+        reason=reason,
+        intervention=intervention,
+        has_good_return=has_return,
         order_status="TRADE_FINISHED" if shipped else "WAIT_SELLER_SEND_GOODS",
         signed_at=NOW - timedelta(days=2) if shipped else None,
     )

@@ -23,9 +23,13 @@ def approvals(ws: Workspace) -> Counter[str]:
 def list_order(ws: Workspace) -> list[str]:
     """Refund ids in the order the robot lists them (the back office sorts by creation)."""
     with ws.sandbox.db() as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT refund_id FROM refunds WHERE status IN ('WAIT_SELLER_AGREE') "
-            "ORDER BY created_at, refund_id")]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT refund_id FROM refunds WHERE status IN ('WAIT_SELLER_AGREE') "
+                "ORDER BY created_at, refund_id"
+            )
+        ]
 
 
 def expected_approvals(ws: Workspace) -> set[str]:
@@ -101,8 +105,14 @@ def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: W
     truth = workspace.sandbox.truth()
     target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
     # the shop approves, then stalls before answering: the robot cannot see the result
-    workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}/approve", count=1,
-                              status=0, delay_s=60, after=True)
+    workspace.sandbox.control(
+        "faults",
+        path_prefix=f"/refunds/{target}/approve",
+        count=1,
+        status=0,
+        delay_s=60,
+        after=True,
+    )
     proc = workspace.popen()
     deadline = time.monotonic() + 120
     while target not in approvals(workspace):
@@ -165,10 +175,13 @@ def test_dry_run_changes_nothing(workspace: Workspace) -> None:
 
 @pytest.mark.refunds(60)
 def test_daily_cap_limits_money_approved(tmp_path: Path, workspace: Workspace) -> None:
-    text = SCENARIO.read_text(encoding="utf-8").replace("daily_auto_total = 20000",
-                                                        "daily_auto_total = 1000")
-    ws = Workspace(write_workspace(tmp_path / "capped", workspace.sandbox.url,
-                                   scenario_text=text), workspace.sandbox)
+    text = SCENARIO.read_text(encoding="utf-8").replace(
+        "daily_auto_total = 20000", "daily_auto_total = 1000"
+    )
+    ws = Workspace(
+        write_workspace(tmp_path / "capped", workspace.sandbox.url, scenario_text=text),
+        workspace.sandbox,
+    )
     ws.run()
     paid = [r for r in ws.sandbox.audit() if r["action"] != "agree_return"]
     assert 0 < sum(float(r["amount"]) for r in paid) <= 1000
@@ -208,7 +221,7 @@ def test_system_exception_leaves_evidence_without_secrets(workspace: Workspace) 
     handed = {r["退款编号"]: r for r in exceptions_sheet(workspace.reports()[-1])}
     assert handed[target]["原因代码"] == "SYSTEM_ERROR"
     wb = openpyxl.load_workbook(workspace.reports()[-1])
-    evidence = [r for r in wb["Exceptions"].iter_rows(min_row=2) if r[1].value == target][0][9]
+    evidence = next(r for r in wb["Exceptions"].iter_rows(min_row=2) if r[1].value == target)[9]
     assert evidence.hyperlink is not None
     assert (workspace.reports()[-1].parent / evidence.hyperlink.target).resolve().exists()
 

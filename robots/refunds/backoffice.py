@@ -129,7 +129,9 @@ class RefundBackOffice:
     def __init__(self, scenario: RefundScenario) -> None:
         self.s = scenario
         self.base = str(scenario.shop.base_url)
-        self._specs = {name: [f.selector, f.attribute] for name, f in scenario.detail.fields.items()}
+        self._specs = {
+            name: [f.selector, f.attribute] for name, f in scenario.detail.fields.items()
+        }
 
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
@@ -140,8 +142,9 @@ class RefundBackOffice:
     @property
     def login_form(self) -> LoginForm:
         lg = self.s.login
-        return LoginForm(self.url(lg.path), lg.username, lg.password, lg.submit, lg.logged_in,
-                         lg.error)
+        return LoginForm(
+            self.url(lg.path), lg.username, lg.password, lg.submit, lg.logged_in, lg.error
+        )
 
     async def list_refunds(self, page: Page, status: str) -> list[ListedRefund]:
         """Every refund in ``status``, following the pager to the last page."""
@@ -154,8 +157,13 @@ class RefundBackOffice:
             await goto(page, url, login_path=self.s.login.path)
             got = await page.evaluate(
                 _READ_ROWS_JS,
-                [lp.row, lp.refund_id_attribute, lp.version_attribute, lp.status_attribute,
-                 lp.next_page],
+                [
+                    lp.row,
+                    lp.refund_id_attribute,
+                    lp.version_attribute,
+                    lp.status_attribute,
+                    lp.next_page,
+                ],
             )
             for refund_id, version, row_status in got["rows"]:
                 if not refund_id:
@@ -174,12 +182,18 @@ class RefundBackOffice:
         raw = await page.evaluate(_READ_FIELDS_JS, self._specs)
         missing = [n for n in ("refund_id", "status", "version") if not _text(raw, n)]
         if missing:
-            raise PageError(f"refund page {page.url} shows no {', '.join(missing)}", url=page.url,
-                            item_id=refund_id)
+            raise PageError(
+                f"refund page {page.url} shows no {', '.join(missing)}",
+                url=page.url,
+                item_id=refund_id,
+            )
         refund = parse_refund(raw)
         if refund.refund_id != refund_id:
-            raise PageError(f"asked for refund {refund_id}, the page shows {refund.refund_id}",
-                            url=page.url, item_id=refund_id)
+            raise PageError(
+                f"asked for refund {refund_id}, the page shows {refund.refund_id}",
+                url=page.url,
+                item_id=refund_id,
+            )
         return refund
 
     async def approve(self, page: Page, refund: RefundRequest) -> RefundRequest:
@@ -196,9 +210,13 @@ class RefundBackOffice:
         if await page.locator(d.error_banner).count():
             message = (await page.locator(d.error_banner).first.text_content() or "").strip()
             if status == 409:
-                raise StaleRecord(f"the shop refused the approval: {message}",
-                                  item_id=refund.refund_id)
-            raise PageError(f"the shop answered {status} to the approval: {message}",
-                            url=page.url, item_id=refund.refund_id)
+                raise StaleRecord(
+                    f"the shop refused the approval: {message}", item_id=refund.refund_id
+                )
+            raise PageError(
+                f"the shop answered {status} to the approval: {message}",
+                url=page.url,
+                item_id=refund.refund_id,
+            )
         check_page(page, status, page.url, login_path=self.s.login.path)
         return await self.read_open_page(page, refund.refund_id)

@@ -62,18 +62,37 @@ class RefundRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_auto_amount: Decimal = Field(default=Decimal("300"), gt=0, decimal_places=2,
-                                     description="auto-approve up to this amount per refund (¥)")
-    daily_auto_total: Decimal = Field(default=Decimal("20000"), gt=0, decimal_places=2,
-                                      description="money auto-approved per day, in all (¥)")
+    max_auto_amount: Decimal = Field(
+        default=Decimal("300"),
+        gt=0,
+        decimal_places=2,
+        description="auto-approve up to this amount per refund (¥)",
+    )
+    daily_auto_total: Decimal = Field(
+        default=Decimal("20000"),
+        gt=0,
+        decimal_places=2,
+        description="money auto-approved per day, in all (¥)",
+    )
     return_window_days: int = Field(default=7, ge=0, le=60)
-    buyer_max_refunds_90d: int = Field(default=3, ge=1,
-                                       description="this many refunds in 90 days makes a buyer risky")
+    buyer_max_refunds_90d: int = Field(
+        default=3, ge=1, description="this many refunds in 90 days makes a buyer risky"
+    )
     buyer_max_refund_rate: float = Field(default=0.5, gt=0, le=1)
     escalate_within_hours: float = Field(default=12, gt=0)
-    safe_reasons: tuple[str, ...] = ("多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适")
+    safe_reasons: tuple[str, ...] = (
+        "多拍/拍错/不想要",
+        "七天无理由",
+        "不喜欢/不合适",
+        "尺码不合适",
+    )
     merchant_fault_reasons: tuple[str, ...] = (
-        "商品破损", "质量问题", "漏发/少件", "发错商品", "与描述不符", "物流停滞/签收异常",
+        "商品破损",
+        "质量问题",
+        "漏发/少件",
+        "发错商品",
+        "与描述不符",
+        "物流停滞/签收异常",
     )
     excluded_categories: tuple[str, ...] = ("内衣", "定制", "生鲜", "数码（已拆封）")
 
@@ -132,7 +151,9 @@ def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision
         if receipt is None:
             return HandOver("RETURN_NOT_RECEIVED")
         if (receipt.waybill, receipt.sku, receipt.quantity) != (
-            refund.return_sid, refund.refund_sku, refund.refund_quantity
+            refund.return_sid,
+            refund.refund_sku,
+            refund.refund_quantity,
         ):
             return HandOver("RETURN_MISMATCH")
         return Approve(CONFIRM_REFUND, refund.refund_fee)

@@ -76,9 +76,17 @@ class RunResult:
 class RefundsRobot:
     """One run of the refunds robot against one shop."""
 
-    def __init__(self, ws: Workspace, scenario: RefundScenario, scenario_file: Path, *,
-                 dry_run: bool = False, limit: int | None = None,
-                 console: Console | None = None, console_level: str = "WARNING") -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        scenario: RefundScenario,
+        scenario_file: Path,
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        console: Console | None = None,
+        console_level: str = "WARNING",
+    ) -> None:
         self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
         self.dry_run, self.limit = dry_run, limit
         self.console = console or Console(stderr=True)
@@ -105,38 +113,58 @@ class RefundsRobot:
 
     # -- entry point ----------------------------------------------------------------------
     def run(self) -> RunResult:
-        credential = load_credential(self.scenario.shop.credential,
-                                     self.ws.path(self.ws.config.paths.credentials_file))
+        credential = load_credential(
+            self.scenario.shop.credential, self.ws.path(self.ws.config.paths.credentials_file)
+        )
         self.credential = credential
         redact = Redactor([credential.password])
-        with run_logging(self.run_dir, redact, console=self.console,
-                         console_level=self.console_level):
-            logger.info("run {} of {} against {} (dry run: {})", self.run_id, self.scenario_file,
-                        self.scenario.shop.base_url, self.dry_run)
+        with run_logging(
+            self.run_dir, redact, console=self.console, console_level=self.console_level
+        ):
+            logger.info(
+                "run {} of {} against {} (dry run: {})",
+                self.run_id,
+                self.scenario_file,
+                self.scenario.shop.base_url,
+                self.dry_run,
+            )
             started = datetime.now()
             self.ledger.begin_run(self.run_id, ROBOT, str(self.scenario_file), dry_run=self.dry_run)
             try:
                 asyncio.run(self._run())
             finally:
                 ended = datetime.now()
-                summary = RunSummary(self.run_id, str(self.scenario_file), started, ended,
-                                     self.dry_run, dict(self.counts), self.money)
+                summary = RunSummary(
+                    self.run_id,
+                    str(self.scenario_file),
+                    started,
+                    ended,
+                    self.dry_run,
+                    dict(self.counts),
+                    self.money,
+                )
                 self.ledger.end_run(self.run_id, {"counts": self.counts, "money": str(self.money)})
             report = self.ws.path(self.ws.config.paths.reports) / (
-                f"refunds-{self.run_id}{'-dry-run' if self.dry_run else ''}.xlsx")
+                f"refunds-{self.run_id}{'-dry-run' if self.dry_run else ''}.xlsx"
+            )
             write_refund_report(report, summary, self.exceptions, self.approved)
             logger.info("report written to {}; counts {}", report, self.counts)
         if self.ledger is not self.real_ledger:
             self.ledger.close()
         self.real_ledger.close()
-        return RunResult(self.run_id, report, self.run_dir, dict(self.counts), self.money,
-                         list(self.exceptions))
+        return RunResult(
+            self.run_id, report, self.run_dir, dict(self.counts), self.money, list(self.exceptions)
+        )
 
     async def _run(self) -> None:
         b = self.ws.config.browser
         assert self.credential is not None
-        async with browser_session(executable=b.executable, headless=b.headless,
-                                   timeout_ms=b.timeout_ms, trace=b.trace_on_failure) as session:
+        async with browser_session(
+            executable=b.executable,
+            headless=b.headless,
+            timeout_ms=b.timeout_ms,
+            trace=b.trace_on_failure,
+        ) as session:
             credential = self.credential
             try:
                 async for attempt in self.retry.retrying("login"):
@@ -160,13 +188,20 @@ class RefundsRobot:
             for listed in todo:
                 queue.put_nowait(listed)
             workers = min(b.parallel_pages, len(todo))
-            with Progress(TextColumn("[bold]refunds"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TextColumn("{task.description}"),
-                          console=self.console, transient=False,
-                          disable=not self.console.is_terminal) as progress:
+            with Progress(
+                TextColumn("[bold]refunds"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=self.console,
+                transient=False,
+                disable=not self.console.is_terminal,
+            ) as progress:
                 task = progress.add_task("", total=len(todo))
-                await asyncio.gather(*(self._worker(session, queue, progress, task)
-                                       for _ in range(workers)))
+                await asyncio.gather(
+                    *(self._worker(session, queue, progress, task) for _ in range(workers))
+                )
 
     # -- phases ---------------------------------------------------------------------------
     async def _with_session(self, session: BrowserSession, what: str, step: Any) -> Any:
@@ -186,26 +221,44 @@ class RefundsRobot:
         for item in self.ledger.items(ROBOT, state=State.ACTING):
             refund_id, stage = item.item_key.split("@", 1)
             live: RefundRequest = await self._with_session(
-                session, f"settling {item.item_key}", lambda rid=refund_id: self.bo.read(page, rid))
+                session, f"settling {item.item_key}", lambda rid=refund_id: self.bo.read(page, rid)
+            )
             if live.status == stage:
-                logger.info("{}: interrupted before the approval landed; back to pending",
-                            item.item_key)
-                self.ledger.finish(ROBOT, item.item_key, State.PENDING, run_id=self.run_id,
-                                   message="interrupted before acting landed; re-decided")
+                logger.info(
+                    "{}: interrupted before the approval landed; back to pending", item.item_key
+                )
+                self.ledger.finish(
+                    ROBOT,
+                    item.item_key,
+                    State.PENDING,
+                    run_id=self.run_id,
+                    message="interrupted before acting landed; re-decided",
+                )
                 continue
             landed = live.status == STATUS_AFTER.get(item.action)
-            logger.info("{}: interrupted after acting; live status {} (ours: {})", item.item_key,
-                        live.status, landed)
-            self.ledger.finish(ROBOT, item.item_key, State.DONE, run_id=self.run_id,
-                               acted=landed, fingerprint=live.fingerprint,
-                               details={"settled_on_resume": live.status})
+            logger.info(
+                "{}: interrupted after acting; live status {} (ours: {})",
+                item.item_key,
+                live.status,
+                landed,
+            )
+            self.ledger.finish(
+                ROBOT,
+                item.item_key,
+                State.DONE,
+                run_id=self.run_id,
+                acted=landed,
+                fingerprint=live.fingerprint,
+                details={"settled_on_resume": live.status},
+            )
             self._count("settled_on_resume")
 
     async def _pending_items(self, session: BrowserSession, page: Page) -> list[ListedRefund]:
         listed: list[ListedRefund] = []
         for status in self.scenario.shop.pending_statuses:
-            rows = await self._with_session(session, f"listing {status}",
-                                            lambda s=status: self.bo.list_refunds(page, s))
+            rows = await self._with_session(
+                session, f"listing {status}", lambda s=status: self.bo.list_refunds(page, s)
+            )
             logger.info("{} refunds listed as {}", len(rows), status)
             listed.extend(rows)
         todo: list[ListedRefund] = []
@@ -213,16 +266,26 @@ class RefundsRobot:
             key = item_key(row.refund_id, row.status)
             if self.limit is not None and len(todo) >= self.limit:
                 break
-            if self.ledger.claim(ROBOT, key, run_id=self.run_id, fingerprint=row.fingerprint,
-                                 details={"refund_id": row.refund_id}):
+            if self.ledger.claim(
+                ROBOT,
+                key,
+                run_id=self.run_id,
+                fingerprint=row.fingerprint,
+                details={"refund_id": row.refund_id},
+            ):
                 todo.append(row)
             else:
                 self._count("unchanged_since_last_run")
         logger.info("{} items to work on", len(todo))
         return todo
 
-    async def _worker(self, session: BrowserSession, queue: asyncio.Queue[ListedRefund],
-                      progress: Progress, task: Any) -> None:
+    async def _worker(
+        self,
+        session: BrowserSession,
+        queue: asyncio.Queue[ListedRefund],
+        progress: Progress,
+        task: Any,
+    ) -> None:
         context = await session.new_context()
         page = await context.new_page()
         try:
@@ -237,8 +300,9 @@ class RefundsRobot:
             await session.close_context(context)
 
     # -- one item -------------------------------------------------------------------------
-    async def _item(self, session: BrowserSession, context: BrowserContext, page: Page,
-                    listed: ListedRefund) -> Page:
+    async def _item(
+        self, session: BrowserSession, context: BrowserContext, page: Page, listed: ListedRefund
+    ) -> Page:
         key = item_key(listed.refund_id, listed.status)
         trace = ItemTrace(context, self.ws.config.browser.trace_on_failure)
         await trace.start()
@@ -264,9 +328,15 @@ class RefundsRobot:
                 await self._with_session(session, f"refund {key}", attempt)
             except BusinessException as exc:
                 refund = seen.get("live")
-                self.ledger.finish(ROBOT, key, State.BUSINESS_EXCEPTION, run_id=self.run_id,
-                                   reason_code=exc.code, message=str(exc),
-                                   fingerprint=refund.fingerprint if refund else None)
+                self.ledger.finish(
+                    ROBOT,
+                    key,
+                    State.BUSINESS_EXCEPTION,
+                    run_id=self.run_id,
+                    reason_code=exc.code,
+                    message=str(exc),
+                    fingerprint=refund.fingerprint if refund else None,
+                )
                 self._hand_over(listed, refund, exc.code)
                 logger.info("handed to a person: {} ({})", exc.code, exc)
                 await trace.finish(None)
@@ -277,24 +347,39 @@ class RefundsRobot:
                 row = self.ledger.get(ROBOT, key)
                 if row is not None and row.state == State.ACTING:
                     # we may have pressed approve: leave it acting so the next run settles it
-                    self.ledger.note_problem(ROBOT, key, run_id=self.run_id,
-                                             reason_code="SYSTEM_ERROR", message=message,
-                                             evidence=evidence)
+                    self.ledger.note_problem(
+                        ROBOT,
+                        key,
+                        run_id=self.run_id,
+                        reason_code="SYSTEM_ERROR",
+                        message=message,
+                        evidence=evidence,
+                    )
                 else:
-                    self.ledger.finish(ROBOT, key, State.SYSTEM_EXCEPTION, run_id=self.run_id,
-                                       reason_code="SYSTEM_ERROR", message=message,
-                                       evidence=evidence)
+                    self.ledger.finish(
+                        ROBOT,
+                        key,
+                        State.SYSTEM_EXCEPTION,
+                        run_id=self.run_id,
+                        reason_code="SYSTEM_ERROR",
+                        message=message,
+                        evidence=evidence,
+                    )
                 self._count("system_exception")
-                self._hand_over(listed, seen.get("live"), "SYSTEM_ERROR",
-                                evidence=evidence[0] if evidence else "")
-                logger.error("system exception after {} attempts: {}", self.retry.attempts,
-                             message)
+                self._hand_over(
+                    listed,
+                    seen.get("live"),
+                    "SYSTEM_ERROR",
+                    evidence=evidence[0] if evidence else "",
+                )
+                logger.error("system exception after {} attempts: {}", self.retry.attempts, message)
             else:
                 await trace.finish(None)
         return page
 
-    async def _attempt(self, page: Page, key: str, listed: ListedRefund,
-                       seen: dict[str, RefundRequest]) -> None:
+    async def _attempt(
+        self, page: Page, key: str, listed: ListedRefund, seen: dict[str, RefundRequest]
+    ) -> None:
         """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
         stage = listed.status
         refund = seen["live"] = await self.bo.read(page, listed.refund_id)
@@ -306,9 +391,15 @@ class RefundsRobot:
             return
         if refund.status != stage:
             logger.info("no longer {} (now {}): handled elsewhere", stage, refund.status)
-            self.ledger.finish(ROBOT, key, State.DONE, run_id=self.run_id, acted=False,
-                               fingerprint=refund.fingerprint,
-                               details={"handled_elsewhere": refund.status})
+            self.ledger.finish(
+                ROBOT,
+                key,
+                State.DONE,
+                run_id=self.run_id,
+                acted=False,
+                fingerprint=refund.fingerprint,
+                details={"handled_elsewhere": refund.status},
+            )
             self._count("handled_elsewhere")
             return
         decision = decide(refund, self.rules, datetime.now())
@@ -320,17 +411,24 @@ class RefundsRobot:
             return
         moves_money = decision.action in MOVES_MONEY
         if not self.ledger.start_acting(
-            ROBOT, key, run_id=self.run_id, action=decision.action,
+            ROBOT,
+            key,
+            run_id=self.run_id,
+            action=decision.action,
             amount_cents=cents(refund.refund_fee) if moves_money else 0,
-            fingerprint=refund.fingerprint, daily_cap_cents=self.daily_cap_cents,
+            fingerprint=refund.fingerprint,
+            daily_cap_cents=self.daily_cap_cents,
             day=datetime.now().date(),
         ):
             raise BusinessException("DAILY_CAP_REACHED", REASONS["DAILY_CAP_REACHED"], item_id=key)
         after = await self.bo.approve(page, refund)
         expected = STATUS_AFTER[decision.action]
         if after.status != expected:
-            raise PageError(f"after approving, the page shows {after.status}, not {expected}",
-                            url=page.url, item_id=key)
+            raise PageError(
+                f"after approving, the page shows {after.status}, not {expected}",
+                url=page.url,
+                item_id=key,
+            )
         self._done(key, refund, decision.action, verified_as=after.status)
 
     # -- bookkeeping ----------------------------------------------------------------------
@@ -338,33 +436,54 @@ class RefundsRobot:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     def _done(self, key: str, refund: RefundRequest, action: str, *, verified_as: str) -> None:
-        self.ledger.finish(ROBOT, key, State.DONE, run_id=self.run_id,
-                           details={"verified_as": verified_as, "action": action},
-                           fingerprint=refund.fingerprint)
+        self.ledger.finish(
+            ROBOT,
+            key,
+            State.DONE,
+            run_id=self.run_id,
+            details={"verified_as": verified_as, "action": action},
+            fingerprint=refund.fingerprint,
+        )
         amount = refund.refund_fee if action in MOVES_MONEY else Decimal("0")
         self.money += amount
         self._count("approved")
-        self.approved.append(ApprovedRow(refund.refund_id, refund.order_id, refund.buyer_nick,
-                                         action, refund.refund_fee, datetime.now(),
-                                         self.bo.detail_url(refund.refund_id)))
-        logger.info("{} {} ({}), now {}", "would " + action if self.dry_run else action,
-                    refund.refund_id, refund.refund_fee, verified_as)
+        self.approved.append(
+            ApprovedRow(
+                refund.refund_id,
+                refund.order_id,
+                refund.buyer_nick,
+                action,
+                refund.refund_fee,
+                datetime.now(),
+                self.bo.detail_url(refund.refund_id),
+            )
+        )
+        logger.info(
+            "{} {} ({}), now {}",
+            "would " + action if self.dry_run else action,
+            refund.refund_id,
+            refund.refund_fee,
+            verified_as,
+        )
 
-    def _hand_over(self, listed: ListedRefund, refund: RefundRequest | None, code: str, *,
-                   evidence: str = "") -> None:
+    def _hand_over(
+        self, listed: ListedRefund, refund: RefundRequest | None, code: str, *, evidence: str = ""
+    ) -> None:
         if code != "SYSTEM_ERROR":
             self._count("handed_to_person")
         reports = self.ws.path(self.ws.config.paths.reports)
         link = os.path.relpath(evidence, reports) if evidence else ""
-        self.exceptions.append(ExceptionRow(
-            refund_id=listed.refund_id,
-            order_id=refund.order_id if refund else "",
-            buyer=refund.buyer_nick if refund else "",
-            amount=refund.refund_fee if refund else Decimal("0"),
-            reason_code=code,
-            reason=REASONS.get(code, code),
-            deadline=refund.deadline if refund else None,
-            urgent=bool(refund and is_urgent(refund, self.rules, datetime.now())),
-            link=self.bo.detail_url(listed.refund_id),
-            evidence=link,
-        ))
+        self.exceptions.append(
+            ExceptionRow(
+                refund_id=listed.refund_id,
+                order_id=refund.order_id if refund else "",
+                buyer=refund.buyer_nick if refund else "",
+                amount=refund.refund_fee if refund else Decimal("0"),
+                reason_code=code,
+                reason=REASONS.get(code, code),
+                deadline=refund.deadline if refund else None,
+                urgent=bool(refund and is_urgent(refund, self.rules, datetime.now())),
+                link=self.bo.detail_url(listed.refund_id),
+                evidence=link,
+            )
+        )

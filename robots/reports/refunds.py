@@ -25,13 +25,27 @@ HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
 URGENT_FILL = PatternFill("solid", fgColor="FFFFC7CE")
 
 EXCEPTION_COLUMNS = [  # (header, width)
-    ("紧急", 6), ("退款编号", 20), ("订单编号", 20), ("买家", 14), ("退款金额", 11),
-    ("原因代码", 26), ("原因说明", 40), ("超时时间", 17), ("后台链接", 12), ("证据", 10),
-    ("处理决定", 10), ("备注", 30),
+    ("紧急", 6),
+    ("退款编号", 20),
+    ("订单编号", 20),
+    ("买家", 14),
+    ("退款金额", 11),
+    ("原因代码", 26),
+    ("原因说明", 40),
+    ("超时时间", 17),
+    ("后台链接", 12),
+    ("证据", 10),
+    ("处理决定", 10),
+    ("备注", 30),
 ]
 APPROVED_COLUMNS = [
-    ("退款编号", 20), ("订单编号", 20), ("买家", 14), ("操作", 16), ("退款金额", 11),
-    ("处理时间", 17), ("后台链接", 12),
+    ("退款编号", 20),
+    ("订单编号", 20),
+    ("买家", 14),
+    ("操作", 16),
+    ("退款金额", 11),
+    ("处理时间", 17),
+    ("后台链接", 12),
 ]
 
 
@@ -91,8 +105,9 @@ def _link(cell: object, target: str, label: str) -> None:
     cell.style = "Hyperlink"  # type: ignore[attr-defined]
 
 
-def write_refund_report(path: Path, summary: RunSummary, exceptions: list[ExceptionRow],
-                        approved: list[ApprovedRow]) -> Path:
+def write_refund_report(
+    path: Path, summary: RunSummary, exceptions: list[ExceptionRow], approved: list[ApprovedRow]
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
     ws = wb.active
@@ -128,14 +143,33 @@ def write_refund_report(path: Path, summary: RunSummary, exceptions: list[Except
 
     ex = wb.create_sheet("Exceptions")
     _header(ex, EXCEPTION_COLUMNS)
-    decision = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"',
-                              allow_blank=True, showErrorMessage=True,
-                              errorTitle="处理决定", error="请选择 approve 或 hold")
+    decision = DataValidation(
+        type="list",
+        formula1='"' + ",".join(DECISIONS) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="处理决定",
+        error="请选择 approve 或 hold",
+    )
     ex.add_data_validation(decision)
     ordered = sorted(exceptions, key=lambda e: (not e.urgent, e.deadline or datetime.max))
     for r, e in enumerate(ordered, start=2):
-        ex.append(["是" if e.urgent else "", e.refund_id, e.order_id, e.buyer, float(e.amount),
-                   e.reason_code, e.reason, e.deadline, None, None, None, None])
+        ex.append(
+            [
+                "是" if e.urgent else "",
+                e.refund_id,
+                e.order_id,
+                e.buyer,
+                float(e.amount),
+                e.reason_code,
+                e.reason,
+                e.deadline,
+                None,
+                None,
+                None,
+                None,
+            ]
+        )
         ex.cell(row=r, column=5).number_format = MONEY_FORMAT
         ex.cell(row=r, column=8).number_format = TIME_FORMAT
         _link(ex.cell(row=r, column=9), e.link, "打开")

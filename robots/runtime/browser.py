@@ -22,8 +22,13 @@ from robots.errors import BrowserNotFound, CredentialError, PageError, SessionEx
 from robots.runtime.credentials import Credential
 
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
     "--disable-dev-shm-usage",
 ]
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
@@ -125,12 +130,14 @@ class BrowserSession:
 
 
 @asynccontextmanager
-async def browser_session(*, executable: Path | None, headless: bool, timeout_ms: int,
-                          trace: bool) -> AsyncIterator[BrowserSession]:
+async def browser_session(
+    *, executable: Path | None, headless: bool, timeout_ms: int, trace: bool
+) -> AsyncIterator[BrowserSession]:
     async with async_playwright() as pw:
         path = find_chromium(executable, pw.chromium.executable_path)
-        browser = await pw.chromium.launch(executable_path=path, headless=headless,
-                                           args=CHROMIUM_FLAGS)
+        browser = await pw.chromium.launch(
+            executable_path=path, headless=headless, args=CHROMIUM_FLAGS
+        )
         logger.debug("launched {} (version {})", path, browser.version)
         try:
             yield BrowserSession(browser, timeout_ms=timeout_ms, trace=trace)
@@ -155,8 +162,9 @@ async def screenshot(page: Page, path: Path) -> str | None:
     """A full-page screenshot with every password field masked; None if the page is gone."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        await page.screenshot(path=str(path), full_page=True,
-                              mask=[page.locator("input[type=password]")])
+        await page.screenshot(
+            path=str(path), full_page=True, mask=[page.locator("input[type=password]")]
+        )
     except Exception as exc:  # a crashed page cannot be photographed; the trace may still work
         logger.warning("screenshot {} failed: {}", path.name, exc)
         return None

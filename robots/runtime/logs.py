@@ -18,8 +18,9 @@ HUMAN_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<8} | {extra[item]:<20} 
 def _redacting_patcher(redact: Redactor) -> Any:
     def patch(record: Any) -> None:
         record["message"] = redact(record["message"])
-        record["extra"] = {k: redact(v) if isinstance(v, str) else v
-                           for k, v in record["extra"].items()}
+        record["extra"] = {
+            k: redact(v) if isinstance(v, str) else v for k, v in record["extra"].items()
+        }
         if record["exception"] is not None:
             # exception text is rendered later from the exception object; mask its args now
             exc = record["exception"].value
@@ -30,27 +31,53 @@ def _redacting_patcher(redact: Redactor) -> Any:
 
 
 @contextmanager
-def run_logging(run_dir: Path, redact: Redactor, *, console: Any = None,
-                console_level: str = "WARNING") -> Iterator[None]:
+def run_logging(
+    run_dir: Path, redact: Redactor, *, console: Any = None, console_level: str = "WARNING"
+) -> Iterator[None]:
     """Send loguru to the run's files (and the console) for the duration of a run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     logger.remove()
     logger.configure(patcher=_redacting_patcher(redact), extra={"item": "-"})
     ids = [
-        logger.add(run_dir / "run.log", format=HUMAN_FORMAT, level="DEBUG", encoding="utf-8",
-                   enqueue=False, backtrace=False, diagnose=False),
-        logger.add(run_dir / "run.jsonl", serialize=True, level="DEBUG", enqueue=False,
-                   backtrace=False, diagnose=False),
+        logger.add(
+            run_dir / "run.log",
+            format=HUMAN_FORMAT,
+            level="DEBUG",
+            encoding="utf-8",
+            enqueue=False,
+            backtrace=False,
+            diagnose=False,
+        ),
+        logger.add(
+            run_dir / "run.jsonl",
+            serialize=True,
+            level="DEBUG",
+            enqueue=False,
+            backtrace=False,
+            diagnose=False,
+        ),
     ]
     if console is not None:
-        ids.append(logger.add(
-            lambda m: console.print(m.rstrip("\n"), markup=False, highlight=False),
-            level=console_level, format="{level}: {message}", colorize=False,
-            backtrace=False, diagnose=False,
-        ))
+        ids.append(
+            logger.add(
+                lambda m: console.print(m.rstrip("\n"), markup=False, highlight=False),
+                level=console_level,
+                format="{level}: {message}",
+                colorize=False,
+                backtrace=False,
+                diagnose=False,
+            )
+        )
     else:
-        ids.append(logger.add(sys.stderr, level=console_level, format="{level}: {message}",
-                              backtrace=False, diagnose=False))
+        ids.append(
+            logger.add(
+                sys.stderr,
+                level=console_level,
+                format="{level}: {message}",
+                backtrace=False,
+                diagnose=False,
+            )
+        )
     try:
         yield
     finally:

@@ -31,9 +31,14 @@ class RetryPolicy:
     def retrying(self, what: str) -> AsyncRetrying:
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            logger.warning("{} failed (attempt {}/{}): {}: {}; retrying", what,
-                           state.attempt_number, self.attempts, type(exc).__name__,
-                           str(exc).splitlines()[0] if exc else "")
+            logger.warning(
+                "{} failed (attempt {}/{}): {}: {}; retrying",
+                what,
+                state.attempt_number,
+                self.attempts,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if exc else "",
+            )
 
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
