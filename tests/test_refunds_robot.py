@@ -12,6 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import PASSWORD, SCENARIO, Workspace, write_workspace
+from report_checks import assert_report_shape
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,7 @@ def test_full_run_matches_ground_truth(workspace: Workspace) -> None:
         assert (row["action"], row["amount"], row["actor"]) == (t["action"], t["amount"], "robot")
 
     [report] = workspace.reports()
+    assert_report_shape(report)
     handed = {r["退款编号"]: r for r in exceptions_sheet(report)}
     expected_person = {rid: t for rid, t in truth.items() if t["expected"] == "person"}
     assert set(handed) == set(expected_person)
