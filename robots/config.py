@@ -7,10 +7,19 @@ A bad value fails at once with the file, the dotted key and what was expected
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+)
 
 from robots.errors import ConfigError
 from robots.refunds.policy import RefundRules
@@ -32,7 +41,7 @@ class Paths(Strict):
 class BrowserSettings(Strict):
     executable: Path | None = Field(default=None, description="a Chromium binary; else found")
     headless: bool = True
-    parallel_pages: int = Field(default=3, ge=1, le=16)
+    parallel_pages: int = Field(default=2, ge=1, le=16)
     timeout_ms: int = Field(default=15_000, ge=1_000, le=300_000)
     trace_on_failure: bool = True
 
@@ -97,20 +106,24 @@ class LoginPage(Strict):
     error: Selector = "[role=alert]"
 
 
+def _placeholder(name: str) -> Callable[[str], str]:
+    """A URL path template must name the value the robot fills in."""
+
+    def check(path: str) -> str:
+        if "{" + name + "}" not in path:
+            raise ValueError(f"must contain {{{name}}}")
+        return path
+
+    return check
+
+
 class ListPage(Strict):
-    path: str = Field(description="URL path with {status}")
+    path: Annotated[str, AfterValidator(_placeholder("status"))]
     row: Selector
     refund_id_attribute: str
     version_attribute: str
     status_attribute: str
     next_page: Selector
-
-    @field_validator("path")
-    @classmethod
-    def _has_status(cls, v: str) -> str:
-        if "{status}" not in v:
-            raise ValueError("must contain {status}")
-        return v
 
 
 REQUIRED_FIELDS = {
@@ -149,19 +162,12 @@ REQUIRED_FIELDS = {
 
 
 class DetailPage(Strict):
-    path: str = Field(description="URL path with {refund_id}")
+    path: Annotated[str, AfterValidator(_placeholder("refund_id"))]
     fields: dict[str, FieldSpec]
     approve_button: Selector
     confirm_button: Selector
     error_banner: Selector
     success_banner: Selector
-
-    @field_validator("path")
-    @classmethod
-    def _has_id(cls, v: str) -> str:
-        if "{refund_id}" not in v:
-            raise ValueError("must contain {refund_id}")
-        return v
 
     @field_validator("fields")
     @classmethod

@@ -80,6 +80,9 @@ class Controls:
     faults: list[Fault] = field(default_factory=list)
     # refund id -> new refund_fee, applied right after that refund's detail page is rendered
     change_after_render: dict[str, str] = field(default_factory=dict)
+    # sessions logged in before the current generation are expired
+    session_generation: int = 0
+    expire_after_requests: int | None = None
 
 
 class FaultInjection:
@@ -164,8 +167,15 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         return {k: str(v) for k, v in form.items()}
 
     def login_required(request: Request) -> Response | None:
-        if request.session.get("user"):
+        if controls.expire_after_requests is not None:
+            controls.expire_after_requests -= 1
+            if controls.expire_after_requests <= 0:
+                controls.session_generation += 1
+                controls.expire_after_requests = None
+        session = request.session
+        if session.get("user") and session.get("gen", 0) == controls.session_generation:
             return None
+        session.clear()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
@@ -188,6 +198,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
             return render(request, "login.html", {"error": "用户名或密码错误", "next": target}, 401)
         request.session.clear()
         request.session["user"] = username
+        request.session["gen"] = controls.session_generation
         csrf_token(request)
         return RedirectResponse(target, status_code=303)
 
@@ -373,6 +384,11 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         controls.change_after_render[body["refund_id"]] = body["refund_fee"]
         return JSONResponse({"ok": True})
 
+    async def control_expire_sessions(request: Request) -> Response:
+        body = await request.json()
+        controls.expire_after_requests = int(body.get("after_requests", 1))
+        return JSONResponse({"ok": True})
+
     async def control_reset(request: Request) -> Response:
         controls.faults.clear()
         controls.change_after_render.clear()
@@ -397,6 +413,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         routes += [
             Route("/_sandbox/faults", control_fault, methods=["POST"]),
             Route("/_sandbox/change-after-render", control_change_after_render, methods=["POST"]),
+            Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
         ]
     middleware = [

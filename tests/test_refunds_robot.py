@@ -248,6 +248,18 @@ def test_system_exception_leaves_evidence_without_secrets(workspace: Workspace) 
 
 
 @pytest.mark.refunds(60)
+def test_expired_session_is_logged_in_again(workspace: Workspace) -> None:
+    workspace.sandbox.control("expire-sessions", after_requests=60)
+    workspace.run()
+    approved = approvals(workspace)
+    assert max(approved.values()) == 1
+    assert set(approved) == expected_approvals(workspace)
+    log = next((workspace.root / "logs").glob("*/run.log")).read_text(encoding="utf-8")
+    assert log.count("logged in to") == 2
+    assert "SessionExpired" in log
+
+
+@pytest.mark.refunds(60)
 def test_wrong_password_is_a_clear_error(tmp_path: Path, workspace: Workspace) -> None:
     creds = workspace.root / "secrets" / "credentials.toml"
     creds.write_text('[demo-shop]\nusername = "robot"\npassword = "not-the-password"\n')

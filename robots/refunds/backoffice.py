@@ -40,6 +40,7 @@ _READ_ROWS_JS = """
 })
 """
 _TRUE = {"1", "true", "yes", "y", "是"}
+_BANNER = "__error_banner__"
 
 
 class FieldError(PageError):
@@ -180,18 +181,19 @@ class RefundBackOffice:
 
     async def read_open_page(self, page: Page, refund_id: str) -> RefundRequest:
         raw = await page.evaluate(_READ_FIELDS_JS, self._specs)
+        return self._refund_from(raw, page.url, refund_id)
+
+    def _refund_from(self, raw: dict[str, Any], url: str, refund_id: str) -> RefundRequest:
         missing = [n for n in ("refund_id", "status", "version") if not _text(raw, n)]
         if missing:
             raise PageError(
-                f"refund page {page.url} shows no {', '.join(missing)}",
-                url=page.url,
-                item_id=refund_id,
+                f"refund page {url} shows no {', '.join(missing)}", url=url, item_id=refund_id
             )
         refund = parse_refund(raw)
         if refund.refund_id != refund_id:
             raise PageError(
                 f"asked for refund {refund_id}, the page shows {refund.refund_id}",
-                url=page.url,
+                url=url,
                 item_id=refund_id,
             )
         return refund
@@ -207,8 +209,10 @@ class RefundBackOffice:
             await page.click(d.confirm_button)
         response = await nav.value
         status = response.status if response else 0
-        if await page.locator(d.error_banner).count():
-            message = (await page.locator(d.error_banner).first.text_content() or "").strip()
+        # one round trip: the error banner (if any) and every field of the resulting page
+        raw = await page.evaluate(_READ_FIELDS_JS, {**self._specs, _BANNER: [d.error_banner, None]})
+        message = _text(raw, _BANNER)
+        if message:
             if status == 409:
                 raise StaleRecord(
                     f"the shop refused the approval: {message}", item_id=refund.refund_id
@@ -219,4 +223,4 @@ class RefundBackOffice:
                 item_id=refund.refund_id,
             )
         check_page(page, status, page.url, login_path=self.s.login.path)
-        return await self.read_open_page(page, refund.refund_id)
+        return self._refund_from(raw, page.url, refund.refund_id)

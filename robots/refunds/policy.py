@@ -187,7 +187,3 @@ def within_return_window(signed_at: datetime, now: datetime, days: int) -> bool:
 def is_urgent(refund: RefundRequest, rules: RefundRules, now: datetime) -> bool:
     """Would the platform's deadline pass within the escalation window?"""
     return refund.deadline - now <= timedelta(hours=rules.escalate_within_hours)
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"))

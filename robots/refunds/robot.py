@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +65,6 @@ class RunResult:
     run_dir: Path
     counts: dict[str, int]
     money_approved: Decimal
-    exceptions: list[ExceptionRow] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -152,9 +151,7 @@ class RefundsRobot:
         if self.ledger is not self.real_ledger:
             self.ledger.close()
         self.real_ledger.close()
-        return RunResult(
-            self.run_id, report, self.run_dir, dict(self.counts), self.money, list(self.exceptions)
-        )
+        return RunResult(self.run_id, report, self.run_dir, dict(self.counts), self.money)
 
     async def _run(self) -> None:
         b = self.ws.config.browser
@@ -209,10 +206,11 @@ class RefundsRobot:
         assert self.credential is not None
         async for attempt in self.retry.retrying(what):
             with attempt:
+                logins = session.logins
                 try:
                     return await step()
                 except SessionExpired:
-                    await session.refresh_login(self.bo.login_form, self.credential)
+                    await session.refresh_login(self.bo.login_form, self.credential, seen=logins)
                     raise
         raise AssertionError("unreachable")
 

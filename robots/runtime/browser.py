@@ -7,6 +7,7 @@ that is kept only when the item fails.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -29,7 +30,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--disable-dev-shm-usage",
+    # a new frame per navigation and the back-forward cache cost ~10 ms a page here; robots
+    # never go back
+    "--disable-features=RenderDocument,BackForwardCache",
 ]
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 
@@ -77,6 +80,8 @@ class BrowserSession:
         self.trace = trace
         self._storage_state: Any = None
         self._contexts: list[BrowserContext] = []
+        self._login_lock = asyncio.Lock()
+        self.logins = 0  # how many times we logged in; a step remembers it before it starts
 
     async def login(self, form: LoginForm, credential: Credential) -> None:
         """Log in once in an untraced context and keep the session for the work contexts."""
@@ -98,15 +103,23 @@ class BrowserSession:
                     credential=credential.name,
                 )
             self._storage_state = await context.storage_state()
+            self.logins += 1
             logger.info("logged in to {} as {}", form.url, credential.username)
         finally:
             await context.close()
 
-    async def refresh_login(self, form: LoginForm, credential: Credential) -> None:
-        """Log in again after the shop expired the session; live contexts get the new cookies."""
-        await self.login(form, credential)
-        for context in self._contexts:
-            await context.add_cookies(self._storage_state["cookies"])
+    async def refresh_login(self, form: LoginForm, credential: Credential, *, seen: int) -> None:
+        """Log in again after the shop expired the session; live contexts get the new cookies.
+
+        ``seen`` is ``logins`` as the failed step saw it: when several pages find the session
+        expired at once, the first logs in and the others only retry.
+        """
+        async with self._login_lock:
+            if self.logins != seen:
+                return
+            await self.login(form, credential)
+            for context in self._contexts:
+                await context.add_cookies(self._storage_state["cookies"])
 
     async def new_context(self) -> BrowserContext:
         if self._storage_state is None:
@@ -115,7 +128,7 @@ class BrowserSession:
         context.set_default_timeout(self.timeout_ms)
         context.set_default_navigation_timeout(self.timeout_ms)
         if self.trace:
-            await context.tracing.start(screenshots=True, snapshots=True)
+            await context.tracing.start(screenshots=False, snapshots=True)
         self._contexts.append(context)
         return context
 

@@ -15,6 +15,11 @@ from robots.runtime.redaction import Redactor
 HUMAN_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<8} | {extra[item]:<20} | {message}"
 
 
+def _console_format(record: Any) -> str:
+    item = "" if record["extra"].get("item", "-") == "-" else "{extra[item]}: "
+    return "{level}: " + item + "{message}\n"
+
+
 def _redacting_patcher(redact: Redactor) -> Any:
     def patch(record: Any) -> None:
         record["message"] = redact(record["message"])
@@ -62,7 +67,7 @@ def run_logging(
             logger.add(
                 lambda m: console.print(m.rstrip("\n"), markup=False, highlight=False),
                 level=console_level,
-                format="{level}: {message}",
+                format=_console_format,
                 colorize=False,
                 backtrace=False,
                 diagnose=False,
@@ -73,7 +78,7 @@ def run_logging(
             logger.add(
                 sys.stderr,
                 level=console_level,
-                format="{level}: {message}",
+                format=_console_format,
                 backtrace=False,
                 diagnose=False,
             )

@@ -1,0 +1,81 @@
+"""Runtime pieces: finding Chromium, masking secrets in logs and screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD, USERNAME, Sandbox
+from loguru import logger
+from PIL import Image
+
+from robots.errors import BrowserNotFound
+from robots.runtime import browser
+from robots.runtime.logs import run_logging
+from robots.runtime.redaction import Redactor
+
+
+def test_chromium_from_env_must_be_executable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOTS_CHROMIUM", str(tmp_path / "nope"))
+    with pytest.raises(BrowserNotFound, match="ROBOTS_CHROMIUM points at"):
+        browser.find_chromium(None, None)
+
+
+def test_no_chromium_names_the_apt_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROBOTS_CHROMIUM", raising=False)
+    monkeypatch.setattr(browser, "SYSTEM_CHROMIUM", tmp_path / "chromium")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BrowserNotFound, match="apt-get install chromium"):
+        browser.find_chromium(None, str(tmp_path / "playwright-chromium"))
+    own = tmp_path / "playwright-chromium"
+    own.write_text("")
+    assert browser.find_chromium(None, str(own)) == str(own)
+
+
+def test_system_chromium_is_preferred_to_playwrights(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROBOTS_CHROMIUM", raising=False)
+    assert browser.find_chromium(None, "/somewhere/else") == "/usr/bin/chromium"
+
+
+def test_log_lines_and_exceptions_are_redacted(tmp_path: Path) -> None:
+    secret = "hunter2-Very-Secret"
+    with run_logging(tmp_path, Redactor([secret])):
+        logger.info("password is {}", secret)
+        try:
+            raise ValueError(f"login with {secret} failed")
+        except ValueError:
+            logger.exception("boom")
+    for name in ("run.log", "run.jsonl"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert secret not in text and "******" in text
+    first = json.loads((tmp_path / "run.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["record"]["message"] == "password is ******"
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+def test_screenshots_mask_password_fields(sandbox: Sandbox, tmp_path: Path) -> None:
+    async def shoot() -> tuple[bytes, dict[str, float]]:
+        async with browser.browser_session(
+            executable=None, headless=True, timeout_ms=10_000, trace=False
+        ) as session:
+            page = await session.browser.new_page()
+            await page.goto(sandbox.url + "login")
+            await page.fill("#username", USERNAME)
+            await page.fill("#password", PASSWORD)
+            box = await page.locator("#password").bounding_box()
+            assert box is not None
+            path = await browser.screenshot(page, tmp_path / "login.png")
+            assert path is not None
+            return Path(path).read_bytes(), box
+
+    png, box = asyncio.run(shoot())
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    centre = (int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2))
+    assert image.getpixel(centre) == (255, 0, 255)  # Playwright's mask colour
+    assert image.getpixel((2, 2)) != (255, 0, 255)  # the rest of the page is not masked
