@@ -79,3 +79,43 @@ def test_screenshots_mask_password_fields(sandbox: Sandbox, tmp_path: Path) -> N
     centre = (int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2))
     assert image.getpixel(centre) == (255, 0, 255)  # Playwright's mask colour
     assert image.getpixel((2, 2)) != (255, 0, 255)  # the rest of the page is not masked
+
+
+@pytest.mark.browser
+def test_press_is_a_real_click_and_waits_when_it_must() -> None:
+    page_html = """
+    <button id="now" onclick="window.log.push('now:' + event.isTrusted)">now</button>
+    <div style="height: 3000px"></div>
+    <button id="below" onclick="window.log.push('below:' + event.isTrusted)">below</button>
+    <div id="cover-me"><button id="covered" onclick="window.log.push('covered')">x</button>
+    <div style="position:fixed;inset:0;background:#fff"></div></div>
+    <script>
+      window.log = [];
+      setTimeout(() => {
+        const b = document.createElement("button");
+        b.id = "late"; b.textContent = "late";
+        b.onclick = (e) => window.log.push("late:" + e.isTrusted);
+        document.body.prepend(b);
+      }, 300);
+    </script>"""
+
+    async def run() -> list[str]:
+        async with browser.browser_session(
+            executable=None, headless=True, timeout_ms=2_000, trace=False
+        ) as session:
+            page = await session.browser.new_page()
+            page.set_default_timeout(2_000)
+            await page.set_content(page_html)
+            await page.evaluate("document.querySelector('div[style*=fixed]').remove()")
+            await browser.press(page, "#now")
+            await browser.press(page, "#below")
+            await browser.press(page, "#late")  # not there yet: falls back and waits
+            await page.evaluate(
+                "document.getElementById('cover-me').insertAdjacentHTML('beforeend',"
+                " '<div style=\"position:fixed;inset:0;background:#fff\"></div>')"
+            )
+            with pytest.raises(Exception, match="Timeout"):
+                await browser.press(page, "#covered")  # covered: never clicked blindly
+            return await page.evaluate("window.log")
+
+    assert asyncio.run(run()) == ["now:true", "below:true", "late:true"]

@@ -18,7 +18,7 @@ from playwright.async_api import Page
 from robots.config import RefundScenario
 from robots.errors import PageError, StaleRecord
 from robots.refunds.model import ListedRefund, RefundRequest, WarehouseReceipt
-from robots.runtime.browser import LoginForm, check_page, goto
+from robots.runtime.browser import LoginForm, check_page, goto, press
 
 # one round trip reads every field: [selector, attribute|null] -> text or attribute value
 _READ_FIELDS_JS = """
@@ -204,9 +204,9 @@ class RefundBackOffice:
         The shop checks the record's version server-side; a refusal becomes ``StaleRecord``.
         """
         d = self.s.detail
-        await page.click(d.approve_button)
+        await press(page, d.approve_button)
         async with page.expect_navigation(wait_until="domcontentloaded") as nav:
-            await page.click(d.confirm_button)
+            await press(page, d.confirm_button)
         response = await nav.value
         status = response.status if response else 0
         # one round trip: the error banner (if any) and every field of the resulting page

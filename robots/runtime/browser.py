@@ -158,6 +158,40 @@ async def browser_session(
             await browser.close()
 
 
+# Our own actionability check in one round trip: the element exists, is in view, visible,
+# enabled, and is what a mouse at its centre would hit. Returns that centre, or null.
+_AIM_JS = """
+(selector) => {
+  const el = document.querySelector(selector);
+  if (el === null || el.disabled) return null;
+  let r = el.getBoundingClientRect();
+  if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
+    el.scrollIntoView({block: "center", inline: "center"});
+    r = el.getBoundingClientRect();
+  }
+  const style = getComputedStyle(el);
+  if (r.width === 0 || r.height === 0 || style.visibility !== "visible") return null;
+  const x = r.left + r.width / 2, y = r.top + r.height / 2;
+  const hit = document.elementFromPoint(x, y);
+  return hit !== null && (hit === el || el.contains(hit)) ? [x, y] : null;
+}
+"""
+
+
+async def press(page: Page, selector: str) -> None:
+    """Click like a person: a real mouse click in the middle of the element.
+
+    Playwright's ``click`` spends several round trips on its checks (~90 ms a click here);
+    this does them in one (~18 ms). When the element is not ready yet (absent, hidden,
+    covered) it falls back to ``page.click``, which waits for it.
+    """
+    point = await page.evaluate(_AIM_JS, selector)
+    if point is None:
+        await page.click(selector)
+        return
+    await page.mouse.click(point[0], point[1])
+
+
 async def goto(page: Page, url: str, *, login_path: str) -> None:
     """Navigate and turn the shop's failure pages into system exceptions."""
     response = await page.goto(url, wait_until="domcontentloaded")
