@@ -4,9 +4,9 @@
 
 One shop is seeded, then copied fresh for each variant, so all of them decide the same
 refunds: (1) plain HTTP requests (httpx + lxml, same selectors, same policy): the ceiling a UI
-robot can approach; (2) the robot with one page; (3) the robot with its default parallelism
-(robots.toml). Each variant is checked against the ground truth before its figure counts.
-Prints decisions per minute and the ratios between them.
+robot can approach; (2) the robot with one page; (3) the robot with its configured parallelism
+(robots.toml's browser.parallel_pages, at least 2). Each variant is checked against the
+ground truth before its figure counts. Prints decisions per minute and the ratios between them.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ def main() -> None:
         "(default: robots.toml's browser.parallel_pages)",
     )
     args = ap.parse_args()
-    parallel = args.parallel or load_workspace(ROOT).config.browser.parallel_pages
+    # compare one page with the configured parallelism, or with 2 when that is 1 too
+    parallel = args.parallel or max(2, load_workspace(ROOT).config.browser.parallel_pages)
 
     with tempfile.TemporaryDirectory(prefix="bench-refunds-") as tmp_name:
         tmp = Path(tmp_name)

@@ -41,7 +41,7 @@ class Paths(Strict):
 class BrowserSettings(Strict):
     executable: Path | None = Field(default=None, description="a Chromium binary; else found")
     headless: bool = True
-    parallel_pages: int = Field(default=2, ge=1, le=16)
+    parallel_pages: int = Field(default=1, ge=1, le=16)
     timeout_ms: int = Field(default=15_000, ge=1_000, le=300_000)
     trace_on_failure: bool = True
 

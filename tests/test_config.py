@@ -30,13 +30,13 @@ def test_the_shipped_configuration_loads() -> None:
     ("replace", "by", "key", "expected"),
     [
         (
-            "parallel_pages = 2",
+            "parallel_pages = 1",
             "parallel_pages = 0",
             "browser.parallel_pages",
             "greater than or equal to 1",
         ),
         (
-            "parallel_pages = 2",
+            "parallel_pages = 1",
             'parallel_pages = "many"',
             "browser.parallel_pages",
             "valid integer",

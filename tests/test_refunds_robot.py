@@ -135,6 +135,28 @@ def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: W
 
 
 @pytest.mark.refunds(60)
+def test_unanswered_approval_is_verified_not_repeated(workspace: Workspace) -> None:
+    truth = workspace.sandbox.truth()
+    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    # the shop approves but answers only after the robot's 10 s timeout
+    workspace.sandbox.control(
+        "faults",
+        path_prefix=f"/refunds/{target}/approve",
+        count=1,
+        status=0,
+        delay_s=15,
+        after=True,
+    )
+    workspace.run()
+    assert approvals(workspace)[target] == 1
+    [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
+    assert (row["state"], row["attempts"]) == ("done", 1)  # pressed once, verified on retry
+    log = next((workspace.root / "logs").glob("*/run.log")).read_text(encoding="utf-8")
+    assert f"refund {target}@WAIT_SELLER_AGREE failed (attempt 1/3): TimeoutError" in log
+    assert set(approvals(workspace)) == expected_approvals(workspace)
+
+
+@pytest.mark.refunds(60)
 def test_refund_changed_before_approval_is_not_approved(workspace: Workspace) -> None:
     truth = workspace.sandbox.truth()
     target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")

@@ -383,7 +383,7 @@ class RefundsRobot:
         refund = seen["live"] = await self.bo.read(page, listed.refund_id)
         item = self.ledger.get(ROBOT, key)
         assert item is not None
-        if item.state == State.ACTING and refund.status != stage:
+        if item.state == State.ACTING and refund.status == STATUS_AFTER.get(item.action):
             # an earlier attempt pressed approve and the page died before we saw the result
             self._done(key, refund, item.action, verified_as=refund.status)
             return
