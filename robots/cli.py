@@ -66,8 +66,9 @@ def run_refunds(
                 key="targets",
             )
         scenario = ws.path(chosen.scenario)
-    if base_url is None and chosen is not None and chosen.base_url is not None:
-        base_url = str(chosen.base_url)
+        # the target's address wins over its scenario's; an explicit --scenario keeps its own
+        if base_url is None and chosen.base_url is not None:
+            base_url = str(chosen.base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
     result = RefundsRobot(
         ws,

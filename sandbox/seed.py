@@ -122,6 +122,8 @@ class _Generator:
     def buyer(self, *, risky: bool = False) -> str:
         r = self.r
         nick = f"tb_{r.randrange(16**8):08x}"
+        while nick in self.buyers:  # at 100k buyers a repeat is likely; it would merge profiles
+            nick = f"tb_{r.randrange(16**8):08x}"
         name = r.choice(SURNAMES) + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2))))
         phone = f"1{r.choice('3578')}{r.randrange(10**9):09d}"
         orders = r.randint(3, 30)
