@@ -33,6 +33,23 @@ def list_order(ws: Workspace) -> list[str]:
         ]
 
 
+def refund_only_target(ws: Workspace) -> str:
+    """A refund the robot should approve at once (refund-only, unshipped)."""
+    return min(rid for rid, t in ws.sandbox.truth().items() if t["action"] == "agree_refund")
+
+
+def stall_approval(ws: Workspace, refund_id: str, seconds: float) -> None:
+    """The shop applies the approval, then waits ``seconds`` before answering."""
+    ws.sandbox.control(
+        "faults",
+        path_prefix=f"/refunds/{refund_id}/approve",
+        count=1,
+        status=0,
+        delay_s=seconds,
+        after=True,
+    )
+
+
 def expected_approvals(ws: Workspace) -> set[str]:
     return {rid for rid, t in ws.sandbox.truth().items() if t["expected"] == "approve"}
 
@@ -104,17 +121,9 @@ def test_sigkill_mid_run_then_resume(workspace: Workspace) -> None:
 
 @pytest.mark.refunds(60)
 def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: Workspace) -> None:
-    truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     # the shop approves, then stalls before answering: the robot cannot see the result
-    workspace.sandbox.control(
-        "faults",
-        path_prefix=f"/refunds/{target}/approve",
-        count=1,
-        status=0,
-        delay_s=60,
-        after=True,
-    )
+    stall_approval(workspace, target, 60)
     proc = workspace.popen()
     deadline = time.monotonic() + 120
     while target not in approvals(workspace):
@@ -136,17 +145,9 @@ def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: W
 
 @pytest.mark.refunds(60)
 def test_unanswered_approval_is_verified_not_repeated(workspace: Workspace) -> None:
-    truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     # the shop approves but answers only after the robot's 10 s timeout
-    workspace.sandbox.control(
-        "faults",
-        path_prefix=f"/refunds/{target}/approve",
-        count=1,
-        status=0,
-        delay_s=15,
-        after=True,
-    )
+    stall_approval(workspace, target, 15)
     workspace.run()
     assert approvals(workspace)[target] == 1
     [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
@@ -159,7 +160,7 @@ def test_unanswered_approval_is_verified_not_repeated(workspace: Workspace) -> N
 @pytest.mark.refunds(60)
 def test_refund_changed_before_approval_is_not_approved(workspace: Workspace) -> None:
     truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     old_fee = truth[target]["amount"]
     # the buyer lowers the amount right after the robot's page was rendered
     workspace.sandbox.control("change-after-render", refund_id=target, refund_fee="1.00")
@@ -219,8 +220,7 @@ def test_daily_cap_limits_money_approved(tmp_path: Path, workspace: Workspace) -
 
 @pytest.mark.refunds(30)
 def test_system_exception_is_retried_then_recovers(workspace: Workspace) -> None:
-    truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=2, status=503)
     workspace.run()
     assert approvals(workspace)[target] == 1
@@ -230,8 +230,7 @@ def test_system_exception_is_retried_then_recovers(workspace: Workspace) -> None
 
 @pytest.mark.refunds(30)
 def test_system_exception_leaves_evidence_without_secrets(workspace: Workspace) -> None:
-    truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=50, status=500)
     result = workspace.run(check=False)
     assert result.returncode == 1, result.stderr  # an item needs an operator
@@ -294,8 +293,7 @@ def test_wrong_password_is_a_clear_error(tmp_path: Path, workspace: Workspace) -
 
 @pytest.mark.refunds(60)
 def test_trace_file_is_a_readable_playwright_trace(workspace: Workspace) -> None:
-    truth = workspace.sandbox.truth()
-    target = min(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    target = refund_only_target(workspace)
     workspace.sandbox.control("faults", path_prefix=f"/refunds/{target}", count=50, status=500)
     listed = list_order(workspace)
     workspace.run("--limit", str(listed.index(target) + 1), check=False)
