@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from robots.config import Workspace, load_workspace
 from robots.errors import ConfigError, RobotsError
 
 app = typer.Typer(
@@ -32,6 +33,29 @@ WorkspaceOpt = Annotated[
 ]
 
 
+def _scenario_for(
+    ws: Workspace, robot: str, target: str | None, scenario: Path | None, base_url: str | None
+) -> tuple[Path, str | None]:
+    """The scenario file and shop address a run uses: explicit options, else the target's."""
+    chosen = ws.target(robot, target)
+    if target and chosen is None:
+        raise ConfigError(
+            f"no enabled {robot} target named {target!r}", file=str(ws.file), key="targets"
+        )
+    if scenario is None:
+        if chosen is None:
+            raise ConfigError(
+                f'no enabled target with robot = "{robot}" and no --scenario given',
+                file=str(ws.file),
+                key="targets",
+            )
+        scenario = ws.path(chosen.scenario)
+        # the target's address wins over its scenario's; an explicit --scenario keeps its own
+        if base_url is None and chosen.base_url is not None:
+            base_url = str(chosen.base_url)
+    return scenario, base_url
+
+
 @run_app.command("refunds")
 def run_refunds(
     scenario: Annotated[
@@ -49,26 +73,11 @@ def run_refunds(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Approve the eligible refunds; hand every other one to a person with the reason."""
-    from robots.config import load_refund_scenario, load_workspace
+    from robots.config import load_refund_scenario
     from robots.refunds.robot import RefundsRobot
 
     ws = load_workspace(workspace)
-    chosen = ws.target("refunds", target)
-    if target and chosen is None:
-        raise ConfigError(
-            f"no enabled refunds target named {target!r}", file=str(ws.file), key="targets"
-        )
-    if scenario is None:
-        if chosen is None:
-            raise ConfigError(
-                'no enabled target with robot = "refunds" and no --scenario given',
-                file=str(ws.file),
-                key="targets",
-            )
-        scenario = ws.path(chosen.scenario)
-        # the target's address wins over its scenario's; an explicit --scenario keeps its own
-        if base_url is None and chosen.base_url is not None:
-            base_url = str(chosen.base_url)
+    scenario, base_url = _scenario_for(ws, "refunds", target, scenario, base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
     result = RefundsRobot(
         ws,
@@ -90,14 +99,64 @@ def run_refunds(
     raise typer.Exit(result.exit_code)
 
 
+@run_app.command("pagescan")
+def run_pagescan(
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario file; default: the pagescan target in robots.toml."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Read at most N pages now; the next run goes on.")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Check only this product URL or path (repeatable)."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
+    ] = None,
+    price_list: Annotated[
+        Path | None, typer.Option(help="Approved price list (.xlsx), overriding the scenario's.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every page.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Check every product page for price errors and banned words; never changes the shop."""
+    from robots.config import load_pagescan_scenario
+    from robots.pagescan.robot import PageScanRobot
+
+    ws = load_workspace(workspace)
+    scenario, base_url = _scenario_for(ws, "pagescan", target, scenario, base_url)
+    loaded = load_pagescan_scenario(scenario, base_url=base_url, price_list=price_list)
+    result = PageScanRobot(
+        ws,
+        loaded,
+        scenario,
+        limit=limit,
+        only=only,
+        console=console,
+        console_level="INFO" if verbose else "WARNING",
+    ).run()
+    c = result.counts
+    state = "complete" if result.complete else "not complete yet (the next run goes on)"
+    console.print(
+        f"[bold]scan {result.scan_id}[/] {state}: {c.get('pages_read', 0)} pages read this run, "
+        f"{c.get('pages_with_findings', 0)} with findings, {c.get('system_exception', 0)} failed"
+    )
+    console.print(f"report: {result.report}")
+    console.print(f"logs:   {result.run_dir}")
+    raise typer.Exit(result.exit_code)
+
+
 @config_app.command("check")
 def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
     """Load robots.toml and every target's scenario; report the first problem."""
-    from robots.config import load_refund_scenario, load_workspace
+    from robots.config import load_scenario
 
     ws = load_workspace(workspace)
     for t in ws.config.targets:
-        load_refund_scenario(ws.path(t.scenario))
+        load_scenario(t.robot, ws.path(t.scenario))
         console.print(f"ok  {t.name}: {t.robot} ← {t.scenario}")
     console.print(f"ok  {ws.file}")
 

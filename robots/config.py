@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from robots.errors import ConfigError
+from robots.pagescan.prices import PriceRules
 from robots.refunds.policy import RefundRules
 
 WORKSPACE_FILE = "robots.toml"
@@ -56,7 +57,7 @@ class Target(Strict):
     """One robot pointed at one shop through one scenario file."""
 
     name: str = Field(min_length=1)
-    robot: str = Field(pattern=r"^(refunds)$")
+    robot: str = Field(pattern=r"^(refunds|pagescan)$")
     scenario: Path
     base_url: HttpUrl | None = Field(default=None, description="overrides the scenario's")
     enabled: bool = True
@@ -193,6 +194,87 @@ class RefundScenario(Strict):
     policy: RefundRules = RefundRules()
 
 
+# -- the page-scan scenario -----------------------------------------------------------------
+class Storefront(Strict):
+    name: str = Field(min_length=1)
+    base_url: HttpUrl
+
+
+class Crawl(Strict):
+    """How to walk the storefront like a shopper: categories, their pages, the products."""
+
+    start_path: str = "/"
+    category_link: Selector
+    product_link: Selector
+    next_page: Selector
+    requests_per_second: float = Field(default=5.0, gt=0, le=1000)
+    block_resources: tuple[str, ...] = ("image", "font", "media")
+    parallel_pages: int | None = Field(default=None, ge=1, le=16, description="else robots.toml")
+
+
+class ProductFields(Strict):
+    """Where each part of a product page is. SKU fields are relative to ``sku_row``
+    (``:scope`` is the row itself)."""
+
+    ready: Selector = Field(description="present once the JavaScript-rendered part has loaded")
+    product_id: FieldSpec
+    title: FieldSpec
+    subtitle: FieldSpec | None = None
+    image_alts: FieldSpec | None = Field(default=None, description="every match is read")
+    detail: FieldSpec | None = None
+    promotion: FieldSpec | None = None
+    page_price: FieldSpec | None = None
+    sku_row: Selector
+    sku_code: FieldSpec
+    sku_name: FieldSpec
+    sku_price: FieldSpec
+    sku_final_price: FieldSpec
+    sku_list_price: FieldSpec | None = None
+
+
+class PriceListColumns(Strict):
+    """Header names of the price-list columns; the optional ones may be absent."""
+
+    sku: str = "SKU"
+    style: str = "款号"
+    approved: str = "核准价"
+    cost: str = "成本价"
+    floor: str | None = "最低价"
+    list_price: str | None = "吊牌价"
+    size_premium: str | None = "尺码加价"
+
+
+class PriceListSpec(Strict):
+    file: Path = Field(description="relative to the scenario file")
+    sheet: str | None = Field(default=None, description="default: the first sheet")
+    header_row: int = Field(default=1, ge=1)
+    columns: PriceListColumns = PriceListColumns()
+
+
+class WordFiles(Strict):
+    banned: Path = Field(default=Path("banned-words.txt"), description="relative to the scenario")
+    allowlist: Path | None = Path("allowlist.txt")
+    fields: tuple[str, ...] = ("title", "subtitle", "image_alt", "detail", "sku_name")
+    context_chars: int = Field(default=12, ge=0, le=200)
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(v) - {"title", "subtitle", "image_alt", "detail", "sku_name"}
+        if unknown:
+            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        return v
+
+
+class PageScanScenario(Strict):
+    shop: Storefront
+    crawl: Crawl
+    product: ProductFields
+    price_list: PriceListSpec
+    words: WordFiles = WordFiles()
+    price_rules: PriceRules = PriceRules()
+
+
 # -- loading -----------------------------------------------------------------------------------
 M = TypeVar("M", bound=BaseModel)
 
@@ -235,6 +317,38 @@ def load_workspace(root: Path) -> Workspace:
                 expected="a path to a scenario .toml",
             )
     return ws
+
+
+def load_pagescan_scenario(
+    file: Path, *, base_url: str | None = None, price_list: Path | None = None
+) -> PageScanScenario:
+    """Load a page-scan scenario; its file paths resolve against the scenario's folder."""
+    data = _read_toml(file)
+    if base_url is not None:
+        data.setdefault("shop", {})["base_url"] = base_url
+    if price_list is not None:
+        data.setdefault("price_list", {})["file"] = str(price_list.resolve())
+    scenario = _validate(PageScanScenario, data, file)
+    here = file.resolve().parent
+    words = scenario.words
+    return scenario.model_copy(
+        update={
+            "price_list": scenario.price_list.model_copy(
+                update={"file": here / scenario.price_list.file.expanduser()}
+            ),
+            "words": words.model_copy(
+                update={
+                    "banned": here / words.banned.expanduser(),
+                    "allowlist": here / words.allowlist.expanduser() if words.allowlist else None,
+                }
+            ),
+        }
+    )
+
+
+def load_scenario(robot: str, file: Path) -> BaseModel:
+    """Whichever scenario kind ``robot`` uses (for `robots config check`)."""
+    return load_pagescan_scenario(file) if robot == "pagescan" else load_refund_scenario(file)
 
 
 def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundScenario:

@@ -17,6 +17,7 @@ SQLAlchemy keeps the store swappable (SQLite here, PostgreSQL when many machines
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+
+def new_run_id(robot: str) -> str:
+    """Sortable and unique enough: start time, robot, a little randomness."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{robot}-{secrets.token_hex(2)}"
 
 
 class State(enum.StrEnum):
@@ -103,6 +109,28 @@ class ItemView:
     details: dict[str, Any]
     run_id: str
     updated_at: datetime
+
+
+class Remembered(Base):
+    """Values a robot keeps from one run to the next (e.g. prices seen by the last scan)."""
+
+    __tablename__ = "remembered"
+    __table_args__ = (UniqueConstraint("robot", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    robot: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(300))
+    value: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    summary: dict[str, Any]
 
 
 def _view(row: WorkItem) -> ItemView:
@@ -181,7 +209,15 @@ class Ledger:
         return s.scalar(select(WorkItem).where(WorkItem.robot == robot, WorkItem.item_key == key))
 
     # -- runs -----------------------------------------------------------------------------
-    def begin_run(self, run_id: str, robot: str, scenario: str, *, dry_run: bool) -> None:
+    def begin_run(
+        self,
+        run_id: str,
+        robot: str,
+        scenario: str,
+        *,
+        dry_run: bool,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
         with self._tx() as s:
             s.add(
                 Run(
@@ -190,15 +226,56 @@ class Ledger:
                     scenario=scenario,
                     dry_run=int(dry_run),
                     started_at=datetime.now(),
-                    summary={},
+                    summary=summary or {},
                 )
             )
+
+    def runs(self, robot: str, *, scenario: str | None = None, limit: int = 50) -> list[RunView]:
+        """The robot's runs, newest first (dry runs left out)."""
+        with self._tx() as s:
+            q = select(Run).where(Run.robot == robot, Run.dry_run == 0)
+            if scenario is not None:
+                q = q.where(Run.scenario == scenario)
+            rows = s.scalars(q.order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit))
+            return [
+                RunView(r.run_id, r.started_at, r.ended_at, dict(r.summary or {})) for r in rows
+            ]
 
     def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
         with self._tx() as s:
             run = s.get(Run, run_id)
             if run is not None:
                 run.ended_at, run.summary = datetime.now(), summary
+
+    # -- memory between runs ---------------------------------------------------------------
+    def recall(self, robot: str, keys: list[str]) -> dict[str, str]:
+        with self._tx() as s:
+            rows = s.execute(
+                select(Remembered.key, Remembered.value).where(
+                    Remembered.robot == robot, Remembered.key.in_(keys)
+                )
+            )
+            return {k: v for k, v in rows}
+
+    def remember(self, robot: str, values: dict[str, str], *, run_id: str) -> None:
+        with self._tx() as s:
+            existing = {
+                r.key: r
+                for r in s.scalars(
+                    select(Remembered).where(
+                        Remembered.robot == robot, Remembered.key.in_(list(values))
+                    )
+                )
+            }
+            now = datetime.now()
+            for key, value in values.items():
+                row = existing.get(key)
+                if row is None:
+                    s.add(
+                        Remembered(robot=robot, key=key, value=value, run_id=run_id, updated_at=now)
+                    )
+                else:
+                    row.value, row.run_id, row.updated_at = value, run_id, now
 
     # -- items ----------------------------------------------------------------------------
     def get(self, robot: str, key: str) -> ItemView | None:
@@ -207,10 +284,17 @@ class Ledger:
             return _view(row) if row else None
 
     def items(
-        self, robot: str, *, state: State | None = None, run_id: str | None = None
+        self,
+        robot: str,
+        *,
+        state: State | None = None,
+        run_id: str | None = None,
+        key_prefix: str | None = None,
     ) -> list[ItemView]:
         with self._tx() as s:
             q = select(WorkItem).where(WorkItem.robot == robot)
+            if key_prefix is not None:
+                q = q.where(WorkItem.item_key.startswith(key_prefix, autoescape=True))
             if state is not None:
                 q = q.where(WorkItem.state == state)
             if run_id is not None:

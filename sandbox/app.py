@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import db
+from sandbox import catalog, db
+from sandbox.storefront import storefront_routes
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
@@ -83,6 +85,9 @@ class Controls:
     # sessions logged in before the current generation are expired
     session_generation: int = 0
     expire_after_requests: int | None = None
+    # (wall time, method, path) of every request but the control API's, when recording
+    record_requests: bool = False
+    requests: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 class FaultInjection:
@@ -94,6 +99,8 @@ class FaultInjection:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
+            if self.controls.record_requests:
+                self.controls.requests.append((time.time(), scope["method"], scope["path"]))
             for fault in self.controls.faults:
                 if fault.count > 0 and scope["path"].startswith(fault.path_prefix):
                     fault.count -= 1
@@ -136,6 +143,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
             f"no sandbox shop in {data_dir}: run `robots sandbox seed --data {data_dir}` first"
         )
     conn = db.connect(data_dir)
+    conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         STATUS_NAMES=STATUS_NAMES,
@@ -143,7 +151,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         GOOD_STATUS_NAMES=GOOD_STATUS_NAMES,
     )
     templates.env.filters["yuan"] = lambda v: f"¥{float(v):,.2f}"
-    controls = Controls()
+    controls = Controls(record_requests=control)
 
     def csrf_token(request: Request) -> str:
         token = request.session.get("csrf")
@@ -392,7 +400,19 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
     async def control_reset(request: Request) -> Response:
         controls.faults.clear()
         controls.change_after_render.clear()
+        controls.requests.clear()
         return JSONResponse({"ok": True})
+
+    async def control_requests(request: Request) -> Response:
+        return JSONResponse({"requests": controls.requests})
+
+    async def control_set_price(request: Request) -> Response:
+        """Change a SKU's shown price, as a merchandiser would between two scans."""
+        body = await request.json()
+        changed = conn.execute(
+            "UPDATE skus SET price = ? WHERE sku = ?", (str(body["price"]), body["sku"])
+        ).rowcount
+        return JSONResponse({"ok": bool(changed)}, status_code=200 if changed else 404)
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -407,6 +427,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         Route("/refunds/{refund_id}", refund_detail),
         Route("/refunds/{refund_id}/approve", refund_approve, methods=["POST"]),
         Route("/audit", audit_page),
+        *storefront_routes(conn, templates),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     if control:
@@ -415,6 +436,8 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
             Route("/_sandbox/change-after-render", control_change_after_render, methods=["POST"]),
             Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
+            Route("/_sandbox/requests", control_requests),
+            Route("/_sandbox/set-price", control_set_price, methods=["POST"]),
         ]
     middleware = [
         Middleware(FaultInjection, controls=controls),

@@ -19,6 +19,9 @@ DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the shop's
 def seed(
     data: DataDir = Path("var/sandbox"),
     refunds: Annotated[int, typer.Option(min=1, max=100_000, help="How many refunds.")] = 200,
+    products: Annotated[
+        int, typer.Option(min=0, max=100_000, help="How many storefront products.")
+    ] = 200,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
@@ -39,10 +42,16 @@ def seed(
 
     clock = datetime.fromisoformat(now) if now else None
     counts = seed_shop(
-        data, refunds=refunds, seed=seed, username=username, password=password, now=clock
+        data,
+        refunds=refunds,
+        seed=seed,
+        username=username,
+        password=password,
+        now=clock,
+        products=products,
     )
     total = sum(counts.values())
-    typer.echo(f"seeded {total} refunds into {data}")
+    typer.echo(f"seeded {total} refunds and {products} products into {data}")
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import db
+from sandbox import catalog, db
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
 MERCHANT_FAULT_REASONS = [
@@ -394,8 +394,13 @@ def seed_shop(
     username: str,
     password: str,
     now: datetime | None = None,
+    products: int = 0,
 ) -> dict[str, int]:
-    """Create a fresh shop in ``data_dir``; returns how many refunds each branch got."""
+    """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
+
+    With ``products`` the storefront gets that many products, the approved price list
+    (``price-list.xlsx``) and their ground truth (``products_truth.jsonl``).
+    """
     if not 1 <= refunds <= 100_000:
         raise ValueError("refunds must be between 1 and 100000")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -404,6 +409,7 @@ def seed_shop(
     now = (now or datetime.now()).replace(microsecond=0)
     conn = db.connect(data_dir)
     db.create_schema(conn)
+    conn.executescript(catalog.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -418,6 +424,7 @@ def seed_shop(
             batches[table].append(row)
         for table, sql in INSERTS.items():
             conn.executemany(sql, batches[table])
+        catalog.seed_catalog(conn, data_dir, products=products, seed=seed)
         conn.execute("COMMIT")
     conn.close()
     return counts

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from robots.config import RefundScenario, Workspace
 from robots.errors import BusinessException, PageError, SessionExpired, SystemException
-from robots.ledger import Ledger, State
+from robots.ledger import Ledger, State, new_run_id
 from robots.refunds.backoffice import RefundBackOffice
 from robots.refunds.model import ListedRefund, RefundRequest
 from robots.refunds.policy import (
@@ -43,10 +42,6 @@ from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
 
 ROBOT = "refunds"
-
-
-def new_run_id(robot: str) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{robot}-{secrets.token_hex(2)}"
 
 
 def item_key(refund_id: str, stage: str) -> str:

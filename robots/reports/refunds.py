@@ -13,16 +13,20 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.styles import Alignment, Font
+
+from robots.reports.workbook import (
+    MONEY_FORMAT,
+    TIME_FORMAT,
+    URGENT_FILL,
+    decision_column,
+    filters,
+    header,
+    link,
+    save,
+)
 
 DECISIONS = ("approve", "hold")
-MONEY_FORMAT = '"¥"#,##0.00'
-TIME_FORMAT = "yyyy-mm-dd hh:mm"
-HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
-URGENT_FILL = PatternFill("solid", fgColor="FFFFC7CE")
 
 EXCEPTION_COLUMNS = [  # (header, width)
     ("紧急", 6),
@@ -90,25 +94,9 @@ class RunSummary:
         return self.counts.get("approved", 0) / decided if decided else 0.0
 
 
-def _header(ws: Worksheet, columns: list[tuple[str, int]]) -> None:
-    ws.append([h for h, _ in columns])
-    for i, (_, width) in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-        cell = ws.cell(row=1, column=i)
-        cell.font, cell.fill = Font(bold=True), HEADER_FILL
-    ws.freeze_panes = "A2"
-
-
-def _link(cell: object, target: str, label: str) -> None:
-    cell.value = label  # type: ignore[attr-defined]
-    cell.hyperlink = target  # type: ignore[attr-defined]
-    cell.style = "Hyperlink"  # type: ignore[attr-defined]
-
-
 def write_refund_report(
     path: Path, summary: RunSummary, exceptions: list[ExceptionRow], approved: list[ApprovedRow]
 ) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -142,16 +130,7 @@ def write_refund_report(
         cell.alignment = Alignment(horizontal="left")
 
     ex = wb.create_sheet("Exceptions")
-    _header(ex, EXCEPTION_COLUMNS)
-    decision = DataValidation(
-        type="list",
-        formula1='"' + ",".join(DECISIONS) + '"',
-        allow_blank=True,
-        showErrorMessage=True,
-        errorTitle="处理决定",
-        error="请选择 approve 或 hold",
-    )
-    ex.add_data_validation(decision)
+    header(ex, EXCEPTION_COLUMNS)
     ordered = sorted(exceptions, key=lambda e: (not e.urgent, e.deadline or datetime.max))
     for r, e in enumerate(ordered, start=2):
         ex.append(
@@ -172,26 +151,21 @@ def write_refund_report(
         )
         ex.cell(row=r, column=5).number_format = MONEY_FORMAT
         ex.cell(row=r, column=8).number_format = TIME_FORMAT
-        _link(ex.cell(row=r, column=9), e.link, "打开")
+        link(ex.cell(row=r, column=9), e.link, "打开")
         if e.evidence:
-            _link(ex.cell(row=r, column=10), e.evidence, "截图")
+            link(ex.cell(row=r, column=10), e.evidence, "截图")
         if e.urgent:
             for c in range(1, len(EXCEPTION_COLUMNS) + 1):
                 ex.cell(row=r, column=c).fill = URGENT_FILL
-    last = max(2, len(ordered) + 1)
-    decision.add(f"K2:K{max(last, 1000)}")
-    ex.auto_filter.ref = f"A1:{get_column_letter(len(EXCEPTION_COLUMNS))}{last}"
+    decision_column(ex, 11, DECISIONS, len(ordered))
+    filters(ex, EXCEPTION_COLUMNS, len(ordered))
 
     ap = wb.create_sheet("Approved")
-    _header(ap, APPROVED_COLUMNS)
+    header(ap, APPROVED_COLUMNS)
     for r, a in enumerate(sorted(approved, key=lambda a: a.at), start=2):
         ap.append([a.refund_id, a.order_id, a.buyer, a.action, float(a.amount), a.at, None])
         ap.cell(row=r, column=5).number_format = MONEY_FORMAT
         ap.cell(row=r, column=6).number_format = "yyyy-mm-dd hh:mm:ss"
-        _link(ap.cell(row=r, column=7), a.link, "打开")
-    ap.auto_filter.ref = f"A1:{get_column_letter(len(APPROVED_COLUMNS))}{max(2, len(approved) + 1)}"
-
-    tmp = path.with_suffix(".xlsx.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
-    return path
+        link(ap.cell(row=r, column=7), a.link, "打开")
+    filters(ap, APPROVED_COLUMNS, len(approved))
+    return save(wb, path)

@@ -121,8 +121,9 @@ class BrowserSession:
             for context in self._contexts:
                 await context.add_cookies(self._storage_state["cookies"])
 
-    async def new_context(self) -> BrowserContext:
-        if self._storage_state is None:
+    async def new_context(self, *, anonymous: bool = False) -> BrowserContext:
+        """A work context with the login's cookies, or without any when ``anonymous``."""
+        if self._storage_state is None and not anonymous:
             raise RuntimeError("log in before opening work contexts")
         context = await self.browser.new_context(storage_state=self._storage_state, locale="zh-CN")
         context.set_default_timeout(self.timeout_ms)

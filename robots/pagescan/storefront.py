@@ -1,0 +1,198 @@
+"""Playwright flows on a storefront: walk the categories, read a product page. Read-only.
+
+No business rules here: it turns pages into ``ProductPage`` values with the scenario's
+selectors, and turns broken pages into system exceptions (retried) or ``PAGE_GONE``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from aiolimiter import AsyncLimiter
+from playwright.async_api import BrowserContext, Page, Route
+
+from robots.config import FieldSpec, PageScanScenario
+from robots.errors import BusinessException, PageError
+from robots.pagescan.model import ProductPage, SkuOffer
+
+_PRICE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+# One round trip reads the whole page with the scenario's selectors.
+_READ_JS = """
+(spec) => {
+  const read = (el, f) => {
+    if (!el) return null;
+    const v = f.attribute ? el.getAttribute(f.attribute) : el.innerText ?? el.textContent;
+    return v === null ? null : v.trim();
+  };
+  const find = (root, sel) => (sel === ":scope" ? root : root.querySelector(sel));
+  const pick = (root, f) => (f ? read(find(root, f.selector), f) : null);
+  const all = (f) =>
+    f ? Array.from(document.querySelectorAll(f.selector), (el) => read(el, f)) : [];
+  const out = {};
+  for (const name of ["product_id", "title", "subtitle", "detail", "promotion", "page_price"]) {
+    out[name] = pick(document, spec[name]);
+  }
+  out.image_alts = all(spec.image_alts);
+  out.skus = Array.from(document.querySelectorAll(spec.sku_row), (row) => ({
+    sku: pick(row, spec.sku_code),
+    name: pick(row, spec.sku_name),
+    price: pick(row, spec.sku_price),
+    final_price: pick(row, spec.sku_final_price),
+    list_price: pick(row, spec.sku_list_price),
+  }));
+  return out;
+}
+"""
+
+
+def parse_price(text: str | None, *, what: str, url: str) -> Decimal:
+    """'¥1,299.00' -> Decimal('1299.00'); a page without a readable price is a page error."""
+    match = _PRICE.search(text or "")
+    if match is None:
+        raise PageError(f"{what} is not a price: {text!r}", url=url)
+    try:
+        return Decimal(match.group().replace(",", ""))
+    except InvalidOperation:
+        raise PageError(f"{what} is not a price: {text!r}", url=url) from None
+
+
+def _spec(f: FieldSpec | None) -> dict[str, Any] | None:
+    return None if f is None else {"selector": f.selector, "attribute": f.attribute}
+
+
+class Storefront:
+    """The scenario's storefront, read through pages; every navigation waits its turn."""
+
+    def __init__(self, scenario: PageScanScenario, limiter: AsyncLimiter) -> None:
+        self.scenario = scenario
+        self.base = str(scenario.shop.base_url)
+        self.limiter = limiter
+        p = scenario.product
+        self._read_spec = {
+            name: _spec(getattr(p, name))
+            for name in (
+                "product_id",
+                "title",
+                "subtitle",
+                "detail",
+                "promotion",
+                "page_price",
+                "image_alts",
+                "sku_code",
+                "sku_name",
+                "sku_price",
+                "sku_final_price",
+                "sku_list_price",
+            )
+        }
+        self._read_spec["sku_row"] = p.sku_row  # type: ignore[assignment]
+        self._blocked = frozenset(scenario.crawl.block_resources)
+
+    def url(self, path: str) -> str:
+        return urljoin(self.base, path)
+
+    async def prepare(self, context: BrowserContext) -> None:
+        """Block images, fonts and media: the robot reads text, not pixels."""
+        if not self._blocked:
+            return
+
+        async def block(route: Route) -> None:
+            if route.request.resource_type in self._blocked:
+                await route.abort()
+            else:
+                await route.continue_()
+
+        await context.route("**/*", block)
+
+    async def _open(self, page: Page, url: str) -> int:
+        async with self.limiter:
+            response = await page.goto(url, wait_until="domcontentloaded")
+        status = response.status if response else 0
+        if status >= 500 or status == 429:
+            raise PageError(f"{url} answered HTTP {status}", url=url)
+        return status
+
+    async def _hrefs(self, page: Page, selector: str) -> list[str]:
+        hrefs: list[str] = await page.eval_on_selector_all(
+            selector, "els => els.map(e => e.getAttribute('href')).filter(Boolean)"
+        )
+        return [urljoin(page.url, h) for h in hrefs]
+
+    async def category_urls(self, page: Page) -> list[str]:
+        start = self.url(self.scenario.crawl.start_path)
+        status = await self._open(page, start)
+        if status >= 400:
+            raise PageError(f"the start page {start} answered HTTP {status}", url=start)
+        return list(dict.fromkeys(await self._hrefs(page, self.scenario.crawl.category_link)))
+
+    async def product_urls(self, page: Page, category_url: str) -> list[str]:
+        """Every product linked from a category, following its pages."""
+        found: list[str] = []
+        url: str | None = category_url
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            status = await self._open(page, url)
+            if status >= 400:
+                raise PageError(f"category page {url} answered HTTP {status}", url=url)
+            found += await self._hrefs(page, self.scenario.crawl.product_link)
+            following = await self._hrefs(page, self.scenario.crawl.next_page)
+            url = following[0] if following else None
+        return found
+
+    async def read_product(self, page: Page, url: str) -> ProductPage:
+        status = await self._open(page, url)
+        if status in (404, 410):
+            raise BusinessException("PAGE_GONE", f"the product page answered HTTP {status}")
+        if status >= 400:
+            raise PageError(f"{url} answered HTTP {status}", url=url)
+        await page.wait_for_selector(self.scenario.product.ready, state="attached")
+        raw = await page.evaluate(_READ_JS, self._read_spec)
+        if not raw["product_id"]:
+            raise PageError("no product id on the page: not a product page?", url=url)
+        skus = []
+        for row in raw["skus"]:
+            if not row["sku"]:
+                raise PageError("a SKU row without a SKU code", url=url)
+            skus.append(
+                SkuOffer(
+                    sku=row["sku"],
+                    name=row["name"] or "",
+                    price=parse_price(row["price"], what=f"price of {row['sku']}", url=url),
+                    final_price=parse_price(
+                        row["final_price"], what=f"final price of {row['sku']}", url=url
+                    ),
+                    list_price=(
+                        parse_price(row["list_price"], what=f"list price of {row['sku']}", url=url)
+                        if row["list_price"]
+                        else None
+                    ),
+                )
+            )
+        if not skus:
+            raise PageError("the SKU table is empty (did its prices load?)", url=url)
+        return ProductPage(
+            url=url,
+            product_id=raw["product_id"],
+            title=raw["title"] or "",
+            subtitle=raw["subtitle"] or "",
+            image_alts=tuple(a for a in raw["image_alts"] if a),
+            detail=raw["detail"] or "",
+            promotion=raw["promotion"] or "",
+            page_price=(
+                parse_price(raw["page_price"], what="page price", url=url)
+                if raw["page_price"]
+                else None
+            ),
+            skus=tuple(skus),
+        )
+
+
+def item_path(url: str) -> str:
+    """A product's address without the shop's host: the same page under a new base URL."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
