@@ -62,8 +62,18 @@ class Sandbox:
     def control(self, path: str, **body: object) -> None:
         httpx.post(f"{self.url}_sandbox/{path}", json=body, timeout=10).raise_for_status()
 
+    def requests(self) -> list[tuple[float, str, str]]:
+        """(time, method, path) of every request the shop served, control API aside."""
+        answer = httpx.get(f"{self.url}_sandbox/requests", timeout=10)
+        answer.raise_for_status()
+        return [tuple(r) for r in answer.json()["requests"]]  # type: ignore[misc]
 
-def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
+    def product_truth(self) -> list[dict]:
+        with (self.data / "products_truth.jsonl").open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+
+
+def start_sandbox(data: Path, *, refunds: int, seed: int = 7, products: int = 0) -> Sandbox:
     env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
     subprocess.run(
         robots_cmd(
@@ -73,6 +83,8 @@ def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
             str(data),
             "--refunds",
             str(refunds),
+            "--products",
+            str(products),
             "--seed",
             str(seed),
             "--username",
@@ -111,8 +123,13 @@ def start_sandbox(data: Path, *, refunds: int, seed: int = 7) -> Sandbox:
 def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     marker = request.node.get_closest_marker("refunds")
     n = marker.args[0] if marker else 200
-    sb = start_sandbox(tmp_path / "shop", refunds=n)
+    products = request.node.get_closest_marker("products")
+    sb = start_sandbox(tmp_path / "shop", refunds=n, products=products.args[0] if products else 0)
     yield sb
+    stop_sandbox(sb)
+
+
+def stop_sandbox(sb: Sandbox) -> None:
     sb.process.terminate()
     try:
         sb.process.wait(5)
@@ -216,3 +233,62 @@ scenario = "{scenario}"
 @pytest.fixture
 def workspace(tmp_path: Path, sandbox: Sandbox) -> Workspace:
     return Workspace(write_workspace(tmp_path / "ws", sandbox.url), sandbox)
+
+
+PAGESCAN_SCENARIO = ROOT / "scenarios" / "demo-shop" / "pagescan.toml"
+
+
+def write_pagescan_workspace(
+    root: Path,
+    sandbox_url: str,
+    price_list: Path,
+    *,
+    requests_per_second: float = 50,
+    parallel: int = 2,
+    banned: Path | None = None,
+) -> Path:
+    """A workspace whose pagescan target reads the given shop, price list and word list."""
+    root.mkdir(parents=True, exist_ok=True)
+    words = PAGESCAN_SCENARIO.parent
+    text = PAGESCAN_SCENARIO.read_text(encoding="utf-8")
+    text = text.replace('"../../var/sandbox/price-list.xlsx"', json.dumps(str(price_list)))
+    text = text.replace(
+        'banned = "banned-words.txt"',
+        f"banned = {json.dumps(str(banned or words / 'banned-words.txt'))}",
+    )
+    text = text.replace(
+        'allowlist = "allowlist.txt"', f"allowlist = {json.dumps(str(words / 'allowlist.txt'))}"
+    )
+    text = text.replace("requests_per_second = 20", f"requests_per_second = {requests_per_second}")
+    scenario = root / "pagescan.toml"
+    scenario.write_text(text, encoding="utf-8")
+    (root / "robots.toml").write_text(
+        f"""
+[browser]
+parallel_pages = {parallel}
+timeout_ms = 10000
+
+[retry]
+attempts = 3
+wait_initial_s = 0.1
+wait_max_s = 0.5
+
+[[targets]]
+name = "shop-pages"
+robot = "pagescan"
+scenario = "{scenario}"
+base_url = "{sandbox_url}"
+""",
+        encoding="utf-8",
+    )
+    return root
+
+
+def run_pagescan(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        robots_cmd("run", "pagescan", "-w", str(root), *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=robot_env(),
+    )

@@ -67,82 +67,89 @@ def load_price_list(spec: PriceListSpec, file: Path) -> dict[str, PriceListEntry
             )
         ws = wb[spec.sheet] if spec.sheet else wb.worksheets[0]
         sheet = ws.title
-        rows = ws.iter_rows(min_row=spec.header_row, values_only=True)
-        header = next(rows, None) or ()
-        names = [str(h).strip() if h is not None else "" for h in header]
-        wanted = spec.columns.model_dump()
-        required = ("sku", "style", "approved", "cost")
-        index: dict[str, int] = {}
-        for field, name in wanted.items():
-            if name is None:
-                continue
-            if name in names:
-                index[field] = names.index(name)
-            elif field in required:
-                present = ", ".join(n for n in names if n) or "none"
-                raise ConfigError(
-                    f"missing column {name!r} (found: {present})",
-                    file=str(file),
-                    key=f"sheet {sheet!r}, row {spec.header_row}",
-                    expected=f"a header cell named {name!r}, or set price_list.columns.{field}",
-                )
-        entries: dict[str, PriceListEntry] = {}
-        for r, values in enumerate(rows, start=spec.header_row + 1):
-            if not any(v is not None and str(v).strip() for v in values):
-                continue
-
-            def value(field: str, values: tuple[Any, ...] = values) -> Any:
-                i = index.get(field)
-                return values[i] if i is not None and i < len(values) else None
-
-            def where(field: str, r: int = r) -> tuple[Path, str, int, int, str]:
-                return (file, sheet, r, index[field] + 1, wanted[field])
-
-            sku = str(value("sku") or "").strip()
-            if not sku:
-                raise _cell_error(*where("sku"), "empty SKU")
-            if sku in entries:
-                raise _cell_error(
-                    *where("sku"), f"duplicate SKU {sku!r} (first on row {entries[sku].row})"
-                )
-            approved = _money(value("approved"), where=where("approved"), required=True)
-            cost = _money(value("cost"), where=where("cost"), required=True)
-            assert approved is not None and cost is not None
-            if approved == 0:
-                raise _cell_error(*where("approved"), "approved price is 0")
-            floor = (
-                _money(value("floor"), where=where("floor"), required=False)
-                if "floor" in index
-                else None
-            )
-            list_price = (
-                _money(value("list_price"), where=where("list_price"), required=False)
-                if "list_price" in index
-                else None
-            )
-            premium = False
-            if "size_premium" in index:
-                raw = str(value("size_premium") or "").strip().lower()
-                if raw not in TRUE_WORDS | FALSE_WORDS:
-                    raise _cell_error(
-                        *where("size_premium"), f"expected 是 or 否, got {value('size_premium')!r}"
-                    )
-                premium = raw in TRUE_WORDS
-            entries[sku] = PriceListEntry(
-                sku=sku,
-                style=str(value("style") or "").strip() or sku,
-                approved=approved,
-                cost=cost,
-                floor=floor,
-                list_price=list_price,
-                size_premium=premium,
-                row=r,
-            )
-        if not entries:
-            raise ConfigError("the price list has no rows", file=str(file), key=f"sheet {sheet!r}")
-        return entries
+        table = list(ws.iter_rows(min_row=spec.header_row, values_only=True))
     finally:
-        wb.close()
+        wb.close()  # everything is read; checking it needs no open file
+    return _entries(spec, file, sheet, table)
+
+
+def _entries(
+    spec: PriceListSpec, file: Path, sheet: str, table: list[tuple[Any, ...]]
+) -> dict[str, PriceListEntry]:
+    rows = iter(table)
+    header = next(rows, None) or ()
+    names = [str(h).strip() if h is not None else "" for h in header]
+    wanted = spec.columns.model_dump()
+    required = ("sku", "style", "approved", "cost")
+    index: dict[str, int] = {}
+    for field, name in wanted.items():
+        if name is None:
+            continue
+        if name in names:
+            index[field] = names.index(name)
+        elif field in required:
+            present = ", ".join(n for n in names if n) or "none"
+            raise ConfigError(
+                f"missing column {name!r} (found: {present})",
+                file=str(file),
+                key=f"sheet {sheet!r}, row {spec.header_row}",
+                expected=f"a header cell named {name!r}, or set price_list.columns.{field}",
+            )
+    entries: dict[str, PriceListEntry] = {}
+    for r, values in enumerate(rows, start=spec.header_row + 1):
+        if not any(v is not None and str(v).strip() for v in values):
+            continue
+
+        def value(field: str, values: tuple[Any, ...] = values) -> Any:
+            i = index.get(field)
+            return values[i] if i is not None and i < len(values) else None
+
+        def where(field: str, r: int = r) -> tuple[Path, str, int, int, str]:
+            return (file, sheet, r, index[field] + 1, wanted[field])
+
+        sku = str(value("sku") or "").strip()
+        if not sku:
+            raise _cell_error(*where("sku"), "empty SKU")
+        if sku in entries:
+            raise _cell_error(
+                *where("sku"), f"duplicate SKU {sku!r} (first on row {entries[sku].row})"
+            )
+        approved = _money(value("approved"), where=where("approved"), required=True)
+        cost = _money(value("cost"), where=where("cost"), required=True)
+        assert approved is not None and cost is not None
+        if approved == 0:
+            raise _cell_error(*where("approved"), "approved price is 0")
+        floor = (
+            _money(value("floor"), where=where("floor"), required=False)
+            if "floor" in index
+            else None
+        )
+        list_price = (
+            _money(value("list_price"), where=where("list_price"), required=False)
+            if "list_price" in index
+            else None
+        )
+        premium = False
+        if "size_premium" in index:
+            raw = str(value("size_premium") or "").strip().lower()
+            if raw not in TRUE_WORDS | FALSE_WORDS:
+                raise _cell_error(
+                    *where("size_premium"), f"expected 是 or 否, got {value('size_premium')!r}"
+                )
+            premium = raw in TRUE_WORDS
+        entries[sku] = PriceListEntry(
+            sku=sku,
+            style=str(value("style") or "").strip() or sku,
+            approved=approved,
+            cost=cost,
+            floor=floor,
+            list_price=list_price,
+            size_premium=premium,
+            row=r,
+        )
+    if not entries:
+        raise ConfigError("the price list has no rows", file=str(file), key=f"sheet {sheet!r}")
+    return entries
 
 
 def _lines(file: Path, what: str) -> list[tuple[int, str]]:
