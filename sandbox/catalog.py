@@ -274,17 +274,18 @@ def spell(r: random.Random, word: str, kind: str) -> str:
 
 
 def _plant(r: random.Random, p: Product, where: str, spelled: str) -> None:
-    """Put a spelled word into one field, framed so it cannot join its neighbours."""
+    """Put a spelled word into one field, between sentence breaks so that it cannot join its
+    neighbours into another banned word (终极 + 品质 would also read 极品)."""
     if where == "title":
-        p.title = f"【{spelled}】{p.title}"
+        p.title = f"{spelled}！{p.title}"
     elif where == "subtitle":
-        p.subtitle = f"{p.subtitle} {spelled}品质"
+        p.subtitle = f"{p.subtitle}，{spelled}！"
     elif where == "image_alt":
         i = r.randrange(len(p.image_alts))
-        p.image_alts[i] = f"{spelled}款 {p.image_alts[i]}"
+        p.image_alts[i] = f"{spelled}，{p.image_alts[i]}"
     elif where == "detail":
         sentences = p.detail.split("\n")
-        sentences.insert(r.randrange(len(sentences) + 1), f"本店承诺{spelled}，放心选购。")
+        sentences.insert(r.randrange(len(sentences) + 1), f"本店承诺，{spelled}！放心选购。")
         p.detail = "\n".join(sentences)
     else:
         s = r.choice(p.skus)
