@@ -26,6 +26,7 @@ unit: deps
 
 bench: deps
 	$(BIN)/python bench/refunds.py
+	$(BIN)/python bench/pagescan.py
 
 deps: system-deps $(VENV)/.installed
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
-import socket
-import subprocess
+import sqlite3
 import sys
 import tempfile
 import time
@@ -30,6 +28,8 @@ from lxml import html as lxml_html
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import Shop  # noqa: E402
+
 from robots.config import load_refund_scenario, load_workspace  # noqa: E402
 from robots.refunds.backoffice import parse_refund  # noqa: E402
 from robots.refunds.policy import Approve, decide  # noqa: E402
@@ -40,52 +40,9 @@ PASSWORD = "bench-" + "pw-4711"
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Shop:
-    """A fresh copy of the seeded shop, served on its own port."""
-
-    def __init__(self, seeded: Path, into: Path) -> None:
-        shutil.copytree(seeded, into)
-        self.data = into
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "robots",
-                "sandbox",
-                "serve",
-                "--data",
-                str(into),
-                "--port",
-                str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(300):
-            try:
-                if httpx.get(self.url + "healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("sandbox did not start")
-
-    def approved(self) -> set[str]:
-        import sqlite3
-
-        with sqlite3.connect(self.data / "shop.sqlite3") as conn:
-            return {r[0] for r in conn.execute("SELECT refund_id FROM audit_log")}
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+def approved(shop: Shop) -> set[str]:
+    with sqlite3.connect(shop.data / "shop.sqlite3") as conn:
+        return {r[0] for r in conn.execute("SELECT refund_id FROM audit_log")}
 
 
 def http_baseline(url: str, scenario_file: Path) -> int:
@@ -209,13 +166,13 @@ def main() -> None:
                 start = time.perf_counter()
                 decided = fn(shop.url)
                 elapsed = time.perf_counter() - start
-                approved = shop.approved()
+                approved_ids = approved(shop)
             finally:
                 shop.stop()
-            if decided != to_decide or approved != expected:
+            if decided != to_decide or approved_ids != expected:
                 raise SystemExit(
                     f"{name}: decided {decided}/{to_decide}, approvals differ from "
-                    f"the ground truth by {len(approved ^ expected)}"
+                    f"the ground truth by {len(approved_ids ^ expected)}"
                 )
             per_min = decided / elapsed * 60
             results[name] = per_min

@@ -6,6 +6,7 @@ BIN=.venv/bin
 PORT="${DEMO_PORT:-8765}"
 DATA="${DEMO_DATA:-var/sandbox}"
 REFUNDS="${DEMO_REFUNDS:-200}"
+PRODUCTS="${DEMO_PRODUCTS:-200}"
 
 # A fresh random password for this demo's back-office account, handed to the robot through
 # the environment (see README: credentials). It is never written to a file or a log.
@@ -19,8 +20,8 @@ if "$BIN/python" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex
   exit 2
 fi
 
-echo "== seeding $REFUNDS refunds into $DATA"
-"$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --seed "$(date +%j)"
+echo "== seeding $REFUNDS refunds and $PRODUCTS products into $DATA"
+"$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" --seed "$(date +%j)"
 "$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
@@ -29,7 +30,7 @@ for _ in $(seq 100); do
   kill -0 $SERVER 2>/dev/null || { cat "$DATA/serve.log" >&2; exit 1; }
   sleep 0.1
 done
-echo "== sandbox back office on http://127.0.0.1:$PORT/ (user: robot)"
+echo "== sandbox back office on http://127.0.0.1:$PORT/ (user: robot), storefront on http://127.0.0.1:$PORT/shop"
 
 echo "== refunds robot, dry run first (changes nothing)"
 "$BIN/robots" run refunds --dry-run --base-url "http://127.0.0.1:$PORT/"
@@ -37,5 +38,7 @@ echo "== refunds robot"
 "$BIN/robots" run refunds --verbose --base-url "http://127.0.0.1:$PORT/"
 echo "== second run: nothing new to approve"
 "$BIN/robots" run refunds --base-url "http://127.0.0.1:$PORT/"
+echo "== page scan: price errors and banned words on every product page (read-only)"
+"$BIN/robots" run pagescan --base-url "http://127.0.0.1:$PORT/" --price-list "$DATA/price-list.xlsx"
 echo "== reports"
-ls -1t reports/*.xlsx | head -3
+ls -1t reports/*.xlsx | head -4

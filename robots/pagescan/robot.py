@@ -32,7 +32,13 @@ from robots.pagescan.prices import check_prices
 from robots.pagescan.storefront import Storefront, item_path
 from robots.pagescan.words import WordMatcher
 from robots.reports.pagescan import ScanSummary, write_pagescan_report
-from robots.runtime.browser import BrowserSession, ItemTrace, browser_session, screenshot
+from robots.runtime.browser import (
+    BrowserSession,
+    ItemTrace,
+    browser_session,
+    recycled,
+    screenshot,
+)
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
@@ -281,6 +287,7 @@ class PageScanRobot:
         context = await session.new_context(anonymous=True)
         await shop.prepare(context)
         page = await context.new_page()
+        done = 0
         try:
             while True:
                 try:
@@ -289,6 +296,8 @@ class PageScanRobot:
                     return
                 page = await self._item(shop, context, page, url)
                 progress.advance(task)
+                done += 1
+                page = await recycled(page, done)
         finally:
             await session.close_context(context)
 

@@ -25,7 +25,7 @@ _READ_JS = """
 (spec) => {
   const read = (el, f) => {
     if (!el) return null;
-    const v = f.attribute ? el.getAttribute(f.attribute) : el.innerText ?? el.textContent;
+    const v = f.attribute ? el.getAttribute(f.attribute) : el.innerText;
     return v === null ? null : v.trim();
   };
   const find = (root, sel) => (sel === ":scope" ? root : root.querySelector(sel));

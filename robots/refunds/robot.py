@@ -35,7 +35,13 @@ from robots.refunds.policy import (
     is_urgent,
 )
 from robots.reports.refunds import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
-from robots.runtime.browser import BrowserSession, ItemTrace, browser_session, screenshot
+from robots.runtime.browser import (
+    BrowserSession,
+    ItemTrace,
+    browser_session,
+    recycled,
+    screenshot,
+)
 from robots.runtime.credentials import Credential, load_credential
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
@@ -281,6 +287,7 @@ class RefundsRobot:
     ) -> None:
         context = await session.new_context()
         page = await context.new_page()
+        done = 0
         try:
             while True:
                 try:
@@ -289,6 +296,8 @@ class RefundsRobot:
                     return
                 page = await self._item(session, context, page, listed)
                 progress.advance(task)
+                done += 1
+                page = await recycled(page, done)
         finally:
             await session.close_context(context)
 
