@@ -1,0 +1,146 @@
+"""The parcel matcher on its own: DOMAIN.md §2's signals, hard constraints and thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from robots.returns.matching import (
+    LEAVE,
+    LINK,
+    SUGGEST,
+    Candidate,
+    CandidateIndex,
+    MatchRules,
+    UnlabelledParcel,
+    match_parcel,
+    name_signal,
+    phone_parts,
+)
+
+NOW = datetime(2026, 11, 20, 10, 0)
+RULES = MatchRules()
+ORDER = Candidate(
+    order_id="TB1",
+    refund_id="RF1",
+    buyer_name="王小明",
+    buyer_nick="tb_wxm",
+    phone="13812345678",
+    district="浙江省杭州市西湖区",
+    lines=(("TS1-BLK-M", 1), ("JN2-NAV-L", 1)),
+    return_waybill="4301234567890",
+    outbound_waybill="SF1234567890",
+    refund_created_at=NOW - timedelta(days=3),
+    signed_at=NOW - timedelta(days=6),
+)
+PARCEL = UnlabelledParcel(
+    parcel_id="PK1",
+    waybill="4301234567890",
+    courier="韵达快递",
+    sender_name="王小明",
+    sender_phone="138****5678",
+    district="浙江省杭州市西湖区",
+    items=(("TS1-BLK-M", 1),),
+    received_at=NOW,
+)
+
+
+def decide(parcel: UnlabelledParcel, *candidates: Candidate):
+    return match_parcel(parcel, CandidateIndex(candidates or (ORDER,)), RULES)
+
+
+def test_the_return_waybill_links_to_the_after_sales_request() -> None:
+    d = decide(PARCEL)
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    assert "waybill = return waybill +100" in d.best.signals
+
+
+def test_a_refused_delivery_comes_back_under_the_outbound_waybill() -> None:
+    d = decide(replace(PARCEL, waybill="SF1234567890"), replace(ORDER, refund_id=""))
+    assert (d.outcome, d.target) == (LINK, "TB1")
+    assert any("outbound" in s for s in d.best.signals)
+
+
+def test_a_one_character_typo_needs_other_signals_too() -> None:
+    typo = replace(PARCEL, waybill="4301234567899")
+    d = decide(typo)
+    assert d.outcome == LINK and "waybill one edit from return waybill +40" in d.best.signals
+    bare = replace(typo, sender_phone="", sender_name="", district="", items=(("XX", 1),))
+    other = replace(ORDER, lines=(("XX", 1), ("YY", 1)), refund_created_at=None)
+    d = decide(bare, other)
+    assert (d.outcome, d.best.score) == (SUGGEST, 40 + 30)  # a typo alone never links
+
+
+def test_no_waybill_phone_name_skus_and_dates_still_link() -> None:
+    d = decide(replace(PARCEL, waybill=""))
+    assert d.outcome == LINK
+    assert d.best.score == 25 + 5 + 20 + 10 + 30 + 10
+
+
+def test_two_plausible_orders_go_to_a_person_with_both() -> None:
+    twin = replace(ORDER, order_id="TB2", refund_id="RF2", return_waybill="", outbound_waybill="")
+    first = replace(ORDER, return_waybill="", outbound_waybill="")
+    d = decide(replace(PARCEL, waybill=""), first, twin)
+    assert d.outcome == SUGGEST
+    assert {s.candidate.target for s in d.top} == {"RF1", "RF2"}
+    assert d.runner_up_score == d.best.score
+
+
+def test_hard_constraints_exclude_a_candidate_whatever_its_score() -> None:
+    assert decide(PARCEL, replace(ORDER, linked=True)).outcome == LEAVE
+    refunded = replace(ORDER, refunded=(("TS1-BLK-M", 1),))
+    assert decide(PARCEL, refunded).best is None
+    too_many = replace(PARCEL, items=(("TS1-BLK-M", 2),))
+    assert decide(too_many).best is None
+    other_shop = replace(PARCEL, shop="B")
+    assert decide(other_shop, replace(ORDER, shop="A")).best is None
+
+
+def test_late_parcels_lose_points() -> None:
+    late = replace(PARCEL, waybill="", received_at=NOW + timedelta(days=40))
+    d = decide(late)
+    assert "received long after signing -20" in d.best.signals
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        ("王小明", "exact"),
+        ("tb_WXM", "exact"),
+        ("王*", "surname"),
+        ("王先生", "surname"),
+        ("王", "surname"),
+        ("李*", ""),
+        ("", ""),
+        ("王小红", ""),
+    ],
+)
+def test_names(sender: str, expected: str) -> None:
+    assert name_signal(sender, "王小明", "tb_wxm") == expected
+
+
+def test_phone_parts() -> None:
+    assert phone_parts("138****5678") == ("138", "5678")
+    assert phone_parts("13812345678") == ("138", "5678")
+    assert phone_parts("****5678") == ("", "5678")
+    assert phone_parts("") == ("", "")
+
+
+def test_blocking_scores_only_what_shares_a_key() -> None:
+    others = [
+        replace(
+            ORDER,
+            order_id=f"TB{n}",
+            refund_id="",
+            phone=f"139{n:08d}",
+            return_waybill=f"77{n:011d}",
+            outbound_waybill="",
+            buyer_name="李四",
+        )
+        for n in range(5000)
+    ]
+    index = CandidateIndex([ORDER, *others])
+    assert [c.order_id for c in index.block(PARCEL, 200)] == ["TB1"]
+    assert decide(PARCEL, ORDER, *others).target == "RF1"
