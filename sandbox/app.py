@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db
+from sandbox import catalog, db, warehouse
 from sandbox.storefront import storefront_routes
 
 HERE = Path(__file__).parent
@@ -144,6 +144,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         )
     conn = db.connect(data_dir)
     conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
+    conn.executescript(warehouse.SCHEMA)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         STATUS_NAMES=STATUS_NAMES,

@@ -22,6 +22,12 @@ def seed(
     products: Annotated[
         int, typer.Option(min=0, max=100_000, help="How many storefront products.")
     ] = 200,
+    parcels: Annotated[
+        int, typer.Option(min=0, max=100_000, help="How many unlabelled returned parcels.")
+    ] = 0,
+    orders: Annotated[
+        int, typer.Option(min=0, max=1_000_000, help="At least this many orders (returns).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
@@ -49,9 +55,11 @@ def seed(
         password=password,
         now=clock,
         products=products,
+        parcels=parcels,
+        orders=orders,
     )
     total = sum(counts.values())
-    typer.echo(f"seeded {total} refunds and {products} products into {data}")
+    typer.echo(f"seeded {total} refunds, {products} products and {parcels} parcels into {data}")
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")
 

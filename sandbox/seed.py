@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import catalog, db
+from sandbox import catalog, db, warehouse
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
 MERCHANT_FAULT_REASONS = [
@@ -395,11 +395,15 @@ def seed_shop(
     password: str,
     now: datetime | None = None,
     products: int = 0,
+    parcels: int = 0,
+    orders: int = 0,
 ) -> dict[str, int]:
     """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
 
     With ``products`` the storefront gets that many products, the approved price list
-    (``price-list.xlsx``) and their ground truth (``products_truth.jsonl``).
+    (``price-list.xlsx``) and their ground truth (``products_truth.jsonl``). With ``parcels``
+    the warehouse gets that many unlabelled parcels among at least ``orders`` orders, and
+    their ground truth (``parcels_truth.jsonl``).
     """
     if not 1 <= refunds <= 100_000:
         raise ValueError("refunds must be between 1 and 100000")
@@ -410,6 +414,7 @@ def seed_shop(
     conn = db.connect(data_dir)
     db.create_schema(conn)
     conn.executescript(catalog.SCHEMA)
+    conn.executescript(warehouse.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -425,6 +430,19 @@ def seed_shop(
         for table, sql in INSERTS.items():
             conn.executemany(sql, batches[table])
         catalog.seed_catalog(conn, data_dir, products=products, seed=seed)
+        if parcels:
+            warehouse.seed_parcels(
+                conn,
+                data_dir,
+                parcels=parcels,
+                orders=orders,
+                seed=seed,
+                now=now,
+                couriers=COURIERS,
+                surnames=SURNAMES,
+                given=GIVEN,
+                districts=DISTRICTS,
+            )
         conn.execute("COMMIT")
     conn.close()
     return counts
