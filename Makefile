@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := chromium xvfb scrot xdotool
+APT_PACKAGES := chromium xvfb scrot xdotool fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test deps system-deps lint unit bench clean
@@ -37,6 +37,7 @@ system-deps:
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v scrot >/dev/null || missing="$$missing scrot"; \
 	command -v xdotool >/dev/null || missing="$$missing xdotool"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

@@ -29,6 +29,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import catalog, db, warehouse
+from sandbox.aftersales import aftersales_routes
 from sandbox.storefront import storefront_routes
 
 HERE = Path(__file__).parent
@@ -429,6 +430,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         Route("/refunds/{refund_id}/approve", refund_approve, methods=["POST"]),
         Route("/audit", audit_page),
         *storefront_routes(conn, templates),
+        *aftersales_routes(conn, render, login_required),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     if control:

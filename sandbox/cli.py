@@ -85,3 +85,27 @@ def serve(
         raise typer.Exit(2) from None
     typer.echo(f"sandbox back office on http://{host}:{port}/ (data: {data})")
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def terminal(
+    data: DataDir = Path("var/sandbox"),
+    export_dir: Annotated[Path, typer.Option(help="Folder the export dialog suggests.")] = Path(
+        "var/exports"
+    ),
+) -> None:
+    """Open the warehouse terminal (a desktop program; needs an X display)."""
+    import os
+
+    if not os.environ.get("DISPLAY"):
+        typer.echo(
+            "Error: no X display: set DISPLAY (e.g. start `Xvfb :99` and DISPLAY=:99)", err=True
+        )
+        raise typer.Exit(2)
+    from sandbox import db
+    from sandbox.terminal import run
+
+    if not (data / db.DB_NAME).exists():
+        typer.echo(f"Error: no sandbox shop in {data}: run `robots sandbox seed` first", err=True)
+        raise typer.Exit(2)
+    run(data, export_dir.resolve())

@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS parcels (
     linked_by     TEXT
 );
 CREATE INDEX IF NOT EXISTS parcels_open ON parcels(linked_to, received_at);
+CREATE TABLE IF NOT EXISTS parcel_links (    -- every link the terminal made, for audits
+    link_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    parcel_id  TEXT NOT NULL,
+    target     TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS order_lines_order ON order_lines(order_id);
 CREATE INDEX IF NOT EXISTS order_lines_sid ON order_lines(outbound_sid);
 CREATE INDEX IF NOT EXISTS refunds_return_sid ON refunds(return_sid);

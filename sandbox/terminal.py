@@ -1,0 +1,270 @@
+"""The warehouse terminal: a desktop client (Tk) over the sandbox data, the way legacy
+warehouse programs look. Keyboard-driven on purpose, as they are:
+
+* a login window (user, password, Enter);
+* the list of unlabelled parcels, with a menu: 文件 → 导出无名件… (Ctrl+E) asks for a file name
+  and writes the list to .xlsx; 文件 → 刷新 (F5);
+* 操作 → 关联包裹… (Ctrl+L): a form with the parcel number and the after-sales or order number;
+  Enter links them and shows a visible confirmation (or the reason it refused).
+
+It runs on an X display (Xvfb in tests and in `make demo`) and writes the same SQLite file the
+back office reads, so a link made here shows up on the web parcel page.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tkinter as tk
+from datetime import datetime
+from pathlib import Path
+from tkinter import ttk
+
+from sandbox import db
+
+TITLE = "仓库管理终端"
+EXPORT_HEADERS = [
+    "包裹号",
+    "运单号",
+    "快递公司",
+    "寄件人",
+    "寄件电话",
+    "寄件地区",
+    "商品",
+    "重量(kg)",
+    "到货时间",
+    "备注",
+]
+
+
+def open_parcels(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM parcels WHERE linked_to IS NULL ORDER BY received_at, parcel_id"
+    ).fetchall()
+
+
+def items_text(items_json: str) -> str:
+    return "; ".join(f"{sku}×{qty}" for sku, qty in json.loads(items_json))
+
+
+def export_parcels(conn: sqlite3.Connection, path: Path) -> int:
+    """Write the open parcels as the terminal's export does; returns how many."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "无名件"
+    ws.append(EXPORT_HEADERS)
+    rows = open_parcels(conn)
+    for p in rows:
+        ws.append(
+            [
+                p["parcel_id"],
+                p["waybill"],
+                p["courier"],
+                p["sender_name"],
+                p["sender_phone"],
+                p["district"],
+                items_text(p["items"]),
+                float(p["weight_kg"]),
+                p["received_at"],
+                p["note"],
+            ]
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    wb.save(tmp)
+    tmp.replace(path)
+    return len(rows)
+
+
+def link_parcel(conn: sqlite3.Connection, parcel_id: str, target: str, actor: str) -> str:
+    """Link a parcel to an after-sales request or order; returns '' or why it refused."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(
+            "SELECT linked_to FROM parcels WHERE parcel_id = ?", (parcel_id,)
+        ).fetchone()
+        if row is None:
+            conn.execute("ROLLBACK")
+            return f"没有包裹 {parcel_id}"
+        if row["linked_to"]:
+            conn.execute("ROLLBACK")
+            return f"包裹 {parcel_id} 已关联到 {row['linked_to']}"
+        known = conn.execute(
+            "SELECT 1 FROM refunds WHERE refund_id = ? UNION ALL "
+            "SELECT 1 FROM order_lines WHERE order_id = ? LIMIT 1",
+            (target, target),
+        ).fetchone()
+        if known is None:
+            conn.execute("ROLLBACK")
+            return f"没有售后单或订单 {target}"
+        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        conn.execute(
+            "UPDATE parcels SET linked_to = ?, linked_at = ?, linked_by = ? WHERE parcel_id = ?",
+            (target, now, actor, parcel_id),
+        )
+        conn.execute(
+            "INSERT INTO parcel_links (at, actor, parcel_id, target) VALUES (?, ?, ?, ?)",
+            (now, actor, parcel_id, target),
+        )
+        conn.execute("COMMIT")
+        return ""
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class Terminal:
+    def __init__(self, root: tk.Tk, data_dir: Path, export_dir: Path) -> None:
+        self.root, self.export_dir = root, export_dir
+        self.conn = db.connect(data_dir)
+        self.user = ""
+        root.title(f"{TITLE} - 登录")
+        root.geometry("420x200+20+20")
+        self.login_frame = frame = ttk.Frame(root, padding=16)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text="用户名").grid(row=0, column=0, sticky="w", pady=4)
+        self.username = ttk.Entry(frame, width=28)
+        self.username.grid(row=0, column=1, pady=4)
+        ttk.Label(frame, text="密码").grid(row=1, column=0, sticky="w", pady=4)
+        self.password = ttk.Entry(frame, width=28, show="*")
+        self.password.grid(row=1, column=1, pady=4)
+        ttk.Button(frame, text="登录", command=self.login).grid(row=2, column=1, sticky="e")
+        self.login_error = ttk.Label(frame, text="", foreground="#c00")
+        self.login_error.grid(row=3, column=0, columnspan=2, sticky="w")
+        root.bind("<Return>", lambda _e: self.login())
+        self.username.focus_set()
+
+    # -- login --------------------------------------------------------------------------
+    def login(self) -> None:
+        user, password = self.username.get().strip(), self.password.get()
+        if not db.check_password(self.conn, user, password):
+            self.login_error.configure(text="用户名或密码错误")
+            self.password.delete(0, "end")
+            return
+        self.user = user
+        self.root.unbind("<Return>")
+        self.login_frame.destroy()
+        self.main_window()
+
+    # -- the parcel list ----------------------------------------------------------------
+    def main_window(self) -> None:
+        root = self.root
+        root.title(f"{TITLE} - 无名件")
+        root.geometry("1000x560+20+20")
+        menubar = tk.Menu(root)
+        file_menu = tk.Menu(menubar, tearoff=False)
+        file_menu.add_command(label="导出无名件…", accelerator="Ctrl+E", command=self.export_dialog)
+        file_menu.add_command(label="刷新", accelerator="F5", command=self.refresh)
+        file_menu.add_separator()
+        file_menu.add_command(label="退出", command=root.destroy)
+        menubar.add_cascade(label="文件", menu=file_menu, underline=0)
+        action_menu = tk.Menu(menubar, tearoff=False)
+        action_menu.add_command(label="关联包裹…", accelerator="Ctrl+L", command=self.link_dialog)
+        menubar.add_cascade(label="操作", menu=action_menu, underline=0)
+        root.configure(menu=menubar)
+        root.bind_all("<Control-e>", lambda _e: self.export_dialog())
+        root.bind_all("<Control-l>", lambda _e: self.link_dialog())
+        root.bind_all("<F5>", lambda _e: self.refresh())
+        columns = ("parcel", "waybill", "courier", "sender", "phone", "items", "received")
+        self.table = ttk.Treeview(root, columns=columns, show="headings", height=22)
+        for col, text, width in zip(
+            columns,
+            ("包裹号", "运单号", "快递公司", "寄件人", "寄件电话", "商品", "到货时间"),
+            (130, 150, 90, 90, 110, 240, 150),
+            strict=True,
+        ):
+            self.table.heading(col, text=text)
+            self.table.column(col, width=width, anchor="w")
+        self.table.pack(fill="both", expand=True)
+        self.status = ttk.Label(root, text="", anchor="w", padding=4)
+        self.status.pack(fill="x")
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.table.delete(*self.table.get_children())
+        rows = open_parcels(self.conn)
+        for p in rows:
+            self.table.insert(
+                "",
+                "end",
+                values=(
+                    p["parcel_id"],
+                    p["waybill"],
+                    p["courier"],
+                    p["sender_name"],
+                    p["sender_phone"],
+                    items_text(p["items"]),
+                    p["received_at"],
+                ),
+            )
+        self.status.configure(text=f"当前用户 {self.user} · 未关联包裹 {len(rows)} 件")
+
+    # -- export -------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        dialog = tk.Toplevel(self.root)
+        dialog.title("导出无名件")
+        dialog.geometry("560x120+60+80")
+        ttk.Label(dialog, text="文件名").pack(anchor="w", padx=12, pady=(12, 2))
+        name = ttk.Entry(dialog, width=64)
+        name.insert(0, str(self.export_dir / "无名件.xlsx"))
+        name.pack(padx=12)
+        name.select_range(0, "end")
+        name.focus_set()
+
+        def save(_event: object = None) -> None:
+            path = Path(name.get().strip()).expanduser()
+            try:
+                n = export_parcels(self.conn, path)
+            except OSError as exc:
+                self.status.configure(text=f"导出失败：{exc}")
+            else:
+                self.status.configure(text=f"已导出 {n} 条到 {path}")
+            dialog.destroy()
+
+        ttk.Button(dialog, text="保存", command=save).pack(anchor="e", padx=12, pady=6)
+        dialog.bind("<Return>", save)
+        dialog.bind("<Escape>", lambda _e: dialog.destroy())
+        dialog.grab_set()
+
+    # -- link ---------------------------------------------------------------------------
+    def link_dialog(self) -> None:
+        dialog = tk.Toplevel(self.root)
+        dialog.title("关联包裹")
+        dialog.geometry("520x170+60+80")
+        ttk.Label(dialog, text="包裹号").grid(row=0, column=0, sticky="w", padx=12, pady=(12, 4))
+        parcel = ttk.Entry(dialog, width=40)
+        parcel.grid(row=0, column=1, pady=(12, 4))
+        ttk.Label(dialog, text="售后单号/订单号").grid(row=1, column=0, sticky="w", padx=12)
+        target = ttk.Entry(dialog, width=40)
+        target.grid(row=1, column=1)
+        result = ttk.Label(dialog, text="", padding=8)
+        result.grid(row=2, column=0, columnspan=2, sticky="w", padx=4)
+        parcel.focus_set()
+
+        def submit(_event: object = None) -> None:
+            p, t = parcel.get().strip(), target.get().strip()
+            if not p or not t:
+                result.configure(text="请输入包裹号和售后单号/订单号", foreground="#c00")
+                return
+            problem = link_parcel(self.conn, p, t, self.user)
+            if problem:
+                result.configure(text=f"关联失败：{problem}", foreground="#c00")
+            else:
+                result.configure(text=f"已关联 {p} → {t}", foreground="#080")
+                self.refresh()
+            parcel.delete(0, "end")
+            target.delete(0, "end")
+            parcel.focus_set()
+
+        dialog.bind("<Return>", submit)
+        dialog.bind("<Escape>", lambda _e: dialog.destroy())
+        dialog.grab_set()
+
+
+def run(data_dir: Path, export_dir: Path) -> None:
+    root = tk.Tk()
+    Terminal(root, data_dir, export_dir)
+    root.mainloop()
