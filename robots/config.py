@@ -275,6 +275,22 @@ class PageScanScenario(Strict):
     price_rules: PriceRules = PriceRules()
 
 
+# -- the returns scenario (the warehouse terminal part) ---------------------------------------
+class TerminalSpec(Strict):
+    """How the warehouse's desktop client looks: window titles, where to click, which keys."""
+
+    window: str = Field(default="仓库管理终端", min_length=1, description="in every main title")
+    login_window: str = "登录"
+    main_window: str = "无名件"
+    username_at: tuple[int, int] = (190, 30)  # a click into the user field, window-relative
+    export_menu: tuple[str, ...] = ("f10", "enter")  # keys that open the export dialog
+    export_dialog: str = "导出无名件"
+    link_menu: tuple[str, ...] = ("ctrl+l",)
+    link_dialog: str = "关联包裹"
+    link_parcel_at: tuple[int, int] = (230, 22)  # a click into the parcel field
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 # -- loading -----------------------------------------------------------------------------------
 M = TypeVar("M", bound=BaseModel)
 

@@ -73,7 +73,9 @@ class Sandbox:
             return [json.loads(line) for line in f]
 
 
-def start_sandbox(data: Path, *, refunds: int, seed: int = 7, products: int = 0) -> Sandbox:
+def start_sandbox(
+    data: Path, *, refunds: int, seed: int = 7, products: int = 0, parcels: int = 0
+) -> Sandbox:
     env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
     subprocess.run(
         robots_cmd(
@@ -85,6 +87,10 @@ def start_sandbox(data: Path, *, refunds: int, seed: int = 7, products: int = 0)
             str(refunds),
             "--products",
             str(products),
+            "--parcels",
+            str(parcels),
+            "--orders",
+            str(parcels * 4),
             "--seed",
             str(seed),
             "--username",
@@ -124,7 +130,13 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]
     marker = request.node.get_closest_marker("refunds")
     n = marker.args[0] if marker else 200
     products = request.node.get_closest_marker("products")
-    sb = start_sandbox(tmp_path / "shop", refunds=n, products=products.args[0] if products else 0)
+    parcels = request.node.get_closest_marker("parcels")
+    sb = start_sandbox(
+        tmp_path / "shop",
+        refunds=n,
+        products=products.args[0] if products else 0,
+        parcels=parcels.args[0] if parcels else 0,
+    )
     yield sb
     stop_sandbox(sb)
 

@@ -1,0 +1,97 @@
+"""The warehouse terminal's flows: log in, export the unlabelled parcels, link one parcel.
+
+Window titles, where to click and which keys open what come from the scenario's
+``[terminal]`` table: another warehouse client needs a new scenario, not new code.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from robots.config import TerminalSpec
+from robots.errors import CredentialError
+from robots.returns.desktop import Desktop, DesktopError, Window
+from robots.runtime.credentials import Credential
+
+
+class WarehouseTerminal:
+    def __init__(self, desktop: Desktop, spec: TerminalSpec) -> None:
+        self.desktop, self.spec = desktop, spec
+
+    def _window(self, part: str) -> Window | None:
+        return self.desktop.find(self.spec.window, part)
+
+    def require_running(self) -> Window:
+        """The main or the login window; a clear error when the program is not there."""
+        window = self._window(self.spec.main_window) or self._window(self.spec.login_window)
+        if window is None:
+            raise DesktopError(
+                f"the warehouse terminal is not running on DISPLAY={self.desktop.name}: no "
+                f"window titled {self.spec.window!r} (start it, e.g. `robots sandbox terminal`)"
+            )
+        return window
+
+    def ensure_logged_in(self, credential: Credential) -> Window:
+        window = self.require_running()
+        if self.spec.main_window in window.title:
+            return window
+        d, spec = self.desktop, self.spec
+        d.click(window, spec.username_at)
+        d.type(credential.username)
+        d.keys("tab")
+        d.type(credential.password)
+        d.keys("enter")
+        try:
+            main = d.wait_for(spec.window, spec.main_window, timeout_s=spec.timeout_s)
+        except DesktopError:
+            raise CredentialError(
+                f"the warehouse terminal refused credential {credential.name!r}",
+                credential=credential.name,
+            ) from None
+        logger.info("logged in to the warehouse terminal as {}", credential.username)
+        assert main is not None
+        return main
+
+    def export(self, path: Path) -> Path:
+        """Menu → export dialog → file name → Enter; returns the written file."""
+        d, spec = self.desktop, self.spec
+        path = path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        main = self.require_running()
+        d.point_into(main)
+        for combo in spec.export_menu:
+            d.keys(combo)
+        dialog = d.wait_for(spec.export_dialog, timeout_s=spec.timeout_s)
+        assert dialog is not None
+        d.point_into(dialog)
+        d.type(str(path))
+        d.keys("enter")
+        d.wait_for(spec.export_dialog, timeout_s=spec.timeout_s, gone=True)
+        deadline = time.monotonic() + spec.timeout_s
+        while not path.is_file():
+            if time.monotonic() > deadline:
+                raise DesktopError(f"the terminal wrote no export at {path}")
+            time.sleep(0.05)
+        logger.info("exported the parcel list to {}", path)
+        return path
+
+    def link(self, parcel_id: str, target: str) -> None:
+        """Type one link into the link form and press Enter (verified elsewhere, on the web)."""
+        d, spec = self.desktop, self.spec
+        dialog = d.find(spec.link_dialog)
+        if dialog is None:
+            main = self.require_running()
+            d.point_into(main)
+            for combo in spec.link_menu:
+                d.keys(combo)
+            dialog = d.wait_for(spec.link_dialog, timeout_s=spec.timeout_s)
+            assert dialog is not None
+        d.click(dialog, spec.link_parcel_at)
+        d.type(parcel_id)
+        d.keys("tab")
+        d.type(target)
+        d.keys("enter")
