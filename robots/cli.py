@@ -149,6 +149,51 @@ def run_pagescan(
     raise typer.Exit(result.exit_code)
 
 
+@run_app.command("returns")
+def run_returns(
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario file; default: the returns target in robots.toml.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Link nothing; report what would be linked.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N parcels.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Back-office address, overriding the target's and the scenario's."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every parcel.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Link unlabelled returned parcels to their orders through the warehouse terminal."""
+    from robots.config import load_returns_scenario
+    from robots.returns.robot import ReturnsRobot
+
+    ws = load_workspace(workspace)
+    scenario, base_url = _scenario_for(ws, "returns", target, scenario, base_url)
+    loaded = load_returns_scenario(scenario, base_url=base_url)
+    result = ReturnsRobot(
+        ws,
+        loaded,
+        scenario,
+        dry_run=dry_run,
+        limit=limit,
+        console=console,
+        console_level="INFO" if verbose else "WARNING",
+    ).run()
+    c = result.counts
+    console.print(
+        f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('linked', 0)} "
+        f"{'would be ' if dry_run else ''}linked, {c.get('suggested', 0)} suggestions for a "
+        f"person, {c.get('unmatched', 0)} unmatched, {c.get('system_exception', 0)} system "
+        "exceptions"
+    )
+    console.print(f"report: {result.report}")
+    console.print(f"logs:   {result.run_dir}")
+    raise typer.Exit(result.exit_code)
+
+
 @config_app.command("check")
 def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
     """Load robots.toml and every target's scenario; report the first problem."""

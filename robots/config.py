@@ -24,6 +24,7 @@ from pydantic import (
 from robots.errors import ConfigError
 from robots.pagescan.prices import PriceRules
 from robots.refunds.policy import RefundRules
+from robots.returns.matching import MatchRules
 
 WORKSPACE_FILE = "robots.toml"
 
@@ -57,7 +58,7 @@ class Target(Strict):
     """One robot pointed at one shop through one scenario file."""
 
     name: str = Field(min_length=1)
-    robot: str = Field(pattern=r"^(refunds|pagescan)$")
+    robot: str = Field(pattern=r"^(refunds|pagescan|returns)$")
     scenario: Path
     base_url: HttpUrl | None = Field(default=None, description="overrides the scenario's")
     enabled: bool = True
@@ -289,6 +290,83 @@ class TerminalSpec(Strict):
     link_dialog: str = "关联包裹"
     link_parcel_at: tuple[int, int] = (230, 22)  # a click into the parcel field
     timeout_s: float = Field(default=10.0, gt=0, le=300)
+    credential: str = Field(default="demo-warehouse", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+CANDIDATE_ATTRIBUTES = {
+    "order_id",
+    "refund_id",
+    "buyer_name",
+    "buyer_nick",
+    "phone",
+    "district",
+    "lines",
+    "refunded",
+    "outbound_waybill",
+    "return_waybill",
+    "refund_created_at",
+    "signed_at",
+    "linked",
+}
+
+
+class SearchPage(Strict):
+    """The back office's order / after-sales search: one row per order, values in attributes."""
+
+    path: Annotated[str, AfterValidator(_placeholder("q"))]
+    row: Selector
+    attributes: dict[str, str]
+
+    @field_validator("attributes")
+    @classmethod
+    def _all(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = sorted(CANDIDATE_ATTRIBUTES - v.keys())
+        if missing:
+            raise ValueError(f"missing attributes: {', '.join(missing)}")
+        return v
+
+
+class ParcelPage(Strict):
+    path: Annotated[str, AfterValidator(_placeholder("parcel_id"))]
+    linked_to: FieldSpec
+
+
+EXPORT_COLUMNS = {
+    "parcel_id",
+    "waybill",
+    "courier",
+    "sender_name",
+    "sender_phone",
+    "district",
+    "items",
+    "received_at",
+}
+
+
+class ExportSpec(Strict):
+    """The terminal's export workbook: its sheet and the header of each column."""
+
+    sheet: str | None = None
+    columns: dict[str, str]
+    file_name: str = Field(default="parcels.xlsx", pattern=r"^[A-Za-z0-9_.-]+\.xlsx$")
+
+    @field_validator("columns")
+    @classmethod
+    def _all(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = sorted(EXPORT_COLUMNS - v.keys())
+        if missing:
+            raise ValueError(f"missing columns: {', '.join(missing)}")
+        return v
+
+
+class ReturnsScenario(Strict):
+    shop: Shop
+    login: LoginPage
+    search: SearchPage
+    parcel_page: ParcelPage
+    terminal: TerminalSpec = TerminalSpec()
+    export: ExportSpec
+    matching: MatchRules = MatchRules()
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -362,9 +440,20 @@ def load_pagescan_scenario(
     )
 
 
+def load_returns_scenario(file: Path, *, base_url: str | None = None) -> ReturnsScenario:
+    data = _read_toml(file)
+    if base_url is not None:
+        data.setdefault("shop", {})["base_url"] = base_url
+    return _validate(ReturnsScenario, data, file)
+
+
 def load_scenario(robot: str, file: Path) -> BaseModel:
     """Whichever scenario kind ``robot`` uses (for `robots config check`)."""
-    return load_pagescan_scenario(file) if robot == "pagescan" else load_refund_scenario(file)
+    if robot == "pagescan":
+        return load_pagescan_scenario(file)
+    if robot == "returns":
+        return load_returns_scenario(file)
+    return load_refund_scenario(file)
 
 
 def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundScenario:

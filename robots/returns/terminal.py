@@ -34,6 +34,15 @@ class WarehouseTerminal:
             )
         return window
 
+    def close_dialogs(self) -> None:
+        """Dialogs left open (by a person, or a killed run) would swallow the keys: close them."""
+        for title in (self.spec.link_dialog, self.spec.export_dialog):
+            dialog = self.desktop.find(title)
+            if dialog is not None:
+                self.desktop.point_into(dialog)
+                self.desktop.keys("escape")
+                self.desktop.wait_for(title, timeout_s=self.spec.timeout_s, gone=True)
+
     def ensure_logged_in(self, credential: Credential) -> Window:
         window = self.require_running()
         if self.spec.main_window in window.title:
