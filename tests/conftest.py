@@ -304,3 +304,68 @@ def run_pagescan(root: Path, *args: str, timeout: float = 600) -> subprocess.Com
         timeout=timeout,
         env=robot_env(),
     )
+
+
+def free_display() -> int:
+    n = 90
+    while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
+        n += 1
+    return n
+
+
+@pytest.fixture(scope="session")
+def display() -> Iterator[str]:
+    """One Xvfb for every desktop test: pyautogui keeps its first X connection for good."""
+    n = free_display()
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{n}").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+        time.sleep(0.05)
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{n}"
+    yield f":{n}"
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+    proc.terminate()
+    proc.wait(10)
+
+
+@dataclass
+class Terminal:
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        if self.process.stderr:
+            self.process.stderr.close()
+
+
+def start_terminal(sb: Sandbox, display: str, export_dir: Path) -> Terminal:
+    """The sandbox's warehouse terminal on ``display``, once its window is up."""
+    env = {**os.environ, "DISPLAY": display}
+    proc = subprocess.Popen(
+        robots_cmd("sandbox", "terminal", "--data", str(sb.data), "--export-dir", str(export_dir)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        found = subprocess.run(
+            ["xdotool", "search", "--class", "Tk"], env=env, capture_output=True, text=True
+        )
+        if found.stdout.strip():
+            return Terminal(proc)
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"terminal did not start: {proc.stderr.read() if proc.stderr else ''}"
+            )
+        time.sleep(0.1)

@@ -28,37 +28,6 @@ pytestmark = [
 ]
 
 
-def free_display() -> int:
-    n = 90
-    while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
-        n += 1
-    return n
-
-
-@pytest.fixture(scope="session")
-def display() -> Iterator[str]:
-    """One Xvfb for every desktop test: pyautogui keeps its first X connection for good."""
-    n = free_display()
-    proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{n}").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    yield f":{n}"
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
-    proc.terminate()
-    proc.wait(10)
-
-
 @pytest.fixture
 def terminal(sandbox: Sandbox, display: str, tmp_path: Path) -> Iterator[Desktop]:
     proc = subprocess.Popen(
