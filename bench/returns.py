@@ -1,0 +1,257 @@
+"""Benchmark: the parcel matcher at scale, and the returns robot end to end.
+
+    python bench/returns.py [--parcels 20000] [--orders 200000] [--e2e-parcels 300] [--seed 11]
+
+Part 1 generates the sandbox's synthetic returns (parcels with their noise, orders, requests)
+in memory and matches every parcel with the blocking indexes: index build time, matching time,
+peak memory (tracemalloc, in a second pass so it does not slow the timed one), and precision
+and recall against the ground truth. The baseline is the same scoring without blocking (every
+parcel against every order), measured on a sample of parcels because all pairs would take
+hours.
+
+Part 2 seeds a shop, starts Xvfb, the sandbox and the warehouse terminal, and runs the robot:
+parcels per minute through the desktop and the back office.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import Shop  # noqa: E402
+
+from robots.returns.matching import (  # noqa: E402
+    LINK,
+    Candidate,
+    CandidateIndex,
+    MatchRules,
+    UnlabelledParcel,
+    admissible,
+    match_parcel,
+    score,
+)
+from sandbox import warehouse  # noqa: E402
+from sandbox.seed import COURIERS, DISTRICTS, GIVEN, SURNAMES, seed_shop  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 12, 0)
+PASSWORD = "bench-" + "pw-0815"
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def dataset(
+    seed: int, parcels: int, orders: int
+) -> tuple[list[UnlabelledParcel], list[Candidate], list[dict]]:
+    rows, truth = warehouse.generate(
+        seed,
+        parcels,
+        orders,
+        NOW,
+        couriers=COURIERS,
+        surnames=SURNAMES,
+        given=GIVEN,
+        districts=DISTRICTS,
+    )
+    buyers = {b[0]: b for b in rows["buyers"]}
+    lines: dict[str, list[tuple]] = defaultdict(list)
+    for line in rows["order_lines"]:
+        lines[line[0]].append(line)
+    requests: dict[str, tuple] = {}
+    for refund in rows["refunds"]:
+        order_id = refund[1].rsplit("-", 1)[0]
+        requests.setdefault(order_id, refund)
+    candidates = []
+    for order_id, ls in lines.items():
+        first, req = ls[0], requests.get(order_id)
+        buyer = buyers[first[2]]
+        candidates.append(
+            Candidate(
+                order_id=order_id,
+                refund_id=req[0] if req else "",
+                buyer_name=buyer[1],
+                buyer_nick=buyer[0],
+                phone=buyer[2],
+                district=buyer[3],
+                lines=tuple((line[3], line[6]) for line in ls),
+                return_waybill=(req[13] or "") if req else "",
+                outbound_waybill=first[13] or "",
+                refund_created_at=_dt(req[15]) if req else None,
+                signed_at=_dt(first[11]),
+            )
+        )
+    parcel_list = [
+        UnlabelledParcel(
+            p[0], p[1], p[2], p[3], p[4], p[5], tuple(map(tuple, json.loads(p[6]))), _dt(p[8])
+        )  # type: ignore[arg-type]
+        for p in rows["parcels"]
+    ]
+    return parcel_list, candidates, truth
+
+
+def engine_part(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    parcels, candidates, truth = dataset(args.seed, args.parcels, args.orders)
+    print(
+        f"{len(parcels):,} parcels × {len(candidates):,} orders generated in "
+        f"{time.perf_counter() - start:.1f} s (seed {args.seed})"
+    )
+    rules = MatchRules()
+    start = time.perf_counter()
+    index = CandidateIndex(candidates)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    decisions = [match_parcel(p, index, rules) for p in parcels]
+    matched = time.perf_counter() - start
+    by_id = {t["parcel_id"]: t for t in truth}
+    links = [d for d in decisions if d.outcome == LINK]
+    right = sum(1 for d in links if d.target == by_id[d.parcel.parcel_id]["target"])
+    with_order = sum(1 for t in truth if t["order_id"])
+
+    tracemalloc.start()
+    index2 = CandidateIndex(candidates)
+    for p in parcels:
+        match_parcel(p, index2, rules)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    sample = parcels[: args.naive_sample]
+    start = time.perf_counter()
+    for p in sample:
+        scored = [score(p, c, rules) for c in candidates if admissible(p, c)]
+        max(scored, key=lambda s: s.score, default=None)
+    naive_each = (time.perf_counter() - start) / len(sample)
+    blocked_each = matched / len(parcels)
+    print(f"  index build (blocking)     {built:8.2f} s")
+    print(
+        f"  matching {len(parcels):,} parcels    {matched:8.2f} s = "
+        f"{blocked_each * 1e3:.2f} ms a parcel"
+    )
+    print(f"  peak memory (index + matching, tracemalloc) {peak / 2**20:.0f} MiB")
+    print(
+        f"  links {len(links):,}: precision {right / len(links):.4f}, "
+        f"recall {right / with_order:.4f} of {with_order:,} parcels with an order"
+    )
+    print(
+        f"  baseline, no blocking (all {len(candidates):,} orders per parcel, measured on "
+        f"{len(sample)} parcels): {naive_each * 1e3:.0f} ms a parcel, "
+        f"{naive_each * len(parcels) / 3600:.1f} h for all"
+    )
+    print("ratio")
+    print(f"  no blocking / blocking per parcel   {naive_each / blocked_each:,.0f}x")
+
+
+def e2e_part(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-returns-") as tmp_name:
+        tmp = Path(tmp_name)
+        seeded = tmp / "seeded"
+        seed_shop(
+            seeded,
+            refunds=1,
+            seed=args.seed,
+            username="robot",
+            password=PASSWORD,
+            parcels=args.e2e_parcels,
+            orders=args.e2e_parcels * 4,
+        )
+        shop = Shop(seeded, tmp / "shop")
+        n = 90
+        while Path(f"/tmp/.X11-unix/X{n}").exists():
+            n += 1
+        xvfb = subprocess.Popen(
+            ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        env = {**os.environ, "DISPLAY": f":{n}"}
+        terminal = None
+        try:
+            while not Path(f"/tmp/.X11-unix/X{n}").exists():
+                time.sleep(0.05)
+            terminal = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "robots",
+                    "sandbox",
+                    "terminal",
+                    "--data",
+                    str(shop.data),
+                    "--export-dir",
+                    str(tmp / "exports"),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while not subprocess.run(
+                ["xdotool", "search", "--class", "Tk"], env=env, capture_output=True, text=True
+            ).stdout.strip():
+                time.sleep(0.1)
+            ws = tmp / "ws"
+            ws.mkdir()
+            creds = ws / "credentials.toml"
+            creds.write_text(
+                "".join(
+                    f'[{c}]\nusername = "robot"\npassword = "{PASSWORD}"\n'
+                    for c in ("demo-shop", "demo-warehouse")
+                )
+            )
+            creds.chmod(0o600)
+            (ws / "robots.toml").write_text(
+                f'[paths]\ncredentials_file = "{creds}"\n'
+                f'[[targets]]\nname = "w"\nrobot = "returns"\n'
+                f'scenario = "{ROOT / "scenarios/demo-shop/returns.toml"}"\n'
+                f'base_url = "{shop.url}"\n'
+            )
+            start = time.perf_counter()
+            result = subprocess.run(
+                [sys.executable, "-m", "robots", "run", "returns", "-w", str(ws)],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            elapsed = time.perf_counter() - start
+            if result.returncode != 0:
+                raise SystemExit(result.stderr)
+            print(
+                f"end to end: {args.e2e_parcels} parcels in {elapsed:.1f} s = "
+                f"{args.e2e_parcels / elapsed * 60:.0f} parcels/min  "
+                f"({result.stderr.strip().splitlines()[-3]})"
+            )
+        finally:
+            if terminal is not None:
+                terminal.terminate()
+            xvfb.terminate()
+            shop.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=20_000)
+    ap.add_argument("--orders", type=int, default=200_000)
+    ap.add_argument("--naive-sample", type=int, default=20)
+    ap.add_argument("--e2e-parcels", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--skip-e2e", action="store_true")
+    args = ap.parse_args()
+    engine_part(args)
+    if not args.skip_e2e:
+        e2e_part(args)
+
+
+if __name__ == "__main__":
+    main()
