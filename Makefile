@@ -27,6 +27,7 @@ unit: deps
 bench: deps
 	$(BIN)/python bench/refunds.py
 	$(BIN)/python bench/pagescan.py
+	$(BIN)/python bench/returns.py
 
 deps: system-deps $(VENV)/.installed
 

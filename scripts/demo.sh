@@ -7,6 +7,7 @@ PORT="${DEMO_PORT:-8765}"
 DATA="${DEMO_DATA:-var/sandbox}"
 REFUNDS="${DEMO_REFUNDS:-200}"
 PRODUCTS="${DEMO_PRODUCTS:-200}"
+PARCELS="${DEMO_PARCELS:-100}"
 
 # A fresh random password for this demo's back-office account, handed to the robot through
 # the environment (see README: credentials). It is never written to a file or a log.
@@ -14,17 +15,21 @@ SANDBOX_PASSWORD="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsaf
 export SANDBOX_PASSWORD
 export ROBOTS_CREDENTIAL_DEMO_SHOP_USERNAME=robot
 export ROBOTS_CREDENTIAL_DEMO_SHOP_PASSWORD="$SANDBOX_PASSWORD"
+export ROBOTS_CREDENTIAL_DEMO_WAREHOUSE_USERNAME=robot   # the warehouse terminal's login
+export ROBOTS_CREDENTIAL_DEMO_WAREHOUSE_PASSWORD="$SANDBOX_PASSWORD"
 
 if "$BIN/python" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
   echo "port $PORT is in use: stop what runs there or set DEMO_PORT" >&2
   exit 2
 fi
 
-echo "== seeding $REFUNDS refunds and $PRODUCTS products into $DATA"
-"$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" --seed "$(date +%j)"
+echo "== seeding $REFUNDS refunds, $PRODUCTS products and $PARCELS returned parcels into $DATA"
+"$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" \
+  --parcels "$PARCELS" --orders "$((PARCELS * 4))" --seed "$(date +%j)"
 "$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+PIDS="$SERVER"
+trap 'kill $PIDS 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   "$BIN/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" 2>/dev/null && break
   kill -0 $SERVER 2>/dev/null || { cat "$DATA/serve.log" >&2; exit 1; }
@@ -40,5 +45,19 @@ echo "== second run: nothing new to approve"
 "$BIN/robots" run refunds --base-url "http://127.0.0.1:$PORT/"
 echo "== page scan: price errors and banned words on every product page (read-only)"
 "$BIN/robots" run pagescan --base-url "http://127.0.0.1:$PORT/" --price-list "$DATA/price-list.xlsx"
+echo "== the warehouse terminal (a desktop program) on a virtual X display"
+N=99
+while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done
+Xvfb ":$N" -screen 0 1280x800x24 -nolisten tcp > /dev/null 2>&1 &
+PIDS="$PIDS $!"
+export DISPLAY=":$N" XDG_SESSION_TYPE=x11
+for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$N" ] && break; sleep 0.1; done
+"$BIN/robots" sandbox terminal --data "$DATA" --export-dir var/exports > "$DATA/terminal.log" 2>&1 &
+PIDS="$PIDS $!"
+for _ in $(seq 100); do xdotool search --class Tk > /dev/null 2>&1 && break; sleep 0.1; done
+echo "== returns robot, dry run first (links nothing)"
+"$BIN/robots" run returns --dry-run --base-url "http://127.0.0.1:$PORT/"
+echo "== returns robot: link the confident matches in the terminal, verify each on the web"
+"$BIN/robots" run returns --base-url "http://127.0.0.1:$PORT/"
 echo "== reports"
-ls -1t reports/*.xlsx | head -4
+ls -1t reports/*.xlsx | head -6

@@ -7,6 +7,8 @@ step first puts the pointer inside the window it types into.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -49,11 +51,14 @@ class Desktop:
         from Xlib import display as xdisplay
         from Xlib.error import DisplayError
 
-        try:
-            self._x = xdisplay.Display(name)
-        except DisplayError as exc:
-            raise DesktopError(f"cannot open X display {name}: {exc}") from None
-        import pyautogui
+        # python-xlib prints a warning to stdout when the authority file is empty (Xvfb
+        # needs no authority); stdout belongs to the CLI
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                self._x = xdisplay.Display(name)
+            except DisplayError as exc:
+                raise DesktopError(f"cannot open X display {name}: {exc}") from None
+            import pyautogui
 
         pyautogui.PAUSE = step_pause_s
         self.gui: Any = pyautogui
