@@ -121,6 +121,11 @@ def test_names(sender: str, expected: str) -> None:
     assert name_signal(sender, "王小明", "tb_wxm") == expected
 
 
+def test_a_nickname_retyped_with_one_slip_still_counts() -> None:
+    assert name_signal("rt_0a1b2c3x", "王小明", "rt_0a1b2c3d") == "exact"  # ratio 90.9
+    assert name_signal("rt_0a1bzz3x", "王小明", "rt_0a1b2c3d") == ""
+
+
 def test_phone_parts() -> None:
     assert phone_parts("138****5678") == ("138", "5678")
     assert phone_parts("13812345678") == ("138", "5678")

@@ -177,3 +177,41 @@ def test_a_terminal_that_is_not_running_is_a_clear_error(
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "the warehouse terminal is not running on DISPLAY=" in result.stderr
+
+
+@pytest.mark.parcels(20)
+def test_an_unverified_link_stays_acting_with_evidence_then_settles(
+    sandbox: Sandbox, display: str, tmp_path: Path
+) -> None:
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    try:
+        ws = workspace(tmp_path / "ws", sandbox.url)
+        sandbox.control("faults", path_prefix="/parcels/", count=1000, status=500)
+        first = run(ws, display, "--limit", "1")
+        assert first.returncode == 1 and "Traceback" not in first.stderr
+        made = links(sandbox)
+        with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
+            conn.row_factory = sqlite3.Row
+            (item,) = conn.execute("SELECT * FROM work_items").fetchall()
+        # the terminal linked it, the back office could not confirm it: it stays acting
+        assert len(made) == 1 and (item["item_key"], item["state"]) == (
+            made[0]["parcel_id"],
+            "acting",
+        )
+        evidence = json.loads(item["evidence"])
+        desktop = [e for e in evidence if "-desktop-" in e]
+        assert len(desktop) == 3 and all(Path(e).stat().st_size > 0 for e in desktop)
+        sandbox.control("reset")
+        second = run(ws, display, "--limit", "1")
+        assert second.returncode == 0, second.stderr
+    finally:
+        terminal.stop()
+    after = links(sandbox)
+    # settled by reading the parcel page, not typed again; the next parcel got its own link
+    assert [r["parcel_id"] for r in after].count(item["item_key"]) == 1
+    assert len(after) == len({r["parcel_id"] for r in after})
+    with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
+        state = conn.execute(
+            "SELECT state FROM work_items WHERE item_key = ?", (item["item_key"],)
+        ).fetchone()[0]
+    assert state == "done"

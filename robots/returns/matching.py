@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
+from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 LINK, SUGGEST, LEAVE = "link", "suggest", "leave"
@@ -131,7 +132,10 @@ def name_signal(sender: str, buyer_name: str, buyer_nick: str) -> str:
     s = sender.strip().replace(" ", "")
     if not s or not buyer_name:
         return ""
-    if s == buyer_name or (buyer_nick and s.lower() == buyer_nick.lower()):
+    if s == buyer_name:
+        return "exact"
+    # nicknames are long Latin strings, often retyped with a slip (tb_wxm / tb-wxm)
+    if buyer_nick and len(s) >= 5 and fuzz.ratio(s.lower(), buyer_nick.lower()) >= 90:
         return "exact"
     stem = s.rstrip("*＊")
     for title in _TITLES:
