@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from robots.config import RefundScenario, Workspace
-from robots.errors import BusinessException, PageError, SessionExpired, SystemException
+from robots.errors import BusinessException, PageError, SystemException
 from robots.ledger import Ledger, State, new_run_id
 from robots.refunds.backoffice import RefundBackOffice
 from robots.refunds.model import ListedRefund, RefundRequest
@@ -203,17 +203,8 @@ class RefundsRobot:
 
     # -- phases ---------------------------------------------------------------------------
     async def _with_session(self, session: BrowserSession, what: str, step: Any) -> Any:
-        """Run ``step`` with bounded retries; a lost session is logged in again, then retried."""
         assert self.credential is not None
-        async for attempt in self.retry.retrying(what):
-            with attempt:
-                logins = session.logins
-                try:
-                    return await step()
-                except SessionExpired:
-                    await session.refresh_login(self.bo.login_form, self.credential, seen=logins)
-                    raise
-        raise AssertionError("unreachable")
+        return await session.retried(self.retry, self.bo.login_form, self.credential, what, step)
 
     async def _settle_interrupted(self, session: BrowserSession, page: Page) -> None:
         """Items left *acting* by a killed run: read the live record, never act again here."""

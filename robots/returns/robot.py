@@ -21,7 +21,7 @@ from playwright.async_api import Page
 from rich.console import Console
 
 from robots.config import ReturnsScenario, Workspace
-from robots.errors import BusinessException, SessionExpired
+from robots.errors import BusinessException
 from robots.ledger import Ledger, State, new_run_id
 from robots.reports.returns import LinkRow, ReturnsSummary, SuggestionRow, write_returns_report
 from robots.returns.backoffice import ReturnsBackOffice
@@ -176,15 +176,7 @@ class ReturnsRobot:
     async def _with_session(
         self, session: BrowserSession, web: Credential, what: str, step: Any
     ) -> Any:
-        async for attempt in self.retry.retrying(what):
-            with attempt:
-                logins = session.logins
-                try:
-                    return await step()
-                except SessionExpired:
-                    await session.refresh_login(self.bo.login_form, web, seen=logins)
-                    raise
-        raise AssertionError("unreachable")
+        return await session.retried(self.retry, self.bo.login_form, web, what, step)
 
     async def _settle_interrupted(
         self, session: BrowserSession, web: Credential, page: Page
