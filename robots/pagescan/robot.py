@@ -162,17 +162,13 @@ class PageScanRobot:
             complete = False
             try:
                 asyncio.run(self._run())
-                left = [
-                    i
-                    for i in self.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|")
-                    if i.state in (State.PENDING, State.ACTING)
-                ]
+                items = self.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|")
+                left = [i for i in items if i.state in (State.PENDING, State.ACTING)]
                 complete = self.crawled_all and not left
             finally:
                 self.ledger.end_run(
                     self.run_id, {**summary, "complete": complete, "counts": self.counts}
                 )
-            items = self.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|")
             report = self.ws.path(self.ws.config.paths.reports) / f"pagescan-{self.run_id}.xlsx"
             self._write_report(report, items, started, complete)
             logger.info("report written to {}; counts {}", report, self.counts)
