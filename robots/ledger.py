@@ -416,6 +416,37 @@ class Ledger:
             if fingerprint is not None:
                 row.fingerprint = fingerprint
 
+    def give_up(
+        self, robot: str, key: str, exc: BaseException, *, run_id: str, evidence: list[str]
+    ) -> str:
+        """Record a system exception that outlived its retries; returns the message recorded.
+
+        An item that may have acted (*acting*) stays acting, for the next run to settle by
+        reading the live record; any other item becomes a system exception, retried next run.
+        """
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        row = self.get(robot, key)
+        if row is not None and row.state == State.ACTING:
+            self.note_problem(
+                robot,
+                key,
+                run_id=run_id,
+                reason_code="SYSTEM_ERROR",
+                message=message,
+                evidence=evidence,
+            )
+        else:
+            self.finish(
+                robot,
+                key,
+                State.SYSTEM_EXCEPTION,
+                run_id=run_id,
+                reason_code="SYSTEM_ERROR",
+                message=message,
+                evidence=evidence,
+            )
+        return message
+
     def note_problem(
         self,
         robot: str,

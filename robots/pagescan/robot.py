@@ -336,15 +336,8 @@ class PageScanRobot:
             except TEMPORARY as exc:
                 kept = await trace.finish(self.evidence_dir / f"{name}.trace.zip")
                 evidence += [kept] if kept else []
-                message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                self.ledger.finish(
-                    ROBOT,
-                    key,
-                    State.SYSTEM_EXCEPTION,
-                    run_id=self.run_id,
-                    reason_code="SYSTEM_ERROR",
-                    message=message,
-                    evidence=evidence,
+                message = self.ledger.give_up(
+                    ROBOT, key, exc, run_id=self.run_id, evidence=evidence
                 )
                 self._count("system_exception")
                 logger.error("system exception after {} attempts: {}", attempt_no, message)

@@ -336,28 +336,10 @@ class RefundsRobot:
             except TEMPORARY as exc:
                 kept = await trace.finish(self.evidence_dir / f"{key}.trace.zip")
                 evidence += [kept] if kept else []
-                message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                row = self.ledger.get(ROBOT, key)
-                if row is not None and row.state == State.ACTING:
-                    # we may have pressed approve: leave it acting so the next run settles it
-                    self.ledger.note_problem(
-                        ROBOT,
-                        key,
-                        run_id=self.run_id,
-                        reason_code="SYSTEM_ERROR",
-                        message=message,
-                        evidence=evidence,
-                    )
-                else:
-                    self.ledger.finish(
-                        ROBOT,
-                        key,
-                        State.SYSTEM_EXCEPTION,
-                        run_id=self.run_id,
-                        reason_code="SYSTEM_ERROR",
-                        message=message,
-                        evidence=evidence,
-                    )
+                # we may have acted: an acting item stays acting for the next run to settle
+                message = self.ledger.give_up(
+                    ROBOT, key, exc, run_id=self.run_id, evidence=evidence
+                )
                 self._count("system_exception")
                 self._hand_over(
                     listed,

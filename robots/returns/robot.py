@@ -279,27 +279,10 @@ class ReturnsRobot:
                 )
                 logger.info("to a person: {} ({})", exc.code, exc)
             except TEMPORARY as exc:
-                message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                row = self.ledger.get(ROBOT, key)
-                if row is not None and row.state == State.ACTING:
-                    self.ledger.note_problem(
-                        ROBOT,
-                        key,
-                        run_id=self.run_id,
-                        reason_code="SYSTEM_ERROR",
-                        message=message,
-                        evidence=evidence,
-                    )
-                else:
-                    self.ledger.finish(
-                        ROBOT,
-                        key,
-                        State.SYSTEM_EXCEPTION,
-                        run_id=self.run_id,
-                        reason_code="SYSTEM_ERROR",
-                        message=message,
-                        evidence=evidence,
-                    )
+                # we may have acted: an acting item stays acting for the next run to settle
+                message = self.ledger.give_up(
+                    ROBOT, key, exc, run_id=self.run_id, evidence=evidence
+                )
                 self._count("system_exception")
                 reports = self.ws.path(self.ws.config.paths.reports)
                 link = os.path.relpath(evidence[0], reports) if evidence else ""
