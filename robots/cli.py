@@ -23,6 +23,14 @@ run_app = typer.Typer(help="Run a robot once.", no_args_is_help=True)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(config_app, name="config")
+
+
+def _subcommands() -> None:
+    from robots.commands import vault
+
+    app.add_typer(vault.app, name="vault")
+
+
 console = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
@@ -213,6 +221,7 @@ def _plugins() -> None:
 
 
 def main() -> None:
+    _subcommands()
     _plugins()
     try:
         code = app(standalone_mode=False)

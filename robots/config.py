@@ -25,6 +25,7 @@ from robots.errors import ConfigError
 from robots.pagescan.prices import PriceRules
 from robots.refunds.policy import RefundRules
 from robots.returns.matching import MatchRules
+from robots.runtime.credentials import CredentialStore
 
 WORKSPACE_FILE = "robots.toml"
 
@@ -38,6 +39,14 @@ class Paths(Strict):
     reports: Path = Path("reports")
     logs: Path = Path("logs")
     credentials_file: Path = Path("~/.config/robots/credentials.toml")
+    vault: Path = Path("credentials/vault.json")
+
+
+class VaultSettings(Strict):
+    key_file: Path = Field(
+        default=Path("~/.config/robots/vault.key"), description="outside the workspace, 0600"
+    )
+    keyring: bool = Field(default=True, description="look for the key in the OS keyring first")
 
 
 class BrowserSettings(Strict):
@@ -68,6 +77,7 @@ class WorkspaceConfig(Strict):
     paths: Paths = Paths()
     browser: BrowserSettings = BrowserSettings()
     retry: RetrySettings = RetrySettings()
+    vault: VaultSettings = VaultSettings()
     targets: list[Target] = Field(default_factory=list)
 
 
@@ -80,6 +90,16 @@ class Workspace:
     def path(self, p: Path) -> Path:
         p = p.expanduser()
         return p if p.is_absolute() else self.root / p
+
+    def credentials(self) -> CredentialStore:
+        p = self.config.paths
+        return CredentialStore(
+            credentials_file=self.path(p.credentials_file),
+            vault_file=self.path(p.vault),
+            key_file=self.config.vault.key_file.expanduser(),
+            workspace=self.root,
+            use_keyring=self.config.vault.keyring,
+        )
 
     def target(self, robot: str, name: str | None = None) -> Target | None:
         for t in self.config.targets:
@@ -106,6 +126,9 @@ class LoginPage(Strict):
     submit: Selector = "button[type=submit]"
     logged_in: Selector = Field(description="present only once logged in")
     error: Selector = "[role=alert]"
+    # two-factor login: the one-time-code field the shop shows after the password, if any
+    otp: Selector | None = None
+    otp_submit: Selector = "button[type=submit]"
 
 
 def _placeholder(name: str) -> Callable[[str], str]:

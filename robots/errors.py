@@ -3,6 +3,8 @@
     RobotsError                  root: the CLI prints "Kind: message" and exits non-zero
     ├── ConfigError              a bad robots.toml or scenario value (file, key, expected); exit 2
     ├── CredentialError          a credential is missing or was refused by the shop
+    ├── VaultError               the vault key is missing, wrong or unsafe; the vault file is bad
+    ├── RunLocked                another run of the same robot is in progress; exit 75
     ├── BrowserNotFound          no Chromium to drive; says which apt package to install
     ├── BusinessException        the data says no: never retried, handed to a person
     │   └── StaleRecord          the record changed between reading it and acting on it
@@ -42,6 +44,22 @@ class CredentialError(RobotsError):
 
     def __init__(self, message: str, *, credential: str) -> None:
         self.credential = credential
+        super().__init__(message)
+
+
+class VaultError(RobotsError):
+    """The credentials vault cannot be opened: no key, a wrong key, an unsafe key file."""
+
+    exit_code = 2
+
+
+class RunLocked(RobotsError):
+    """Another run of the same robot holds its lock (from cron, the scheduler or a person)."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+    def __init__(self, message: str, *, robot: str) -> None:
+        self.robot = robot
         super().__init__(message)
 
 

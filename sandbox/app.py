@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pyotp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -146,6 +147,9 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
     conn = db.connect(data_dir)
     conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
     conn.executescript(warehouse.SCHEMA)
+    if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
+        conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
+    last_totp_step: dict[str, int] = {}  # a code is good once: replays are refused
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         STATUS_NAMES=STATUS_NAMES,
@@ -207,10 +211,53 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         if not db.check_password(conn, username, password):
             return render(request, "login.html", {"error": "用户名或密码错误", "next": target}, 401)
         request.session.clear()
+        if db.totp_secret(conn, username):
+            request.session["otp_user"], request.session["otp_next"] = username, target
+            request.session["otp_tries"] = 0
+            return RedirectResponse("/login/otp", status_code=303)
+        return logged_in(request, username, target)
+
+    def logged_in(request: Request, username: str, target: str) -> Response:
+        request.session.clear()
         request.session["user"] = username
         request.session["gen"] = controls.session_generation
         csrf_token(request)
         return RedirectResponse(target, status_code=303)
+
+    async def otp_page(request: Request) -> Response:
+        if "otp_user" not in request.session:
+            return RedirectResponse("/login", status_code=303)
+        return render(request, "otp.html", {})
+
+    async def otp_submit(request: Request) -> Response:
+        username = request.session.get("otp_user")
+        if not username:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            form = await checked_form(request)
+        except PermissionError:
+            return render(request, "otp.html", {"error": "页面已过期，请重新登录"}, 403)
+        totp = pyotp.TOTP(db.totp_secret(conn, username) or "")
+        code, now = form.get("code", "").strip(), time.time()
+        step = next(
+            (
+                totp.timecode(datetime.fromtimestamp(now + d * totp.interval))
+                for d in (0, -1, 1)
+                if secrets.compare_digest(totp.at(now + d * totp.interval), code)
+            ),
+            None,
+        )
+        if step is None or step <= last_totp_step.get(username, -1):
+            tries = request.session["otp_tries"] = request.session.get("otp_tries", 0) + 1
+            if tries >= 5:
+                request.session.clear()
+                return render(
+                    request, "login.html", {"error": "验证码错误次数过多，请重新登录"}, 401
+                )
+            message = "验证码已使用过，请等待下一个" if step is not None else "动态验证码错误"
+            return render(request, "otp.html", {"error": message}, 401)
+        last_totp_step[username] = step
+        return logged_in(request, username, request.session.get("otp_next", "/refunds"))
 
     async def logout(request: Request) -> Response:
         request.session.clear()
@@ -424,6 +471,8 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         Route("/healthz", health),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_submit, methods=["POST"]),
+        Route("/login/otp", otp_page, methods=["GET"]),
+        Route("/login/otp", otp_submit, methods=["POST"]),
         Route("/logout", logout),
         Route("/refunds", refund_list),
         Route("/refunds/{refund_id}", refund_detail),

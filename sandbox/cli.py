@@ -42,6 +42,13 @@ def seed(
     now: Annotated[
         str | None, typer.Option(help="Clock the data is built around, 'YYYY-MM-DD HH:MM:SS'.")
     ] = None,
+    totp_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SANDBOX_TOTP_SECRET",
+            help="Base32 TOTP secret: the login then asks for a one-time code (two-factor).",
+        ),
+    ] = None,
 ) -> None:
     """Create a fresh shop with synthetic refunds and its ground-truth file."""
     from sandbox.seed import seed_shop
@@ -57,6 +64,7 @@ def seed(
         products=products,
         parcels=parcels,
         orders=orders,
+        totp_secret=totp_secret,
     )
     total = sum(counts.values())
     typer.echo(f"seeded {total} refunds, {products} products and {parcels} parcels into {data}")

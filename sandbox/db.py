@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS users (
     username      TEXT PRIMARY KEY,
     display_name  TEXT NOT NULL,
     password_salt TEXT NOT NULL,
-    password_hash TEXT NOT NULL
+    password_hash TEXT NOT NULL,
+    totp_secret   TEXT                    -- base32; set: the login asks for a one-time code
 );
 CREATE TABLE IF NOT EXISTS buyers (
     buyer_nick    TEXT PRIMARY KEY,
@@ -107,12 +108,25 @@ def hash_password(password: str, salt: str) -> str:
     return hashlib.scrypt(password.encode(), salt=salt.encode(), n=2**14, r=8, p=1).hex()
 
 
-def add_user(conn: sqlite3.Connection, username: str, password: str, display_name: str) -> None:
+def add_user(
+    conn: sqlite3.Connection,
+    username: str,
+    password: str,
+    display_name: str,
+    *,
+    totp_secret: str | None = None,
+) -> None:
     salt = secrets.token_hex(16)
     conn.execute(
-        "INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)",
-        (username, display_name, salt, hash_password(password, salt)),
+        "INSERT OR REPLACE INTO users (username, display_name, password_salt, password_hash,"
+        " totp_secret) VALUES (?, ?, ?, ?, ?)",
+        (username, display_name, salt, hash_password(password, salt), totp_secret),
     )
+
+
+def totp_secret(conn: sqlite3.Connection, username: str) -> str | None:
+    row = conn.execute("SELECT totp_secret FROM users WHERE username = ?", (username,)).fetchone()
+    return row["totp_secret"] if row else None
 
 
 def check_password(conn: sqlite3.Connection, username: str, password: str) -> bool:

@@ -397,13 +397,15 @@ def seed_shop(
     products: int = 0,
     parcels: int = 0,
     orders: int = 0,
+    totp_secret: str | None = None,
 ) -> dict[str, int]:
     """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
 
     With ``products`` the storefront gets that many products, the approved price list
     (``price-list.xlsx``) and their ground truth (``products_truth.jsonl``). With ``parcels``
     the warehouse gets that many unlabelled parcels among at least ``orders`` orders, and
-    their ground truth (``parcels_truth.jsonl``).
+    their ground truth (``parcels_truth.jsonl``). With ``totp_secret`` the login asks for a
+    one-time code after the password.
     """
     if not 1 <= refunds <= 100_000:
         raise ValueError("refunds must be between 1 and 100000")
@@ -419,7 +421,7 @@ def seed_shop(
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
         conn.execute("BEGIN")
-        db.add_user(conn, username, password, "退款机器人")
+        db.add_user(conn, username, password, "退款机器人", totp_secret=totp_secret)
         for table, row in generate(seed, refunds, now):
             if table == "truth":
                 assert isinstance(row, dict)

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,9 +75,17 @@ class Sandbox:
 
 
 def start_sandbox(
-    data: Path, *, refunds: int, seed: int = 7, products: int = 0, parcels: int = 0
+    data: Path,
+    *,
+    refunds: int,
+    seed: int = 7,
+    products: int = 0,
+    parcels: int = 0,
+    totp_secret: str | None = None,
 ) -> Sandbox:
     env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
+    if totp_secret:
+        env["SANDBOX_TOTP_SECRET"] = totp_secret
     subprocess.run(
         robots_cmd(
             "sandbox",
@@ -194,9 +203,44 @@ class Workspace:
         )
 
 
-def robot_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROBOTS_CREDENTIAL_")}
-    return env
+def robot_env(**extra: str) -> dict[str, str]:
+    """The environment a robot runs in: no credentials or vault key from the developer's own."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ROBOTS_CREDENTIAL_") and k != "ROBOTS_VAULT_KEY"
+    }
+    return {**env, **extra}
+
+
+def assert_secrets_absent(paths: list[Path], secrets: list[str]) -> int:
+    """No secret in any file (zips, i.e. traces and workbooks, opened; PNG text chunks read).
+
+    Returns how many files were searched, so a caller can tell the search was not empty.
+    """
+    from PIL import Image
+
+    needles = [s.encode() for s in secrets]
+    searched = 0
+    for path in paths:
+        if not path.is_file():
+            continue
+        searched += 1
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, path
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                for name in z.namelist():
+                    inner = z.read(name)
+                    for needle in needles:
+                        assert needle not in inner, f"{path}!{name}"
+        if path.suffix == ".png":
+            with Image.open(path) as img:
+                meta = " ".join(f"{k}={v}" for k, v in img.info.items())
+            for secret in secrets:
+                assert secret not in meta, f"{path} metadata"
+    return searched
 
 
 def write_workspace(

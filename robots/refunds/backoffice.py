@@ -142,10 +142,7 @@ class RefundBackOffice:
 
     @property
     def login_form(self) -> LoginForm:
-        lg = self.s.login
-        return LoginForm(
-            self.url(lg.path), lg.username, lg.password, lg.submit, lg.logged_in, lg.error
-        )
+        return LoginForm.at(self.base, self.s.login)
 
     async def list_refunds(self, page: Page, status: str) -> list[ListedRefund]:
         """Every refund in ``status``, following the pager to the last page."""

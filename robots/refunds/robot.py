@@ -42,7 +42,7 @@ from robots.runtime.browser import (
     recycled,
     screenshot,
 )
-from robots.runtime.credentials import Credential, load_credential
+from robots.runtime.credentials import Credential
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
@@ -113,11 +113,9 @@ class RefundsRobot:
 
     # -- entry point ----------------------------------------------------------------------
     def run(self) -> RunResult:
-        credential = load_credential(
-            self.scenario.shop.credential, self.ws.path(self.ws.config.paths.credentials_file)
-        )
+        credential = self.ws.credentials().get(self.scenario.shop.credential)
         self.credential = credential
-        redact = Redactor([credential.password])
+        redact = Redactor(credential.secrets)
         with run_logging(
             self.run_dir, redact, console=self.console, console_level=self.console_level
         ):

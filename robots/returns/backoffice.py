@@ -31,15 +31,7 @@ class ReturnsBackOffice:
     def __init__(self, scenario: ReturnsScenario) -> None:
         self.scenario = scenario
         self.base = str(scenario.shop.base_url)
-        login = scenario.login
-        self.login_form = LoginForm(
-            urljoin(self.base, login.path),
-            login.username,
-            login.password,
-            login.submit,
-            login.logged_in,
-            login.error,
-        )
+        self.login_form = LoginForm.at(self.base, scenario.login)
 
     def parcel_url(self, parcel_id: str) -> str:
         return urljoin(self.base, self.scenario.parcel_page.path.format(parcel_id=quote(parcel_id)))

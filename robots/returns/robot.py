@@ -39,7 +39,7 @@ from robots.returns.matching import (
 )
 from robots.returns.terminal import WarehouseTerminal
 from robots.runtime.browser import BrowserSession, browser_session, screenshot
-from robots.runtime.credentials import Credential, load_credential
+from robots.runtime.credentials import Credential
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
@@ -112,10 +112,10 @@ class ReturnsRobot:
 
     # -- entry point ----------------------------------------------------------------------
     def run(self) -> ReturnsResult:
-        creds_file = self.ws.path(self.ws.config.paths.credentials_file)
-        web = load_credential(self.scenario.shop.credential, creds_file)
-        terminal_credential = load_credential(self.scenario.terminal.credential, creds_file)
-        redact = Redactor([web.password, terminal_credential.password])
+        store = self.ws.credentials()
+        web = store.get(self.scenario.shop.credential)
+        terminal_credential = store.get(self.scenario.terminal.credential)
+        redact = Redactor([*web.secrets, *terminal_credential.secrets])
         with run_logging(
             self.run_dir, redact, console=self.console, console_level=self.console_level
         ):

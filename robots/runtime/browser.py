@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
+import pyotp
 from loguru import logger
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -75,6 +79,22 @@ class LoginForm:
     submit: str
     logged_in: str
     error: str
+    otp: str | None = None  # the one-time-code field of a two-factor login
+    otp_submit: str = "button[type=submit]"
+
+    @classmethod
+    def at(cls, base_url: str, page: Any) -> LoginForm:
+        """The form described by a scenario's ``[login]`` table, on the shop at ``base_url``."""
+        return cls(
+            urljoin(base_url, page.path),
+            page.username,
+            page.password,
+            page.submit,
+            page.logged_in,
+            page.error,
+            page.otp,
+            page.otp_submit,
+        )
 
 
 class BrowserSession:
@@ -88,6 +108,7 @@ class BrowserSession:
         self._contexts: list[BrowserContext] = []
         self._login_lock = asyncio.Lock()
         self.logins = 0  # how many times we logged in; a step remembers it before it starts
+        self._last_totp_step: dict[str, int] = {}
 
     async def login(self, form: LoginForm, credential: Credential) -> None:
         """Log in once in an untraced context and keep the session for the work contexts."""
@@ -101,7 +122,10 @@ class BrowserSession:
             await page.fill(form.username, credential.username)
             await page.fill(form.password, credential.password)
             await page.click(form.submit)
-            await page.wait_for_selector(f"{form.logged_in}, {form.error}")
+            outcomes = [form.logged_in, form.error, *([form.otp] if form.otp else [])]
+            await page.wait_for_selector(", ".join(outcomes))
+            if form.otp and await page.locator(form.otp).count():
+                await self._one_time_code(page, form, credential)
             if not await page.locator(form.logged_in).count():
                 message = await page.locator(form.error).first.text_content() or "login refused"
                 raise CredentialError(
@@ -113,6 +137,34 @@ class BrowserSession:
             logger.info("logged in to {} as {}", form.url, credential.username)
         finally:
             await context.close()
+
+    async def _one_time_code(self, page: Page, form: LoginForm, credential: Credential) -> None:
+        """Second factor: the current TOTP code, never one already used (shops refuse replays)."""
+        assert form.otp is not None
+        if not credential.totp:
+            raise CredentialError(
+                f"the shop asks for a one-time code but credential {credential.name!r} has no "
+                f"TOTP secret: add one with `robots vault set {credential.name}`",
+                credential=credential.name,
+            )
+        totp = pyotp.TOTP(credential.totp)
+        try:
+            step = totp.timecode(datetime.now())
+            totp.now()
+        except ValueError as exc:  # binascii.Error included
+            raise CredentialError(
+                f"the TOTP secret of credential {credential.name!r} is not usable: {exc}",
+                credential=credential.name,
+            ) from None
+        if step <= self._last_totp_step.get(credential.name, -1):
+            wait = totp.interval - time.time() % totp.interval + 0.2
+            logger.info("waiting {:.0f} s for a fresh one-time code", wait)
+            await asyncio.sleep(wait)
+        now = datetime.now()
+        self._last_totp_step[credential.name] = totp.timecode(now)
+        await page.fill(form.otp, totp.at(now))
+        await page.click(form.otp_submit)
+        await page.wait_for_selector(f"{form.logged_in}, {form.error}")
 
     async def refresh_login(self, form: LoginForm, credential: Credential, *, seen: int) -> None:
         """Log in again after the shop expired the session; live contexts get the new cookies.

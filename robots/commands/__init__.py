@@ -1,0 +1,1 @@
+"""Sub-commands of `robots` beyond `run` and `config`: vault, runs, apply, scheduler."""
