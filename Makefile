@@ -17,8 +17,8 @@ test: deps lint
 	$(BIN)/pytest
 
 lint: deps
-	$(BIN)/ruff check robots sandbox tests bench
-	$(BIN)/ruff format --check robots sandbox tests bench
+	$(BIN)/ruff check robots sandbox scheduler tests bench
+	$(BIN)/ruff format --check robots sandbox scheduler tests bench
 	$(BIN)/mypy
 
 unit: deps

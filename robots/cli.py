@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
+from contextlib import nullcontext
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -13,6 +16,7 @@ from rich.markup import escape
 
 from robots.config import Workspace, load_workspace
 from robots.errors import ConfigError, RobotsError
+from robots.runtime.stopping import StopRequest
 
 app = typer.Typer(
     help="Unattended RPA robots for e-commerce operations.",
@@ -26,9 +30,10 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import vault
+    from robots.commands import scheduler, vault
 
     app.add_typer(vault.app, name="vault")
+    app.add_typer(scheduler.app, name="scheduler")
 
 
 console = Console(stderr=True, soft_wrap=True)
@@ -64,6 +69,87 @@ def _scenario_for(
     return scenario, base_url
 
 
+class RobotResult(Protocol):
+    run_id: str
+    report: Path
+    run_dir: Path
+    counts: dict[str, int]
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+class Robot(Protocol):
+    run_id: str
+    run_dir: Path
+
+    def run(self) -> Any: ...
+
+
+def _execute(
+    ws: Workspace,
+    robot: str,
+    target: str | None,
+    build: Callable[[StopRequest], Robot],
+    *,
+    dry_run: bool = False,
+) -> RobotResult:
+    """One robot run as every entry point wants it: under the robot's lock (so cron, the
+    scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by the
+    alert rules. Dry runs change nothing, so they neither lock nor alert."""
+    from robots.alerts import RunOutcome
+    from robots.ops import alert_on, history_for
+    from robots.runtime.lock import robot_lock
+
+    stop = StopRequest()
+    holder = os.environ.get("ROBOTS_RUN_BY", "command line")
+    lock = nullcontext() if dry_run else robot_lock(ws.lock_dir, robot, holder=holder)
+    with lock, stop.on_signals():
+        runner = build(stop)
+        try:
+            result: RobotResult = runner.run()
+        except Exception as exc:
+            if not dry_run:
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                failure = f"{type(exc).__name__}: {first}"
+                alert_on(
+                    ws,
+                    RunOutcome(
+                        robot, target or robot, runner.run_id, {}, "", str(runner.run_dir), failure
+                    ),
+                    [],
+                )
+            raise
+    if not dry_run:
+        outcome = RunOutcome(
+            robot,
+            target or robot,
+            result.run_id,
+            dict(result.counts),
+            str(result.report),
+            str(result.run_dir),
+        )
+        sent = alert_on(ws, outcome, history_for(ws, robot, result.run_id))
+        from robots.ledger import Ledger
+
+        ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+        try:
+            ledger.annotate_run(
+                result.run_id,
+                {
+                    "report": str(result.report),
+                    "logs": str(result.run_dir),
+                    "exit_code": result.exit_code,
+                    "target": target or "",
+                    "alerts": sent,
+                    "by": holder,
+                },
+            )
+        finally:
+            ledger.close()
+    return result
+
+
 @run_app.command("refunds")
 def run_refunds(
     scenario: Annotated[
@@ -82,20 +168,28 @@ def run_refunds(
 ) -> None:
     """Approve the eligible refunds; hand every other one to a person with the reason."""
     from robots.config import load_refund_scenario
-    from robots.refunds.robot import RefundsRobot
+    from robots.refunds.robot import RefundsRobot, RunResult
 
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "refunds", target, scenario, base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
-    result = RefundsRobot(
+    result = _execute(
         ws,
-        loaded,
-        scenario,
+        "refunds",
+        target,
+        lambda stop: RefundsRobot(
+            ws,
+            loaded,
+            scenario,
+            dry_run=dry_run,
+            limit=limit,
+            console=console,
+            console_level="INFO" if verbose else "WARNING",
+            stop=stop,
+        ),
         dry_run=dry_run,
-        limit=limit,
-        console=console,
-        console_level="INFO" if verbose else "WARNING",
-    ).run()
+    )
+    assert isinstance(result, RunResult)
     c = result.counts
     console.print(
         f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('approved', 0)} approved, "
@@ -132,20 +226,27 @@ def run_pagescan(
 ) -> None:
     """Check every product page for price errors and banned words; never changes the shop."""
     from robots.config import load_pagescan_scenario
-    from robots.pagescan.robot import PageScanRobot
+    from robots.pagescan.robot import PageScanRobot, ScanResult
 
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "pagescan", target, scenario, base_url)
     loaded = load_pagescan_scenario(scenario, base_url=base_url, price_list=price_list)
-    result = PageScanRobot(
+    result = _execute(
         ws,
-        loaded,
-        scenario,
-        limit=limit,
-        only=only,
-        console=console,
-        console_level="INFO" if verbose else "WARNING",
-    ).run()
+        "pagescan",
+        target,
+        lambda stop: PageScanRobot(
+            ws,
+            loaded,
+            scenario,
+            limit=limit,
+            only=only,
+            console=console,
+            console_level="INFO" if verbose else "WARNING",
+            stop=stop,
+        ),
+    )
+    assert isinstance(result, ScanResult)
     c = result.counts
     state = "complete" if result.complete else "not complete yet (the next run goes on)"
     console.print(
@@ -176,20 +277,28 @@ def run_returns(
 ) -> None:
     """Link unlabelled returned parcels to their orders through the warehouse terminal."""
     from robots.config import load_returns_scenario
-    from robots.returns.robot import ReturnsRobot
+    from robots.returns.robot import ReturnsResult, ReturnsRobot
 
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "returns", target, scenario, base_url)
     loaded = load_returns_scenario(scenario, base_url=base_url)
-    result = ReturnsRobot(
+    result = _execute(
         ws,
-        loaded,
-        scenario,
+        "returns",
+        target,
+        lambda stop: ReturnsRobot(
+            ws,
+            loaded,
+            scenario,
+            dry_run=dry_run,
+            limit=limit,
+            console=console,
+            console_level="INFO" if verbose else "WARNING",
+            stop=stop,
+        ),
         dry_run=dry_run,
-        limit=limit,
-        console=console,
-        console_level="INFO" if verbose else "WARNING",
-    ).run()
+    )
+    assert isinstance(result, ReturnsResult)
     c = result.counts
     console.print(
         f"[bold]{'dry run ' if dry_run else ''}done[/]: {c.get('linked', 0)} "

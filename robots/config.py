@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -19,8 +21,10 @@ from pydantic import (
     HttpUrl,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from robots.alerts import AlertSettings
 from robots.errors import ConfigError
 from robots.pagescan.prices import PriceRules
 from robots.refunds.policy import RefundRules
@@ -73,12 +77,92 @@ class Target(Strict):
     enabled: bool = True
 
 
+def _time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
+    return name
+
+
+def _crontab(expr: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr)
+    except ValueError as exc:
+        raise ValueError(
+            f"not a cron expression ({exc}); five fields: minute hour day month weekday"
+        ) from None
+    return expr
+
+
+class Blackout(Strict):
+    """A window in which no schedule fires (e.g. a peak-sale night), in the scheduler's zone."""
+
+    name: str = ""
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Blackout:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Schedule(Strict):
+    """When a target's robot runs unattended: a cron expression or a fixed interval."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    target: str = Field(min_length=1)
+    cron: Annotated[str, AfterValidator(_crontab)] | None = None
+    every_seconds: int | None = Field(default=None, ge=1)
+    working_days_only: bool = Field(default=False, description="skip holidays and weekends")
+    honour_blackouts: bool = True
+    args: list[str] = Field(default_factory=list, description="extra `robots run` options")
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Schedule:
+        if (self.cron is None) == (self.every_seconds is None):
+            raise ValueError("give exactly one of cron or every_seconds")
+        return self
+
+
+class SchedulerSettings(Strict):
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "Asia/Shanghai"
+    job_store: Path = Path("scheduler/jobs.sqlite3")
+    misfire_grace_s: int = Field(default=600, ge=1, description="a late fire still runs")
+    run_time_limit_s: int = Field(default=3600, ge=1, description="then the run is stopped")
+    stop_grace_s: int = Field(default=120, ge=1, description="SIGTERM to SIGKILL")
+    holidays: str = Field(default="CN", description="country whose working days count")
+    days_off: list[date] = Field(default_factory=list, description="the company's own")
+    blackouts: list[Blackout] = Field(default_factory=list)
+
+
 class WorkspaceConfig(Strict):
     paths: Paths = Paths()
     browser: BrowserSettings = BrowserSettings()
     retry: RetrySettings = RetrySettings()
     vault: VaultSettings = VaultSettings()
+    alerts: AlertSettings = AlertSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     targets: list[Target] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _schedules_name_targets(self) -> WorkspaceConfig:
+        names = {t.name for t in self.targets}
+        for s in self.schedules:
+            if s.target not in names:
+                raise ValueError(
+                    f"schedule {s.name!r} names target {s.target!r}, which is not in [[targets]]"
+                )
+        seen = [s.name for s in self.schedules]
+        if len(seen) != len(set(seen)):
+            raise ValueError("two schedules share a name")
+        return self
 
 
 class Workspace:
@@ -91,6 +175,11 @@ class Workspace:
         p = p.expanduser()
         return p if p.is_absolute() else self.root / p
 
+    @property
+    def lock_dir(self) -> Path:
+        """Per-robot run locks, beside the ledger they protect."""
+        return self.path(self.config.paths.ledger).parent / "locks"
+
     def credentials(self) -> CredentialStore:
         p = self.config.paths
         return CredentialStore(
@@ -100,6 +189,18 @@ class Workspace:
             workspace=self.root,
             use_keyring=self.config.vault.keyring,
         )
+
+    def target_named(self, name: str) -> Target:
+        for t in self.config.targets:
+            if t.name == name:
+                return t
+        raise ConfigError(f"no target named {name!r}", file=str(self.file), key="targets")
+
+    def schedule(self, name: str) -> Schedule:
+        for s in self.config.schedules:
+            if s.name == name:
+                return s
+        raise ConfigError(f"no schedule named {name!r}", file=str(self.file), key="schedules")
 
     def target(self, robot: str, name: str | None = None) -> Target | None:
         for t in self.config.targets:

@@ -241,6 +241,13 @@ class Ledger:
                 RunView(r.run_id, r.started_at, r.ended_at, dict(r.summary or {})) for r in rows
             ]
 
+    def annotate_run(self, run_id: str, extra: dict[str, Any]) -> None:
+        """Add to a finished run's summary (report path, exit code, alerts sent)."""
+        with self._tx() as s:
+            run = s.get(Run, run_id)
+            if run is not None:
+                run.summary = {**(run.summary or {}), **extra}
+
     def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
         with self._tx() as s:
             run = s.get(Run, run_id)

@@ -42,6 +42,7 @@ from robots.runtime.browser import (
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
+from robots.runtime.stopping import StopRequest, exit_code
 
 ROBOT = "pagescan"
 
@@ -103,7 +104,7 @@ class ScanResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.counts.get("system_exception") else 0
+        return exit_code(self.counts)
 
 
 class PageScanRobot:
@@ -119,9 +120,11 @@ class PageScanRobot:
         only: list[str] | None = None,
         console: Console | None = None,
         console_level: str = "WARNING",
+        stop: StopRequest | None = None,
     ) -> None:
         self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
         self.limit, self.only = limit, list(only or [])
+        self.stop = stop or StopRequest()
         self.console = console or Console(stderr=True)
         self.console_level = console_level
         # inputs are checked before anything starts: a bad file stops the run at once
@@ -286,6 +289,9 @@ class PageScanRobot:
         done = 0
         try:
             while True:
+                if self.stop.requested:
+                    self.counts["stopped"] = 1
+                    return
                 try:
                     url = queue.get_nowait()
                 except asyncio.QueueEmpty:

@@ -46,6 +46,7 @@ from robots.runtime.credentials import Credential
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
+from robots.runtime.stopping import StopRequest, exit_code
 
 ROBOT = "refunds"
 
@@ -70,7 +71,7 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         """Non-zero when something needs an operator: items left in a system exception."""
-        return 1 if self.counts.get("system_exception") else 0
+        return exit_code(self.counts)
 
 
 class RefundsRobot:
@@ -86,9 +87,11 @@ class RefundsRobot:
         limit: int | None = None,
         console: Console | None = None,
         console_level: str = "WARNING",
+        stop: StopRequest | None = None,
     ) -> None:
         self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
         self.dry_run, self.limit = dry_run, limit
+        self.stop = stop or StopRequest()
         self.console = console or Console(stderr=True)
         self.console_level = console_level
         self.bo = RefundBackOffice(scenario)
@@ -279,6 +282,9 @@ class RefundsRobot:
         done = 0
         try:
             while True:
+                if self.stop.requested:
+                    self._count("not_started", queue.qsize())
+                    return
                 try:
                     listed = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -405,8 +411,10 @@ class RefundsRobot:
         self._done(key, refund, decision.action, verified_as=after.status)
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _count(self, what: str) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
+    def _count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+        if what == "not_started":
+            self.counts["stopped"] = 1
 
     def _done(self, key: str, refund: RefundRequest, action: str, *, verified_as: str) -> None:
         self.ledger.finish(

@@ -43,6 +43,7 @@ from robots.runtime.credentials import Credential
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY, RetryPolicy
+from robots.runtime.stopping import StopRequest, exit_code
 
 ROBOT = "returns"
 REASONS = {
@@ -62,7 +63,7 @@ class ReturnsResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.counts.get("system_exception") else 0
+        return exit_code(self.counts)
 
 
 def lookups(parcel: UnlabelledParcel) -> list[str]:
@@ -92,9 +93,11 @@ class ReturnsRobot:
         limit: int | None = None,
         console: Console | None = None,
         console_level: str = "WARNING",
+        stop: StopRequest | None = None,
     ) -> None:
         self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
         self.dry_run, self.limit = dry_run, limit
+        self.stop = stop or StopRequest()
         self.console = console or Console(stderr=True)
         self.console_level = console_level
         cfg = ws.config
@@ -167,7 +170,10 @@ class ReturnsRobot:
             logger.info("{} unlabelled parcels exported", len(parcels))
             todo = self._claim(parcels)
             try:
-                for parcel in todo:
+                for n, parcel in enumerate(todo):
+                    if self.stop.requested:
+                        self.counts["stopped"], self.counts["not_started"] = 1, len(todo) - n
+                        break
                     await self._item(session, web, terminal, desktop, page, parcel)
             finally:
                 terminal.close_dialogs()

@@ -1,0 +1,264 @@
+"""Telling someone when an unattended run went wrong: rules, then webhooks and email.
+
+``evaluate`` is pure: a run's outcome and its recent history in, an ``Alert`` (or None) out.
+The rules: a run that failed or was cut short is critical; system exceptions above
+``max_system_exceptions`` are critical; exceptions handed to people above ``max_exceptions``
+are a warning; and the spike rule compares this run's exceptions with the average of the
+last ``spike_window`` runs: +50 % or more is a warning, +100 % or more is critical.
+``deliver`` sends an alert to every configured channel and never raises: an alert that
+cannot be delivered is logged, it does not fail the run it reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import smtplib
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Literal
+from urllib.parse import quote_plus
+
+import httpx
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+# which counts are "exceptions" (items a person must look at), per robot
+EXCEPTION_COUNTS: dict[str, tuple[str, ...]] = {
+    "refunds": ("handed_to_person", "system_exception"),
+    "pagescan": ("pages_with_findings", "system_exception"),
+    "returns": ("suggested", "unmatched", "system_exception"),
+}
+LEVELS = ("warning", "critical")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Webhook(_Strict):
+    url: str = Field(min_length=8, pattern=r"^https?://")
+    format: Literal["generic", "dingtalk", "wecom"] = "generic"
+    # DingTalk "加签": the signing secret is the password of this credential (vault, env, file)
+    sign_credential: str | None = None
+
+
+class Email(_Strict):
+    host: str = Field(min_length=1)
+    port: int = Field(default=465, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    sender: str = Field(min_length=3)
+    to: list[str] = Field(min_length=1)
+    credential: str | None = None  # SMTP login, if the server wants one
+
+
+class AlertSettings(_Strict):
+    max_system_exceptions: int = Field(default=0, ge=0)
+    max_exceptions: int | None = Field(default=None, ge=0)
+    spike_warning: float = Field(default=0.5, gt=0)
+    spike_critical: float = Field(default=1.0, gt=0)
+    spike_window: int = Field(default=7, ge=1, le=100)
+    spike_min_runs: int = Field(default=3, ge=1)
+    webhooks: list[Webhook] = Field(default_factory=list)
+    email: Email | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What an alert needs to know about one run."""
+
+    robot: str
+    target: str
+    run_id: str
+    counts: dict[str, int]
+    report: str = ""
+    logs: str = ""
+    failure: str = ""  # the error that ended the run, if it did not finish
+
+
+@dataclass(frozen=True)
+class Alert:
+    level: str  # warning | critical
+    outcome: RunOutcome
+    reasons: tuple[str, ...]
+    host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def title(self) -> str:
+        o = self.outcome
+        return f"[robots] {self.level.upper()}: {o.robot} ({o.target}) run {o.run_id}"
+
+    def text(self) -> str:
+        o = self.outcome
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(o.counts.items())) or "none"
+        lines = [
+            self.title,
+            *(f"- {r}" for r in self.reasons),
+            f"counts: {counts}",
+            f"report: {o.report or '(none)'}",
+            f"logs: {o.logs or '(none)'}",
+            f"host: {self.host}",
+        ]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        o = self.outcome
+        lines = [
+            f"### {self.title}",
+            *(f"- {r}" for r in self.reasons),
+            "",
+            "counts: " + (", ".join(f"{k} **{v}**" for k, v in sorted(o.counts.items())) or "-"),
+            "",
+            f"report: `{o.report or '-'}`",
+            "",
+            f"logs: `{o.logs or '-'}` on {self.host}",
+        ]
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "level": self.level,
+            "title": self.title,
+            "robot": o.robot,
+            "target": o.target,
+            "run_id": o.run_id,
+            "reasons": list(self.reasons),
+            "counts": o.counts,
+            "report": o.report,
+            "logs": o.logs,
+            "host": self.host,
+            "text": self.text(),
+        }
+
+
+def exceptions_in(robot: str, counts: dict[str, int]) -> int:
+    return sum(counts.get(k, 0) for k in EXCEPTION_COUNTS.get(robot, ("system_exception",)))
+
+
+def evaluate(
+    outcome: RunOutcome, history: Sequence[dict[str, int]], rules: AlertSettings
+) -> Alert | None:
+    """The alert this run deserves, if any; ``history``: counts of earlier runs, newest first."""
+    reasons: list[tuple[str, str]] = []
+    c = outcome.counts
+    if outcome.failure:
+        reasons.append(("critical", f"the run failed: {outcome.failure}"))
+    if c.get("stopped"):
+        reasons.append(
+            (
+                "critical",
+                f"the run was stopped early; {c.get('not_started', 0)} "
+                "items were left for the next run",
+            )
+        )
+    system = c.get("system_exception", 0)
+    if system > rules.max_system_exceptions:
+        reasons.append(
+            ("critical", f"{system} system exceptions (threshold {rules.max_system_exceptions})")
+        )
+    exceptions = exceptions_in(outcome.robot, c)
+    if rules.max_exceptions is not None and exceptions > rules.max_exceptions:
+        reasons.append(
+            ("warning", f"{exceptions} exceptions for people (threshold {rules.max_exceptions})")
+        )
+    recent = [exceptions_in(outcome.robot, h) for h in history[: rules.spike_window]]
+    if not outcome.failure and len(recent) >= rules.spike_min_runs:
+        average = sum(recent) / len(recent)
+        if average > 0:
+            rise = exceptions / average - 1
+            level = (
+                "critical"
+                if rise >= rules.spike_critical
+                else "warning"
+                if rise >= rules.spike_warning
+                else ""
+            )
+            if level:
+                reasons.append(
+                    (
+                        level,
+                        f"{exceptions} exceptions, +{rise:.0%} over the average of the last "
+                        f"{len(recent)} runs ({average:.1f})",
+                    )
+                )
+    if not reasons:
+        return None
+    level = "critical" if any(lv == "critical" for lv, _ in reasons) else "warning"
+    return Alert(level, outcome, tuple(r for _, r in reasons))
+
+
+# -- delivery ---------------------------------------------------------------------------------
+def webhook_body(alert: Alert, fmt: str) -> dict[str, Any]:
+    if fmt == "dingtalk":
+        return {"msgtype": "markdown", "markdown": {"title": alert.title, "text": alert.markdown()}}
+    if fmt == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": alert.markdown()}}
+    return alert.as_json()
+
+
+def dingtalk_signed(url: str, secret: str, now_ms: int | None = None) -> str:
+    """DingTalk's 加签: timestamp and HMAC-SHA256 of "timestamp\\nsecret" in the query."""
+    ts = str(now_ms if now_ms is not None else int(time.time() * 1000))
+    digest = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+    sign = quote_plus(base64.b64encode(digest).decode())
+    return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}"
+
+
+def send_webhook(alert: Alert, hook: Webhook, sign_secret: str = "") -> None:
+    url = dingtalk_signed(hook.url, sign_secret) if sign_secret else hook.url
+    for attempt in Retrying(
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        retry=retry_if_exception_type(httpx.HTTPError),
+        before_sleep=lambda s: logger.warning(
+            "alert webhook attempt {}/3 failed: {}",
+            s.attempt_number,
+            s.outcome.exception() if s.outcome else None,
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            answer = httpx.post(url, json=webhook_body(alert, hook.format), timeout=10)
+            answer.raise_for_status()
+
+
+def send_email(alert: Alert, email: Email, login: tuple[str, str] | None) -> None:
+    msg = EmailMessage()
+    msg["Subject"], msg["From"], msg["To"] = alert.title, email.sender, ", ".join(email.to)
+    msg.set_content(alert.text())
+    smtp_class = smtplib.SMTP_SSL if email.security == "ssl" else smtplib.SMTP
+    with smtp_class(email.host, email.port, timeout=20) as smtp:
+        if email.security == "starttls":
+            smtp.starttls()
+        if login is not None:
+            smtp.login(*login)
+        smtp.send_message(msg)
+
+
+def deliver(alert: Alert, rules: AlertSettings, secret_of: Any) -> list[str]:
+    """Send to every channel; returns the channels that took it. ``secret_of(name)``: a
+    Credential by name, for signing secrets and SMTP logins."""
+    delivered: list[str] = []
+    for hook in rules.webhooks:
+        where = f"webhook {hook.format} {hook.url.split('?')[0]}"
+        try:
+            secret = secret_of(hook.sign_credential).password if hook.sign_credential else ""
+            send_webhook(alert, hook, secret)
+            delivered.append(where)
+        except Exception as exc:  # an alert channel failing must not fail the run it reports
+            logger.error("could not deliver the alert to {}: {}", where, exc)
+    if rules.email is not None:
+        where = f"email {', '.join(rules.email.to)}"
+        try:
+            cred = secret_of(rules.email.credential) if rules.email.credential else None
+            send_email(alert, rules.email, (cred.username, cred.password) if cred else None)
+            delivered.append(where)
+        except Exception as exc:  # as above
+            logger.error("could not deliver the alert to {}: {}", where, exc)
+    return delivered
