@@ -1,13 +1,13 @@
 """Telling someone when an unattended run went wrong: rules, then webhooks and email.
 
 ``evaluate`` is pure: a run's outcome and its recent history in, an ``Alert`` (or None) out.
-The rules: a run that failed is critical; system exceptions above
-``max_system_exceptions`` are critical; exceptions handed to people above ``max_exceptions``
-are a warning; and the spike rule compares this run's exceptions with the average of the
-last ``spike_window`` runs: +50 % or more is a warning, +100 % or more is critical.
-A run stopped by SIGTERM raises nothing itself: the stop was asked for (a service stop, or
-the scheduler's time limit, which alerts on its own). ``deliver`` sends an alert to every configured channel and never raises: an alert that
-cannot be delivered is logged, it does not fail the run it reports.
+The rules: a run that failed is critical; system exceptions above ``max_system_exceptions``
+are critical; exceptions handed to people above ``max_exceptions`` are a warning; and the
+spike rule compares this run's exceptions with the average of the last ``spike_window``
+runs: +50 % or more is a warning, +100 % or more is critical. A run stopped by SIGTERM raises
+nothing itself: the stop was asked for (a service stop, or the scheduler's time limit, which
+alerts on its own). ``deliver`` sends an alert to every configured channel and never raises:
+an alert that cannot be delivered is logged, it does not fail the run it reports.
 """
 
 from __future__ import annotations

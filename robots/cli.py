@@ -30,9 +30,10 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import scheduler, vault
+    from robots.commands import runs, scheduler, vault
 
     app.add_typer(vault.app, name="vault")
+    app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")
 
 

@@ -131,6 +131,21 @@ class RunView:
     started_at: datetime
     ended_at: datetime | None
     summary: dict[str, Any]
+    robot: str = ""
+    scenario: str = ""
+    dry_run: bool = False
+
+
+def _run_view(r: Run) -> RunView:
+    return RunView(
+        r.run_id,
+        r.started_at,
+        r.ended_at,
+        dict(r.summary or {}),
+        r.robot,
+        r.scenario,
+        bool(r.dry_run),
+    )
 
 
 def _view(row: WorkItem) -> ItemView:
@@ -237,9 +252,29 @@ class Ledger:
             if scenario is not None:
                 q = q.where(Run.scenario == scenario)
             rows = s.scalars(q.order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit))
-            return [
-                RunView(r.run_id, r.started_at, r.ended_at, dict(r.summary or {})) for r in rows
-            ]
+            return [_run_view(r) for r in rows]
+
+    def recent_runs(self, robot: str | None = None, *, limit: int = 20) -> list[RunView]:
+        """Every robot's runs (dry runs too), newest first: what `robots runs` lists."""
+        with self._tx() as s:
+            q = select(Run)
+            if robot is not None:
+                q = q.where(Run.robot == robot)
+            rows = s.scalars(q.order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit))
+            return [_run_view(r) for r in rows]
+
+    def find_run(self, run_id: str) -> RunView | None:
+        """A run by its id, or by a prefix of it that only one run has."""
+        with self._tx() as s:
+            exact = s.get(Run, run_id)
+            if exact is not None:
+                return _run_view(exact)
+            rows = list(
+                s.scalars(
+                    select(Run).where(Run.run_id.startswith(run_id, autoescape=True)).limit(2)
+                )
+            )
+            return _run_view(rows[0]) if len(rows) == 1 else None
 
     def annotate_run(self, run_id: str, extra: dict[str, Any]) -> None:
         """Add to a finished run's summary (report path, exit code, alerts sent)."""

@@ -1,0 +1,159 @@
+"""`robots runs` and `robots runs show RUN`: the run history, read from the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from robots.config import Workspace, load_workspace
+from robots.errors import RobotsError
+from robots.ledger import Ledger, RunView
+from robots.runtime.stopping import STOPPED_EXIT_CODE
+
+app = typer.Typer(help="What the robots did: recent runs, and one run's items.")
+out = Console(soft_wrap=True, width=200)
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
+    ),
+]
+
+# how each count reads in a table; counts not named here are shown under their own key
+COUNT_NAMES = {
+    "approved": "approved",
+    "handed_to_person": "to a person",
+    "linked": "linked",
+    "suggested": "suggestions",
+    "unmatched": "unmatched",
+    "pages_read": "pages",
+    "pages_with_findings": "with findings",
+    "system_exception": "system exc.",
+    "not_started": "not started",
+}
+QUIET = {"stopped", "unchanged_since_last_run"}
+
+
+class UnknownRun(RobotsError):
+    exit_code = 2
+
+
+def _lock_held(ws: Workspace, robot: str) -> bool:
+    return (ws.lock_dir / f"{robot}.owner.json").exists()
+
+
+def run_status(ws: Workspace, run: RunView) -> str:
+    code = run.summary.get("exit_code")
+    if run.ended_at is None:
+        return "running" if _lock_held(ws, run.robot) else "interrupted (no end recorded)"
+    counts = run.summary.get("counts", {})
+    if counts.get("stopped") or code == STOPPED_EXIT_CODE:
+        status = "stopped early"
+    elif counts.get("system_exception"):
+        status = "system exceptions"
+    else:
+        status = "ok"
+    return f"{status} (dry run)" if run.dry_run else status
+
+
+def _duration(run: RunView) -> str:
+    end = run.ended_at or datetime.now()
+    seconds = int((end - run.started_at).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _counts(summary: dict[str, object]) -> str:
+    counts = summary.get("counts", {})
+    assert isinstance(counts, dict)
+    return " · ".join(
+        f"{COUNT_NAMES.get(k, k)} {v}" for k, v in counts.items() if k not in QUIET and v
+    )
+
+
+def _open(ws: Workspace) -> Ledger:
+    return Ledger.at(ws.path(ws.config.paths.ledger))
+
+
+@app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    robot: Annotated[str | None, typer.Option(help="Only this robot's runs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Recent runs of every robot: start, duration, counts per outcome, status."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ws = load_workspace(workspace)
+    ledger = _open(ws)
+    try:
+        rows = ledger.recent_runs(robot, limit=limit)
+    finally:
+        ledger.close()
+    table = Table("run", "robot", "started", "took", "counts", "status", "by", title="runs")
+    for r in rows:
+        status = run_status(ws, r)
+        colour = "green" if status.startswith("ok") else "yellow" if "stopped" in status else "red"
+        table.add_row(
+            r.run_id,
+            r.robot,
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            _duration(r),
+            _counts(r.summary),
+            f"[{colour}]{status}[/]",
+            str(r.summary.get("by", "")),
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id (or a unique prefix of one).")],
+    state: Annotated[
+        str | None, typer.Option(help="Only items in this state, e.g. business_exception.")
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """One run: its summary, then every item it last touched, with errors and evidence."""
+    ws = load_workspace(workspace)
+    ledger = _open(ws)
+    try:
+        run = ledger.find_run(run_id)
+        if run is None:
+            raise UnknownRun(f"no run {run_id!r} in the ledger; `robots runs` lists them")
+        items = ledger.items(run.robot, run_id=run.run_id)
+    finally:
+        ledger.close()
+    s = run.summary
+    out.print(f"[bold]{run.run_id}[/]  {run.robot}  {run_status(ws, run)}")
+    for label, value in (
+        ("scenario", run.scenario),
+        ("started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
+        ("took", _duration(run)),
+        ("by", s.get("by", "")),
+        ("counts", _counts(s)),
+        ("report", s.get("report", "")),
+        ("logs", s.get("logs", "")),
+        ("alerts", "; ".join(s.get("alerts", [])) or "none"),
+    ):
+        out.print(f"  {label:<9}{value}")
+    if state is not None:
+        items = [i for i in items if i.state == state]
+    table = Table("item", "state", "action", "reason", "message", "evidence", title="items")
+    for i in items:
+        table.add_row(
+            i.item_key,
+            i.state.value,
+            i.action,
+            i.reason_code,
+            i.error_message[:120],
+            "\n".join(i.evidence),
+        )
+    out.print(table)
+    out.print(f"{len(items)} items (those this run touched last)")
