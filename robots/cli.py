@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from contextlib import nullcontext
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +13,7 @@ from rich.markup import escape
 
 from robots.config import Workspace, load_workspace
 from robots.errors import ConfigError, RobotsError
-from robots.runtime.stopping import StopRequest
+from robots.ops import execute_run
 
 app = typer.Typer(
     help="Unattended RPA robots for e-commerce operations.",
@@ -30,8 +27,9 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import runs, scheduler, vault
+    from robots.commands import apply, runs, scheduler, vault
 
+    app.command("apply")(apply.apply)
     app.add_typer(vault.app, name="vault")
     app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")
@@ -70,87 +68,6 @@ def _scenario_for(
     return scenario, base_url
 
 
-class RobotResult(Protocol):
-    run_id: str
-    report: Path
-    run_dir: Path
-    counts: dict[str, int]
-
-    @property
-    def exit_code(self) -> int: ...
-
-
-class Robot(Protocol):
-    run_id: str
-    run_dir: Path
-
-    def run(self) -> Any: ...
-
-
-def _execute(
-    ws: Workspace,
-    robot: str,
-    target: str | None,
-    build: Callable[[StopRequest], Robot],
-    *,
-    dry_run: bool = False,
-) -> RobotResult:
-    """One robot run as every entry point wants it: under the robot's lock (so cron, the
-    scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by the
-    alert rules. Dry runs change nothing, so they neither lock nor alert."""
-    from robots.alerts import RunOutcome
-    from robots.ops import alert_on, history_for
-    from robots.runtime.lock import robot_lock
-
-    stop = StopRequest()
-    holder = os.environ.get("ROBOTS_RUN_BY", "command line")
-    lock = nullcontext() if dry_run else robot_lock(ws.lock_dir, robot, holder=holder)
-    with lock, stop.on_signals():
-        runner = build(stop)
-        try:
-            result: RobotResult = runner.run()
-        except Exception as exc:
-            if not dry_run:
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                failure = f"{type(exc).__name__}: {first}"
-                alert_on(
-                    ws,
-                    RunOutcome(
-                        robot, target or robot, runner.run_id, {}, "", str(runner.run_dir), failure
-                    ),
-                    [],
-                )
-            raise
-    if not dry_run:
-        outcome = RunOutcome(
-            robot,
-            target or robot,
-            result.run_id,
-            dict(result.counts),
-            str(result.report),
-            str(result.run_dir),
-        )
-        sent = alert_on(ws, outcome, history_for(ws, robot, result.run_id))
-        from robots.ledger import Ledger
-
-        ledger = Ledger.at(ws.path(ws.config.paths.ledger))
-        try:
-            ledger.annotate_run(
-                result.run_id,
-                {
-                    "report": str(result.report),
-                    "logs": str(result.run_dir),
-                    "exit_code": result.exit_code,
-                    "target": target or "",
-                    "alerts": sent,
-                    "by": holder,
-                },
-            )
-        finally:
-            ledger.close()
-    return result
-
-
 @run_app.command("refunds")
 def run_refunds(
     scenario: Annotated[
@@ -174,7 +91,7 @@ def run_refunds(
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "refunds", target, scenario, base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
-    result = _execute(
+    result = execute_run(
         ws,
         "refunds",
         target,
@@ -232,7 +149,7 @@ def run_pagescan(
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "pagescan", target, scenario, base_url)
     loaded = load_pagescan_scenario(scenario, base_url=base_url, price_list=price_list)
-    result = _execute(
+    result = execute_run(
         ws,
         "pagescan",
         target,
@@ -283,7 +200,7 @@ def run_returns(
     ws = load_workspace(workspace)
     scenario, base_url = _scenario_for(ws, "returns", target, scenario, base_url)
     loaded = load_returns_scenario(scenario, base_url=base_url)
-    result = _execute(
+    result = execute_run(
         ws,
         "returns",
         target,

@@ -411,6 +411,41 @@ class Ledger:
             row.updated_at = datetime.now()
             return True
 
+    def start_reviewed(
+        self,
+        robot: str,
+        key: str,
+        *,
+        run_id: str,
+        action: str,
+        amount_cents: int,
+        fingerprint: str,
+        review: dict[str, Any],
+    ) -> bool:
+        """Mark acting on a person's approval; False (nothing written) if already done/acting.
+
+        A reviewed approval is the person's money decision: it is recorded with its amount
+        but not counted against the robot's own daily cap (``acted_on`` stays empty).
+        """
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None or row.state in (State.DONE, State.ACTING):
+                return False
+            row.state, row.action, row.amount_cents, row.acted_on = State.ACTING, action, 0, ""
+            row.fingerprint, row.run_id, row.attempts = fingerprint, run_id, row.attempts + 1
+            row.details = {**(row.details or {}), "review": review, "amount_cents": amount_cents}
+            row.updated_at = datetime.now()
+            return True
+
+    def note_review(self, robot: str, key: str, *, run_id: str, review: dict[str, Any]) -> None:
+        """Record a person's decision on an item without changing its state (e.g. hold)."""
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None:
+                raise RuntimeError(f"{robot}/{key} was never claimed")
+            row.details = {**(row.details or {}), "review": review}
+            row.run_id, row.updated_at = run_id, datetime.now()
+
     def money_committed(self, robot: str, day: date) -> int:
         """Cents approved or being approved on ``day``: what the daily cap counts."""
         with self._tx() as s:

@@ -19,7 +19,10 @@ EXCEPTION_HEADERS = [
     "后台链接",
     "证据",
     "处理决定",
+    "复核人",
     "备注",
+    "条目 item",
+    "运行 run",
 ]
 
 
@@ -44,7 +47,8 @@ def assert_report_shape(path: Path) -> None:
     ex = wb["Exceptions"]
     assert [c.value for c in ex[1]] == EXCEPTION_HEADERS
     assert ex.freeze_panes == "A2"
-    assert ex.auto_filter.ref and ex.auto_filter.ref.startswith("A1:L")
+    assert ex.auto_filter.ref and ex.auto_filter.ref.startswith("A1:O")
+    assert ex.column_dimensions["N"].hidden and ex.column_dimensions["O"].hidden
     assert all(ex.column_dimensions[col].width >= 6 for col in "ABCDEFGHIJKL")
     [validation] = ex.data_validations.dataValidation
     assert validation.type == "list" and validation.formula1 == '"approve,hold"'
@@ -58,6 +62,7 @@ def assert_report_shape(path: Path) -> None:
         assert code.value and reason.value
         assert link.hyperlink is not None and link.hyperlink.target.startswith("http")
         assert row[10].value is None and row[11].value is None  # left for the reviewer
+        assert row[14].value == summary["运行编号 run id"]
         if deadline.value is not None:
             assert isinstance(deadline.value, datetime)
             keys.append((urgent.value != "是", deadline.value))

@@ -172,6 +172,16 @@ def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision
     return Approve(AGREE_RETURN, Decimal("0"))
 
 
+def reviewed_action(refund: RefundRequest) -> str | None:
+    """What a person's "approve" means for the record at its stage; None if nothing can be
+    approved there (not waiting for the seller)."""
+    if refund.status == WAIT_SELLER_CONFIRM_GOODS:
+        return CONFIRM_REFUND
+    if refund.status == WAIT_SELLER_AGREE:
+        return AGREE_RETURN if refund.has_good_return else AGREE_REFUND
+    return None
+
+
 def buyer_is_risky(refund: RefundRequest, rules: RefundRules) -> bool:
     if refund.buyer_blacklisted or refund.buyer_refunds_90d >= rules.buyer_max_refunds_90d:
         return True

@@ -466,5 +466,6 @@ class RefundsRobot:
                 urgent=bool(refund and is_urgent(refund, self.rules, datetime.now())),
                 link=self.bo.detail_url(listed.refund_id),
                 evidence=link,
+                item_key=item_key(listed.refund_id, listed.status),
             )
         )

@@ -2,7 +2,7 @@
 
 Written for Excel/WPS users: header frozen, filters on, amounts as numbers, reasons as a
 stable code plus plain Chinese, links to the back office and the evidence, and a *Decision*
-column with a dropdown (approve / hold) the robots can act on later.
+column with a dropdown (approve / hold) and a *Reviewer* column, which `robots apply` acts on.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 from robots.reports.workbook import (
     MONEY_FORMAT,
@@ -40,8 +41,14 @@ EXCEPTION_COLUMNS = [  # (header, width)
     ("后台链接", 12),
     ("证据", 10),
     ("处理决定", 10),
+    ("复核人", 10),
     ("备注", 30),
+    # hidden: which ledger item and which run each row was written for, so `robots apply`
+    # can tell an edited id or a row pasted from another run's workbook
+    ("条目 item", 12),
+    ("运行 run", 12),
 ]
+DECISION_COLUMN, REVIEWER_COLUMN, ITEM_COLUMN, RUN_COLUMN = 11, 12, 14, 15
 APPROVED_COLUMNS = [
     ("退款编号", 20),
     ("订单编号", 20),
@@ -65,6 +72,7 @@ class ExceptionRow:
     urgent: bool
     link: str
     evidence: str = ""
+    item_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,9 @@ def write_refund_report(
                 None,
                 None,
                 None,
+                None,
+                e.item_key,
+                summary.run_id,
             ]
         )
         ex.cell(row=r, column=5).number_format = MONEY_FORMAT
@@ -157,8 +168,10 @@ def write_refund_report(
         if e.urgent:
             for c in range(1, len(EXCEPTION_COLUMNS) + 1):
                 ex.cell(row=r, column=c).fill = URGENT_FILL
-    decision_column(ex, 11, DECISIONS, len(ordered))
+    decision_column(ex, DECISION_COLUMN, DECISIONS, len(ordered))
     filters(ex, EXCEPTION_COLUMNS, len(ordered))
+    for column in (ITEM_COLUMN, RUN_COLUMN):
+        ex.column_dimensions[get_column_letter(column)].hidden = True
 
     ap = wb.create_sheet("Approved")
     header(ap, APPROVED_COLUMNS)

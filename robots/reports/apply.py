@@ -1,0 +1,82 @@
+"""The short workbook `robots apply` writes: what happened to each reviewed decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from robots.reports.workbook import URGENT_FILL, filters, header, link, save
+
+RESULT_COLUMNS = [
+    ("行号 row", 8),
+    ("退款编号", 20),
+    ("处理决定", 10),
+    ("复核人", 10),
+    ("结果代码", 22),
+    ("结果说明", 50),
+    ("后台链接", 12),
+]
+# result codes, with the plain-Chinese text ops staff read
+RESULTS = {
+    "APPLIED": "已按复核意见同意",
+    "HELD": "已记录暂缓，未做操作",
+    "ALREADY_DONE": "此前已处理，本次未重复操作",
+    "CHANGED_SINCE_REVIEW": "复核后退款单已变化，未操作，请重新复核",
+    "HANDLED_ELSEWHERE": "退款单已在后台被他人处理",
+    "FAILED": "系统异常，未能确认结果，下次运行会核实",
+}
+
+
+@dataclass(frozen=True)
+class ApplyRow:
+    row: int
+    refund_id: str
+    decision: str
+    reviewer: str
+    result: str  # a key of RESULTS
+    message: str
+    link: str
+
+
+def write_apply_report(
+    path: Path,
+    *,
+    source: Path,
+    reviewed_run: str,
+    run_id: str,
+    started: datetime,
+    rows: list[ApplyRow],
+) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 26, 60
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.result] = counts.get(r.result, 0) + 1
+    for key, value in [
+        ("运行编号 run id", run_id),
+        ("复核的工作簿 workbook", str(source)),
+        ("复核的运行 reviewed run", reviewed_run),
+        ("开始 start", started),
+        *((f"{RESULTS[code]} {code}", counts.get(code, 0)) for code in RESULTS),
+    ]:
+        ws.append([key, value])
+        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+    ws["B4"].number_format = "yyyy-mm-dd hh:mm:ss"
+
+    res = wb.create_sheet("Results")
+    header(res, RESULT_COLUMNS)
+    for i, r in enumerate(rows, start=2):
+        res.append([r.row, r.refund_id, r.decision, r.reviewer, r.result, r.message, None])
+        link(res.cell(row=i, column=7), r.link, "打开")
+        if r.result in ("FAILED", "CHANGED_SINCE_REVIEW"):
+            for c in range(1, len(RESULT_COLUMNS) + 1):
+                res.cell(row=i, column=c).fill = URGENT_FILL
+    filters(res, RESULT_COLUMNS, len(rows))
+    return save(wb, path)
