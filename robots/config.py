@@ -85,11 +85,51 @@ def _time_zone(name: str) -> str:
     return name
 
 
-def _crontab(expr: str) -> str:
+CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_weekdays(field: str) -> str:
+    """Crontab weekdays (0 or 7 = Sunday, 1 = Monday) as day names: APScheduler 3 counts
+    0 = Monday, so "1-5" would otherwise mean Tuesday to Saturday."""
+    if not any(ch.isdigit() for ch in field):
+        return field  # *, or names: the same in both
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            a, b = span.split("-", 1)
+            low, high = int(a), int(b)
+        else:
+            low = high = int(span)
+        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
+            raise ValueError(f"weekday {part!r} out of 0-7")
+        days.update(d % 7 for d in range(low, high + 1, int(step) if step else 1))
+    return ",".join(CRON_DAYS[d] for d in sorted(days))
+
+
+def cron_trigger(expr: str, tz: ZoneInfo | None = None) -> Any:
+    """An APScheduler CronTrigger that means what the same line means in a crontab."""
     from apscheduler.triggers.cron import CronTrigger
 
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"got {len(fields)} fields")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_cron_weekdays(weekday),
+        timezone=tz,
+    )
+
+
+def _crontab(expr: str) -> str:
     try:
-        CronTrigger.from_crontab(expr)
+        cron_trigger(expr)
     except ValueError as exc:
         raise ValueError(
             f"not a cron expression ({exc}); five fields: minute hour day month weekday"

@@ -34,13 +34,12 @@ from apscheduler.jobstores.base import BaseJobStore as JobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 from loguru import logger
 
 from robots.alerts import RunOutcome
-from robots.config import Schedule, Workspace, load_workspace
+from robots.config import Schedule, Workspace, cron_trigger, load_workspace
 from robots.errors import RobotsError
 from robots.ops import alert_on
 from scheduler.calendar import blackout_at, non_working_reason
@@ -55,7 +54,8 @@ class SchedulerAlreadyRunning(RobotsError):
 
 def trigger_for(s: Schedule, tz: ZoneInfo) -> BaseTrigger:
     if s.cron is not None:
-        return CronTrigger.from_crontab(s.cron, timezone=tz)
+        trigger: BaseTrigger = cron_trigger(s.cron, tz)
+        return trigger
     assert s.every_seconds is not None
     return IntervalTrigger(seconds=s.every_seconds, timezone=tz)
 

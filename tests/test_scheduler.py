@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import Workspace, robot_env, robots_cmd, write_workspace
 
-from robots.config import Blackout, load_workspace
+from robots.config import Blackout, cron_trigger, load_workspace
 from robots.errors import ConfigError
 from scheduler.calendar import blackout_at, non_working_reason
 from scheduler.history import BUSY
@@ -37,6 +37,29 @@ def test_chinese_holidays_and_make_up_working_days() -> None:
     assert non_working_reason(date(2026, 11, 23), days_off=[date(2026, 11, 23)]) == (
         "company day off"
     )
+
+
+@pytest.mark.parametrize(
+    ("expr", "days"),
+    [
+        ("30 9 * * 1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("0 3 * * 0", ["Sun"]),
+        ("0 3 * * 7", ["Sun"]),
+        ("0 3 * * 6,0", ["Sat", "Sun"]),
+        ("0 3 * * */2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("0 3 * * mon-fri", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("0 3 * * *", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+    ],
+)
+def test_cron_weekdays_mean_what_they_mean_in_a_crontab(expr: str, days: list[str]) -> None:
+    tz = ZoneInfo(TZ)
+    trigger = cron_trigger(expr, tz)
+    fire, seen = datetime(2026, 11, 22, 0, 0, tzinfo=tz), set()  # a Sunday
+    for _ in range(14):
+        fire = trigger.get_next_fire_time(None, fire)
+        seen.add(fire.strftime("%a"))
+        fire = fire.replace(hour=23, minute=59)
+    assert sorted(seen) == sorted(days)
 
 
 def test_blackout_windows() -> None:
