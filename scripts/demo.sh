@@ -59,5 +59,19 @@ echo "== returns robot, dry run first (links nothing)"
 "$BIN/robots" run returns --dry-run --base-url "http://127.0.0.1:$PORT/"
 echo "== returns robot: link the confident matches in the terminal, verify each on the web"
 "$BIN/robots" run returns --base-url "http://127.0.0.1:$PORT/"
+echo "== a person reviews the refunds workbook: approves two over-the-cap refunds, holds one"
+REVIEWED=var/reviewed-refunds.xlsx
+REPORT="$(ls -1t reports/refunds-*.xlsx | grep -v -- -dry-run | tail -1)"
+"$BIN/python" - "$REPORT" "$REVIEWED" <<'PY'
+import sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+rows = [r for r in wb["Exceptions"].iter_rows(min_row=2) if r[5].value == "OVER_AMOUNT_CAP"]
+for row, decision in zip(rows, ["approve", "approve", "hold"]):
+    row[10].value, row[11].value = decision, "演示复核人"
+wb.save(sys.argv[2])
+PY
+"$BIN/robots" apply "$REVIEWED" --base-url "http://127.0.0.1:$PORT/"
+echo "== run history"
+"$BIN/robots" runs --limit 10
 echo "== reports"
-ls -1t reports/*.xlsx | head -6
+ls -1t reports/*.xlsx | head -8

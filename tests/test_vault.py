@@ -214,6 +214,11 @@ def test_two_factor_login_through_the_vault_leaks_no_secret(tmp_path: Path) -> N
         assert searched >= 8
         assert PASSWORD not in result.stdout + result.stderr
         assert totp_secret not in result.stdout + result.stderr
+        # a second run straight after: the shop refuses a code used twice, so the robot
+        # waits for the next one when it has to; either way it gets in
+        sandbox.control("reset")
+        again = robots(ws, "run", "refunds")
+        assert again.returncode == 0, again.stderr
         ledger = sqlite3.connect(ws / "state" / "ledger.sqlite3")
         with ledger:
             assert ledger.execute("SELECT count(*) FROM work_items").fetchone()[0] > 0

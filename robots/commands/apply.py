@@ -50,6 +50,9 @@ def _scenario(ws: Workspace, target: str | None, written_for: str) -> tuple[Path
 def apply(
     workbook: Annotated[Path, typer.Argument(help="A refunds workbook with decisions filled in.")],
     target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
@@ -77,8 +80,8 @@ def apply(
         f"{workbook}: run {review.run_id}, {len(review.rows)} decisions "
         f"({approve} approve, {len(review.rows) - approve} hold)"
     )
-    scenario, base_url = _scenario(ws, target, review.scenario)
-    loaded = load_refund_scenario(scenario, base_url=base_url)
+    scenario, target_url = _scenario(ws, target, review.scenario)
+    loaded = load_refund_scenario(scenario, base_url=base_url or target_url)
     result = execute_run(
         ws,
         "refunds",

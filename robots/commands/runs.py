@@ -13,6 +13,7 @@ from rich.table import Table
 from robots.config import Workspace, load_workspace
 from robots.errors import RobotsError
 from robots.ledger import Ledger, RunView
+from robots.runtime.lock import is_locked
 from robots.runtime.stopping import STOPPED_EXIT_CODE
 
 app = typer.Typer(help="What the robots did: recent runs, and one run's items.")
@@ -44,14 +45,10 @@ class UnknownRun(RobotsError):
     exit_code = 2
 
 
-def _lock_held(ws: Workspace, robot: str) -> bool:
-    return (ws.lock_dir / f"{robot}.owner.json").exists()
-
-
 def run_status(ws: Workspace, run: RunView) -> str:
     code = run.summary.get("exit_code")
     if run.ended_at is None:
-        return "running" if _lock_held(ws, run.robot) else "interrupted (no end recorded)"
+        return "running" if is_locked(ws.lock_dir, run.robot) else "interrupted (no end recorded)"
     counts = run.summary.get("counts", {})
     if counts.get("stopped") or code == STOPPED_EXIT_CODE:
         status = "stopped early"

@@ -144,7 +144,7 @@ class BrowserSession:
         if not credential.totp:
             raise CredentialError(
                 f"the shop asks for a one-time code but credential {credential.name!r} has no "
-                f"TOTP secret: add one with `robots vault set {credential.name}`",
+                f"TOTP secret: add one with `robots vault set {credential.name} --totp`",
                 credential=credential.name,
             )
         totp = pyotp.TOTP(credential.totp)
@@ -156,15 +156,21 @@ class BrowserSession:
                 f"the TOTP secret of credential {credential.name!r} is not usable: {exc}",
                 credential=credential.name,
             ) from None
-        if step <= self._last_totp_step.get(credential.name, -1):
-            wait = totp.interval - time.time() % totp.interval + 0.2
-            logger.info("waiting {:.0f} s for a fresh one-time code", wait)
-            await asyncio.sleep(wait)
-        now = datetime.now()
-        self._last_totp_step[credential.name] = totp.timecode(now)
-        await page.fill(form.otp, totp.at(now))
-        await page.click(form.otp_submit)
-        await page.wait_for_selector(f"{form.logged_in}, {form.error}")
+        for attempt in (1, 2):
+            if step <= self._last_totp_step.get(credential.name, -1):
+                wait = totp.interval - time.time() % totp.interval + 0.2
+                logger.info("waiting {:.0f} s for a fresh one-time code", wait)
+                await asyncio.sleep(wait)
+            now = datetime.now()
+            step = self._last_totp_step[credential.name] = totp.timecode(now)
+            await page.fill(form.otp, totp.at(now))
+            await page.click(form.otp_submit)
+            await page.wait_for_selector(f"{form.logged_in}, {form.error}")
+            if attempt == 1 and not await page.locator(form.logged_in).count():
+                # most often a code another process used a moment ago: the next one will do
+                logger.info("the shop refused the one-time code; trying the next one")
+                continue
+            return
 
     async def refresh_login(self, form: LoginForm, credential: Credential, *, seen: int) -> None:
         """Log in again after the shop expired the session; live contexts get the new cookies.

@@ -19,6 +19,22 @@ from filelock import FileLock, Timeout
 from robots.errors import RunLocked
 
 
+def is_locked(lock_dir: Path, robot: str) -> bool:
+    """Whether a live process holds ``robot``'s lock (read from the owner file, so looking
+    never competes with a run that is starting; a stale file of a killed run does not count)."""
+    try:
+        pid = int(json.loads((lock_dir / f"{robot}.owner.json").read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 @contextmanager
 def robot_lock(lock_dir: Path, robot: str, *, holder: str) -> Iterator[None]:
     """Hold ``robot``'s lock for the block; RunLocked at once if another run has it."""
