@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console
 from robots.config import Workspace, load_workspace
 from robots.errors import ConfigError, RobotsError
 from robots.ops import execute_run
@@ -33,16 +33,6 @@ def _subcommands() -> None:
     app.add_typer(vault.app, name="vault")
     app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")
-
-
-console = Console(stderr=True, soft_wrap=True)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
-    ),
-]
 
 
 def _scenario_for(
@@ -77,10 +67,8 @@ def run_refunds(
         bool, typer.Option("--dry-run", help="Change nothing; report what would be done.")
     ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N refunds.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
-    ] = None,
+    target: TargetOpt = None,
+    base_url: BaseUrlOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
@@ -132,10 +120,8 @@ def run_pagescan(
         list[str] | None,
         typer.Option("--only", help="Check only this product URL or path (repeatable)."),
     ] = None,
-    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
-    ] = None,
+    target: TargetOpt = None,
+    base_url: BaseUrlOpt = None,
     price_list: Annotated[
         Path | None, typer.Option(help="Approved price list (.xlsx), overriding the scenario's.")
     ] = None,
@@ -185,7 +171,7 @@ def run_returns(
         bool, typer.Option("--dry-run", help="Link nothing; report what would be linked.")
     ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Work on at most N parcels.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    target: TargetOpt = None,
     base_url: Annotated[
         str | None,
         typer.Option(help="Back-office address, overriding the target's and the scenario's."),

@@ -187,6 +187,14 @@ to = ["ops@example.com", "lead@example.com"]
 """
 
 
+def add_signing_secret(ws: Path, secret: str) -> None:
+    """The DingTalk signing secret, as the credential the webhook names."""
+    creds = ws / "secrets" / "credentials.toml"
+    creds.write_text(
+        creds.read_text() + f'\n[dingtalk-sign]\nusername = "-"\npassword = "{secret}"\n'
+    )
+
+
 @pytest.mark.browser
 @pytest.mark.refunds(20)
 def test_failing_run_alerts_every_channel(
@@ -196,10 +204,7 @@ def test_failing_run_alerts_every_channel(
     ws = write_workspace(
         workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port)
     )
-    creds = ws / "secrets" / "credentials.toml"
-    creds.write_text(
-        creds.read_text() + '\n[dingtalk-sign]\nusername = "-"\npassword = "SECabc123"\n'
-    )
+    add_signing_secret(ws, "SECabc123")
     with workspace.sandbox.db() as conn:
         target = conn.execute(
             "SELECT refund_id FROM refunds WHERE status = 'WAIT_SELLER_AGREE' LIMIT 1"
@@ -253,8 +258,7 @@ def test_unreachable_shop_alerts_as_a_failed_run(
     ws = write_workspace(
         tmp_path / "ws", f"http://127.0.0.1:{free_port()}/", extra=alerts_config(hook, smtp_port)
     )
-    creds = ws / "secrets" / "credentials.toml"
-    creds.write_text(creds.read_text() + '\n[dingtalk-sign]\nusername = "-"\npassword = "S3"\n')
+    add_signing_secret(ws, "S3")
     import subprocess
 
     result = subprocess.run(
@@ -285,8 +289,7 @@ def test_run_over_its_time_limit_is_stopped_and_alerted(
         + schedule("slow", every_seconds=1)
     )
     ws = write_workspace(workspace.root, workspace.sandbox.url, parallel=1, extra=extra)
-    creds = ws / "secrets" / "credentials.toml"
-    creds.write_text(creds.read_text() + '\n[dingtalk-sign]\nusername = "-"\npassword = "S3"\n')
+    add_signing_secret(ws, "S3")
     sched = Scheduler(ws)
     try:
         [fire] = wait_for(

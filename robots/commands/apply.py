@@ -6,21 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console
 from robots.config import Workspace, load_refund_scenario, load_workspace
 from robots.errors import ConfigError
 from robots.ledger import Ledger
 from robots.ops import execute_run
-
-console = Console(stderr=True, soft_wrap=True)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
-    ),
-]
 
 
 def _scenario(ws: Workspace, target: str | None, written_for: str) -> tuple[Path, str | None]:
@@ -49,10 +40,8 @@ def _scenario(ws: Workspace, target: str | None, written_for: str) -> tuple[Path
 
 def apply(
     workbook: Annotated[Path, typer.Argument(help="A refunds workbook with decisions filled in.")],
-    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
-    ] = None,
+    target: TargetOpt = None,
+    base_url: BaseUrlOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from robots.commands import WorkspaceOpt, out
 from robots.config import Workspace, load_workspace
 from robots.errors import RobotsError
 from robots.ledger import Ledger, RunView
@@ -17,14 +17,7 @@ from robots.runtime.lock import is_locked
 from robots.runtime.stopping import STOPPED_EXIT_CODE
 
 app = typer.Typer(help="What the robots did: recent runs, and one run's items.")
-out = Console(soft_wrap=True, width=200)
 
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
-    ),
-]
 
 # how each count reads in a table; counts not named here are shown under their own key
 COUNT_NAMES = {

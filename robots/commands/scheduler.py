@@ -8,21 +8,12 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from robots.commands import WorkspaceOpt, console, out
 from robots.config import load_workspace
 
 app = typer.Typer(help="Run robots on their schedules (robots.toml [[schedules]]).")
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True, width=160)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
-    ),
-]
 
 
 @app.command("start")

@@ -8,24 +8,15 @@ from typing import Annotated
 
 import pyotp
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from robots.commands import WorkspaceOpt, console, out
 from robots.config import load_workspace
 from robots.errors import VaultError
 from robots.vault import KEYRING_ENTRY, KEYRING_SERVICE, Secret, Vault, find_key, new_key
 from robots.vault import write_key_file as _write_key_file
 
 app = typer.Typer(help="Credentials encrypted at rest (passwords, TOTP secrets).")
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Folder holding robots.toml.", envvar="ROBOTS_WORKSPACE"
-    ),
-]
 
 
 @app.command("init")
