@@ -6,11 +6,15 @@ import json
 import shutil
 import sqlite3
 import subprocess
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 import pytest
 from conftest import Workspace, robot_env, robots_cmd
+
+from robots.reports.refunds import RunSummary, write_refund_report
 
 APPROVABLE = {"OVER_AMOUNT_CAP", "BUYER_RISK", "REASON_NOT_AUTOMATABLE", "MERCHANT_FAULT"}
 
@@ -135,8 +139,8 @@ def test_bad_workbook_is_rejected_whole_with_every_problem_named(
     assert workspace.sandbox.audit() == before, "nothing may be applied from a bad file"
 
     # a workbook of a dry run, or of another kind, is refused too
-    workspace.run("--dry-run")
-    dry = next(p for p in workspace.reports() if p.name.endswith("-dry-run.xlsx"))
+    summary = RunSummary("x-dry", "s.toml", datetime.now(), datetime.now(), True, {}, Decimal(0))
+    dry = write_refund_report(tmp_path / "dry.xlsx", summary, [], [])  # as a dry run writes it
     refused = apply(workspace, dry)
     assert refused.returncode == 2 and "was a dry run" in refused.stderr
     other = tmp_path / "notes.xlsx"

@@ -194,7 +194,7 @@ def test_schedule_fires_a_robot_in_a_child_process(workspace: Workspace) -> None
 
 
 @pytest.mark.browser
-@pytest.mark.refunds(150)
+@pytest.mark.refunds(40)
 def test_overlapping_triggers_never_overlap_and_cron_shares_the_lock(
     workspace: Workspace,
 ) -> None:
@@ -313,7 +313,7 @@ def test_non_working_days_and_blackouts_skip_without_running(tmp_path: Path) -> 
 
 
 @pytest.mark.browser
-@pytest.mark.refunds(150)
+@pytest.mark.refunds(80)
 def test_sigterm_mid_run_leaves_the_ledger_consistent(workspace: Workspace) -> None:
     ws = write_workspace(
         workspace.root, workspace.sandbox.url, parallel=1, extra=schedule("s", every_seconds=1)

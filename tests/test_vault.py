@@ -202,7 +202,8 @@ def test_two_factor_login_through_the_vault_leaks_no_secret(tmp_path: Path) -> N
         with sandbox.db() as conn:
             assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] > 0
 
-        run_dir = next((ws / "logs").iterdir())
+        # the run that got in (the refused one left a log folder without evidence)
+        [run_dir] = [d for d in (ws / "logs").iterdir() if (d / "evidence").is_dir()]
         assert list(run_dir.glob("evidence/*.png")) and list(run_dir.glob("evidence/*.trace.zip"))
         assert (run_dir / "run.jsonl").stat().st_size > 0
         files = [
