@@ -159,6 +159,8 @@ class Service:
             )
             with self._children_lock:
                 self.children[process.pid] = Child(name, process)
+            if self.stopping.is_set():  # the stop came while this child was starting
+                process.send_signal(signal.SIGTERM)
             logger.info("{}: started {} (pid {})", name, target.robot, process.pid)
             timed_out = False
             try:

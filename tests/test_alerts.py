@@ -284,7 +284,7 @@ def test_run_over_its_time_limit_is_stopped_and_alerted(
 
     hook, mailbox, smtp_port = receivers
     extra = (
-        "[scheduler]\nrun_time_limit_s = 4\nstop_grace_s = 60\n"
+        "[scheduler]\nrun_time_limit_s = 8\nstop_grace_s = 60\n"
         + alerts_config(hook, smtp_port)
         + schedule("slow", every_seconds=1)
     )
@@ -299,10 +299,10 @@ def test_run_over_its_time_limit_is_stopped_and_alerted(
         )
     finally:
         sched.stop()
-    assert fire["outcome"] == "timed out after 4 s" and fire["exit_code"] == 143
+    assert fire["outcome"] == "timed out after 8 s" and fire["exit_code"] == 143
     [generic] = [b for p, b in hook.posts if p == "/generic"]  # the robot itself stays quiet
     assert generic["level"] == "critical"
-    assert "the run failed: timed out after 4 s" in generic["reasons"]
+    assert "the run failed: timed out after 8 s" in generic["reasons"]
     [mail] = mailbox.messages
-    assert "timed out after 4 s" in mail.get_payload(decode=True).decode()
+    assert "timed out after 8 s" in mail.get_payload(decode=True).decode()
     assert "acting" not in {r["state"] for r in workspace.ledger_rows()}

@@ -18,6 +18,7 @@ from conftest import Workspace, robot_env, robots_cmd, write_workspace
 
 from robots.config import Blackout, cron_trigger, load_workspace
 from robots.errors import ConfigError
+from robots.runtime.lock import is_locked
 from scheduler.calendar import blackout_at, non_working_reason
 from scheduler.history import BUSY
 from scheduler.service import stored_jobs
@@ -193,8 +194,16 @@ def test_schedule_fires_a_robot_in_a_child_process(workspace: Workspace) -> None
     assert "CST" in status.stdout  # next fire time, in the schedules' zone
 
 
+def held_by_scheduler(ws: Path) -> bool:
+    try:
+        owner = (ws / "state" / "locks" / "refunds.owner.json").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return is_locked(ws / "state" / "locks", "refunds") and "scheduler (" in owner
+
+
 @pytest.mark.browser
-@pytest.mark.refunds(40)
+@pytest.mark.refunds(80)
 def test_overlapping_triggers_never_overlap_and_cron_shares_the_lock(
     workspace: Workspace,
 ) -> None:
@@ -202,11 +211,14 @@ def test_overlapping_triggers_never_overlap_and_cron_shares_the_lock(
     ws = write_workspace(workspace.root, workspace.sandbox.url, parallel=1, extra=extra)
     sched = Scheduler(ws)
     try:
-        running = wait_for(
-            "a scheduled run in progress",
-            lambda: [f for f in sched.fires() if f["outcome"] == "running"],
+        owner = ws / "state" / "locks" / "refunds.owner.json"
+        wait_for(  # a scheduled run holds the robot's lock (not merely started)
+            "a scheduled run holding the lock",
+            lambda: (
+                is_locked(ws / "state" / "locks", "refunds")
+                and "scheduler (" in owner.read_text(encoding="utf-8")
+            ),
         )
-        assert running
         # a cron-started run of the same robot meets the lock and does not start
         cron = workspace.run(check=False, timeout=120)
         assert cron.returncode == 75, cron.stderr
