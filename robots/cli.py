@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console
-from robots.config import Workspace, load_workspace
-from robots.errors import ConfigError, RobotsError
+from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console, scenario_for
+from robots.config import load_workspace
+from robots.errors import RobotsError
 from robots.ops import execute_run
 
 app = typer.Typer(
@@ -35,29 +35,6 @@ def _subcommands() -> None:
     app.add_typer(scheduler.app, name="scheduler")
 
 
-def _scenario_for(
-    ws: Workspace, robot: str, target: str | None, scenario: Path | None, base_url: str | None
-) -> tuple[Path, str | None]:
-    """The scenario file and shop address a run uses: explicit options, else the target's."""
-    chosen = ws.target(robot, target)
-    if target and chosen is None:
-        raise ConfigError(
-            f"no enabled {robot} target named {target!r}", file=str(ws.file), key="targets"
-        )
-    if scenario is None:
-        if chosen is None:
-            raise ConfigError(
-                f'no enabled target with robot = "{robot}" and no --scenario given',
-                file=str(ws.file),
-                key="targets",
-            )
-        scenario = ws.path(chosen.scenario)
-        # the target's address wins over its scenario's; an explicit --scenario keeps its own
-        if base_url is None and chosen.base_url is not None:
-            base_url = str(chosen.base_url)
-    return scenario, base_url
-
-
 @run_app.command("refunds")
 def run_refunds(
     scenario: Annotated[
@@ -77,7 +54,7 @@ def run_refunds(
     from robots.refunds.robot import RefundsRobot, RunResult
 
     ws = load_workspace(workspace)
-    scenario, base_url = _scenario_for(ws, "refunds", target, scenario, base_url)
+    scenario, base_url = scenario_for(ws, "refunds", target, scenario, base_url)
     loaded = load_refund_scenario(scenario, base_url=base_url)
     result = execute_run(
         ws,
@@ -133,7 +110,7 @@ def run_pagescan(
     from robots.pagescan.robot import PageScanRobot, ScanResult
 
     ws = load_workspace(workspace)
-    scenario, base_url = _scenario_for(ws, "pagescan", target, scenario, base_url)
+    scenario, base_url = scenario_for(ws, "pagescan", target, scenario, base_url)
     loaded = load_pagescan_scenario(scenario, base_url=base_url, price_list=price_list)
     result = execute_run(
         ws,
@@ -184,7 +161,7 @@ def run_returns(
     from robots.returns.robot import ReturnsResult, ReturnsRobot
 
     ws = load_workspace(workspace)
-    scenario, base_url = _scenario_for(ws, "returns", target, scenario, base_url)
+    scenario, base_url = scenario_for(ws, "returns", target, scenario, base_url)
     loaded = load_returns_scenario(scenario, base_url=base_url)
     result = execute_run(
         ws,

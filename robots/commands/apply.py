@@ -7,35 +7,22 @@ from typing import Annotated
 
 import typer
 
-from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console
+from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console, scenario_for
 from robots.config import Workspace, load_refund_scenario, load_workspace
-from robots.errors import ConfigError
 from robots.ledger import Ledger
 from robots.ops import execute_run
 
 
-def _scenario(ws: Workspace, target: str | None, written_for: str) -> tuple[Path, str | None]:
-    """The target named, else the one whose scenario wrote the workbook, else the default."""
-    candidates = [t for t in ws.config.targets if t.robot == "refunds" and t.enabled]
+def _target_for(ws: Workspace, target: str | None, written_for: str) -> str | None:
+    """The target named, else the refunds target whose scenario wrote the workbook."""
     if target is not None:
-        chosen = next((t for t in candidates if t.name == target), None)
-        if chosen is None:
-            raise ConfigError(
-                f"no enabled refunds target named {target!r}", file=str(ws.file), key="targets"
-            )
-    else:
-        same = [t for t in candidates if str(ws.path(t.scenario)) == written_for]
-        chosen = (same or candidates)[0] if (same or candidates) else None
-    if chosen is None:
-        if written_for and Path(written_for).is_file():
-            return Path(written_for), None
-        raise ConfigError(
-            "no refunds target to apply the workbook with; add a [[targets]] with robot = "
-            '"refunds"',
-            file=str(ws.file),
-            key="targets",
-        )
-    return ws.path(chosen.scenario), str(chosen.base_url) if chosen.base_url else None
+        return target
+    same = [
+        t.name
+        for t in ws.config.targets
+        if t.robot == "refunds" and t.enabled and str(ws.path(t.scenario)) == written_for
+    ]
+    return same[0] if same else None
 
 
 def apply(
@@ -69,8 +56,15 @@ def apply(
         f"{workbook}: run {review.run_id}, {len(review.rows)} decisions "
         f"({approve} approve, {len(review.rows) - approve} hold)"
     )
-    scenario, target_url = _scenario(ws, target, review.scenario)
-    loaded = load_refund_scenario(scenario, base_url=base_url or target_url)
+    target = _target_for(ws, target, review.scenario)
+    written_by = Path(review.scenario)
+    fallback = (  # no refunds target at all: the scenario that wrote the workbook
+        written_by
+        if target is None and ws.target("refunds") is None and written_by.is_file()
+        else None
+    )
+    scenario, base_url = scenario_for(ws, "refunds", target, fallback, base_url)
+    loaded = load_refund_scenario(scenario, base_url=base_url)
     result = execute_run(
         ws,
         "refunds",
