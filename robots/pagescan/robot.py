@@ -34,10 +34,10 @@ from robots.pagescan.words import WordMatcher
 from robots.reports.pagescan import ScanSummary, write_pagescan_report
 from robots.runtime.browser import (
     BrowserSession,
+    ItemPage,
     ItemTrace,
     browser_session,
     recycled,
-    screenshot,
 )
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
@@ -308,24 +308,14 @@ class PageScanRobot:
         key = f"{self.scan_id}|{item_path(url)}"
         trace = ItemTrace(context, self.ws.config.browser.trace_on_failure)
         await trace.start()
-        evidence: list[str] = []
-        attempt_no = 0
         name = item_path(url).strip("/").replace("/", "_")
+        tries = ItemPage(context, page, self.evidence_dir, name)
+        evidence = tries.evidence
         with logger.contextualize(item=item_path(url)):
             try:
                 async for attempt in self.retry.retrying(f"page {url}"):
                     with attempt:
-                        attempt_no += 1
-                        try:
-                            product = await shop.read_product(page, url)
-                        except TEMPORARY:
-                            shot = await screenshot(
-                                page, self.evidence_dir / f"{name}-attempt{attempt_no}.png"
-                            )
-                            evidence += [shot] if shot else []
-                            if page.is_closed():
-                                page = await context.new_page()
-                            raise
+                        product = await tries.attempt(lambda p: shop.read_product(p, url))
             except BusinessException as exc:
                 self.ledger.finish(
                     ROBOT,
@@ -338,7 +328,7 @@ class PageScanRobot:
                 self._count("page_gone")
                 logger.warning("{}: {}", exc.code, exc)
                 await trace.finish(None)
-                return page
+                return tries.page
             except TEMPORARY as exc:
                 kept = await trace.finish(self.evidence_dir / f"{name}.trace.zip")
                 evidence += [kept] if kept else []
@@ -346,8 +336,8 @@ class PageScanRobot:
                     ROBOT, key, exc, run_id=self.run_id, evidence=evidence
                 )
                 self._count("system_exception")
-                logger.error("system exception after {} attempts: {}", attempt_no, message)
-                return page
+                logger.error("system exception after {} attempts: {}", tries.attempts, message)
+                return tries.page
             await trace.finish(None)
             result = self._check(product)
             self.ledger.finish(ROBOT, key, State.DONE, run_id=self.run_id, details=_to_json(result))
@@ -360,7 +350,7 @@ class PageScanRobot:
             if result.prices or result.words:
                 self._count("pages_with_findings")
             logger.info("{} price and {} word findings", len(result.prices), len(result.words))
-        return page
+        return tries.page
 
     def _check(self, product: ProductPage) -> PageResult:
         keys = [f"{self.shop_key}|{s.sku}" for s in product.skus]

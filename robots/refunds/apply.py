@@ -24,7 +24,7 @@ from robots.refunds.policy import MOVES_MONEY, STATUS_AFTER, reviewed_action
 from robots.refunds.review import ReviewedRow, ReviewedWorkbook
 from robots.refunds.robot import ROBOT, RefundsRobot, cents
 from robots.reports.apply import RESULTS, ApplyRow, write_apply_report
-from robots.runtime.browser import BrowserSession, browser_session, screenshot
+from robots.runtime.browser import BrowserSession, ItemPage, browser_session
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
 from robots.runtime.retry import TEMPORARY
@@ -151,24 +151,15 @@ class ReviewedApprovals(RefundsRobot):
 
         refund_id, stage = row.item_key.split("@", 1)
         outcome: dict[str, str] = {}
-        attempt_no = 0
-
-        async def attempt() -> None:
-            nonlocal attempt_no, page
-            attempt_no += 1
-            try:
-                await self._approve(page, row, refund_id, stage, review, outcome)
-            except TEMPORARY:
-                shot = await screenshot(
-                    page, self.evidence_dir / f"{row.item_key}-attempt{attempt_no}.png"
-                )
-                outcome.setdefault("evidence", shot or "")
-                if page.is_closed():
-                    page = await context.new_page()
-                raise
-
+        tries = ItemPage(context, page, self.evidence_dir, row.item_key)
         try:
-            await self._with_session(session, f"applying {row.item_key}", attempt)
+            await self._with_session(
+                session,
+                f"applying {row.item_key}",
+                lambda: tries.attempt(
+                    lambda p: self._approve(p, row, refund_id, stage, review, outcome)
+                ),
+            )
         except BusinessException as exc:
             current = self.ledger.get(ROBOT, row.item_key)
             if current is not None and current.state == State.ACTING:  # the shop said no (409)
@@ -182,15 +173,14 @@ class ReviewedApprovals(RefundsRobot):
                     acted=False,
                 )
             self.ledger.note_review(ROBOT, row.item_key, run_id=self.run_id, review=review)
-            return self._result(row, "CHANGED_SINCE_REVIEW", str(exc), page)
+            return self._result(row, "CHANGED_SINCE_REVIEW", str(exc), tries.page)
         except TEMPORARY as exc:
-            evidence = [outcome["evidence"]] if outcome.get("evidence") else []
             message = self.ledger.give_up(
-                ROBOT, row.item_key, exc, run_id=self.run_id, evidence=evidence
+                ROBOT, row.item_key, exc, run_id=self.run_id, evidence=tries.evidence
             )
             self._count("system_exception")
-            return self._result(row, "FAILED", message, page)
-        return self._result(row, outcome["result"], outcome["message"], page)
+            return self._result(row, "FAILED", message, tries.page)
+        return self._result(row, outcome["result"], outcome["message"], tries.page)
 
     async def _approve(
         self,

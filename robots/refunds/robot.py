@@ -37,10 +37,10 @@ from robots.refunds.policy import (
 from robots.reports.refunds import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
 from robots.runtime.browser import (
     BrowserSession,
+    ItemPage,
     ItemTrace,
     browser_session,
     recycled,
-    screenshot,
 )
 from robots.runtime.credentials import Credential
 from robots.runtime.logs import run_logging
@@ -303,26 +303,17 @@ class RefundsRobot:
         key = item_key(listed.refund_id, listed.status)
         trace = ItemTrace(context, self.ws.config.browser.trace_on_failure)
         await trace.start()
-        evidence: list[str] = []
         seen: dict[str, RefundRequest] = {}
-        attempt_no = 0
-
-        async def attempt() -> None:
-            nonlocal attempt_no, page
-            attempt_no += 1
-            try:
-                await self._attempt(page, key, listed, seen)
-            except TEMPORARY:
-                shot = await screenshot(page, self.evidence_dir / f"{key}-attempt{attempt_no}.png")
-                if shot:
-                    evidence.append(shot)
-                if page.is_closed():
-                    page = await context.new_page()
-                raise
+        tries = ItemPage(context, page, self.evidence_dir, key)
+        evidence = tries.evidence
 
         with logger.contextualize(item=key):
             try:
-                await self._with_session(session, f"refund {key}", attempt)
+                await self._with_session(
+                    session,
+                    f"refund {key}",
+                    lambda: tries.attempt(lambda p: self._attempt(p, key, listed, seen)),
+                )
             except BusinessException as exc:
                 refund = seen.get("live")
                 self.ledger.finish(
@@ -354,7 +345,7 @@ class RefundsRobot:
                 logger.error("system exception after {} attempts: {}", self.retry.attempts, message)
             else:
                 await trace.finish(None)
-        return page
+        return tries.page
 
     async def _attempt(
         self, page: Page, key: str, listed: ListedRefund, seen: dict[str, RefundRequest]

@@ -25,7 +25,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from robots.errors import BrowserNotFound, CredentialError, PageError, SessionExpired
 from robots.runtime.credentials import Credential
-from robots.runtime.retry import RetryPolicy
+from robots.runtime.retry import TEMPORARY, RetryPolicy
 
 T = TypeVar("T")
 
@@ -309,6 +309,31 @@ async def screenshot(page: Page, path: Path) -> str | None:
         logger.warning("screenshot {} failed: {}", path.name, exc)
         return None
     return str(path)
+
+
+class ItemPage:
+    """The page one item is worked on, across its attempts: a failed attempt leaves a masked
+    screenshot as evidence, and a page the failure closed is replaced before the retry."""
+
+    def __init__(self, context: BrowserContext, page: Page, evidence_dir: Path, name: str) -> None:
+        self.context, self.page = context, page
+        self.evidence_dir, self.name = evidence_dir, name
+        self.attempts = 0
+        self.evidence: list[str] = []
+
+    async def attempt(self, step: Callable[[Page], Awaitable[T]]) -> T:
+        self.attempts += 1
+        try:
+            return await step(self.page)
+        except TEMPORARY:
+            shot = await screenshot(
+                self.page, self.evidence_dir / f"{self.name}-attempt{self.attempts}.png"
+            )
+            if shot:
+                self.evidence.append(shot)
+            if self.page.is_closed():
+                self.page = await self.context.new_page()
+            raise
 
 
 class ItemTrace:
