@@ -20,6 +20,7 @@ lint: deps
 	$(BIN)/ruff check robots sandbox scheduler tests bench
 	$(BIN)/ruff format --check robots sandbox scheduler tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: deps
 	$(BIN)/pytest -m "not browser"
@@ -28,6 +29,7 @@ bench: deps
 	$(BIN)/python bench/refunds.py
 	$(BIN)/python bench/pagescan.py
 	$(BIN)/python bench/returns.py
+	$(BIN)/python bench/cli_start.py
 
 deps: system-deps $(VENV)/.installed
 

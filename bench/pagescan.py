@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from common import Shop  # noqa: E402
 
-from robots.config import load_pagescan_scenario, load_workspace  # noqa: E402
+from robots.config import load_workspace  # noqa: E402
 from robots.ledger import Ledger, State  # noqa: E402
 from robots.pagescan.inputs import load_allowlist, load_banned_words  # noqa: E402
 from robots.pagescan.robot import PageScanRobot  # noqa: E402
+from robots.pagescan.scenario import load_pagescan_scenario  # noqa: E402
 from robots.pagescan.words import BannedWord, WordMatcher, normalise  # noqa: E402
 from sandbox.catalog import build_catalog  # noqa: E402
 from sandbox.seed import seed_shop  # noqa: E402
@@ -50,7 +51,7 @@ def scan(url: str, scenario: Path, price_list: Path, work: Path, parallel: int) 
     ws = load_workspace(work)
     sc = load_pagescan_scenario(scenario, base_url=url, price_list=price_list)
     sc = sc.model_copy(update={"crawl": sc.crawl.model_copy(update={"parallel_pages": parallel})})
-    result = PageScanRobot(ws, sc, scenario).run()
+    result = PageScanRobot(ws, sc, scenario).perform()
     found: set[tuple[str, ...]] = set()
     ledger = Ledger.at(work / "state" / "ledger.sqlite3")
     for item in ledger.items("pagescan", state=State.DONE):

@@ -17,7 +17,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -30,10 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from common import Shop  # noqa: E402
 
-from robots.config import load_refund_scenario, load_workspace  # noqa: E402
-from robots.refunds.backoffice import parse_refund  # noqa: E402
+from robots.config import load_workspace  # noqa: E402
+from robots.refunds.backoffice import RefundBackOffice  # noqa: E402
 from robots.refunds.policy import Approve, decide  # noqa: E402
 from robots.refunds.robot import RefundsRobot  # noqa: E402
+from robots.refunds.scenario import load_refund_scenario  # noqa: E402
 from sandbox.seed import load_ground_truth, seed_shop  # noqa: E402
 
 PASSWORD = "bench-" + "pw-4711"
@@ -69,21 +69,19 @@ def http_baseline(url: str, scenario_file: Path) -> int:
                 listed += [r.get(sc.list.refund_id_attribute) for r in doc.cssselect(sc.list.row)]
                 nxt = doc.cssselect(sc.list.next_page)
                 next_url = urljoin(url, nxt[0].get("href")) if nxt else None
+        office = RefundBackOffice(sc)
         for refund_id in listed:
             detail = sc.detail.path.format(refund_id=refund_id)
             doc = lxml_html.fromstring(client.get(detail).text)
             raw: dict[str, Any] = {}
             for name, spec in sc.detail.fields.items():
-                found = doc.cssselect(spec.selector)
-                raw[name] = (
-                    None
-                    if not found
-                    else (
-                        found[0].get(spec.attribute) if spec.attribute else found[0].text_content()
-                    )
-                )
-            refund = parse_refund(raw)
-            decision = decide(refund, sc.policy, datetime.now())
+                found = doc.cssselect(spec.selector)[: None if spec.all else 1]
+                raw[name] = [
+                    (el.get(spec.attribute) or "") if spec.attribute else el.text_content()
+                    for el in found
+                ]
+            refund = office.parse(raw)  # the same typed, fail-closed reading as the robot
+            decision = decide(refund, sc.policy, office.clock.now())
             decisions += 1
             if isinstance(decision, Approve):
                 form = {
@@ -112,7 +110,7 @@ def robot_run(url: str, scenario_file: Path, work: Path, parallel: int) -> int:
     (work / "robots.toml").write_text(base, encoding="utf-8")
     ws = load_workspace(work)
     sc = load_refund_scenario(scenario_file, base_url=url)
-    result = RefundsRobot(ws, sc, scenario_file).run()
+    result = RefundsRobot(ws, sc, scenario_file).perform()
     return result.counts.get("approved", 0) + result.counts.get("handed_to_person", 0)
 
 

@@ -24,17 +24,10 @@ from email.message import EmailMessage
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
-import httpx
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-# which counts are "exceptions" (items a person must look at), per robot
-EXCEPTION_COUNTS: dict[str, tuple[str, ...]] = {
-    "refunds": ("handed_to_person", "system_exception"),
-    "pagescan": ("pages_with_findings", "system_exception"),
-    "returns": ("suggested", "unmatched", "system_exception"),
-}
 LEVELS = ("warning", "critical")
 
 
@@ -139,7 +132,11 @@ class Alert:
 
 
 def exceptions_in(robot: str, counts: dict[str, int]) -> int:
-    return sum(counts.get(k, 0) for k in EXCEPTION_COUNTS.get(robot, ("system_exception",)))
+    """Items a person must look at, as the robot's spec counts them (``exception_counts``)."""
+    from robots.registry import ROBOTS, spec
+
+    keys = spec(robot).exception_counts if robot in ROBOTS else ("system_exception",)
+    return sum(counts.get(k, 0) for k in keys)
 
 
 def evaluate(
@@ -204,6 +201,8 @@ def dingtalk_signed(url: str, secret: str, now_ms: int | None = None) -> str:
 
 
 def send_webhook(alert: Alert, hook: Webhook, sign_secret: str = "") -> None:
+    import httpx  # only when an alert is sent: `robots runs` and `--help` stay fast
+
     url = dingtalk_signed(hook.url, sign_secret) if sign_secret else hook.url
     for attempt in Retrying(
         stop=stop_after_attempt(3),

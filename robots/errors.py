@@ -1,22 +1,35 @@
-"""Every error robots raises on purpose, under one root.
+"""Every error robots raises on purpose, under one root, and the one boundary that maps others.
 
-    RobotsError                  root: the CLI prints "Kind: message" and exits non-zero
-    ├── ConfigError              a bad robots.toml or scenario value (file, key, expected); exit 2
-    ├── CredentialError          a credential is missing or was refused by the shop
-    ├── VaultError               the vault key is missing, wrong or unsafe; the vault file is bad
-    ├── RunLocked                another run of the same robot is in progress; exit 75
-    ├── BrowserNotFound          no Chromium to drive; says which apt package to install
-    ├── BusinessException        the data says no: never retried, handed to a person
+    RobotsError                  root: the CLI prints "Kind: message" and exits ``exit_code``
+    ├── ConfigError              a bad robots.toml, scenario or input file (file, key, expected); 2
+    ├── CredentialError          a credential is missing or was refused by the shop; 2
+    ├── VaultError               the vault key is missing, wrong or unsafe; the vault file is bad; 2
+    ├── InvalidReview            a reviewed workbook that cannot be applied (every problem); 2
+    ├── MalformedExport          the warehouse terminal's export is not a parcel list; 2
+    ├── UnknownRun               no run with that id in the ledger; 2
+    ├── RunLocked                another run of the same robot is in progress; 75
+    ├── SchedulerAlreadyRunning  another scheduler serves the same job store; 75
+    ├── BrowserNotFound          no Chromium to drive; says which apt package to install; 2
+    ├── BusinessException        the data says no: never retried, handed to a person (``code``)
     │   └── StaleRecord          the record changed between reading it and acting on it
-    └── SystemException          something temporary broke: retried with a bound
+    └── SystemException          something temporary broke: retried with a bound; 1
         ├── PageError            the shop answered with an error page (5xx) or an unknown page
-        └── SessionExpired       the shop sent us back to its login page
+        │   └── FieldError       a value on the page cannot be read as the scenario says
+        ├── SessionExpired       the shop sent us back to its login page
+    ├── ScenarioUnreadable   most items' pages could not be read as the scenario says: stopped
+        └── DesktopError         the display, the desktop program or one of its windows is gone
 
-Playwright's own ``TimeoutError`` and ``Error`` also count as system exceptions
-(see ``robots.runtime.retry.TEMPORARY``).
+Foreign errors (Playwright's ``Error``/``TimeoutError``, pyautogui's fail-safe, X errors, a
+dropped connection) are system exceptions too: ``robots.runtime.retry.TEMPORARY`` lists them
+for retrying, and ``map_foreign`` turns any that escape a robot run into ``SystemException``
+at one boundary (``robots.engine.run.RobotRun.run``), so the CLI never prints a traceback for
+a shop that is down.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RobotsError(Exception):
@@ -53,6 +66,36 @@ class VaultError(RobotsError):
     exit_code = 2
 
 
+class InvalidReview(RobotsError):
+    """The reviewed workbook cannot be applied as it is; nothing was applied."""
+
+    exit_code = 2
+    SHOWN = 25
+
+    def __init__(self, file: object, problems: list[str]) -> None:
+        self.file, self.problems = file, problems
+        shown = "\n  ".join(problems[: self.SHOWN])
+        more = len(problems) - self.SHOWN
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(
+            f"{file}: {len(problems)} {noun}; nothing was applied. Fix the workbook and run "
+            f"`robots apply` again:\n  {shown}{tail}"
+        )
+
+
+class MalformedExport(RobotsError):
+    """The terminal's export cannot be read as a parcel list."""
+
+    exit_code = 2
+
+
+class UnknownRun(RobotsError):
+    """No run with the given id (or prefix) is in the ledger."""
+
+    exit_code = 2
+
+
 class RunLocked(RobotsError):
     """Another run of the same robot holds its lock (from cron, the scheduler or a person)."""
 
@@ -61,6 +104,12 @@ class RunLocked(RobotsError):
     def __init__(self, message: str, *, robot: str) -> None:
         self.robot = robot
         super().__init__(message)
+
+
+class SchedulerAlreadyRunning(RobotsError):
+    """A scheduler already serves this workspace's job store."""
+
+    exit_code = 75
 
 
 class BrowserNotFound(RobotsError):
@@ -100,7 +149,62 @@ class PageError(SystemException):
     code = "PAGE_ERROR"
 
 
+class FieldError(PageError):
+    """A value on the page could not be read as what the scenario says it is."""
+
+    code = "UNREADABLE_FIELD"
+
+
 class SessionExpired(SystemException):
     """The shop sent us back to its login page."""
 
     code = "SESSION_EXPIRED"
+
+
+class ScenarioUnreadable(SystemException):
+    """A run stopped early: a field of the scenario could not be read on most pages."""
+
+    code = "SCENARIO_UNREADABLE"
+
+
+class DesktopError(SystemException):
+    """The display, the program or one of its windows is not there (retried, then reported)."""
+
+    code = "DESKTOP_ERROR"
+
+
+def first_line(exc: BaseException) -> str:
+    """``Kind: first line of the message``: what a ledger row, an alert or a summary shows."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def foreign_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the libraries we drive that mean "something temporary broke" (lazy imports:
+    a command that never opens a browser must not pay for importing Playwright)."""
+    found: list[type[BaseException]] = [TimeoutError, ConnectionError]
+    try:
+        from playwright.async_api import Error as PlaywrightError
+
+        found.append(PlaywrightError)
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return tuple(found)
+
+
+@contextmanager
+def map_foreign(where: str) -> Iterator[None]:
+    """The one boundary: a foreign error escaping a robot run becomes a ``SystemException``
+    whose message says where it happened (``where``: e.g. the shop's address)."""
+    try:
+        yield
+    except RobotsError:
+        raise
+    except foreign_errors() as exc:
+        raise SystemException(f"could not work with {where}: {first_line(exc)}") from exc
+    except Exception as exc:
+        # pyautogui's fail-safe and python-xlib's errors: the desktop went away under us
+        module = type(exc).__module__ or ""
+        if module.startswith(("pyautogui", "Xlib", "pyscreeze")):
+            raise DesktopError(f"the desktop failed at {where}: {first_line(exc)}") from exc
+        raise

@@ -41,10 +41,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from robots.engine.clock import host_now  # the shop's days (the daily cap's) are passed in
+
 
 def new_run_id(robot: str) -> str:
     """Sortable and unique enough: start time, robot, a little randomness."""
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{robot}-{secrets.token_hex(2)}"
+    return f"{host_now():%Y%m%d-%H%M%S}-{robot}-{secrets.token_hex(2)}"
 
 
 class State(enum.StrEnum):
@@ -77,8 +79,8 @@ class WorkItem(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     run_id: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
 
 
 class Run(Base):
@@ -122,7 +124,7 @@ class Remembered(Base):
     key: Mapped[str] = mapped_column(String(300))
     value: Mapped[str] = mapped_column(Text)
     run_id: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,16 @@ class RunView:
     robot: str = ""
     scenario: str = ""
     dry_run: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        """Asked to stop before its list was worked (ledgers before 0.2 kept it in counts)."""
+        return bool(self.summary.get("stopped") or self.summary.get("counts", {}).get("stopped"))
+
+    @property
+    def failure(self) -> str:
+        """The error that ended the run ("Kind: first line"), or "" when it did not fail."""
+        return str(self.summary.get("failure") or "")
 
 
 def _run_view(r: Run) -> RunView:
@@ -240,7 +252,7 @@ class Ledger:
                     robot=robot,
                     scenario=scenario,
                     dry_run=int(dry_run),
-                    started_at=datetime.now(),
+                    started_at=host_now(),
                     summary=summary or {},
                 )
             )
@@ -287,7 +299,7 @@ class Ledger:
         with self._tx() as s:
             run = s.get(Run, run_id)
             if run is not None:
-                run.ended_at, run.summary = datetime.now(), summary
+                run.ended_at, run.summary = host_now(), summary
 
     # -- memory between runs ---------------------------------------------------------------
     def recall(self, robot: str, keys: list[str]) -> dict[str, str]:
@@ -309,7 +321,7 @@ class Ledger:
                     )
                 )
             }
-            now = datetime.now()
+            now = host_now()
             for key, value in values.items():
                 row = existing.get(key)
                 if row is None:
@@ -364,7 +376,7 @@ class Ledger:
                         run_id=run_id,
                         details=details,
                         evidence=[],
-                        updated_at=datetime.now(),
+                        updated_at=host_now(),
                     )
                 )
                 return True
@@ -374,7 +386,7 @@ class Ledger:
                 return False
             row.state, row.fingerprint, row.run_id = State.PENDING, fingerprint, run_id
             row.details = {**(row.details or {}), **details}
-            row.reason_code, row.error_message, row.updated_at = "", "", datetime.now()
+            row.reason_code, row.error_message, row.updated_at = "", "", host_now()
             return True
 
     def start_acting(
@@ -388,53 +400,46 @@ class Ledger:
         fingerprint: str,
         daily_cap_cents: int | None,
         day: date,
+        review: dict[str, Any] | None = None,
     ) -> bool:
-        """Mark acting and reserve the money; False (nothing written) if the day's cap is hit."""
-        with self._tx() as s:
-            row = self._row(s, robot, key)
-            if row is None or row.state not in (State.PENDING, State.ACTING):
-                raise RuntimeError(f"{robot}/{key} is not claimed (state {row and row.state})")
-            if daily_cap_cents is not None and amount_cents:
-                committed = s.scalar(
-                    select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
-                        WorkItem.robot == robot,
-                        WorkItem.acted_on == day.isoformat(),
-                        WorkItem.state.in_([State.ACTING, State.DONE]),
-                        WorkItem.item_key != key,
-                    )
-                )
-                if int(committed or 0) + amount_cents > daily_cap_cents:
-                    return False
-            row.state, row.action, row.amount_cents = State.ACTING, action, amount_cents
-            row.acted_on, row.fingerprint, row.run_id = day.isoformat(), fingerprint, run_id
-            row.attempts += 1
-            row.updated_at = datetime.now()
-            return True
+        """Mark acting and reserve the money; False (nothing written) if the day's cap is hit.
 
-    def start_reviewed(
-        self,
-        robot: str,
-        key: str,
-        *,
-        run_id: str,
-        action: str,
-        amount_cents: int,
-        fingerprint: str,
-        review: dict[str, Any],
-    ) -> bool:
-        """Mark acting on a person's approval; False (nothing written) if already done/acting.
-
-        A reviewed approval is the person's money decision: it is recorded with its amount
-        but not counted against the robot's own daily cap (``acted_on`` stays empty).
+        With ``review`` (a person's approval from a reviewed workbook) the money is the
+        person's decision: recorded with its amount but not counted against the robot's own
+        daily cap, and False when the item is done, or acting for another run.
         """
         with self._tx() as s:
             row = self._row(s, robot, key)
-            if row is None or row.state in (State.DONE, State.ACTING):
-                return False
-            row.state, row.action, row.amount_cents, row.acted_on = State.ACTING, action, 0, ""
-            row.fingerprint, row.run_id, row.attempts = fingerprint, run_id, row.attempts + 1
-            row.details = {**(row.details or {}), "review": review, "amount_cents": amount_cents}
-            row.updated_at = datetime.now()
+            if review is not None:
+                if row is None or row.state == State.DONE:
+                    return False
+                if row.state == State.ACTING and row.run_id != run_id:
+                    return False
+                row.state, row.action, row.amount_cents, row.acted_on = State.ACTING, action, 0, ""
+                row.details = {
+                    **(row.details or {}),
+                    "review": review,
+                    "amount_cents": amount_cents,
+                }
+            else:
+                if row is None or row.state not in (State.PENDING, State.ACTING):
+                    raise RuntimeError(f"{robot}/{key} is not claimed (state {row and row.state})")
+                if daily_cap_cents is not None and amount_cents:
+                    committed = s.scalar(
+                        select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
+                            WorkItem.robot == robot,
+                            WorkItem.acted_on == day.isoformat(),
+                            WorkItem.state.in_([State.ACTING, State.DONE]),
+                            WorkItem.item_key != key,
+                        )
+                    )
+                    if int(committed or 0) + amount_cents > daily_cap_cents:
+                        return False
+                row.state, row.action, row.amount_cents = State.ACTING, action, amount_cents
+                row.acted_on = day.isoformat()
+            row.fingerprint, row.run_id = fingerprint, run_id
+            row.attempts += 1
+            row.updated_at = host_now()
             return True
 
     def note_review(self, robot: str, key: str, *, run_id: str, review: dict[str, Any]) -> None:
@@ -444,7 +449,7 @@ class Ledger:
             if row is None:
                 raise RuntimeError(f"{robot}/{key} was never claimed")
             row.details = {**(row.details or {}), "review": review}
-            row.run_id, row.updated_at = run_id, datetime.now()
+            row.run_id, row.updated_at = run_id, host_now()
 
     def money_committed(self, robot: str, day: date) -> int:
         """Cents approved or being approved on ``day``: what the daily cap counts."""
@@ -485,7 +490,7 @@ class Ledger:
                 if not acted:
                     row.action = ""
             row.state, row.reason_code, row.error_message = state, reason_code, message
-            row.run_id, row.updated_at = run_id, datetime.now()
+            row.run_id, row.updated_at = run_id, host_now()
             if evidence:
                 row.evidence = [*(row.evidence or []), *evidence]
             if details:
@@ -540,6 +545,6 @@ class Ledger:
             if row is None:
                 raise RuntimeError(f"{robot}/{key} was never claimed")
             row.reason_code, row.error_message, row.run_id = reason_code, message, run_id
-            row.updated_at = datetime.now()
+            row.updated_at = host_now()
             if evidence:
                 row.evidence = [*(row.evidence or []), *evidence]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
 
 from robots.alerts import RunOutcome, deliver, evaluate
 from robots.config import Workspace
+from robots.engine.run import RobotRun, RunResult
+from robots.errors import RobotsError, first_line
 from robots.ledger import Ledger
 from robots.runtime.lock import robot_lock
 from robots.runtime.stopping import StopRequest
@@ -29,7 +30,8 @@ def history_for(ws: Workspace, robot: str, run_id: str) -> list[dict[str, int]]:
         for r in runs
         if r.run_id != run_id
         and r.ended_at is not None
-        and not r.summary.get("counts", {}).get("stopped")
+        and not r.stopped
+        and not r.failure
         and r.summary.get("kind") != "apply"  # applying a review is not a robot run
     ][: ws.config.alerts.spike_window]
 
@@ -49,21 +51,12 @@ def alert_on(ws: Workspace, outcome: RunOutcome, history: list[dict[str, int]]) 
     return [f"{alert.level}: {c}" for c in sent]
 
 
-class RobotResult(Protocol):
-    run_id: str
-    report: Path
-    run_dir: Path
-    counts: dict[str, int]
-
-    @property
-    def exit_code(self) -> int: ...
-
-
 class Robot(Protocol):
-    run_id: str
-    run_dir: Path
+    """What every robot (and `robots apply`) is to the entry points: a run and a way to do it."""
 
-    def run(self) -> Any: ...
+    run: RobotRun
+
+    def perform(self) -> RunResult: ...
 
 
 def execute_run(
@@ -73,28 +66,39 @@ def execute_run(
     build: Callable[[StopRequest], Robot],
     *,
     dry_run: bool = False,
-) -> RobotResult:
+) -> RunResult:
     """One robot run as every entry point wants it: under the robot's lock (so cron, the
     scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by the
-    alert rules. Dry runs change nothing, so they neither lock nor alert."""
+    alert rules. Dry runs change nothing, so they neither lock nor alert.
+
+    A run that fails is recorded in the ledger as failed (exit code, error, alerts sent);
+    its alert is deferred until the CLI has printed the error's one line."""
     stop = StopRequest()
     holder = os.environ.get("ROBOTS_RUN_BY", "command line")
     lock = nullcontext() if dry_run else robot_lock(ws.lock_dir, robot, holder=holder)
     with lock, stop.on_signals():
         runner = build(stop)
         try:
-            result: RobotResult = runner.run()
-        except Exception as exc:
+            result = runner.perform()
+        except RobotsError as exc:
             if not dry_run:
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                failure = f"{type(exc).__name__}: {first}"
-                alert_on(
-                    ws,
-                    RunOutcome(
-                        robot, target or robot, runner.run_id, {}, "", str(runner.run_dir), failure
-                    ),
-                    [],
+                failed: RunResult | None = getattr(exc, "run_result", None)
+                run = runner.run
+                outcome = RunOutcome(
+                    robot,
+                    target or robot,
+                    run.run_id,
+                    dict(failed.counts) if failed else {},
+                    str(failed.report or "") if failed else "",
+                    str(run.run_dir) if run.run_dir.is_dir() else "",  # only a folder that exists
+                    first_line(exc),
                 )
+
+                def alert_later(code: int = exc.exit_code) -> None:
+                    sent = alert_on(ws, outcome, [])
+                    _annotate(ws, run.run_id, target, holder, sent, exit_code=code)
+
+                exc.deferred = [*getattr(exc, "deferred", []), alert_later]  # type: ignore[attr-defined]
             raise
     if not dry_run:
         outcome = RunOutcome(
@@ -106,19 +110,39 @@ def execute_run(
             str(result.run_dir),
         )
         sent = alert_on(ws, outcome, history_for(ws, robot, result.run_id))
-        ledger = Ledger.at(ws.path(ws.config.paths.ledger))
-        try:
-            ledger.annotate_run(
-                result.run_id,
-                {
-                    "report": str(result.report),
-                    "logs": str(result.run_dir),
-                    "exit_code": result.exit_code,
-                    "target": target or "",
-                    "alerts": sent,
-                    "by": holder,
-                },
-            )
-        finally:
-            ledger.close()
+        _annotate(
+            ws,
+            result.run_id,
+            target,
+            holder,
+            sent,
+            exit_code=result.exit_code,
+            report=str(result.report),
+            logs=str(result.run_dir),
+        )
     return result
+
+
+def _annotate(
+    ws: Workspace,
+    run_id: str,
+    target: str | None,
+    holder: str,
+    alerts: list[str],
+    *,
+    exit_code: int,
+    report: str = "",
+    logs: str = "",
+) -> None:
+    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    try:
+        extra: dict[str, Any] = {
+            "exit_code": exit_code,
+            "target": target or "",
+            "alerts": alerts,
+            "by": holder,
+        }
+        extra.update({k: v for k, v in (("report", report), ("logs", logs)) if v})
+        ledger.annotate_run(run_id, extra)
+    finally:
+        ledger.close()

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,14 +133,31 @@ class Vault:
 
     # -- the file ----------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
-        if not self.file.is_file():
+        """The whole file, every entry's shape checked: a bad vault fails here, naming the
+        entry, never later as a KeyError or an AttributeError."""
+        if not self.file.exists():
             return {"version": 1, "check": "", "credentials": {}}
+        if not self.file.is_file():
+            raise VaultError(f"{self.file}: not a file (expected the vault's JSON file)")
         try:
             data = json.loads(self.file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise VaultError(f"{self.file} is not a vault file (not JSON: {exc})") from None
+        except OSError as exc:
+            raise VaultError(f"{self.file}: cannot be read ({exc.strerror})") from None
         if not isinstance(data, dict) or not isinstance(data.get("credentials"), dict):
             raise VaultError(f"{self.file} is not a vault file (no 'credentials' table)")
+        if not isinstance(data.get("check", ""), str):
+            raise VaultError(
+                f"{self.file}: check: expected the vault's check token (text), got "
+                f"{type(data['check']).__name__}"
+            )
+        for name, entry in data["credentials"].items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+                raise VaultError(
+                    f"{self.file}: credentials.{name}: expected a table with a 'token' "
+                    "(re-store it with `robots vault set " + name + "`)"
+                )
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
@@ -159,7 +176,7 @@ class Vault:
         if data.get("check"):
             try:
                 fernet.decrypt(data["check"].encode())
-            except InvalidToken:
+            except (InvalidToken, ValueError):
                 raise VaultError(
                     f"the vault key from {key.source} does not open {self.file}: wrong key? "
                     "(use the key the vault was made with)"
@@ -193,7 +210,14 @@ class Vault:
                 f"the vault key from {key.source} does not open credential {name!r} in "
                 f"{self.file}: wrong key?"
             ) from None
-        return Secret(plain["username"], plain["password"], plain.get("totp", ""))
+        if not isinstance(plain, dict) or not all(
+            isinstance(plain.get(k), str) for k in ("username", "password")
+        ):
+            raise VaultError(
+                f"{self.file}: credentials.{name}: holds no username and password "
+                f"(re-store it with `robots vault set {name}`)"
+            )
+        return Secret(plain["username"], plain["password"], str(plain.get("totp", "")))
 
     def set(self, name: str, secret: Secret, key: VaultKey) -> None:
         data = self._load()
@@ -203,7 +227,7 @@ class Vault:
         plain = {"username": secret.username, "password": secret.password, "totp": secret.totp}
         data["credentials"][name] = {
             "token": fernet.encrypt(json.dumps(plain).encode()).decode(),
-            "updated_at": datetime.now().isoformat(timespec="seconds"),
+            "updated_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         }
         self._save(data)
 

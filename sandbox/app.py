@@ -13,7 +13,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import catalog, db, warehouse
 from sandbox.aftersales import aftersales_routes
+from sandbox.clock import shop_now
 from sandbox.storefront import storefront_routes
 
 HERE = Path(__file__).parent
@@ -77,6 +78,7 @@ class Fault:
     status: int = 500
     delay_s: float = 0.0
     after: bool = False  # stall *after* the request was handled (the action has landed)
+    drop: bool = False  # handle the request, then close the connection without an answer
 
 
 @dataclass
@@ -106,6 +108,10 @@ class FaultInjection:
             for fault in self.controls.faults:
                 if fault.count > 0 and scope["path"].startswith(fault.path_prefix):
                     fault.count -= 1
+                    if fault.drop:
+                        await self.app(scope, receive, _swallow)
+                        await _drop_connection(scope)
+                        return
                     if fault.after:
                         await self.app(scope, receive, _stalled(send, fault.delay_s))
                         return
@@ -119,6 +125,35 @@ class FaultInjection:
                         return
                     break
         await self.app(scope, receive, send)
+
+
+async def _swallow(message: Message) -> None:
+    """The answer a dropped connection never delivers."""
+
+
+class _KeepRawSend:
+    """Outermost layer: keeps the server's own ``send`` in the scope, so a fault can reach
+    the connection beneath Starlette's wrappers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["sandbox.raw_send"] = send
+        await self.app(scope, receive, send)
+
+
+async def _drop_connection(scope: Scope) -> None:
+    """Close the client's connection as a flaky network would after the request reached the
+    shop: no status line, no body. uvicorn hands the app its request cycle's bound ``send``;
+    its transport is the connection."""
+    cycle = getattr(scope.get("sandbox.raw_send"), "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("cannot drop the connection: not served by uvicorn")
+    transport.abort()  # nothing more is written: not even uvicorn's 500 for an unanswered app
+    await asyncio.sleep(0.01)  # let uvicorn see the connection lost (no 500 for a dead client)
 
 
 def _stalled(send: Send, delay_s: float) -> Send:
@@ -138,7 +173,7 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
+def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
     """Build the back-office application over the shop in ``data_dir``."""
     if not (data_dir / db.DB_NAME).exists():
         raise FileNotFoundError(
@@ -241,7 +276,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
         code, now = form.get("code", "").strip(), time.time()
         step = next(
             (
-                totp.timecode(datetime.fromtimestamp(now + d * totp.interval))
+                totp.timecode(datetime.fromtimestamp(now + d * totp.interval, UTC))
                 for d in (0, -1, 1)
                 if secrets.compare_digest(totp.at(now + d * totp.interval), code)
             ),
@@ -401,7 +436,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
                 "INSERT INTO audit_log (at, actor, refund_id, action, amount, from_status,"
                 " to_status) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    datetime.now().isoformat(timespec="milliseconds"),
+                    shop_now().isoformat(timespec="milliseconds"),
                     request.session["user"],
                     refund_id,
                     action,
@@ -432,6 +467,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
                 status=int(body.get("status", 500)),
                 delay_s=float(body.get("delay_s", 0)),
                 after=bool(body.get("after", False)),
+                drop=bool(body.get("drop", False)),
             )
         )
         return JSONResponse({"ok": True})
@@ -501,4 +537,5 @@ def create_app(data_dir: Path, *, control: bool = False) -> Starlette:
             https_only=False,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware)
+    return _KeepRawSend(app) if control else app

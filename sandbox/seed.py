@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import catalog, db, warehouse
+from sandbox.clock import shop_now
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
 MERCHANT_FAULT_REASONS = [
@@ -412,7 +413,7 @@ def seed_shop(
     data_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         (data_dir / (db.DB_NAME + suffix)).unlink(missing_ok=True)
-    now = (now or datetime.now()).replace(microsecond=0)
+    now = (now or shop_now()).replace(microsecond=0)
     conn = db.connect(data_dir)
     db.create_schema(conn)
     conn.executescript(catalog.SCHEMA)

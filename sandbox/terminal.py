@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import tkinter as tk
-from datetime import datetime
 from pathlib import Path
 from tkinter import ttk
 
 from sandbox import db
+from sandbox.clock import shop_now
 
 TITLE = "仓库管理终端"
 EXPORT_HEADERS = [
@@ -100,7 +100,7 @@ def link_parcel(conn: sqlite3.Connection, parcel_id: str, target: str, actor: st
         if known is None:
             conn.execute("ROLLBACK")
             return f"没有售后单或订单 {target}"
-        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        now = shop_now().strftime("%Y-%m-%d %H:%M:%S")
         conn.execute(
             "UPDATE parcels SET linked_to = ?, linked_at = ?, linked_by = ? WHERE parcel_id = ?",
             (target, now, actor, parcel_id),

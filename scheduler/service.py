@@ -39,17 +39,14 @@ from filelock import FileLock, Timeout
 from loguru import logger
 
 from robots.alerts import RunOutcome
-from robots.config import Schedule, Workspace, cron_trigger, load_workspace
-from robots.errors import RobotsError
+from robots.config import Schedule, Workspace, load_workspace
+from robots.errors import SchedulerAlreadyRunning
 from robots.ops import alert_on
 from scheduler.calendar import blackout_at, non_working_reason
+from scheduler.cron import cron_trigger
 from scheduler.history import BUSY, OUTCOMES, History
 
 JOB_FUNC = "scheduler.service:fire"
-
-
-class SchedulerAlreadyRunning(RobotsError):
-    exit_code = 75
 
 
 def trigger_for(s: Schedule, tz: ZoneInfo) -> BaseTrigger:
@@ -139,7 +136,7 @@ class Service:
         fire_id = self.history.started(name)
         log_dir = ws.path(ws.config.paths.logs) / "scheduler"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log_file = log_dir / f"{name}-{datetime.now():%Y%m%d-%H%M%S}-{fire_id}.log"
+        log_file = log_dir / f"{name}-{datetime.now(self.tz):%Y%m%d-%H%M%S}-{fire_id}.log"
         cmd = [
             sys.executable,
             "-m",

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from conftest import Workspace, robot_env, robots_cmd
 
-from robots.reports.refunds import RunSummary, write_refund_report
+from robots.refunds.report import RunSummary, write_refund_report
 
 APPROVABLE = {"OVER_AMOUNT_CAP", "BUYER_RISK", "REASON_NOT_AUTOMATABLE", "MERCHANT_FAULT"}
 

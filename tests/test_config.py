@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import SCENARIO, free_port, robots_cmd, write_workspace
 
-from robots.config import load_refund_scenario, load_workspace
+from robots.config import load_workspace
 from robots.errors import ConfigError
+from robots.refunds.scenario import load_refund_scenario
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,9 @@ import pytest
 from conftest import run_pagescan, write_pagescan_workspace
 from openpyxl import Workbook
 
-from robots.config import PriceListSpec
 from robots.errors import ConfigError
 from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
+from robots.pagescan.scenario import PriceListSpec
 
 HEADER = ["SKU", "款号", "品名", "核准价", "成本价", "最低价", "吊牌价", "尺码加价"]
 GOOD = [

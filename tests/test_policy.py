@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from robots.engine.clock import ShopClock
 from robots.refunds.model import RefundRequest, WarehouseReceipt
 from robots.refunds.policy import (
     AGREE_REFUND,
@@ -224,3 +227,52 @@ def test_return_window_is_whole_days_after_signing(days: int, hour: int, window:
     if now < signed:
         return
     assert within_return_window(signed, now, window) == (days <= window)
+
+
+# -- the shop's clock on a UTC host ---------------------------------------------------------------
+def _shop_clock_at(utc: datetime) -> ShopClock:
+    return ShopClock("Asia/Shanghai", source=lambda: utc.replace(tzinfo=UTC))
+
+
+def test_eighth_day_is_outside_the_window_at_00_30_beijing_on_a_utc_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    # signed on the 16th (Beijing, as the page shows it): the window ends on the 23rd
+    signed = ShopClock("Asia/Shanghai").read(datetime(2026, 11, 16, 20, 0))
+    refund = replace(RETURN_REQUEST, signed_at=signed, deadline=signed + timedelta(days=9))
+    last_minute = _shop_clock_at(datetime(2026, 11, 23, 15, 59))  # 23:59 on the 23rd
+    after_midnight = _shop_clock_at(datetime(2026, 11, 23, 16, 30))  # 00:30 on the 24th
+    assert decide(refund, RULES, last_minute.now()) == Approve(AGREE_RETURN, Decimal("0"))
+    assert decide(refund, RULES, after_midnight.now()) == HandOver("OUTSIDE_RETURN_WINDOW")
+    # the host's own clock says it is still the 23rd there: the shop's day decides
+    assert after_midnight.now().replace(tzinfo=None).date() != datetime(2026, 11, 23).date()
+    time.tzset()
+
+
+def test_daily_cap_resets_at_midnight_beijing_on_a_utc_host(tmp_path: Path) -> None:
+    from robots.ledger import Ledger
+
+    ledger = Ledger.at(tmp_path / "ledger.sqlite3")
+    before = _shop_clock_at(datetime(2026, 11, 23, 15, 59))  # 23:59 Beijing
+    after = _shop_clock_at(datetime(2026, 11, 23, 16, 0))  # 00:00 Beijing, the next day
+    for key in ("a", "b", "c"):
+        ledger.claim("refunds", key, run_id="r", fingerprint="", details={})
+
+    def act(key: str, clock: ShopClock) -> bool:
+        return ledger.start_acting(
+            "refunds",
+            key,
+            run_id="r",
+            action="agree_refund",
+            amount_cents=20_000,
+            fingerprint="",
+            daily_cap_cents=30_000,
+            day=clock.today(),
+        )
+
+    assert act("a", before) is True
+    assert act("b", before) is False  # ¥400 would pass the ¥300 cap on the 23rd
+    assert act("c", after) is True  # a new shop day: the cap starts again at 00:00 Beijing
+    ledger.close()

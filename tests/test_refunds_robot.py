@@ -294,3 +294,76 @@ def test_trace_file_is_a_readable_playwright_trace(workspace: Workspace) -> None
         assert any(n.endswith(".trace") for n in names)
         events = io.TextIOWrapper(z.open(next(n for n in names if n.endswith(".trace"))))
         assert target in events.read()
+
+
+@pytest.mark.refunds(80)
+def test_dropped_answer_after_the_approval_landed_is_booked_as_ours(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """The shop applies an approval, then the connection drops before the answer: whether
+    the browser re-sends the request (the shop then refuses it as a changed record) or
+    reports the lost answer, the refund is the robot's, its money counts against the cap,
+    and the automatic approvals in the audit log never exceed the cap."""
+    cap = 1500
+    text = SCENARIO.read_text(encoding="utf-8").replace(
+        "daily_auto_total = 20000", f"daily_auto_total = {cap}"
+    )
+    ws = Workspace(
+        write_workspace(tmp_path / "capped", workspace.sandbox.url, scenario_text=text),
+        workspace.sandbox,
+    )
+    truth = ws.sandbox.truth()
+    paying = sorted(rid for rid, t in truth.items() if t["action"] == "agree_refund")
+    dropped = paying[:6]
+    for rid in dropped:
+        ws.sandbox.control("faults", path_prefix=f"/refunds/{rid}/approve", count=1, drop=True)
+    result = ws.run(check=False)
+    assert result.returncode in (0, 1), result.stderr
+
+    audit = ws.sandbox.audit()
+    approved = approvals(ws)
+    assert max(approved.values()) == 1, "a refund was approved twice"
+    automatic = [r for r in audit if r["action"] != "agree_return" and r["actor"] == "robot"]
+    assert 0 < sum(float(r["amount"]) for r in automatic) <= cap
+    landed = [rid for rid in dropped if rid in approved]
+    assert landed, "no dropped approval landed"
+    rows = {r["item_key"].split("@")[0]: r for r in ws.ledger_rows()}
+    for rid in landed:  # booked as the robot's approval, its money reserved and counted
+        row = rows[rid]
+        assert row["state"] == "done", (rid, row["state"], row["error_message"])
+        assert row["amount_cents"] == round(float(truth[rid]["amount"]) * 100), rid
+    ledger_money = sum(r["amount_cents"] for r in ws.ledger_rows() if r["state"] == "done")
+    assert ledger_money == round(sum(float(r["amount"]) for r in automatic) * 100)
+    handed = {r["退款编号"]: r["原因代码"] for r in exceptions_sheet(ws.reports()[-1])}
+    assert not set(landed) & set(handed), {rid: handed[rid] for rid in set(landed) & set(handed)}
+    wb = openpyxl.load_workbook(ws.reports()[-1])
+    approved_sheet = {r[0] for r in wb["Approved"].iter_rows(min_row=2, values_only=True)}
+    assert set(landed) <= approved_sheet
+
+
+@pytest.mark.refunds(40)
+@pytest.mark.parametrize("name", ["intervention", "has_gift", "category"])
+def test_a_policy_field_that_reads_nothing_approves_nothing_and_stops_the_run(
+    tmp_path: Path, workspace: Workspace, name: str
+) -> None:
+    """The scenario's selector for one policy field points at nothing: no refund is approved,
+    the ones worked go to a person naming the field, and the run stops early (exit 1)."""
+    text = SCENARIO.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{name} = "))
+    broken = text.replace(line, f'{name} = {{ selector = "#no-such-{name}" }}')
+    ws = Workspace(
+        write_workspace(tmp_path / "broken", workspace.sandbox.url, scenario_text=broken),
+        workspace.sandbox,
+    )
+    result = ws.run(check=False)
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith(f"ScenarioUnreadable: the scenario's field '{name}'"), first
+    assert f"#no-such-{name}" in first and "Traceback" not in result.stderr
+    assert approvals(ws) == Counter(), "a refund was approved with a field unread"
+    rows = exceptions_sheet(ws.reports()[-1])
+    unreadable = [r for r in rows if r["原因代码"] == "UNREADABLE_FIELD"]
+    assert len(unreadable) >= 10 and len(unreadable) == len(rows)
+    assert all(name in str(r["原因说明"]) for r in unreadable)
+    states = Counter(r["state"] for r in ws.ledger_rows())
+    assert states["pending"] > 0 and "acting" not in states  # the rest waits for a fixed run

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 from report_checks import assert_report_shape
 
-from robots.reports.refunds import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
+from robots.refunds.report import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
 
 NOW = datetime(2026, 11, 23, 10, 0)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from robots.config import load_returns_scenario
 from robots.returns.export import MalformedExport, parse_items, read_export
+from robots.returns.scenario import load_returns_scenario
 
 SPEC = load_returns_scenario(
     Path(__file__).resolve().parent.parent / "scenarios" / "demo-shop" / "returns.toml"

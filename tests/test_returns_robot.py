@@ -21,6 +21,7 @@ from conftest import (
     robot_env,
     robots_cmd,
     start_terminal,
+    stop_sandbox,
 )
 
 pytestmark = pytest.mark.browser
@@ -62,6 +63,17 @@ def run(ws: Path, display: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=900,
+        env={**robot_env(), "DISPLAY": display},
+    )
+
+
+def start(ws: Path, display: str) -> subprocess.Popen[str]:
+    """The robot in the background (its output kept for the test to read)."""
+    return subprocess.Popen(
+        robots_cmd("run", "returns", "-w", str(ws)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**robot_env(), "DISPLAY": display},
     )
 
@@ -143,18 +155,13 @@ def test_a_killed_run_never_links_a_parcel_twice(
     terminal = start_terminal(sandbox, display, tmp_path / "exports")
     try:
         ws = workspace(tmp_path / "ws", sandbox.url)
-        proc = subprocess.Popen(
-            robots_cmd("run", "returns", "-w", str(ws)),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**robot_env(), "DISPLAY": display},
-        )
+        proc = start(ws, display)
         deadline = time.monotonic() + 300
         while len(links(sandbox)) < 10:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         before = len(links(sandbox))
         result = run(ws, display)
         assert result.returncode == 0, result.stderr
@@ -215,3 +222,66 @@ def test_an_unverified_link_stays_acting_with_evidence_then_settles(
             "SELECT state FROM work_items WHERE item_key = ?", (item["item_key"],)
         ).fetchone()[0]
     assert state == "done"
+
+
+@pytest.mark.parcels(40)
+def test_a_parcel_someone_else_linked_meanwhile_reaches_the_workbook(
+    sandbox: Sandbox, display: str, tmp_path: Path
+) -> None:
+    """A person links a parcel in the back office while the robot works through the list:
+    the robot's link is refused, the parcel page shows the other order, and the parcel goes
+    to a person as LINKED_ELSEWHERE in the workbook (not lost, not linked twice)."""
+    expected = truth(sandbox)
+    query = "SELECT parcel_id FROM parcels WHERE linked_to IS NULL ORDER BY received_at, parcel_id"
+    conn = sandbox.db()
+    order = [r[0] for r in conn.execute(query)]  # the terminal's export order
+    conn.close()
+    linkable = [p for p in order if expected[p]["kind"] == "return_waybill"]
+    target = linkable[2]  # the robot gets to it after a few parcels
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    try:
+        ws = workspace(tmp_path / "ws", sandbox.url)
+        proc = start(ws, display)
+        deadline = time.monotonic() + 120
+        while not list((ws / "logs").glob("*/parcels.xlsx")):  # the robot has its list
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with sandbox.db() as conn:  # a person links the parcel to another order
+            conn.execute(
+                "UPDATE parcels SET linked_to = 'RF-BY-A-PERSON', linked_by = 'person' "
+                "WHERE parcel_id = ?",
+                (target,),
+            )
+        _, stderr = proc.communicate(timeout=900)
+    finally:
+        terminal.stop()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert target not in [r["parcel_id"] for r in links(sandbox)]  # the robot's link refused
+    [report] = sorted((ws / "reports").glob("returns-*.xlsx"))
+    unmatched = list(openpyxl.load_workbook(report)["Unmatched"].iter_rows(values_only=True))
+    header, rows = unmatched[0], [dict(zip(unmatched[0], r, strict=True)) for r in unmatched[1:]]
+    mine = [r for r in rows if r["包裹号"] == target]
+    assert len(mine) == 1, header
+    assert mine[0]["原因代码"] == "LINKED_ELSEWHERE"
+    assert "RF-BY-A-PERSON" in mine[0]["原因说明"]
+    with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
+        state = conn.execute(
+            "SELECT state, reason_code FROM work_items WHERE item_key = ?", (target,)
+        ).fetchone()
+    assert tuple(state) == ("business_exception", "LINKED_ELSEWHERE")
+
+
+@pytest.mark.parcels(5)
+def test_the_back_office_down_is_one_line(sandbox: Sandbox, display: str, tmp_path: Path) -> None:
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    try:
+        ws = workspace(tmp_path / "ws", sandbox.url)
+        stop_sandbox(sandbox)  # the warehouse terminal is up, the shop is not
+        result = run(ws, display)
+    finally:
+        terminal.stop()
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("SystemException: could not work with the back office at "), first
+    assert "Traceback" not in result.stderr

@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import robot_env, robots_cmd, write_workspace
+import pytest
+from conftest import (
+    Workspace,
+    free_port,
+    robot_env,
+    robots_cmd,
+    stop_sandbox,
+    write_workspace,
+)
 
 from robots.config import load_workspace
 from robots.ledger import Ledger, State
@@ -85,3 +93,39 @@ def test_runs_table_and_one_run_in_detail(tmp_path: Path) -> None:
     assert "no run 'nope' in the ledger" in unknown.stderr and "Traceback" not in unknown.stderr
     ambiguous = robots(ws_root, "runs", "show", "20261123-0")
     assert ambiguous.returncode == 2
+
+
+@pytest.mark.browser
+def test_a_run_against_a_dead_shop_is_recorded_as_failed(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/"
+    ws_root = write_workspace(tmp_path / "ws", dead, attempts=1)
+    result = robots(ws_root, "run", "refunds")
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("SystemException: could not work with the shop at " + dead), first
+    assert "Traceback" not in result.stderr
+
+    table = robots(ws_root, "runs")
+    assert table.returncode == 0, table.stderr
+    [line] = [ln for ln in table.stdout.splitlines() if "-refunds-" in ln]
+    assert "failed: SystemException: could not work with the shop" in line
+    ledger = Ledger.at(ws_root / "state" / "ledger.sqlite3")
+    [run] = ledger.recent_runs()
+    ledger.close()
+    assert run.ended_at is not None and run.summary["exit_code"] == 1
+    shown = robots(ws_root, "runs", "show", run.run_id)
+    assert "failed: SystemException" in shown.stdout
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(30)
+def test_apply_with_the_shop_down_prints_one_line(tmp_path: Path, workspace: Workspace) -> None:
+    workspace.run()
+    [report] = workspace.reports()
+    stop_sandbox(workspace.sandbox)  # the shop goes down between the report and the review
+    result = robots(workspace.root, "apply", str(report))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    failure = [ln for ln in lines if ln.startswith("SystemException: ")]
+    assert failure and failure[0].startswith("SystemException: could not work with the shop")
+    assert "Traceback" not in result.stderr

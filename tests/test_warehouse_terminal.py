@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 from conftest import PASSWORD, USERNAME, Sandbox, robots_cmd
 
-from robots.config import TerminalSpec
 from robots.errors import CredentialError
 from robots.returns.desktop import Desktop, DesktopError
+from robots.returns.scenario import TerminalSpec
 from robots.returns.terminal import WarehouseTerminal
 from robots.runtime.credentials import Credential
 

@@ -1,18 +1,23 @@
-"""Sub-commands of `robots` beyond `run` and `config`: vault, runs, apply, scheduler.
+"""Sub-commands of `robots` and what they share: option types, consoles, running a robot.
 
-The option types and consoles every command shares live here, so each is declared once.
+Each robot's `robots run <robot>` command lives in its package (``command.py``) and calls
+``run_robot`` here, so choosing the target and scenario, the lock, alerts and the closing
+lines are written once. Imports here stay light: `robots --help` loads this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from robots.config import Workspace
 from robots.errors import ConfigError
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
 
 console = Console(stderr=True, soft_wrap=True)  # messages and errors
 out = Console(soft_wrap=True, width=200)  # tables a script may capture
@@ -27,6 +32,17 @@ TargetOpt = Annotated[str | None, typer.Option(help="Target name in robots.toml.
 BaseUrlOpt = Annotated[
     str | None, typer.Option(help="Shop address, overriding the target's and the scenario's.")
 ]
+ScenarioOpt = Annotated[
+    Path | None,
+    typer.Option(help="Scenario file; default: the robot's enabled target in robots.toml."),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Change nothing; report what would be done.")
+]
+LimitOpt = Annotated[
+    int | None, typer.Option(min=1, help="Work on at most N items now; the next run goes on.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")]
 
 
 def scenario_for(
@@ -50,3 +66,80 @@ def scenario_for(
         if base_url is None and chosen.base_url is not None:
             base_url = str(chosen.base_url)
     return scenario, base_url
+
+
+def robot_command(name: str, help: str) -> Callable[..., None]:
+    """The `robots run <name>` command most robots need: the common options, nothing more."""
+
+    def run(
+        scenario: ScenarioOpt = None,
+        dry_run: DryRunOpt = False,
+        limit: LimitOpt = None,
+        target: TargetOpt = None,
+        base_url: BaseUrlOpt = None,
+        verbose: VerboseOpt = False,
+        workspace: WorkspaceOpt = Path("."),
+    ) -> None:
+        run_robot(
+            name,
+            workspace=workspace,
+            target=target,
+            scenario=scenario,
+            base_url=base_url,
+            verbose=verbose,
+            dry_run=dry_run,
+            limit=limit,
+        )
+
+    run.__doc__ = help
+    return run
+
+
+def done_line(result: Any, dry_run: bool, parts: list[tuple[str, str]], tail: str = "") -> str:
+    """ "[dry run ]done: 3 approved, 2 to a person, …": counts named by ``(count, label)``."""
+    body = ", ".join(f"{result.counts.get(key, 0)} {label}" for key, label in parts)
+    return f"[bold]{'dry run ' if dry_run else ''}done[/]: {body}{tail}"
+
+
+def run_robot(
+    name: str,
+    *,
+    workspace: Path,
+    target: str | None,
+    scenario: Path | None,
+    base_url: str | None,
+    verbose: bool,
+    dry_run: bool = False,
+    limit: int | None = None,
+    scenario_options: dict[str, Any] | None = None,
+    robot_options: dict[str, Any] | None = None,
+) -> None:
+    """`robots run <name>`: the robot's target and scenario, then one run under its lock;
+    prints the robot's summary line, the report and the logs, and exits with the run's code."""
+    from robots.config import load_workspace
+    from robots.engine.run import RunOptions
+    from robots.ops import execute_run
+    from robots.registry import spec
+
+    robot = spec(name)
+    ws = load_workspace(workspace)
+    scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
+    loaded = robot.load_scenario(scenario_file, base_url=base_url, **(scenario_options or {}))
+    build = robot.build()
+    result = execute_run(
+        ws,
+        name,
+        target,
+        lambda stop: build(
+            ws,
+            loaded,
+            scenario_file,
+            RunOptions(dry_run, limit, console, verbose, stop),
+            **(robot_options or {}),
+        ),
+        dry_run=dry_run,
+    )
+    console.print(robot.summary_line(result, dry_run))
+    console.print(f"report: {result.report}")
+    console.print(f"logs:   {result.run_dir}")
+    raise typer.Exit(result.exit_code)

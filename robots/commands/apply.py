@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from robots.commands import BaseUrlOpt, TargetOpt, WorkspaceOpt, console, scenario_for
-from robots.config import Workspace, load_refund_scenario, load_workspace
-from robots.ledger import Ledger
-from robots.ops import execute_run
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
 
 
 def _target_for(ws: Workspace, target: str | None, written_for: str) -> str | None:
@@ -33,8 +33,13 @@ def apply(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Validate a reviewed workbook, then apply each approve decision exactly once."""
-    from robots.refunds.apply import ApplyResult, ReviewedApprovals
+    from robots.config import load_workspace
+    from robots.engine.run import RunOptions
+    from robots.ledger import Ledger
+    from robots.ops import execute_run
+    from robots.refunds.apply import ReviewedApprovals
     from robots.refunds.review import read_review
+    from robots.refunds.scenario import load_refund_scenario
 
     ws = load_workspace(workspace)
     ledger = Ledger.at(ws.path(ws.config.paths.ledger))
@@ -74,12 +79,9 @@ def apply(
             loaded,
             scenario,
             review=review,
-            console=console,
-            console_level="INFO" if verbose else "WARNING",
-            stop=stop,
+            options=RunOptions(console=console, verbose=verbose, stop=stop),
         ),
     )
-    assert isinstance(result, ApplyResult)
     c = result.counts
     console.print(
         f"[bold]applied[/]: {c.get('applied', 0)} approved, {c.get('held', 0)} held, "

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from robots.commands import WorkspaceOpt, out
-from robots.config import Workspace, load_workspace
-from robots.errors import RobotsError
-from robots.ledger import Ledger, RunView
+from robots.engine.clock import host_now
+from robots.errors import UnknownRun
+from robots.registry import ROBOTS, spec
 from robots.runtime.lock import is_locked
 from robots.runtime.stopping import STOPPED_EXIT_CODE
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
+    from robots.ledger import Ledger, RunView
 
 app = typer.Typer(help="What the robots did: recent runs, and one run's items.")
 
 
-# how each count reads in a table; counts not named here are shown under their own key
+# how each count reads in a table (robots add theirs in their spec); others show their key
 COUNT_NAMES = {
-    "approved": "approved",
     "handed_to_person": "to a person",
-    "linked": "linked",
-    "suggested": "suggestions",
-    "unmatched": "unmatched",
-    "pages_read": "pages",
-    "pages_with_findings": "with findings",
     "system_exception": "system exc.",
     "not_started": "not started",
 }
 QUIET = {"stopped", "unchanged_since_last_run"}
-
-
-class UnknownRun(RobotsError):
-    exit_code = 2
 
 
 def run_status(ws: Workspace, run: RunView) -> str:
@@ -43,7 +37,9 @@ def run_status(ws: Workspace, run: RunView) -> str:
     if run.ended_at is None:
         return "running" if is_locked(ws.lock_dir, run.robot) else "interrupted (no end recorded)"
     counts = run.summary.get("counts", {})
-    if counts.get("stopped") or code == STOPPED_EXIT_CODE:
+    if run.failure:
+        status = f"failed: {run.failure}"
+    elif run.stopped or code == STOPPED_EXIT_CODE:
         status = "stopped early"
     elif counts.get("system_exception"):
         status = "system exceptions"
@@ -53,20 +49,21 @@ def run_status(ws: Workspace, run: RunView) -> str:
 
 
 def _duration(run: RunView) -> str:
-    end = run.ended_at or datetime.now()
+    end = run.ended_at or host_now()
     seconds = int((end - run.started_at).total_seconds())
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _counts(summary: dict[str, object]) -> str:
-    counts = summary.get("counts", {})
+def _counts(run: RunView) -> str:
+    counts = run.summary.get("counts", {})
     assert isinstance(counts, dict)
-    return " · ".join(
-        f"{COUNT_NAMES.get(k, k)} {v}" for k, v in counts.items() if k not in QUIET and v
-    )
+    names = {**COUNT_NAMES, **(spec(run.robot).count_names if run.robot in ROBOTS else {})}
+    return " · ".join(f"{names.get(k, k)} {v}" for k, v in counts.items() if k not in QUIET and v)
 
 
 def _open(ws: Workspace) -> Ledger:
+    from robots.ledger import Ledger  # SQLAlchemy: only when a command reads the ledger
+
     return Ledger.at(ws.path(ws.config.paths.ledger))
 
 
@@ -80,6 +77,8 @@ def runs(
     """Recent runs of every robot: start, duration, counts per outcome, status."""
     if ctx.invoked_subcommand is not None:
         return
+    from robots.config import load_workspace
+
     ws = load_workspace(workspace)
     ledger = _open(ws)
     try:
@@ -90,12 +89,13 @@ def runs(
     for r in rows:
         status = run_status(ws, r)
         colour = "green" if status.startswith("ok") else "yellow" if "stopped" in status else "red"
+        status = escape(status)
         table.add_row(
             r.run_id,
             r.robot,
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
             _duration(r),
-            _counts(r.summary),
+            _counts(r),
             f"[{colour}]{status}[/]",
             str(r.summary.get("by", "")),
         )
@@ -111,6 +111,8 @@ def show(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """One run: its summary, then every item it last touched, with errors and evidence."""
+    from robots.config import load_workspace
+
     ws = load_workspace(workspace)
     ledger = _open(ws)
     try:
@@ -121,13 +123,13 @@ def show(
     finally:
         ledger.close()
     s = run.summary
-    out.print(f"[bold]{run.run_id}[/]  {run.robot}  {run_status(ws, run)}")
+    out.print(f"[bold]{run.run_id}[/]  {run.robot}  {escape(run_status(ws, run))}")
     for label, value in (
         ("scenario", run.scenario),
         ("started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
         ("took", _duration(run)),
         ("by", s.get("by", "")),
-        ("counts", _counts(s)),
+        ("counts", _counts(run)),
         ("report", s.get("report", "")),
         ("logs", s.get("logs", "")),
         ("alerts", "; ".join(s.get("alerts", [])) or "none"),

@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from robots.commands import WorkspaceOpt, console, out
-from robots.config import load_workspace
 
 app = typer.Typer(help="Run robots on their schedules (robots.toml [[schedules]]).")
 
@@ -26,6 +25,7 @@ def start(
 
     from loguru import logger
 
+    from robots.config import load_workspace
     from scheduler.service import Service
 
     ws = load_workspace(workspace)
@@ -51,6 +51,7 @@ def _when(t: datetime | None) -> str:
 @app.command("status")
 def status(workspace: WorkspaceOpt = Path(".")) -> None:
     """Each schedule's next fire time and last result."""
+    from robots.config import load_workspace
     from scheduler.history import History
     from scheduler.service import job_store_path, stored_jobs
 

@@ -6,15 +6,11 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import pyotp
 import typer
 from rich.table import Table
 
 from robots.commands import WorkspaceOpt, console, out
-from robots.config import load_workspace
 from robots.errors import VaultError
-from robots.vault import KEYRING_ENTRY, KEYRING_SERVICE, Secret, Vault, find_key, new_key
-from robots.vault import write_key_file as _write_key_file
 
 app = typer.Typer(help="Credentials encrypted at rest (passwords, TOTP secrets).")
 
@@ -27,6 +23,9 @@ def init(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Make a new vault key: a 0600 key file outside the workspace, or a keyring entry."""
+    from robots.config import load_workspace
+    from robots.vault import KEYRING_ENTRY, KEYRING_SERVICE, new_key, write_key_file
+
     ws = load_workspace(workspace)
     key = new_key()
     if keyring_:
@@ -40,7 +39,7 @@ def init(
         console.print(f"vault key stored in the OS keyring ({KEYRING_SERVICE}/{KEYRING_ENTRY})")
         return
     path = ws.config.vault.key_file.expanduser()
-    _write_key_file(path, key, workspace=ws.root)
+    write_key_file(path, key, workspace=ws.root)
     console.print(f"vault key written to {path} (mode 600); back it up somewhere safe")
 
 
@@ -62,6 +61,9 @@ def set_(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Store a credential; the password (and TOTP secret) are asked for and never echoed."""
+    from robots.config import load_workspace
+    from robots.vault import Secret, Vault, find_key
+
     ws = load_workspace(workspace)
     store = ws.credentials()
     key = find_key(store.key_file, workspace=ws.root, use_keyring=store.use_keyring)
@@ -84,6 +86,8 @@ def set_(
         raw_totp = typer.prompt("TOTP secret (base32)", hide_input=True) if totp else ""
     secret = raw_totp.replace(" ", "").upper()
     if totp:
+        import pyotp
+
         try:
             pyotp.TOTP(secret).now()
         except ValueError as exc:  # binascii.Error included
@@ -98,6 +102,9 @@ def set_(
 @app.command("list")
 def list_(workspace: WorkspaceOpt = Path(".")) -> None:
     """Names of the stored credentials (never their values)."""
+    from robots.config import load_workspace
+    from robots.vault import Vault
+
     ws = load_workspace(workspace)
     vault = Vault(ws.credentials().vault_file)
     table = Table("credential", "changed", title=str(vault.file))
@@ -113,6 +120,9 @@ def delete(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Remove a credential from the vault."""
+    from robots.config import load_workspace
+    from robots.vault import Vault
+
     ws = load_workspace(workspace)
     vault = Vault(ws.credentials().vault_file)
     if name not in vault:

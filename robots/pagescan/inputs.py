@@ -14,9 +14,9 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from robots.config import PriceListSpec
 from robots.errors import ConfigError
 from robots.pagescan.model import PriceListEntry
+from robots.pagescan.scenario import PriceListSpec
 from robots.pagescan.words import SEVERITIES, BannedWord, normalise_word
 
 TRUE_WORDS = {"是", "有", "y", "yes", "true", "1"}
@@ -52,7 +52,8 @@ def _money(value: Any, *, where: tuple[Path, str, int, int, str], required: bool
 def load_price_list(spec: PriceListSpec, file: Path) -> dict[str, PriceListEntry]:
     """SKU -> approved price, cost and the rest; every cell checked."""
     if not file.is_file():
-        raise ConfigError("price list not found", file=str(file), expected="an .xlsx workbook")
+        what = "price list is a folder" if file.is_dir() else "price list not found"
+        raise ConfigError(what, file=str(file), expected="an .xlsx workbook")
     try:
         wb = load_workbook(file, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several kinds for a file that is not a workbook
@@ -157,10 +158,14 @@ def _lines(file: Path, what: str) -> list[tuple[int, str]]:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{what} not found", file=str(file)) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a folder", file=str(file), expected="a text file") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"not UTF-8 text (byte {exc.start})", file=str(file), expected="a UTF-8 text file"
         ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be read ({exc.strerror})", file=str(file)) from None
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""

@@ -14,9 +14,10 @@ from urllib.parse import urljoin, urlsplit
 from aiolimiter import AsyncLimiter
 from playwright.async_api import BrowserContext, Page, Route
 
-from robots.config import FieldSpec, PageScanScenario
+from robots.config import FieldSpec
 from robots.errors import BusinessException, PageError
 from robots.pagescan.model import ProductPage, SkuOffer
+from robots.pagescan.scenario import PageScanScenario
 
 _PRICE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 

@@ -7,31 +7,19 @@ live here: what to do with a refund is ``policy.decide``'s call.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 from playwright.async_api import Page
 
-from robots.config import RefundScenario
+from robots.engine.clock import ShopClock
+from robots.engine.fields import READ_JS, FieldKind, FieldReader, UnreadableField
 from robots.errors import PageError, StaleRecord
 from robots.refunds.model import ListedRefund, RefundRequest, WarehouseReceipt
+from robots.refunds.scenario import RefundScenario
 from robots.runtime.browser import LoginForm, check_page, goto, press
 
-# one round trip reads every field: [selector, attribute|null] -> text or attribute value
-_READ_FIELDS_JS = """
-(specs) => {
-  const out = {};
-  for (const [name, [selector, attribute]] of Object.entries(specs)) {
-    const el = document.querySelector(selector);
-    out[name] = el === null ? null
-      : (attribute ? el.getAttribute(attribute) : el.textContent);
-  }
-  return out;
-}
-"""
 _READ_ROWS_JS = """
 ([row, idAttr, versionAttr, statusAttr, next]) => ({
   rows: Array.from(document.querySelectorAll(row)).map(r => [
@@ -39,100 +27,85 @@ _READ_ROWS_JS = """
   next: (document.querySelector(next) || {}).href || null,
 })
 """
-_TRUE = {"1", "true", "yes", "y", "是"}
+# What the robot reads off a refund's page and what each field is, unless the scenario says
+# otherwise; required fields that cannot be read send the refund to a person.
+TEXT, INT, MONEY, BOOL, TIME = (FieldKind(t) for t in ("text", "int", "money", "bool", "datetime"))
+OPTIONAL_TEXT, OPTIONAL_INT = FieldKind("text", required=False), FieldKind("int", required=False)
+FIELDS: dict[str, FieldKind] = {
+    "refund_id": TEXT,
+    "version": TEXT,
+    "status": TEXT,
+    "order_id": TEXT,
+    "buyer_nick": TEXT,
+    "has_good_return": BOOL,
+    "refund_type": TEXT,
+    "refund_fee": MONEY,
+    "payment": MONEY,
+    "refund_sku": TEXT,
+    "refund_quantity": INT,
+    "line_sku": TEXT,
+    "line_quantity": INT,
+    "category": TEXT,
+    "reason": TEXT,
+    "intervention": BOOL,
+    "open_refunds_on_line": INT,
+    "order_status": TEXT,
+    "signed_at": FieldKind("datetime", required=False),  # not signed yet: empty
+    "created_at": TIME,
+    "deadline": TIME,
+    "has_gift": BOOL,
+    "shared_discount": BOOL,
+    "buyer_orders_90d": INT,
+    "buyer_refunds_90d": INT,
+    "buyer_blacklisted": BOOL,
+    "return_sid": OPTIONAL_TEXT,  # refund-only requests have none
+    "receipt": BOOL,
+    "receipt_waybill": OPTIONAL_TEXT,  # required when there is a receipt (checked on reading)
+    "receipt_sku": OPTIONAL_TEXT,
+    "receipt_quantity": OPTIONAL_INT,
+}
+
 _BANNER = "__error_banner__"
+IDENTITY = ["refund_id", "status", "version"]  # enough to verify an action: nothing else
 
 
-class FieldError(PageError):
-    """A value on the page could not be read as what the scenario says it is."""
-
-    code = "UNREADABLE_FIELD"
-
-
-def _text(raw: dict[str, Any], name: str) -> str:
-    value = raw.get(name)
-    return re.sub(r"\s+", " ", value).strip() if isinstance(value, str) else ""
-
-
-def _decimal(raw: dict[str, Any], name: str) -> Decimal:
-    text = _text(raw, name).replace("¥", "").replace("￥", "").replace(",", "")
-    try:
-        return Decimal(text).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise FieldError(f"field {name!r} is {text!r}, not an amount") from None
-
-
-def _int(raw: dict[str, Any], name: str) -> int:
-    text = _text(raw, name)
-    if not re.fullmatch(r"-?\d+", text):
-        raise FieldError(f"field {name!r} is {text!r}, not a whole number")
-    return int(text)
-
-
-def _bool(raw: dict[str, Any], name: str) -> bool:
-    return _text(raw, name).lower() in _TRUE
-
-
-def _time(raw: dict[str, Any], name: str, *, optional: bool = False) -> datetime | None:
-    text = _text(raw, name)
-    if not text and optional:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise FieldError(f"field {name!r} is {text!r}, not a date and time") from None
-
-
-def parse_refund(raw: dict[str, Any]) -> RefundRequest:
-    """Turn the raw strings read off a detail page into a ``RefundRequest``."""
+def parse_refund(v: dict[str, Any]) -> RefundRequest:
+    """A ``RefundRequest`` from the typed values of a detail page (``FieldReader.read``)."""
     receipt = None
-    if _bool(raw, "receipt"):
-        receipt = WarehouseReceipt(
-            _text(raw, "receipt_waybill"), _text(raw, "receipt_sku"), _int(raw, "receipt_quantity")
-        )
-    created, deadline = _time(raw, "created_at"), _time(raw, "deadline")
-    assert created is not None and deadline is not None
+    if v["receipt"]:
+        receipt = WarehouseReceipt(v["receipt_waybill"], v["receipt_sku"], v["receipt_quantity"])
     return RefundRequest(
-        refund_id=_text(raw, "refund_id"),
-        version=_text(raw, "version"),
-        status=_text(raw, "status"),
-        order_id=_text(raw, "order_id"),
-        buyer_nick=_text(raw, "buyer_nick"),
-        has_good_return=_bool(raw, "has_good_return"),
-        refund_type=_text(raw, "refund_type"),
-        refund_fee=_decimal(raw, "refund_fee"),
-        payment=_decimal(raw, "payment"),
-        refund_sku=_text(raw, "refund_sku"),
-        refund_quantity=_int(raw, "refund_quantity"),
-        line_sku=_text(raw, "line_sku"),
-        line_quantity=_int(raw, "line_quantity"),
-        category=_text(raw, "category"),
-        reason=_text(raw, "reason"),
-        intervention=_bool(raw, "intervention"),
-        open_refunds_on_line=_int(raw, "open_refunds_on_line"),
-        order_status=_text(raw, "order_status"),
-        signed_at=_time(raw, "signed_at", optional=True),
-        created_at=created,
-        deadline=deadline,
-        has_gift=_bool(raw, "has_gift"),
-        shared_discount=_bool(raw, "shared_discount"),
-        buyer_orders_90d=_int(raw, "buyer_orders_90d"),
-        buyer_refunds_90d=_int(raw, "buyer_refunds_90d"),
-        buyer_blacklisted=_bool(raw, "buyer_blacklisted"),
-        return_sid=_text(raw, "return_sid"),
+        **{
+            name: v[name]
+            for name in RefundRequest.__dataclass_fields__
+            if name not in ("receipt", "return_sid")
+        },
+        return_sid=v["return_sid"] or "",
         receipt=receipt,
     )
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """What an action is verified by: the record's identity, status and version."""
+
+    refund_id: str
+    status: str
+    version: str
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.status}/{self.version}"
 
 
 class RefundBackOffice:
     """The refund list and detail pages of one shop, as its scenario describes them."""
 
-    def __init__(self, scenario: RefundScenario) -> None:
+    def __init__(self, scenario: RefundScenario, clock: ShopClock | None = None) -> None:
         self.s = scenario
+        self.clock = clock or ShopClock(scenario.shop.timezone)
         self.base = str(scenario.shop.base_url)
-        self._specs = {
-            name: [f.selector, f.attribute] for name, f in scenario.detail.fields.items()
-        }
+        self.reader = FieldReader(scenario.detail.fields, FIELDS, self.clock)
 
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
@@ -177,26 +150,37 @@ class RefundBackOffice:
         return await self.read_open_page(page, refund_id)
 
     async def read_open_page(self, page: Page, refund_id: str) -> RefundRequest:
-        raw = await page.evaluate(_READ_FIELDS_JS, self._specs)
-        return self._refund_from(raw, page.url, refund_id)
+        raw = await page.evaluate(READ_JS, self.reader.js_specs)
+        self._check_identity(raw, page.url, refund_id)
+        return self.parse(raw)
 
-    def _refund_from(self, raw: dict[str, Any], url: str, refund_id: str) -> RefundRequest:
-        missing = [n for n in ("refund_id", "status", "version") if not _text(raw, n)]
-        if missing:
-            raise PageError(
-                f"refund page {url} shows no {', '.join(missing)}", url=url, item_id=refund_id
-            )
-        refund = parse_refund(raw)
-        if refund.refund_id != refund_id:
-            raise PageError(
-                f"asked for refund {refund_id}, the page shows {refund.refund_id}",
-                url=url,
-                item_id=refund_id,
-            )
-        return refund
+    def parse(self, raw: dict[str, Any]) -> RefundRequest:
+        """Every field typed, failing closed (``UnreadableField``); the warehouse receipt's
+        fields are required when the page says there is a receipt."""
+        values = self.reader.read(raw)
+        if values["receipt"]:
+            for name in ("receipt_waybill", "receipt_sku", "receipt_quantity"):
+                if values[name] is None:
+                    field = self.reader.fields[name]
+                    raise field.unreadable("", "页面显示已入库，但没有入库明细")
+        return parse_refund(values)
 
-    async def approve(self, page: Page, refund: RefundRequest) -> RefundRequest:
-        """Press approve and confirm on the page already showing ``refund``; return the result.
+    def _check_identity(self, raw: dict[str, Any], url: str, refund_id: str) -> None:
+        """Not the refund's page at all (an error page, another refund): a system exception,
+        retried. Everything else the page shows is read fail-closed."""
+        try:
+            shown = self.reader.read(raw, ["refund_id"])["refund_id"]
+        except UnreadableField as exc:
+            raise PageError(f"refund page {url}: {exc}", url=url, item_id=refund_id) from None
+        if shown != refund_id:
+            raise PageError(
+                f"asked for refund {refund_id}, the page shows {shown}", url=url, item_id=refund_id
+            )
+
+    async def approve(self, page: Page, refund: RefundRequest) -> RecordState:
+        """Press approve and confirm on the page already showing ``refund``; return what the
+        resulting page shows of the record (identity, status, version: nothing else is needed
+        to verify, so a shop that hides other fields on finished refunds still verifies).
 
         The shop checks the record's version server-side; a refusal becomes ``StaleRecord``.
         """
@@ -206,9 +190,10 @@ class RefundBackOffice:
             await press(page, d.confirm_button)
         response = await nav.value
         status = response.status if response else 0
-        # one round trip: the error banner (if any) and every field of the resulting page
-        raw = await page.evaluate(_READ_FIELDS_JS, {**self._specs, _BANNER: [d.error_banner, None]})
-        message = _text(raw, _BANNER)
+        # one round trip: the error banner (if any) and the record's identity and status
+        specs = {n: self.reader.js_specs[n] for n in IDENTITY}
+        raw = await page.evaluate(READ_JS, {**specs, _BANNER: [d.error_banner, None, False]})
+        message = " ".join(raw.get(_BANNER) or []).strip()
         if message:
             if status == 409:
                 raise StaleRecord(
@@ -220,4 +205,6 @@ class RefundBackOffice:
                 item_id=refund.refund_id,
             )
         check_page(page, status, page.url, login_path=self.s.login.path)
-        return self._refund_from(raw, page.url, refund.refund_id)
+        self._check_identity(raw, page.url, refund.refund_id)
+        values = self.reader.read(raw, IDENTITY)
+        return RecordState(values["refund_id"], values["status"], values["version"])

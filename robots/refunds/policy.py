@@ -29,6 +29,13 @@ STATUS_AFTER = {
     AGREE_RETURN: "WAIT_BUYER_RETURN_GOODS",
     CONFIRM_REFUND: "SUCCESS",
 }
+# ... and the status it needs: a record still there after we pressed was not acted on (each
+# action moves the record out of it, so a status read proves whether our press landed)
+STATUS_BEFORE = {
+    AGREE_REFUND: WAIT_SELLER_AGREE,
+    AGREE_RETURN: WAIT_SELLER_AGREE,
+    CONFIRM_REFUND: WAIT_SELLER_CONFIRM_GOODS,
+}
 MOVES_MONEY = {AGREE_REFUND, CONFIRM_REFUND}
 
 # Stable reason codes, with the plain-Chinese text ops staff read in the report.
@@ -53,6 +60,7 @@ REASONS = {
     "RETURN_MISMATCH": "入库包裹的商品或数量与退款不一致",
     "DAILY_CAP_REACHED": "已达当日自动退款总额上限",
     "STALE_RECORD": "操作前退款单已被修改，需人工复核",
+    "UNREADABLE_FIELD": "页面字段无法读取或无法识别，需人工核对",
     "SYSTEM_ERROR": "系统异常，多次重试仍失败，请人工处理",
 }
 
@@ -190,7 +198,10 @@ def buyer_is_risky(refund: RefundRequest, rules: RefundRules) -> bool:
 
 
 def within_return_window(signed_at: datetime, now: datetime, days: int) -> bool:
-    """七日无理由: the days are counted from the day after signing, whole days."""
+    """七日无理由: the days are counted from the day after signing, whole days, on the
+    shop's calendar (``now`` is taken in the zone the signing time was read in)."""
+    if now.tzinfo is not None and signed_at.tzinfo is not None:
+        now = now.astimezone(signed_at.tzinfo)
     return now.date() <= signed_at.date() + timedelta(days=days)
 
 

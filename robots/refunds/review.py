@@ -15,9 +15,10 @@ from pathlib import Path
 
 import openpyxl
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
 
-from robots.errors import RobotsError
-from robots.reports.refunds import (
+from robots.errors import InvalidReview
+from robots.refunds.report import (
     DECISION_COLUMN,
     EXCEPTION_COLUMNS,
     ITEM_COLUMN,
@@ -29,24 +30,6 @@ SHEET = "Exceptions"
 # what people type, in either language, for the two decisions
 DECISION_WORDS = {"approve": "approve", "同意": "approve", "hold": "hold", "暂缓": "hold"}
 REFUND_ID_COLUMN, NOTE_COLUMN = 2, 13
-SHOWN_PROBLEMS = 25
-
-
-class InvalidReview(RobotsError):
-    """The reviewed workbook cannot be applied as it is; nothing was applied."""
-
-    exit_code = 2
-
-    def __init__(self, file: Path, problems: list[str]) -> None:
-        self.file, self.problems = file, problems
-        shown = "\n  ".join(problems[:SHOWN_PROBLEMS])
-        more = len(problems) - SHOWN_PROBLEMS
-        tail = f"\n  … and {more} more" if more > 0 else ""
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(
-            f"{file}: {len(problems)} {noun}; nothing was applied. Fix the workbook and run "
-            f"`robots apply` again:\n  {shown}{tail}"
-        )
 
 
 @dataclass(frozen=True)
@@ -83,11 +66,15 @@ def read_review(
     item_is_known: Callable[[str], bool],
 ) -> ReviewedWorkbook:
     """Validate the whole workbook; raise InvalidReview listing every problem."""
+    if file.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise InvalidReview(
+            file, [f"not an .xlsx workbook (a {file.suffix or 'nameless'} file); save it as .xlsx"]
+        )
     try:
         wb = openpyxl.load_workbook(file, data_only=True)
     except FileNotFoundError:
         raise InvalidReview(file, ["no such file"]) from None
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, InvalidFileException) as exc:
         raise InvalidReview(file, [f"not an .xlsx workbook ({exc})"]) from None
     if "Summary" not in wb.sheetnames or SHEET not in wb.sheetnames:
         kind = (

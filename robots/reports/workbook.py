@@ -8,10 +8,12 @@ half-written workbook never replaces a good one).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
@@ -21,6 +23,42 @@ TIME_FORMAT = "yyyy-mm-dd hh:mm"
 HEADER_FILL = PatternFill("solid", fgColor="FFDDEBF7")
 URGENT_FILL = PatternFill("solid", fgColor="FFFFC7CE")
 Columns = Sequence[tuple[str, int]]  # (header, width)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What every workbook's Summary says about its run."""
+
+    run_id: str
+    scenario: str
+    started_at: datetime
+    ended_at: datetime
+    dry_run: bool
+    counts: dict[str, int]
+
+
+SummaryRow = tuple[str, object] | tuple[str, object, str]  # (label, value[, number format])
+
+
+def summary_sheet(
+    wb: Workbook, rows: Sequence[SummaryRow], *, widths: tuple[int, int] = (30, 48)
+) -> Worksheet:
+    """The first sheet, "Summary": bold labels, values left-aligned, times and any given
+    number format applied."""
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = widths
+    for label, value, *fmt in rows:
+        ws.append([label, value])
+        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+        cell = ws.cell(row=ws.max_row, column=2)
+        if fmt:
+            cell.number_format = fmt[0]
+        elif isinstance(value, datetime):
+            cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        cell.alignment = Alignment(horizontal="left")
+    return ws
 
 
 def header(ws: Worksheet, columns: Columns) -> None:
@@ -36,6 +74,12 @@ def link(cell: object, target: str, label: str) -> None:
     cell.value = label  # type: ignore[attr-defined]
     cell.hyperlink = target  # type: ignore[attr-defined]
     cell.style = "Hyperlink"  # type: ignore[attr-defined]
+
+
+def mark(ws: Worksheet, row: int, width: int) -> None:
+    """Colour a whole row: urgent, critical or failed, so it stands out in a long sheet."""
+    for column in range(1, width + 1):
+        ws.cell(row=row, column=column).fill = URGENT_FILL
 
 
 def decision_column(ws: Worksheet, column: int, choices: Sequence[str], rows: int) -> None:

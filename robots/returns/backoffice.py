@@ -8,10 +8,10 @@ from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
 
-from robots.config import ReturnsScenario
 from robots.errors import PageError
 from robots.returns.export import parse_items
 from robots.returns.matching import Candidate
+from robots.returns.scenario import ReturnsScenario
 from robots.runtime.browser import LoginForm, goto
 
 _ROWS_JS = """

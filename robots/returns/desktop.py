@@ -17,13 +17,7 @@ from typing import Any
 
 from loguru import logger
 
-from robots.errors import SystemException
-
-
-class DesktopError(SystemException):
-    """The display, the program or one of its windows is not there (retried, then reported)."""
-
-    code = "DESKTOP_ERROR"
+from robots.errors import DesktopError
 
 
 @dataclass(frozen=True)

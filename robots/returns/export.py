@@ -14,17 +14,11 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from robots.config import ExportSpec
-from robots.errors import RobotsError
+from robots.errors import MalformedExport
 from robots.returns.matching import UnlabelledParcel
+from robots.returns.scenario import ExportSpec
 
 _ITEM = re.compile(r"^\s*(\S+?)\s*[×xX*]\s*(\d+)\s*$")
-
-
-class MalformedExport(RobotsError):
-    """The terminal's export cannot be read as a parcel list."""
-
-    exit_code = 2
 
 
 def parse_items(text: str) -> tuple[tuple[str, int], ...]:

@@ -10,22 +10,30 @@ by reading the parcel page, never by typing again.
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from playwright.async_api import Page
-from rich.console import Console
 
-from robots.config import ReturnsScenario, Workspace
-from robots.errors import BusinessException
-from robots.ledger import Ledger, State, new_run_id
-from robots.reports.returns import LinkRow, ReturnsSummary, SuggestionRow, write_returns_report
+from robots.engine.item import (
+    ActingRules,
+    Action,
+    DesktopSurface,
+    Item,
+    Outcome,
+    Verdict,
+    settle_acting,
+)
+from robots.engine.robot import BaseRobot
+from robots.engine.run import Lane, RunResult, Web
+from robots.errors import BusinessException, DesktopError
+from robots.ledger import ItemView, State
 from robots.returns.backoffice import ReturnsBackOffice
-from robots.returns.desktop import Desktop, DesktopError
+from robots.returns.desktop import Desktop
 from robots.returns.export import read_export
 from robots.returns.matching import (
     LINK,
@@ -37,13 +45,9 @@ from robots.returns.matching import (
     match_parcel,
     phone_parts,
 )
+from robots.returns.report import LinkRow, ReturnsSummary, SuggestionRow, write_returns_report
+from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
-from robots.runtime.browser import BrowserSession, browser_session, screenshot
-from robots.runtime.credentials import Credential
-from robots.runtime.logs import run_logging
-from robots.runtime.redaction import Redactor
-from robots.runtime.retry import TEMPORARY, RetryPolicy
-from robots.runtime.stopping import StopRequest, exit_code
 
 ROBOT = "returns"
 REASONS = {
@@ -54,16 +58,21 @@ REASONS = {
 }
 
 
-@dataclass
-class ReturnsResult:
-    run_id: str
-    report: Path
-    run_dir: Path
-    counts: dict[str, int]
+class ReturnsCount(enum.StrEnum):
+    LINKED = "linked"
+    SUGGESTED = "suggested"
+    UNMATCHED = "unmatched"
+    LINKED_ELSEWHERE = "linked_elsewhere"
 
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.counts)
+
+def judge(action: str, linked_to: str) -> Verdict:
+    """Did ``link:<target>`` land? The parcel page's link status says."""
+    if not linked_to:
+        return Verdict.NOT_LANDED
+    return Verdict.LANDED if linked_to == action.removeprefix("link:") else Verdict.ELSEWHERE
+
+
+ACTING = ActingRules[str](judge=judge, describe=lambda now: now or "(not linked)")
 
 
 def lookups(parcel: UnlabelledParcel) -> list[str]:
@@ -80,166 +89,73 @@ def lookups(parcel: UnlabelledParcel) -> list[str]:
     return queries
 
 
-class ReturnsRobot:
+class ReturnsRobot(BaseRobot):
     """One run of the returns robot: one terminal, one back office."""
 
-    def __init__(
-        self,
-        ws: Workspace,
-        scenario: ReturnsScenario,
-        scenario_file: Path,
-        *,
-        dry_run: bool = False,
-        limit: int | None = None,
-        console: Console | None = None,
-        console_level: str = "WARNING",
-        stop: StopRequest | None = None,
-    ) -> None:
-        self.ws, self.scenario, self.scenario_file = ws, scenario, scenario_file
-        self.dry_run, self.limit = dry_run, limit
-        self.stop = stop or StopRequest()
-        self.console = console or Console(stderr=True)
-        self.console_level = console_level
-        cfg = ws.config
-        self.retry = RetryPolicy(cfg.retry.attempts, cfg.retry.wait_initial_s, cfg.retry.wait_max_s)
-        self.run_id = new_run_id(ROBOT)
-        self.run_dir = ws.path(cfg.paths.logs) / self.run_id
-        self.evidence_dir = self.run_dir / "evidence"
-        self.real_ledger = Ledger.at(ws.path(cfg.paths.ledger))
-        self.ledger = Ledger.in_memory() if dry_run else self.real_ledger
-        self.bo = ReturnsBackOffice(scenario)
-        self.counts: dict[str, int] = {}
+    NAME, REASONS = ROBOT, REASONS
+    scenario: ReturnsScenario
+
+    def setup(self) -> None:
+        self.bo = ReturnsBackOffice(self.scenario)
         self.linked: list[LinkRow] = []
         self.suggestions: list[SuggestionRow] = []
         self.unmatched: list[SuggestionRow] = []
 
     # -- entry point ----------------------------------------------------------------------
-    def run(self) -> ReturnsResult:
+    def perform(self) -> RunResult:
         store = self.ws.credentials()
-        web = store.get(self.scenario.shop.credential)
+        web_credential = store.get(self.scenario.shop.credential)
         terminal_credential = store.get(self.scenario.terminal.credential)
-        redact = Redactor([*web.secrets, *terminal_credential.secrets])
-        with run_logging(
-            self.run_dir, redact, console=self.console, console_level=self.console_level
-        ):
-            started = datetime.now()
-            self.ledger.begin_run(self.run_id, ROBOT, str(self.scenario_file), dry_run=self.dry_run)
+        self.run.secrets += [*web_credential.secrets, *terminal_credential.secrets]
+        run = self.run
+
+        async def work() -> None:
             desktop = Desktop()
             try:
-                asyncio.run(self._run(desktop, web, terminal_credential))
+                terminal = WarehouseTerminal(desktop, self.scenario.terminal)
+                terminal.require_running()
+                async with (
+                    run.browser(
+                        login=self.bo.login_form, credential=web_credential, trace=False
+                    ) as web,
+                    web.lane() as lane,
+                ):
+
+                    async def read(view: ItemView) -> str:
+                        return await web.retried(
+                            f"settling {view.item_key}",
+                            lambda: self.bo.linked_to(lane.page, view.item_key),
+                        )
+
+                    await settle_acting(run, ACTING, read)
+                    terminal.close_dialogs()
+                    terminal.ensure_logged_in(terminal_credential)
+                    export = terminal.export(run.run_dir / self.scenario.export.file_name)
+                    parcels = read_export(export, self.scenario.export)
+                    logger.info("{} unlabelled parcels exported", len(parcels))
+                    todo = self._claim(parcels)
+                    try:
+                        await run.work(
+                            todo,
+                            lambda parcel, _: self._item(web, terminal, desktop, lane, parcel),
+                        )
+                    finally:
+                        terminal.close_dialogs()
             finally:
                 desktop.close()
-                self.ledger.end_run(self.run_id, {"counts": self.counts})
-            report = self.ws.path(self.ws.config.paths.reports) / (
-                f"returns-{self.run_id}{'-dry-run' if self.dry_run else ''}.xlsx"
-            )
-            summary = ReturnsSummary(
-                self.run_id,
-                str(self.scenario_file),
-                started,
-                datetime.now(),
-                self.dry_run,
-                dict(self.counts),
-            )
-            write_returns_report(report, summary, self.linked, self.suggestions, self.unmatched)
-            logger.info("report written to {}; counts {}", report, self.counts)
-        if self.ledger is not self.real_ledger:
-            self.ledger.close()
-        self.real_ledger.close()
-        return ReturnsResult(self.run_id, report, self.run_dir, dict(self.counts))
 
-    async def _run(
-        self, desktop: Desktop, web: Credential, terminal_credential: Credential
-    ) -> None:
-        terminal = WarehouseTerminal(desktop, self.scenario.terminal)
-        terminal.require_running()
-        b = self.ws.config.browser
-        async with browser_session(
-            executable=b.executable, headless=b.headless, timeout_ms=b.timeout_ms, trace=False
-        ) as session:
-            async for attempt in self.retry.retrying("back-office login"):
-                with attempt:
-                    await session.login(self.bo.login_form, web)
-            context = await session.new_context()
-            page = await context.new_page()
-            await self._settle_interrupted(session, web, page)
-            terminal.close_dialogs()
-            terminal.ensure_logged_in(terminal_credential)
-            export = terminal.export(self.run_dir / self.scenario.export.file_name)
-            parcels = read_export(export, self.scenario.export)
-            logger.info("{} unlabelled parcels exported", len(parcels))
-            todo = self._claim(parcels)
-            try:
-                for n, parcel in enumerate(todo):
-                    if self.stop.requested:
-                        self.counts["stopped"], self.counts["not_started"] = 1, len(todo) - n
-                        break
-                    await self._item(session, web, terminal, desktop, page, parcel)
-            finally:
-                terminal.close_dialogs()
-
-    # -- phases ---------------------------------------------------------------------------
-    async def _with_session(
-        self, session: BrowserSession, web: Credential, what: str, step: Any
-    ) -> Any:
-        return await session.retried(self.retry, self.bo.login_form, web, what, step)
-
-    async def _settle_interrupted(
-        self, session: BrowserSession, web: Credential, page: Page
-    ) -> None:
-        """Parcels a killed run left *acting*: read the parcel page, never type again here."""
-        for item in self.ledger.items(ROBOT, state=State.ACTING):
-            target = item.action.removeprefix("link:")
-            now = await self._with_session(
-                session,
-                web,
-                f"settling {item.item_key}",
-                lambda k=item.item_key: self.bo.linked_to(page, k),
-            )
-            if not now:
-                self.ledger.finish(
-                    ROBOT,
-                    item.item_key,
-                    State.PENDING,
-                    run_id=self.run_id,
-                    message="interrupted before the link landed",
-                )
-                continue
-            self.ledger.finish(
-                ROBOT,
-                item.item_key,
-                State.DONE,
-                run_id=self.run_id,
-                acted=now == target,
-                details={"settled_on_resume": now},
-            )
-            self._count("settled_on_resume")
+        return run.run(work, where=f"the back office at {self.bo.base}", report=self._write_report)
 
     def _claim(self, parcels: list[UnlabelledParcel]) -> list[UnlabelledParcel]:
-        todo: list[UnlabelledParcel] = []
-        for parcel in parcels:
-            if self.limit is not None and len(todo) >= self.limit:
-                break
-            if self.ledger.claim(
-                ROBOT,
-                parcel.parcel_id,
-                run_id=self.run_id,
-                fingerprint=parcel.waybill,
-                details={"waybill": parcel.waybill},
-            ):
-                todo.append(parcel)
-            else:
-                self._count("unchanged_since_last_run")
+        todo = self.run.claim(parcels, lambda p: (p.parcel_id, p.waybill, {"waybill": p.waybill}))
         logger.info("{} parcels to work on", len(todo))
         return todo
 
-    async def _candidates(
-        self, session: BrowserSession, web: Credential, page: Page, parcel: UnlabelledParcel
-    ) -> list[Candidate]:
+    async def _candidates(self, web: Web, page: Page, parcel: UnlabelledParcel) -> list[Candidate]:
         found: dict[str, Candidate] = {}
         for q in lookups(parcel):
-            rows = await self._with_session(
-                session, web, f"searching {q}", lambda q=q: self.bo.search(page, q)
+            rows: list[Candidate] = await web.retried(
+                f"searching {q}", partial(self.bo.search, page, q)
             )
             for c in rows:
                 found.setdefault(c.order_id, c)
@@ -248,79 +164,48 @@ class ReturnsRobot:
     # -- one parcel -----------------------------------------------------------------------
     async def _item(
         self,
-        session: BrowserSession,
-        web: Credential,
+        web: Web,
         terminal: WarehouseTerminal,
         desktop: Desktop,
-        page: Page,
+        lane: Lane,
         parcel: UnlabelledParcel,
     ) -> None:
-        key = parcel.parcel_id
-        attempt_no = 0
-        evidence: list[str] = []
-        with logger.contextualize(item=key):
-            try:
-                async for attempt in self.retry.retrying(f"parcel {key}"):
-                    with attempt:
-                        attempt_no += 1
-                        try:
-                            await self._attempt(session, web, terminal, page, parcel)
-                        except TEMPORARY:
-                            shot = desktop.screenshot(
-                                self.evidence_dir / f"{key}-desktop-attempt{attempt_no}.png"
-                            )
-                            web_shot = await screenshot(
-                                page, self.evidence_dir / f"{key}-web-attempt{attempt_no}.png"
-                            )
-                            evidence += [s for s in (shot, web_shot) if s]
-                            raise
-            except BusinessException as exc:
-                self.ledger.finish(
-                    ROBOT,
-                    key,
-                    State.BUSINESS_EXCEPTION,
-                    run_id=self.run_id,
-                    reason_code=exc.code,
-                    message=str(exc),
-                )
-                logger.info("to a person: {} ({})", exc.code, exc)
-            except TEMPORARY as exc:
-                # we may have acted: an acting item stays acting for the next run to settle
-                message = self.ledger.give_up(
-                    ROBOT, key, exc, run_id=self.run_id, evidence=evidence
-                )
-                self._count("system_exception")
-                reports = self.ws.path(self.ws.config.paths.reports)
-                link = os.path.relpath(evidence[0], reports) if evidence else ""
-                self.unmatched.append(
-                    SuggestionRow(parcel, "SYSTEM_ERROR", REASONS["SYSTEM_ERROR"], (), None, link)
-                )
-                logger.error("system exception after {} attempts: {}", attempt_no, message)
+        decided: dict[str, MatchDecision] = {}
+        async with self.run.item(
+            parcel.parcel_id, lane=lane, acting=ACTING, surfaces=[DesktopSurface(desktop)]
+        ) as item:
+            await item.attempt(
+                lambda page: self._attempt(web, terminal, page, item, parcel, decided),
+                f"parcel {parcel.parcel_id}",
+            )
+        if item.outcome in (Outcome.HANDED_OVER, Outcome.SYSTEM_EXCEPTION):
+            self._hand_over(parcel, item, decided.get("decision"))
 
     async def _attempt(
         self,
-        session: BrowserSession,
-        web: Credential,
+        web: Web,
         terminal: WarehouseTerminal,
         page: Page,
+        item: Item,
         parcel: UnlabelledParcel,
+        decided: dict[str, MatchDecision],
     ) -> None:
         """Look up, decide, link, verify. Safe to repeat: an acting item is verified first."""
         key = parcel.parcel_id
-        item = self.ledger.get(ROBOT, key)
-        assert item is not None
-        if item.state == State.ACTING:
-            target = item.action.removeprefix("link:")
+        view = item.ledger_view
+        if view is not None and view.state == State.ACTING:
             now = await self.bo.linked_to(page, key)
-            if now == target:  # an earlier attempt's link landed
-                self._done(parcel, target, item.details.get("decision", {}))
+            verdict = item.verdict(now)
+            if verdict == Verdict.LANDED:  # an earlier attempt's link landed
+                self._done(item, parcel, now, view.details.get("decision", {}))
                 return
-            if now:
+            if verdict == Verdict.ELSEWHERE:
                 raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}: {now}")
-        candidates = await self._candidates(session, web, page, parcel)
-        decision = match_parcel(parcel, CandidateIndex(candidates), self.scenario.matching)
+        candidates = await self._candidates(web, page, parcel)
+        decision = decided["decision"] = match_parcel(
+            parcel, CandidateIndex(candidates), self.scenario.matching
+        )
         if decision.outcome != LINK:
-            self._hand_over(decision)
             code = "NEEDS_REVIEW" if decision.outcome == SUGGEST else "NO_MATCH"
             raise BusinessException(code, REASONS[code], item_id=key)
         assert decision.best is not None
@@ -331,24 +216,21 @@ class ReturnsRobot:
             "runner_up": decision.runner_up_score,
             "order_id": decision.best.candidate.order_id,
         }
-        if self.dry_run:
-            self._done(parcel, target, facts)
-            return
-        self.ledger.start_acting(
-            ROBOT,
-            key,
-            run_id=self.run_id,
-            action=f"link:{target}",
-            amount_cents=0,
-            fingerprint=parcel.waybill,
-            daily_cap_cents=None,
-            day=datetime.now().date(),
+
+        async def press() -> str:
+            terminal.link(key, target)
+            return await self._verified_link(page, key, target)
+
+        acted = await item.act(
+            Action(f"link:{target}", parcel.waybill),
+            press=press,
+            read_live=lambda: self.bo.linked_to(page, key),
         )
-        terminal.link(key, target)
-        now = await self._verified_link(page, key, target)
-        if now != target:
-            raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}: {now}")
-        self._done(parcel, target, facts)
+        if acted.verdict == Verdict.ELSEWHERE:
+            raise BusinessException(
+                "LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}: {acted.live}"
+            )
+        self._done(item, parcel, target, facts)
 
     async def _verified_link(self, page: Page, parcel_id: str, target: str) -> str:
         """The parcel page, read until the terminal's link shows (the terminal answers first)."""
@@ -362,18 +244,11 @@ class ReturnsRobot:
             await asyncio.sleep(0.1)
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _count(self, what: str) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
-
-    def _done(self, parcel: UnlabelledParcel, target: str, facts: dict[str, Any]) -> None:
-        self.ledger.finish(
-            ROBOT,
-            parcel.parcel_id,
-            State.DONE,
-            run_id=self.run_id,
-            details={"linked_to": target, "decision": facts},
-        )
-        self._count("linked")
+    def _done(
+        self, item: Item, parcel: UnlabelledParcel, target: str, facts: dict[str, Any]
+    ) -> None:
+        item.done(details={"linked_to": target, "decision": facts})
+        self.run.count(ReturnsCount.LINKED)
         self.linked.append(
             LinkRow(
                 parcel,
@@ -386,13 +261,43 @@ class ReturnsRobot:
             )
         )
         logger.info(
-            "{} {} → {}", "would link" if self.dry_run else "linked", parcel.parcel_id, target
+            "{} {} → {}", "would link" if self.run.dry_run else "linked", parcel.parcel_id, target
         )
 
-    def _hand_over(self, decision: MatchDecision) -> None:
-        code = "NEEDS_REVIEW" if decision.outcome == SUGGEST else "NO_MATCH"
-        self._count("suggested" if code == "NEEDS_REVIEW" else "unmatched")
-        row = SuggestionRow(
-            decision.parcel, code, REASONS[code], decision.top, decision.runner_up_score, ""
+    def _hand_over(
+        self, parcel: UnlabelledParcel, item: Item, decision: MatchDecision | None
+    ) -> None:
+        """Every parcel a person must see reaches a sheet: suggestions with their candidates,
+        the rest (no match, linked elsewhere, system errors) under Unmatched."""
+        code = item.reason_code or "SYSTEM_ERROR"
+        reason = REASONS.get(code, code)
+        if code == "SYSTEM_ERROR":
+            reports = self.ws.path(self.ws.config.paths.reports)
+            evidence = os.path.relpath(item.evidence[0], reports) if item.evidence else ""
+            self.unmatched.append(SuggestionRow(parcel, code, reason, (), None, evidence))
+            return
+        if code == "LINKED_ELSEWHERE":
+            self.run.count(ReturnsCount.LINKED_ELSEWHERE)
+            self.unmatched.append(SuggestionRow(parcel, code, item.message, (), None, ""))
+            return
+        top = decision.top if decision else ()
+        runner_up = decision.runner_up_score if decision else None
+        row = SuggestionRow(parcel, code, reason, top, runner_up, "")
+        if code == "NEEDS_REVIEW":
+            self.run.count(ReturnsCount.SUGGESTED)
+            self.suggestions.append(row)
+        else:
+            self.run.count(ReturnsCount.UNMATCHED)
+            self.unmatched.append(row)
+
+    def _write_report(self, result: RunResult) -> Path:
+        run = self.run
+        summary = ReturnsSummary(
+            run.run_id, str(run.scenario_file), *self.run_times(), run.dry_run, dict(result.counts)
         )
-        (self.suggestions if code == "NEEDS_REVIEW" else self.unmatched).append(row)
+        return write_returns_report(
+            self.report_path("returns"), summary, self.linked, self.suggestions, self.unmatched
+        )
+
+
+Robot = ReturnsRobot  # what the registry builds (robots.engine.spec)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from loguru import logger
 
-from robots.config import TerminalSpec
 from robots.errors import CredentialError
 from robots.returns.desktop import Desktop, DesktopError, Window
+from robots.returns.scenario import TerminalSpec
 from robots.runtime.credentials import Credential
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin
@@ -25,7 +25,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from robots.errors import BrowserNotFound, CredentialError, PageError, SessionExpired
 from robots.runtime.credentials import Credential
-from robots.runtime.retry import TEMPORARY, RetryPolicy
+from robots.runtime.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -149,7 +149,7 @@ class BrowserSession:
             )
         totp = pyotp.TOTP(credential.totp)
         try:
-            step = totp.timecode(datetime.now())
+            step = totp.timecode(datetime.now(UTC))
             totp.now()
         except ValueError as exc:  # binascii.Error included
             raise CredentialError(
@@ -161,7 +161,7 @@ class BrowserSession:
                 wait = totp.interval - time.time() % totp.interval + 0.2
                 logger.info("waiting {:.0f} s for a fresh one-time code", wait)
                 await asyncio.sleep(wait)
-            now = datetime.now()
+            now = datetime.now(UTC)
             step = self._last_totp_step[credential.name] = totp.timecode(now)
             await page.fill(form.otp, totp.at(now))
             await page.click(form.otp_submit)
@@ -309,53 +309,3 @@ async def screenshot(page: Page, path: Path) -> str | None:
         logger.warning("screenshot {} failed: {}", path.name, exc)
         return None
     return str(path)
-
-
-class ItemPage:
-    """The page one item is worked on, across its attempts: a failed attempt leaves a masked
-    screenshot as evidence, and a page the failure closed is replaced before the retry."""
-
-    def __init__(self, context: BrowserContext, page: Page, evidence_dir: Path, name: str) -> None:
-        self.context, self.page = context, page
-        self.evidence_dir, self.name = evidence_dir, name
-        self.attempts = 0
-        self.evidence: list[str] = []
-
-    async def attempt(self, step: Callable[[Page], Awaitable[T]]) -> T:
-        self.attempts += 1
-        try:
-            return await step(self.page)
-        except TEMPORARY:
-            shot = await screenshot(
-                self.page, self.evidence_dir / f"{self.name}-attempt{self.attempts}.png"
-            )
-            if shot:
-                self.evidence.append(shot)
-            if self.page.is_closed():
-                self.page = await self.context.new_page()
-            raise
-
-
-class ItemTrace:
-    """One trace chunk per item, written to disk only if the item failed."""
-
-    def __init__(self, context: BrowserContext, enabled: bool) -> None:
-        self.context, self.enabled = context, enabled
-
-    async def start(self) -> None:
-        if self.enabled:
-            await self.context.tracing.start_chunk()
-
-    async def finish(self, keep_as: Path | None) -> str | None:
-        if not self.enabled:
-            return None
-        try:
-            if keep_as is None:
-                await self.context.tracing.stop_chunk()
-                return None
-            keep_as.parent.mkdir(parents=True, exist_ok=True)
-            await self.context.tracing.stop_chunk(path=str(keep_as))
-            return str(keep_as)
-        except Exception as exc:  # tracing must never turn a result into a failure
-            logger.warning("trace chunk {} failed: {}", keep_as, exc)
-            return None

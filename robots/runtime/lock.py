@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -60,7 +60,7 @@ def robot_lock(lock_dir: Path, robot: str, *, holder: str) -> Iterator[None]:
                 {
                     "pid": os.getpid(),
                     "holder": holder,
-                    "since": datetime.now().isoformat(timespec="seconds"),
+                    "since": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
                 }
             ),
             encoding="utf-8",

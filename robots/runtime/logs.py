@@ -15,6 +15,12 @@ from robots.runtime.redaction import Redactor
 HUMAN_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<8} | {extra[item]:<20} | {message}"
 
 
+def _on_console(record: Any) -> bool:
+    """``logger.bind(file_only=True)``: for the run's files, not the console (the CLI prints
+    that message itself, once, as its first line)."""
+    return not record["extra"].get("file_only")
+
+
 def _console_format(record: Any) -> str:
     item = "" if record["extra"].get("item", "-") == "-" else "{extra[item]}: "
     return "{level}: " + item + "{message}\n"
@@ -68,6 +74,7 @@ def run_logging(
                 lambda m: console.print(m.rstrip("\n"), markup=False, highlight=False),
                 level=console_level,
                 format=_console_format,
+                filter=_on_console,
                 colorize=False,
                 backtrace=False,
                 diagnose=False,
@@ -79,6 +86,7 @@ def run_logging(
                 sys.stderr,
                 level=console_level,
                 format=_console_format,
+                filter=_on_console,
                 backtrace=False,
                 diagnose=False,
             )
@@ -89,4 +97,11 @@ def run_logging(
         for handler_id in ids:
             logger.remove(handler_id)
         logger.configure(patcher=None)
-        logger.add(sys.stderr, level="WARNING")
+        quiet_console()
+
+
+def quiet_console() -> None:
+    """Outside a run, warnings only and without logger internals (no module:function:line):
+    what ops read on a terminal is the message."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format=_console_format, backtrace=False, diagnose=False)

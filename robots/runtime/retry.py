@@ -31,7 +31,9 @@ class RetryPolicy:
     def retrying(self, what: str) -> AsyncRetrying:
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            logger.warning(
+            # INFO: a retry that recovers is for the run's log, not the operator's console
+            # (`-v` shows it); the item's final failure is logged as an error
+            logger.info(
                 "{} failed (attempt {}/{}): {}: {}; retrying",
                 what,
                 state.attempt_number,

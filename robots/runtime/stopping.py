@@ -19,13 +19,6 @@ from loguru import logger
 STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process ended by it
 
 
-def exit_code(counts: dict[str, int]) -> int:
-    """What a run exits with: stopped early, else 1 when items need an operator, else 0."""
-    if counts.get("stopped"):
-        return STOPPED_EXIT_CODE
-    return 1 if counts.get("system_exception") else 0
-
-
 class StopRequest:
     """Whether someone asked this run to stop; shared by every worker of one run."""
 
@@ -36,9 +29,11 @@ class StopRequest:
     def requested(self) -> bool:
         return self._event.is_set()
 
-    def request(self, why: str = "asked to stop") -> None:
+    def request(self, why: str = "asked to stop", *, console: bool = True) -> None:
+        """``console=False``: the reason goes to the run's files only (the CLI says it)."""
         if not self._event.is_set():
-            logger.warning("{}: finishing the item in hand, then stopping", why)
+            log = logger if console else logger.bind(file_only=True)
+            log.warning("{}: finishing the item in hand, then stopping", why)
         self._event.set()
 
     @contextmanager

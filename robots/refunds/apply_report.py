@@ -7,9 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Font
 
-from robots.reports.workbook import URGENT_FILL, filters, header, link, save
+from robots.reports import workbook as book
 
 RESULT_COLUMNS = [
     ("行号 row", 8),
@@ -52,31 +51,24 @@ def write_apply_report(
     rows: list[ApplyRow],
 ) -> Path:
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 26, 60
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.result] = counts.get(r.result, 0) + 1
-    for key, value in [
+    summary: list[book.SummaryRow] = [
         ("运行编号 run id", run_id),
         ("复核的工作簿 workbook", str(source)),
         ("复核的运行 reviewed run", reviewed_run),
         ("开始 start", started),
         *((f"{RESULTS[code]} {code}", counts.get(code, 0)) for code in RESULTS),
-    ]:
-        ws.append([key, value])
-        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
-    ws["B4"].number_format = "yyyy-mm-dd hh:mm:ss"
+    ]
+    book.summary_sheet(wb, summary, widths=(26, 60))
 
     res = wb.create_sheet("Results")
-    header(res, RESULT_COLUMNS)
+    book.header(res, RESULT_COLUMNS)
     for i, r in enumerate(rows, start=2):
         res.append([r.row, r.refund_id, r.decision, r.reviewer, r.result, r.message, None])
-        link(res.cell(row=i, column=7), r.link, "打开")
+        book.link(res.cell(row=i, column=7), r.link, "打开")
         if r.result in ("FAILED", "CHANGED_SINCE_REVIEW"):
-            for c in range(1, len(RESULT_COLUMNS) + 1):
-                res.cell(row=i, column=c).fill = URGENT_FILL
-    filters(res, RESULT_COLUMNS, len(rows))
-    return save(wb, path)
+            book.mark(res, i, len(RESULT_COLUMNS))
+    book.filters(res, RESULT_COLUMNS, len(rows))
+    return book.save(wb, path)

@@ -8,13 +8,11 @@ Decision column where a person writes which candidate (1, 2, 3) or ``none``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
-from robots.reports.workbook import TIME_FORMAT, decision_column, filters, header, link, save
+from robots.reports import workbook as book
 from robots.returns.matching import Scored, UnlabelledParcel
 
 DECISIONS = ("1", "2", "3", "none")
@@ -71,14 +69,7 @@ class SuggestionRow:
     evidence: str
 
 
-@dataclass(frozen=True)
-class ReturnsSummary:
-    run_id: str
-    scenario: str
-    started_at: datetime
-    ended_at: datetime
-    dry_run: bool
-    counts: dict[str, int]
+ReturnsSummary = book.RunFacts  # the returns workbook says nothing more about its run
 
 
 def _parcel_cells(p: UnlabelledParcel) -> list[object]:
@@ -94,12 +85,8 @@ def write_returns_report(
     unmatched: list[SuggestionRow],
 ) -> Path:
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 30, 48
     c = summary.counts
-    for key, value in [
+    rows: list[book.SummaryRow] = [
         ("运行编号 run id", summary.run_id),
         ("场景 scenario", summary.scenario),
         ("开始 start", summary.started_at),
@@ -109,16 +96,11 @@ def write_returns_report(
         ("待人工选择 suggestions", c.get("suggested", 0)),
         ("未匹配 unmatched", c.get("unmatched", 0)),
         ("系统异常 system exceptions", c.get("system_exception", 0)),
-    ]:
-        ws.append([key, value])
-        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
-        cell = ws.cell(row=ws.max_row, column=2)
-        if isinstance(value, datetime):
-            cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        cell.alignment = Alignment(horizontal="left")
+    ]
+    book.summary_sheet(wb, rows)
 
     sheet = wb.create_sheet("Linked")
-    header(sheet, LINKED_COLUMNS)
+    book.header(sheet, LINKED_COLUMNS)
     for r, row in enumerate(linked, start=2):
         sheet.append(
             [
@@ -131,12 +113,12 @@ def write_returns_report(
                 None,
             ]
         )
-        sheet.cell(row=r, column=6).number_format = TIME_FORMAT
-        link(sheet.cell(row=r, column=12), row.link, "打开")
-    filters(sheet, LINKED_COLUMNS, len(linked))
+        sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
+        book.link(sheet.cell(row=r, column=12), row.link, "打开")
+    book.filters(sheet, LINKED_COLUMNS, len(linked))
 
     sheet = wb.create_sheet("Suggestions")
-    header(sheet, SUGGESTION_COLUMNS)
+    book.header(sheet, SUGGESTION_COLUMNS)
     for r, suggestion in enumerate(suggestions, start=2):
         cells: list[object] = [
             *_parcel_cells(suggestion.parcel),
@@ -150,16 +132,16 @@ def write_returns_report(
             else:
                 cells += [None, None, None]
         sheet.append([*cells, None, None])
-        sheet.cell(row=r, column=6).number_format = TIME_FORMAT
-    decision_column(sheet, len(SUGGESTION_COLUMNS) - 1, DECISIONS, len(suggestions))
-    filters(sheet, SUGGESTION_COLUMNS, len(suggestions))
+        sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
+    book.decision_column(sheet, len(SUGGESTION_COLUMNS) - 1, DECISIONS, len(suggestions))
+    book.filters(sheet, SUGGESTION_COLUMNS, len(suggestions))
 
     sheet = wb.create_sheet("Unmatched")
-    header(sheet, UNMATCHED_COLUMNS)
+    book.header(sheet, UNMATCHED_COLUMNS)
     for r, left in enumerate(unmatched, start=2):
         sheet.append([*_parcel_cells(left.parcel), left.code, left.reason, None, None])
-        sheet.cell(row=r, column=6).number_format = TIME_FORMAT
+        sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
         if left.evidence:
-            link(sheet.cell(row=r, column=9), left.evidence, "截图")
-    filters(sheet, UNMATCHED_COLUMNS, len(unmatched))
-    return save(wb, path)
+            book.link(sheet.cell(row=r, column=9), left.evidence, "截图")
+    book.filters(sheet, UNMATCHED_COLUMNS, len(unmatched))
+    return book.save(wb, path)

@@ -8,25 +8,20 @@ code beside plain Chinese, and a Decision column (fix / ignore / false_positive)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from robots.ledger import ItemView
 from robots.pagescan.model import PriceFinding, WordFinding
 from robots.pagescan.prices import RULES, SEVERITY_ORDER
-from robots.reports.workbook import (
-    MONEY_FORMAT,
-    URGENT_FILL,
-    decision_column,
-    filters,
-    header,
-    link,
-    save,
-)
+from robots.reports import workbook as book
 
 DECISIONS = ("fix", "ignore", "false_positive")
 SEVERITY_NAMES = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
@@ -79,6 +74,38 @@ class ScanSummary:
     this_run: dict[str, int]
 
 
+def _price_cells(f: PriceFinding) -> tuple[object, ...]:
+    reference = float(f.reference) if f.reference is not None else None
+    return (f.severity, f.product_id, f.sku, None, float(f.shown), reference, f.rule, f.note)
+
+
+def _word_cells(w: WordFinding) -> tuple[object, ...]:
+    where = FIELD_NAMES.get(w.field, w.field)
+    return (w.severity, w.product_id, None, where, w.word, w.spelling, w.context, w.category)
+
+
+def _findings(
+    sheet: Worksheet,
+    columns: list[tuple[str, int]],
+    rows: Sequence[tuple[Sequence[object], str, str]],  # (cells before the decision, url, severity)
+    *,
+    link_column: int,
+    money_columns: tuple[int, ...] = (),
+) -> None:
+    """One sheet of findings: most severe first, a link to the page, critical rows coloured,
+    and the Decision column (9) with its dropdown."""
+    book.header(sheet, columns)
+    for r, (cells, url, severity) in enumerate(rows, start=2):
+        sheet.append([*cells, None, None])
+        book.link(sheet.cell(row=r, column=link_column), url, "打开")
+        for c in money_columns:
+            sheet.cell(row=r, column=c).number_format = book.MONEY_FORMAT
+        if severity == "critical":
+            book.mark(sheet, r, len(columns))
+    book.decision_column(sheet, 9, DECISIONS, len(rows))
+    book.filters(sheet, columns, len(rows))
+
+
 def write_pagescan_report(
     path: Path,
     summary: ScanSummary,
@@ -89,11 +116,7 @@ def write_pagescan_report(
     reports_dir: Path,
 ) -> Path:
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 30, 48
-    rows: list[tuple[str, object]] = [
+    rows: list[book.SummaryRow] = [
         ("运行编号 run id", summary.run_id),
         ("扫描编号 scan id", summary.scan_id),
         ("店铺 shop", summary.shop),
@@ -113,82 +136,44 @@ def write_pagescan_report(
             1 for f in words if f.severity == level
         )
         rows.append((f"{SEVERITY_NAMES[level]} {level}", n))
-    for key, value in rows:
-        ws.append([key, value])
-        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
-        cell = ws.cell(row=ws.max_row, column=2)
-        if isinstance(value, datetime):
-            cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        cell.alignment = Alignment(horizontal="left")
+    ws = book.summary_sheet(wb, rows)
     ws.append([])
     ws.append(["规则代码 rule", "说明"])
     ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
     for code, (_, text) in RULES.items():
         ws.append([code, text])
 
-    pe = wb.create_sheet("Price errors")
-    header(pe, PRICE_COLUMNS)
     ordered_prices = sorted(
         prices, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule, f.product_id, f.sku)
     )
-    for r, f in enumerate(ordered_prices, start=2):
-        pe.append(
-            [
-                f.severity,
-                f.product_id,
-                f.sku,
-                None,
-                float(f.shown),
-                float(f.reference) if f.reference is not None else None,
-                f.rule,
-                f.note,
-                None,
-                None,
-            ]
-        )
-        link(pe.cell(row=r, column=4), f.url, "打开")
-        for c in (5, 6):
-            pe.cell(row=r, column=c).number_format = MONEY_FORMAT
-        if f.severity == "critical":
-            for c in range(1, len(PRICE_COLUMNS) + 1):
-                pe.cell(row=r, column=c).fill = URGENT_FILL
-    decision_column(pe, 9, DECISIONS, len(ordered_prices))
-    filters(pe, PRICE_COLUMNS, len(ordered_prices))
-
-    bw = wb.create_sheet("Banned words")
-    header(bw, WORD_COLUMNS)
     ordered_words = sorted(
         words, key=lambda f: (SEVERITY_ORDER[f.severity], f.product_id, f.field, f.word)
     )
-    for r, w in enumerate(ordered_words, start=2):
-        bw.append(
-            [
-                w.severity,
-                w.product_id,
-                None,
-                FIELD_NAMES.get(w.field, w.field),
-                w.word,
-                w.spelling,
-                w.context,
-                w.category,
-                None,
-                None,
-            ]
+    # (sheet, columns, findings, their cells, the link's column, the money columns)
+    sheets: list[
+        tuple[str, Any, list[Any], Callable[[Any], tuple[object, ...]], int, tuple[int, ...]]
+    ] = [
+        ("Price errors", PRICE_COLUMNS, ordered_prices, _price_cells, 4, (5, 6)),
+        ("Banned words", WORD_COLUMNS, ordered_words, _word_cells, 3, ()),
+    ]
+    for title, columns, found, cells, link_column, money_columns in sheets:
+        _findings(
+            wb.create_sheet(title),
+            columns,
+            [(cells(f), f.url, f.severity) for f in found],
+            link_column=link_column,
+            money_columns=money_columns,
         )
-        link(bw.cell(row=r, column=3), w.url, "打开")
-        if w.severity == "critical":
-            for c in range(1, len(WORD_COLUMNS) + 1):
-                bw.cell(row=r, column=c).fill = URGENT_FILL
-    decision_column(bw, 9, DECISIONS, len(ordered_words))
-    filters(bw, WORD_COLUMNS, len(ordered_words))
 
     fp = wb.create_sheet("Failed pages")
-    header(fp, FAILED_COLUMNS)
+    book.header(fp, FAILED_COLUMNS)
     for r, item in enumerate(failed, start=2):
         url = str(item.details.get("url", item.item_key))
         fp.append([None, item.state.value, item.error_message or item.reason_code, None])
-        link(fp.cell(row=r, column=1), url, url)
+        book.link(fp.cell(row=r, column=1), url, url)
         if item.evidence:
-            link(fp.cell(row=r, column=4), os.path.relpath(item.evidence[0], reports_dir), "截图")
-    filters(fp, FAILED_COLUMNS, len(failed))
-    return save(wb, path)
+            book.link(
+                fp.cell(row=r, column=4), os.path.relpath(item.evidence[0], reports_dir), "截图"
+            )
+    book.filters(fp, FAILED_COLUMNS, len(failed))
+    return book.save(wb, path)

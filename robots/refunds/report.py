@@ -13,21 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from robots.reports.workbook import (
-    MONEY_FORMAT,
-    TIME_FORMAT,
-    URGENT_FILL,
-    decision_column,
-    filters,
-    header,
-    link,
-    save,
-)
+from robots.reports import workbook as book
 
 DECISIONS = ("approve", "hold")
+LAST = datetime(9999, 12, 31)  # noqa: DTZ001 - a naive wall time, as the sheet shows them
 
 EXCEPTION_COLUMNS = [  # (header, width)
     ("紧急", 6),
@@ -87,13 +78,7 @@ class ApprovedRow:
 
 
 @dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    scenario: str
-    started_at: datetime
-    ended_at: datetime
-    dry_run: bool
-    counts: dict[str, int]
+class RunSummary(book.RunFacts):
     money_approved: Decimal
 
     @property
@@ -106,12 +91,8 @@ def write_refund_report(
     path: Path, summary: RunSummary, exceptions: list[ExceptionRow], approved: list[ApprovedRow]
 ) -> Path:
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 22, 48
     verb = "将同意（演练）" if summary.dry_run else "已自动同意"
-    rows: list[tuple[str, object]] = [
+    rows: list[book.SummaryRow] = [
         ("运行编号 run id", summary.run_id),
         ("场景 scenario", summary.scenario),
         ("开始 start", summary.started_at),
@@ -121,25 +102,14 @@ def write_refund_report(
         ("转人工 handed to a person", summary.counts.get("handed_to_person", 0)),
         ("系统异常 system exceptions", summary.counts.get("system_exception", 0)),
         ("已由他人处理 handled elsewhere", summary.counts.get("handled_elsewhere", 0)),
-        ("自动通过率 auto-approval rate", summary.auto_rate),
-        ("自动退款金额 money approved", summary.money_approved),
+        ("自动通过率 auto-approval rate", summary.auto_rate, "0.0%"),
+        ("自动退款金额 money approved", summary.money_approved, book.MONEY_FORMAT),
     ]
-    for key, value in rows:
-        ws.append([key, value])
-        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
-    for row in ws.iter_rows(min_row=1, max_col=2):
-        label, cell = row[0].value, row[1]
-        if isinstance(cell.value, datetime):
-            cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        elif label and "rate" in str(label):
-            cell.number_format = "0.0%"
-        elif label and "money" in str(label):
-            cell.number_format = MONEY_FORMAT
-        cell.alignment = Alignment(horizontal="left")
+    book.summary_sheet(wb, rows, widths=(22, 48))
 
     ex = wb.create_sheet("Exceptions")
-    header(ex, EXCEPTION_COLUMNS)
-    ordered = sorted(exceptions, key=lambda e: (not e.urgent, e.deadline or datetime.max))
+    book.header(ex, EXCEPTION_COLUMNS)
+    ordered = sorted(exceptions, key=lambda e: (not e.urgent, e.deadline or LAST))
     for r, e in enumerate(ordered, start=2):
         ex.append(
             [
@@ -160,25 +130,24 @@ def write_refund_report(
                 summary.run_id,
             ]
         )
-        ex.cell(row=r, column=5).number_format = MONEY_FORMAT
-        ex.cell(row=r, column=8).number_format = TIME_FORMAT
-        link(ex.cell(row=r, column=9), e.link, "打开")
+        ex.cell(row=r, column=5).number_format = book.MONEY_FORMAT
+        ex.cell(row=r, column=8).number_format = book.TIME_FORMAT
+        book.link(ex.cell(row=r, column=9), e.link, "打开")
         if e.evidence:
-            link(ex.cell(row=r, column=10), e.evidence, "截图")
+            book.link(ex.cell(row=r, column=10), e.evidence, "截图")
         if e.urgent:
-            for c in range(1, len(EXCEPTION_COLUMNS) + 1):
-                ex.cell(row=r, column=c).fill = URGENT_FILL
-    decision_column(ex, DECISION_COLUMN, DECISIONS, len(ordered))
-    filters(ex, EXCEPTION_COLUMNS, len(ordered))
+            book.mark(ex, r, len(EXCEPTION_COLUMNS))
+    book.decision_column(ex, DECISION_COLUMN, DECISIONS, len(ordered))
+    book.filters(ex, EXCEPTION_COLUMNS, len(ordered))
     for column in (ITEM_COLUMN, RUN_COLUMN):
         ex.column_dimensions[get_column_letter(column)].hidden = True
 
     ap = wb.create_sheet("Approved")
-    header(ap, APPROVED_COLUMNS)
+    book.header(ap, APPROVED_COLUMNS)
     for r, a in enumerate(sorted(approved, key=lambda a: a.at), start=2):
         ap.append([a.refund_id, a.order_id, a.buyer, a.action, float(a.amount), a.at, None])
-        ap.cell(row=r, column=5).number_format = MONEY_FORMAT
+        ap.cell(row=r, column=5).number_format = book.MONEY_FORMAT
         ap.cell(row=r, column=6).number_format = "yyyy-mm-dd hh:mm:ss"
-        link(ap.cell(row=r, column=7), a.link, "打开")
-    filters(ap, APPROVED_COLUMNS, len(approved))
-    return save(wb, path)
+        book.link(ap.cell(row=r, column=7), a.link, "打开")
+    book.filters(ap, APPROVED_COLUMNS, len(approved))
+    return book.save(wb, path)

@@ -1,0 +1,434 @@
+"""One work item's lifecycle, written once for every robot.
+
+    async with run.item(key, lane=lane, acting=RULES) as item:
+        live = await item.attempt(lambda page: read(page))   # retried, evidence per failure
+        ...
+        await item.act(Action(...), press=..., read_live=...)  # the acting protocol
+        item.done(...)
+
+On leaving the block: a clean exit is *done* (or whatever the robot recorded); a
+``BusinessException`` hands the item to a person with its code (never retried); a system
+exception that outlived its retries is recorded with ``give_up`` and its evidence (trace
+chunk, a masked screenshot of each surface per failed attempt). Anything else is a bug and
+propagates.
+
+The acting protocol (mark *acting* in the ledger → press → verify → *done*) keeps the
+promise "nothing done twice, no cap overrun": once an item is *acting*, the money it reserved
+stays reserved until a live read proves the action did not land. A refusal after our own
+press (a browser that silently re-sent a request that had already landed) is settled by
+reading the record: if it shows what our action produces, the action is ours, done and
+counted.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from loguru import logger
+
+from robots.errors import BusinessException, PageError, SessionExpired, first_line
+from robots.ledger import State
+from robots.runtime.retry import TEMPORARY
+
+if TYPE_CHECKING:
+    from robots.engine.run import RobotRun
+    from robots.ledger import ItemView
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Count(enum.StrEnum):
+    """Counts every robot keeps the same way (robots add their own StrEnum beside these)."""
+
+    HANDED_TO_PERSON = "handed_to_person"  # business exceptions
+    SYSTEM_EXCEPTION = "system_exception"  # outlived their retries (or acting, unsettled)
+    NOT_STARTED = "not_started"  # left pending because the run was asked to stop
+    SETTLED_ON_RESUME = "settled_on_resume"  # acting items a killed run left, now settled
+    UNCHANGED = "unchanged_since_last_run"  # claimed before and nothing changed
+    HANDLED_ELSEWHERE = "handled_elsewhere"  # someone else did it
+
+
+class Outcome(enum.StrEnum):
+    """What became of one item in this run."""
+
+    DONE = "done"
+    HANDED_OVER = "handed_over"  # a business exception: a person decides
+    SYSTEM_EXCEPTION = "system_exception"  # retried next run (or settled, if it was acting)
+
+
+class Verdict(enum.StrEnum):
+    """What a live read says about an action the ledger shows as *acting*."""
+
+    LANDED = "landed"  # the record shows the state our action produces: ours
+    NOT_LANDED = "not_landed"  # still pending as we read it: the action did not happen
+    ELSEWHERE = "elsewhere"  # moved on some other way (someone else handled it)
+
+
+@dataclass(frozen=True)
+class ActingRules(Generic[R]):
+    """What the engine needs to know about a robot's live records to settle an action."""
+
+    judge: Callable[[str, R], Verdict]  # (the action recorded, the live record) -> verdict
+    describe: Callable[[R], str]  # what the live record shows, for the ledger ("SUCCESS")
+    fingerprint: Callable[[R], str | None] = lambda _live: None
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action about to be taken on an item."""
+
+    name: str
+    fingerprint: str  # the record as read right before acting
+    amount_cents: int = 0  # money it moves (reserved against the daily cap)
+    daily_cap_cents: int | None = None
+    review: dict[str, Any] | None = None  # a person's decision: recorded, not cap-counted
+
+
+class Surface(Protocol):
+    """Something an item works on that can be photographed for evidence."""
+
+    suffix: str
+
+    async def shoot(self, path: Any) -> str | None: ...
+
+
+@dataclass
+class PageSurface:
+    """The item's browser page (whichever page it is on now)."""
+
+    item_page: Any
+    suffix: str = ""
+
+    async def shoot(self, path: Any) -> str | None:
+        from robots.runtime.browser import screenshot
+
+        return await screenshot(self.item_page.page, path)
+
+
+@dataclass
+class DesktopSurface:
+    desktop: Any
+    suffix: str = "-desktop"
+
+    async def shoot(self, path: Any) -> str | None:
+        shot: str | None = self.desktop.screenshot(path)
+        return shot
+
+
+@dataclass
+class _PageHolder:
+    """The page an item is on across its attempts (a failure may close and replace it)."""
+
+    context: Any
+    page: Any
+
+
+@dataclass
+class Acted:
+    """How an action ended: landed (ours), or the record moved on another way."""
+
+    verdict: Verdict
+    live: Any  # the record after the action (None in a dry run)
+
+
+@dataclass
+class Item:
+    """One item being worked in one run. Use through ``RobotRun.item``."""
+
+    run: RobotRun
+    key: str
+    lane: Any = None  # a web Lane (context + page), if the item works in a browser
+    acting: ActingRules[Any] | None = None
+    name: str = ""
+    surfaces: list[Surface] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    attempts: int = 0
+    outcome: Outcome | None = None
+    reason_code: str = ""
+    message: str = ""
+    exception: BaseException | None = None
+    fingerprint: str | None = None  # the record as last read, kept with a hand-over
+    _not_ours: bool = False  # a live read proved an *acting* action did not land
+    _page: Any = None
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.key.replace("/", "_").replace("|", "_").strip("_")
+        if self.lane is not None:
+            self._page = _PageHolder(self.lane.context, self.lane.page)
+            self.surfaces.insert(0, PageSurface(self._page))
+
+    @property
+    def ledger_view(self) -> ItemView | None:
+        return self.run.ledger.get(self.run.robot, self.key)
+
+    # -- entering and leaving -----------------------------------------------------------------
+    async def __aenter__(self) -> Item:
+        for hook in self.run.hooks:
+            hook.before_item(self)
+        if self.lane is not None:
+            await self.lane.start_trace()
+        self._log_context = logger.contextualize(item=self.key)
+        self._log_context.__enter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        try:
+            return await self._leave(exc)
+        finally:
+            self._log_context.__exit__(None, None, None)
+            if self.lane is not None and self._page is not None:
+                self.lane.page = self._page.page
+            if self.outcome is not None:
+                for hook in self.run.hooks:
+                    hook.after_item(self)
+
+    async def _leave(self, exc: BaseException | None) -> bool:
+        run = self.run
+        temporary = isinstance(exc, TEMPORARY)
+        if self.lane is not None:  # the trace chunk is kept only for a system exception
+            keep = run.evidence_dir / f"{self.name}.trace.zip" if temporary else None
+            kept = await self.lane.finish_trace(keep)
+            self.evidence += [kept] if kept else []
+        if exc is None:
+            self.outcome = self.outcome or Outcome.DONE
+            return False
+        self.exception = exc
+        if isinstance(exc, BusinessException):
+            view = self.ledger_view
+            if view is not None and view.state == State.ACTING and not self._not_ours:
+                # the action may have landed and nothing proved otherwise: stay acting (its
+                # money stays reserved) for the next run to settle from the live record
+                self._unsettled(f"{first_line(exc)} (while acting; settled next run)")
+                return True
+            run.ledger.finish(
+                run.robot,
+                self.key,
+                State.BUSINESS_EXCEPTION,
+                run_id=run.run_id,
+                reason_code=exc.code,
+                message=str(exc),
+                fingerprint=self.fingerprint,
+            )
+            self.outcome, self.reason_code, self.message = Outcome.HANDED_OVER, exc.code, str(exc)
+            run.count(Count.HANDED_TO_PERSON)
+            logger.info("handed to a person: {} ({})", exc.code, exc)
+            return True
+        if temporary:
+            # an acting item stays acting (give_up): the next run settles it by reading
+            message = run.ledger.give_up(
+                run.robot, self.key, exc, run_id=run.run_id, evidence=self.evidence
+            )
+            self._system_exception(f"system exception after {self.attempts} attempts: {message}")
+            self.message = message
+            return True
+        return False  # a bug: keep its traceback
+
+    def _unsettled(self, message: str) -> None:
+        run = self.run
+        run.ledger.note_problem(
+            run.robot,
+            self.key,
+            run_id=run.run_id,
+            reason_code="SYSTEM_ERROR",
+            message=message,
+            evidence=self.evidence,
+        )
+        self._system_exception(message)
+
+    def _system_exception(self, logged: str) -> None:
+        """The item needs an operator (or the next run): counted, logged as an error."""
+        self.outcome, self.reason_code, self.message = (
+            Outcome.SYSTEM_EXCEPTION,
+            "SYSTEM_ERROR",
+            logged,
+        )
+        self.run.count(Count.SYSTEM_EXCEPTION)
+        logger.error("{}", logged)
+
+    # -- attempts -------------------------------------------------------------------------------
+    async def attempt(self, step: Callable[[Any], Awaitable[T]], what: str = "") -> T:
+        """Run ``step`` with bounded retries for system exceptions. Each failed attempt leaves
+        evidence; a page the failure closed is replaced; a lost session is logged in again.
+        ``step`` must be safe to repeat (start from the live record)."""
+        run = self.run
+        label = what or f"{run.robot} {self.key}"
+        async for retry in run.retry.retrying(label):
+            with retry:
+                self.attempts += 1
+                logins = run.web.session.logins if run.web is not None else 0
+                try:
+                    return await step(self._page.page if self._page is not None else None)
+                except TEMPORARY as exc:
+                    for hook in run.hooks:
+                        await hook.failed_attempt(self, self.attempts, exc)
+                    if self._page is not None and self._page.page.is_closed():
+                        self._page.page = await self._page.context.new_page()
+                    if isinstance(exc, SessionExpired) and run.web is not None:
+                        await run.web.relogin(seen=logins)
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- the acting protocol -----------------------------------------------------------------
+    def verdict(self, live: Any) -> Verdict | None:
+        """If the ledger shows this item *acting* (an earlier attempt, or a killed run,
+        pressed), what the live record says about that action; None when not acting."""
+        view = self.ledger_view
+        if view is None or view.state != State.ACTING or self.acting is None:
+            return None
+        verdict = self.acting.judge(view.action, live)
+        self._not_ours = verdict != Verdict.LANDED
+        return verdict
+
+    @property
+    def acting_action(self) -> str:
+        view = self.ledger_view
+        return view.action if view is not None else ""
+
+    async def act(
+        self,
+        action: Action,
+        *,
+        press: Callable[[], Awaitable[Any]],
+        read_live: Callable[[], Awaitable[Any]],
+    ) -> Acted:
+        """Mark *acting* (reserving money against the cap), press, and verify from the page.
+
+        Raises ``BusinessException("DAILY_CAP_REACHED")`` when the cap is reached (nothing is
+        pressed). A refusal after the press is settled by reading the live record: landed →
+        ours; still pending as read → the refusal stands (money released); moved on another
+        way → ``ELSEWHERE``. The same for the page after a press the shop took; one that still
+        shows the record pending raises ``PageError`` (retried: the next attempt starts from
+        the live record, via ``verdict``)."""
+        assert self.acting is not None, "run.item(..., acting=rules) to act"
+        run = self.run
+        if not run.ledger.start_acting(
+            run.robot,
+            self.key,
+            run_id=run.run_id,
+            action=action.name,
+            amount_cents=action.amount_cents,
+            fingerprint=action.fingerprint,
+            daily_cap_cents=run.cap_left(action.daily_cap_cents),
+            day=run.clock.today(),
+            review=action.review,
+        ):
+            if action.review is not None:
+                raise _AlreadyActing(self.key)
+            raise BusinessException(
+                "DAILY_CAP_REACHED", run.reason_text("DAILY_CAP_REACHED"), item_id=self.key
+            )
+        self._not_ours = False
+        if run.dry_run:
+            return Acted(Verdict.LANDED, None)
+        try:
+            after = await press()
+        except BusinessException as refusal:
+            live = await read_live()
+            verdict = self.acting.judge(action.name, live)
+            self._not_ours = verdict != Verdict.LANDED
+            if verdict == Verdict.NOT_LANDED:
+                raise
+            logger.warning(
+                "the shop refused {} ({}), but the record now shows {}: {}",
+                action.name,
+                refusal,
+                self.acting.describe(live),
+                "our action landed (counted as ours)"
+                if verdict == Verdict.LANDED
+                else "handled elsewhere",
+            )
+            return Acted(verdict, live)
+        verdict = self.acting.judge(action.name, after)
+        if verdict == Verdict.NOT_LANDED:  # an answer that shows nothing happened: read again
+            raise PageError(
+                f"after {action.name}, the page shows {self.acting.describe(after)}",
+                item_id=self.key,
+            )
+        self._not_ours = verdict != Verdict.LANDED
+        return Acted(verdict, after)
+
+    def done(
+        self,
+        *,
+        acted: bool = True,
+        details: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Record the item as done; ``acted=False`` when someone else did it (no money)."""
+        run = self.run
+        run.ledger.finish(
+            run.robot,
+            self.key,
+            State.DONE,
+            run_id=run.run_id,
+            acted=acted,
+            details=details,
+            fingerprint=fingerprint,
+        )
+        self.outcome = Outcome.DONE
+
+
+class _AlreadyActing(BusinessException):
+    """A reviewed action found the item already done or acting (another run got there)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("ALREADY_DONE", "another run acted on it meanwhile", item_id=key)
+
+
+AlreadyActing = _AlreadyActing
+
+
+async def settle_acting(
+    run: RobotRun, rules: ActingRules[R], read_live: Callable[[ItemView], Awaitable[R]]
+) -> None:
+    """Items a killed run left *acting*: read each live record, never act here. Landed →
+    done (ours, money kept); still pending → pending again; moved on → done, not ours."""
+    for view in run.ledger.items(run.robot, state=State.ACTING):
+        live = await read_live(view)
+        verdict = rules.judge(view.action, live)
+        shown = rules.describe(live)
+        if verdict == Verdict.NOT_LANDED:
+            logger.info("{}: interrupted before the action landed; back to pending", view.item_key)
+            run.ledger.finish(
+                run.robot,
+                view.item_key,
+                State.PENDING,
+                run_id=run.run_id,
+                message="interrupted before acting landed; re-decided",
+            )
+            continue
+        logger.info(
+            "{}: interrupted after acting; live record shows {} (ours: {})",
+            view.item_key,
+            shown,
+            verdict == Verdict.LANDED,
+        )
+        run.ledger.finish(
+            run.robot,
+            view.item_key,
+            State.DONE,
+            run_id=run.run_id,
+            acted=verdict == Verdict.LANDED,
+            fingerprint=rules.fingerprint(live),
+            details={"settled_on_resume": shown},
+        )
+        run.count(Count.SETTLED_ON_RESUME)
+
+
+__all__ = [
+    "Acted",
+    "ActingRules",
+    "Action",
+    "AlreadyActing",
+    "Count",
+    "DesktopSurface",
+    "Item",
+    "Outcome",
+    "PageSurface",
+    "Verdict",
+    "settle_acting",
+]

@@ -1,0 +1,57 @@
+"""The base every robot class extends: its run built from the scenario, report names, times.
+
+A robot subclass sets ``NAME`` (and ``REASONS``, the Chinese texts of its reason codes) and
+writes ``perform()``; see ``robots/refunds/robot.py`` for the model to copy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from robots.engine.run import RobotRun, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
+
+
+class BaseRobot:
+    NAME: ClassVar[str]
+    REASONS: ClassVar[dict[str, str]] = {}
+    RUN_PREFIX: ClassVar[str | None] = None  # run ids name the robot, unless this is set
+
+    def __init__(
+        self, ws: Workspace, scenario: Any, scenario_file: Path, options: RunOptions | None = None
+    ) -> None:
+        self.ws, self.scenario = ws, scenario
+        self.run = RobotRun(
+            ws,
+            self.NAME,
+            scenario_file,
+            shop_zone=scenario.shop.timezone,
+            options=options,
+            run_prefix=self.RUN_PREFIX,
+            reasons=self.REASONS,
+        )
+        self.setup()
+
+    def setup(self) -> None:
+        """What the robot prepares once its run exists (page flows, report rows)."""
+
+    def perform(self) -> RunResult:
+        raise NotImplementedError
+
+    def report_path(self, kind: str) -> Path:
+        """``reports/<kind>-<run id>[-dry-run].xlsx``."""
+        run = self.run
+        dry = "-dry-run" if run.dry_run else ""
+        return self.ws.path(self.ws.config.paths.reports) / f"{kind}-{run.run_id}{dry}.xlsx"
+
+    def run_times(self) -> tuple[datetime, datetime]:
+        """When the run started and ended, as the ledger recorded them (host wall times)."""
+        view = self.run.ledger.find_run(self.run.run_id)
+        now = self.run.clock.wall(self.run.clock.now())
+        if view is None:
+            return now, now
+        return view.started_at, view.ended_at or now

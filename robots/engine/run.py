@@ -1,0 +1,415 @@
+"""One robot run, written once: run id and folder, ledger, retry policy, logging, the browser
+and its login, the work loop, the typed result and its exit code.
+
+A robot is a small class that gets a ``RobotRun`` and supplies ``work()`` (what to do) and a
+report writer; everything else (recording the run in the ledger, mapping foreign errors at
+one boundary, counting, stopping between items, evidence, progress) happens here the same
+way for every robot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loguru import logger
+
+from robots.engine.clock import DEFAULT_ZONE, ShopClock
+from robots.engine.hooks import Evidence, Hooks, ItemLog, Progress, UnreadableGuard
+from robots.engine.item import ActingRules, Count, Item
+from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
+from robots.ledger import Ledger, new_run_id
+from robots.runtime.retry import RetryPolicy
+from robots.runtime.stopping import STOPPED_EXIT_CODE, StopRequest
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext
+
+    from robots.config import Workspace
+    from robots.runtime.browser import BrowserSession, LoginForm
+    from robots.runtime.credentials import Credential
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunResult:
+    """What a run did; ``exit_code`` is derived here and nowhere else."""
+
+    robot: str
+    run_id: str
+    run_dir: Path
+    report: Path | None
+    counts: dict[str, int]
+    stopped: bool = False
+    failure: str = ""  # "Kind: first line" of the error that ended the run, if one did
+    failure_exit: int = 1
+    details: dict[str, Any] = field(default_factory=dict)  # robot-specific (money, scan id)
+
+    @property
+    def exit_code(self) -> int:
+        """Failed → the error's code; stopped early → 143; items needing an operator → 1."""
+        if self.failure:
+            return self.failure_exit
+        if self.stopped:
+            return STOPPED_EXIT_CODE
+        return 1 if self.counts.get(Count.SYSTEM_EXCEPTION) else 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run was asked for, the same for every robot (the CLI's common options)."""
+
+    dry_run: bool = False  # decide everything, change nothing, write nothing a real run reads
+    limit: int | None = None  # work on at most this many items now (the next run goes on)
+    console: Any = None  # a rich console for the progress bar and console log lines
+    verbose: bool = False  # log every item on the console
+    stop: StopRequest | None = None  # set by SIGTERM: finish the item in hand, then stop
+
+
+class Web:
+    """A logged-in browser session with its login form and credential: relogin on expiry."""
+
+    def __init__(
+        self,
+        run: RobotRun,
+        session: BrowserSession,
+        form: LoginForm | None,
+        credential: Credential | None,
+    ) -> None:
+        self.run, self.session, self.form, self.credential = run, session, form, credential
+
+    async def relogin(self, *, seen: int) -> None:
+        if self.form is not None and self.credential is not None:
+            await self.session.refresh_login(self.form, self.credential, seen=seen)
+
+    async def retried(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """``step`` with bounded retries; a lost session is logged in again, then retried."""
+        if self.form is None or self.credential is None:
+            async for attempt in self.run.retry.retrying(what):
+                with attempt:
+                    return await step()
+            raise AssertionError("unreachable")
+        return await self.session.retried(self.run.retry, self.form, self.credential, what, step)
+
+    @asynccontextmanager
+    async def lane(
+        self,
+        *,
+        anonymous: bool = False,
+        prepare: Callable[[BrowserContext], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Lane]:
+        """A browser context and page for one worker of the work loop."""
+        context = await self.session.new_context(anonymous=anonymous)
+        if prepare is not None:
+            await prepare(context)
+        lane = Lane(context, await context.new_page(), self.session.trace)
+        try:
+            yield lane
+        finally:
+            await self.session.close_context(context)
+
+
+@dataclass
+class Lane:
+    """One worker's browser context and page; a trace chunk per item when tracing is on."""
+
+    context: Any
+    page: Any
+    tracing: bool
+    items_done: int = 0
+
+    async def start_trace(self) -> None:
+        if self.tracing:
+            await self.context.tracing.start_chunk()
+
+    async def finish_trace(self, keep_as: Path | None) -> str | None:
+        if not self.tracing:
+            return None
+        try:
+            if keep_as is None:
+                await self.context.tracing.stop_chunk()
+                return None
+            keep_as.parent.mkdir(parents=True, exist_ok=True)
+            await self.context.tracing.stop_chunk(path=str(keep_as))
+            return str(keep_as)
+        except Exception as exc:  # tracing must never turn a result into a failure
+            logger.warning("trace chunk {} failed: {}", keep_as, exc)
+            return None
+
+    async def next_item(self) -> None:
+        """A fresh tab every ``PAGE_RECYCLE_EVERY`` items (a long-lived tab slows down)."""
+        from robots.runtime.browser import recycled
+
+        self.items_done += 1
+        self.page = await recycled(self.page, self.items_done)
+
+
+class RobotRun:
+    """One run of one robot against one shop (or one terminal)."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        robot: str,
+        scenario_file: Path,
+        *,
+        shop_zone: str = DEFAULT_ZONE,
+        options: RunOptions | None = None,
+        hooks: Iterable[Hooks] = (),
+        run_prefix: str | None = None,
+        reasons: dict[str, str] | None = None,
+        clock: ShopClock | None = None,
+    ) -> None:
+        options = options or RunOptions()
+        self.ws, self.robot, self.scenario_file = ws, robot, scenario_file
+        self.dry_run, self.limit = options.dry_run, options.limit
+        self.stop = options.stop or StopRequest()
+        self.console = options.console
+        self.console_level = "INFO" if options.verbose else "WARNING"
+        self.clock = clock or ShopClock(shop_zone)
+        cfg = ws.config
+        self.retry = RetryPolicy(cfg.retry.attempts, cfg.retry.wait_initial_s, cfg.retry.wait_max_s)
+        self.run_id = new_run_id(run_prefix or robot)
+        self.run_dir = ws.path(cfg.paths.logs) / self.run_id
+        self.evidence_dir = self.run_dir / "evidence"
+        self.real_ledger = Ledger.at(ws.path(cfg.paths.ledger))
+        # a dry run decides everything and writes nothing a real run would read
+        self.ledger = Ledger.in_memory() if self.dry_run else self.real_ledger
+        guard = cfg.early_stop
+        self.hooks: list[Hooks] = [
+            Evidence(),
+            ItemLog(),
+            Progress(self.console, run_prefix or robot),
+            UnreadableGuard(guard.unreadable_share, guard.min_items),
+            *hooks,
+        ]
+        self.counts: Counter[str] = Counter()
+        self.stopped = False
+        self.secrets: list[str] = []
+        self.web: Web | None = None
+        self.broken = ""  # set when a guard stopped the run: why (see hooks.UnreadableGuard)
+        self._reasons = reasons or {}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[str(what)] += n
+
+    def reason_text(self, code: str) -> str:
+        return self._reasons.get(code, code)
+
+    def cap_left(self, cap_cents: int | None) -> int | None:
+        """The daily cap as this run may use it: a dry run also counts what real runs spent."""
+        if cap_cents is None or not self.dry_run:
+            return cap_cents
+        return cap_cents - self.real_ledger.money_committed(self.robot, self.clock.today())
+
+    def claim(
+        self,
+        items: Iterable[T],
+        claim: Callable[[T], tuple[str, str, dict[str, Any]]],
+        *,
+        unchanged: str = Count.UNCHANGED,
+        up_to_limit: bool = True,
+    ) -> list[T]:
+        """Record each item as pending in the ledger (``claim(item)`` gives its key,
+        fingerprint and details); returns those that need work, in order. Items already done,
+        or handed over and unchanged since, are counted under ``unchanged``. With
+        ``up_to_limit`` claiming stops once ``--limit`` items are claimed."""
+        todo: list[T] = []
+        for x in items:
+            if up_to_limit and self.limit is not None and len(todo) >= self.limit:
+                break
+            key, fingerprint, details = claim(x)
+            if self.ledger.claim(
+                self.robot, key, run_id=self.run_id, fingerprint=fingerprint, details=details
+            ):
+                todo.append(x)
+            else:
+                self.count(unchanged)
+        return todo
+
+    def item(
+        self,
+        key: str,
+        *,
+        lane: Lane | None = None,
+        acting: ActingRules[Any] | None = None,
+        name: str = "",
+        surfaces: Sequence[Any] = (),
+    ) -> Item:
+        return Item(self, key, lane=lane, acting=acting, name=name, surfaces=list(surfaces))
+
+    # -- the run envelope ----------------------------------------------------------------------
+    def run(
+        self,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        where: str,
+        report: Callable[[RunResult], Path | None],
+        summary: dict[str, Any] | None = None,
+        details: Callable[[], dict[str, Any]] = dict,
+    ) -> RunResult:
+        """Log, record the run, do ``work`` (foreign errors mapped at this one boundary),
+        record its end (with the failure, if any), write the report whatever happened."""
+        from robots.runtime.logs import run_logging
+        from robots.runtime.redaction import Redactor
+
+        summary = dict(summary or {})
+        failure: RobotsError | None = None
+        with run_logging(
+            self.run_dir,
+            Redactor(self.secrets),
+            console=self.console,
+            console_level=self.console_level,
+        ):
+            logger.info(
+                "run {} of {} against {} (dry run: {})",
+                self.run_id,
+                self.scenario_file,
+                where,
+                self.dry_run,
+            )
+            self.ledger.begin_run(
+                self.run_id,
+                self.robot,
+                str(self.scenario_file),
+                dry_run=self.dry_run,
+                summary=summary,
+            )
+            for hook in self.hooks:
+                hook.before_run(self)
+            try:
+                with map_foreign(where):
+                    asyncio.run(work())
+            except RobotsError as exc:
+                failure = exc
+                logger.bind(file_only=True).error("the run failed: {}", first_line(exc))
+            result = RunResult(
+                self.robot,
+                self.run_id,
+                self.run_dir,
+                None,
+                dict(self.counts),
+                stopped=self.stopped,
+                failure=first_line(failure) if failure else "",
+                failure_exit=failure.exit_code if failure else 1,
+                details=details(),
+            )
+            self.ledger.end_run(
+                self.run_id,
+                {
+                    **summary,
+                    "counts": result.counts,
+                    **({"stopped": True} if result.stopped else {}),
+                    **({"failure": result.failure} if failure else {}),
+                    "exit_code": result.exit_code,
+                    **{
+                        k: str(v) if isinstance(v, Decimal) else v
+                        for k, v in result.details.items()
+                    },
+                },
+            )
+            try:
+                result.report = report(result)
+                if result.report is not None:
+                    logger.info("report written to {}; counts {}", result.report, result.counts)
+            except OSError as exc:
+                logger.error("could not write the report: {}", exc)
+                if failure is None:
+                    raise
+            for hook in self.hooks:
+                hook.after_run(self, result)
+        if self.ledger is not self.real_ledger:
+            self.ledger.close()
+        self.real_ledger.close()
+        if failure is not None:
+            failure.run_result = result  # type: ignore[attr-defined]
+            raise failure
+        return result
+
+    # -- the browser ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def browser(
+        self,
+        *,
+        login: LoginForm | None = None,
+        credential: Credential | None = None,
+        trace: bool | None = None,
+    ) -> AsyncIterator[Web]:
+        """Chromium as robots.toml says, logged in (with retries) when ``login`` is given."""
+        from robots.runtime.browser import browser_session
+
+        b = self.ws.config.browser
+        async with browser_session(
+            executable=b.executable,
+            headless=b.headless,
+            timeout_ms=b.timeout_ms,
+            trace=b.trace_on_failure if trace is None else trace,
+        ) as session:
+            web = Web(self, session, login, credential)
+            if login is not None and credential is not None:
+                async for attempt in self.retry.retrying("login"):
+                    with attempt:
+                        await session.login(login, credential)
+            self.web = web
+            try:
+                yield web
+            finally:
+                self.web = None
+
+    # -- the work loop -------------------------------------------------------------------------
+    async def work(
+        self,
+        todo: Sequence[T],
+        handle: Callable[[T, Any], Awaitable[None]],
+        *,
+        lanes: int = 1,
+        lane: Callable[[], Any] | None = None,
+    ) -> None:
+        """Work through ``todo`` with ``lanes`` workers (each opening ``lane()``, an async
+        context manager, or none); between items, a stop request ends the loop and the items
+        not started stay pending for the next run."""
+        queue: asyncio.Queue[T] = asyncio.Queue()
+        for x in todo:
+            queue.put_nowait(x)
+        for hook in self.hooks:
+            hook.work_started(self, len(todo))
+
+        async def worker() -> None:
+            async with lane() if lane is not None else _no_lane() as current:
+                while not self.stop.requested:
+                    try:
+                        x = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    await handle(x, current)
+                    for hook in self.hooks:
+                        hook.work_advanced(self)
+                    if current is not None and hasattr(current, "next_item"):
+                        await current.next_item()
+
+        try:
+            if todo:
+                await asyncio.gather(*(worker() for _ in range(min(lanes, len(todo)))))
+        finally:
+            for hook in self.hooks:
+                hook.work_finished(self)
+        if self.stop.requested and not queue.empty():
+            self.stopped = True
+            self.count(Count.NOT_STARTED, queue.qsize())
+        elif self.stop.requested:
+            self.stopped = True
+        if self.broken:
+            raise ScenarioUnreadable(self.broken)
+
+
+@asynccontextmanager
+async def _no_lane() -> AsyncIterator[None]:
+    yield None

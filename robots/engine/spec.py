@@ -1,0 +1,57 @@
+"""What the CLI, the scheduler, `robots runs` and alerts need to know about one robot.
+
+A robot package follows one layout, so its spec is its name: ``robots/<name>/scenario.py``
+has ``load`` (read and check a scenario file), ``robot.py`` has ``Robot`` (the class a run
+is built from), ``command.py`` has ``run`` (the `robots run <name>` command, whose docstring
+is its help), ``summary`` (the line printed after a run), ``COUNT_NAMES`` and
+``EXCEPTION_COUNTS``. Parts are imported only when used, so listing the robots (or
+`robots --help`) imports none of their heavy modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    name: str
+    package: str  # e.g. "robots.refunds"
+
+    def _part(self, module: str, attribute: str) -> Any:
+        return getattr(importlib.import_module(f"{self.package}.{module}"), attribute)
+
+    @property
+    def help(self) -> str:
+        doc = self.run_command().__doc__ or self.name
+        return doc.strip().splitlines()[0]
+
+    @property
+    def exception_counts(self) -> tuple[str, ...]:
+        """Counts that are items a person must look at (the alert rules' "exceptions")."""
+        counts: tuple[str, ...] = self._part("command", "EXCEPTION_COUNTS")
+        return counts
+
+    @property
+    def count_names(self) -> Mapping[str, str]:
+        """How `robots runs` shows this robot's counts."""
+        names: Mapping[str, str] = self._part("command", "COUNT_NAMES")
+        return names
+
+    def load_scenario(self, file: Any, **options: Any) -> Any:
+        return self._part("scenario", "load")(file, **options)
+
+    def build(self) -> Callable[..., Any]:
+        robot: Callable[..., Any] = self._part("robot", "Robot")
+        return robot
+
+    def run_command(self) -> Callable[..., Any]:
+        command: Callable[..., Any] = self._part("command", "run")
+        return command
+
+    def summary_line(self, result: Any, dry_run: bool) -> str:
+        line: str = self._part("command", "summary")(result, dry_run)
+        return line

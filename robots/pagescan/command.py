@@ -1,0 +1,61 @@
+"""`robots run pagescan`, the line it prints when done, and how its counts read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from robots.commands import (
+    BaseUrlOpt,
+    LimitOpt,
+    ScenarioOpt,
+    TargetOpt,
+    VerboseOpt,
+    WorkspaceOpt,
+    run_robot,
+)
+
+
+def run(
+    scenario: ScenarioOpt = None,
+    limit: LimitOpt = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Check only this product URL or path (repeatable)."),
+    ] = None,
+    target: TargetOpt = None,
+    base_url: BaseUrlOpt = None,
+    price_list: Annotated[
+        Path | None, typer.Option(help="Approved price list (.xlsx), overriding the scenario's.")
+    ] = None,
+    verbose: VerboseOpt = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Check every product page for price errors and banned words; never changes the shop."""
+    run_robot(
+        "pagescan",
+        workspace=workspace,
+        target=target,
+        scenario=scenario,
+        base_url=base_url,
+        verbose=verbose,
+        limit=limit,
+        scenario_options={"price_list": price_list},
+        robot_options={"only": only},
+    )
+
+
+COUNT_NAMES = {"pages_read": "pages", "pages_with_findings": "with findings"}
+EXCEPTION_COUNTS = ("pages_with_findings", "system_exception")
+
+
+def summary(result: Any, dry_run: bool) -> str:
+    c = result.counts
+    state = "complete" if result.details["complete"] else "not complete yet (the next run goes on)"
+    return (
+        f"[bold]scan {result.details['scan']}[/] {state}: "
+        f"{c.get('pages_read', 0)} pages read this run, "
+        f"{c.get('pages_with_findings', 0)} with findings, {c.get('system_exception', 0)} failed"
+    )

@@ -1,0 +1,97 @@
+"""The returns robot's scenario: the back office's search and parcel pages, the warehouse
+terminal (window titles, keys, where to click), its export, and the matching rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from robots import config
+from robots.returns.matching import MatchRules
+
+
+class TerminalSpec(config.Strict):
+    """How the warehouse's desktop client looks: window titles, where to click, which keys."""
+
+    window: str = Field(default="仓库管理终端", min_length=1, description="in every main title")
+    login_window: str = "登录"
+    main_window: str = "无名件"
+    username_at: tuple[int, int] = (190, 30)  # a click into the user field, window-relative
+    export_menu: tuple[str, ...] = ("f10", "enter")  # keys that open the export dialog
+    export_dialog: str = "导出无名件"
+    link_menu: tuple[str, ...] = ("ctrl+l",)
+    link_dialog: str = "关联包裹"
+    link_parcel_at: tuple[int, int] = (230, 22)  # a click into the parcel field
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    credential: str = Field(default="demo-warehouse", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+CANDIDATE_ATTRIBUTES = {
+    "order_id",
+    "refund_id",
+    "buyer_name",
+    "buyer_nick",
+    "phone",
+    "district",
+    "lines",
+    "refunded",
+    "outbound_waybill",
+    "return_waybill",
+    "refund_created_at",
+    "signed_at",
+    "linked",
+}
+
+
+class SearchPage(config.Strict):
+    """The back office's order / after-sales search: one row per order, values in attributes."""
+
+    path: Annotated[str, AfterValidator(config.placeholder("q"))]
+    row: config.Selector
+    attributes: Annotated[
+        dict[str, str], AfterValidator(config.requires(CANDIDATE_ATTRIBUTES, "attributes"))
+    ]
+
+
+class ParcelPage(config.Strict):
+    path: Annotated[str, AfterValidator(config.placeholder("parcel_id"))]
+    linked_to: config.FieldSpec
+
+
+EXPORT_COLUMNS = {
+    "parcel_id",
+    "waybill",
+    "courier",
+    "sender_name",
+    "sender_phone",
+    "district",
+    "items",
+    "received_at",
+}
+
+
+class ExportSpec(config.Strict):
+    """The terminal's export workbook: its sheet and the header of each column."""
+
+    sheet: str | None = None
+    columns: Annotated[dict[str, str], AfterValidator(config.requires(EXPORT_COLUMNS, "columns"))]
+    file_name: str = Field(default="parcels.xlsx", pattern=r"^[A-Za-z0-9_.-]+\.xlsx$")
+
+
+class ReturnsScenario(config.Strict):
+    shop: config.Shop
+    login: config.LoginPage
+    search: SearchPage
+    parcel_page: ParcelPage
+    terminal: TerminalSpec = TerminalSpec()
+    export: ExportSpec
+    matching: MatchRules = MatchRules()
+
+
+def load_returns_scenario(file: Path, *, base_url: str | None = None) -> ReturnsScenario:
+    return config.load_scenario_file(ReturnsScenario, file, base_url=base_url)
+
+
+load = load_returns_scenario  # what the registry calls (robots.engine.spec)

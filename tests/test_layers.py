@@ -1,0 +1,64 @@
+"""Dependencies point down: the import-linter contracts in pyproject.toml hold, and break
+when a module imports upward (so the check itself can fail)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT)], cwd=root, capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def copy_tree(to: Path) -> Path:
+    for package in ("robots", "sandbox", "scheduler"):
+        shutil.copytree(ROOT / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", to / "pyproject.toml")
+    return to
+
+
+def add_import(file: Path, line: str) -> None:
+    text = file.read_text(encoding="utf-8")
+    anchor = "from __future__ import annotations\n"
+    file.write_text(text.replace(anchor, anchor + line + "\n", 1), encoding="utf-8")
+
+
+def test_the_tree_keeps_every_contract() -> None:
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_config_importing_a_robot_package_breaks_a_contract(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    add_import(tree / "robots" / "config.py", "from robots.refunds import policy  # noqa")
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "robots.config is not allowed to import robots.refunds" in result.stdout
+
+
+def test_a_robot_importing_another_breaks_a_contract(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    add_import(tree / "robots" / "returns" / "robot.py", "import robots.pagescan.words  # noqa")
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "Robots never import each other BROKEN" in result.stdout.replace("\n", " ")
+
+
+def test_the_engine_importing_a_robot_breaks_a_contract(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    add_import(tree / "robots" / "engine" / "item.py", "import robots.returns.report  # noqa")
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "robots.engine is not allowed to import robots.returns" in result.stdout
+    assert "robots.engine.item -> robots.returns.report" in result.stdout
