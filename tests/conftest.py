@@ -11,6 +11,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +203,33 @@ class Workspace:
             text=True,
             env=robot_env(),
         )
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> Iterator[None]:
+    """A robot started in the background is killed and waited for however the test ends:
+    no process outlives its test and no pipe is left open for a later test to trip on."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def items_in_state(ledger: Path, state: str) -> set[str]:
+    """Keys of the ledger's items in one state; none while the robot has not yet made its
+    tables (the file exists a moment before they do)."""
+    if not ledger.exists():
+        return set()
+    with sqlite3.connect(ledger) as conn:
+        try:
+            rows = conn.execute("SELECT item_key FROM work_items WHERE state = ?", (state,))
+            return {r[0] for r in rows}
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return set()
+            raise
 
 
 def robot_env(**extra: str) -> dict[str, str]:

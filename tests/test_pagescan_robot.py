@@ -19,6 +19,8 @@ import openpyxl
 import pytest
 from conftest import (
     Sandbox,
+    items_in_state,
+    reaped,
     robot_env,
     robots_cmd,
     run_pagescan,
@@ -229,30 +231,15 @@ def test_a_killed_scan_resumes_where_it_stopped(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             env=robot_env(),
         )
-        done_before: set[str] = set()
-        deadline = time.monotonic() + 300
-        while len(done_before) < 40:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-            if ledger.exists():
-                with sqlite3.connect(ledger) as conn:
-                    done_before = {
-                        r[0].split("|", 1)[1]
-                        for r in conn.execute(
-                            "SELECT item_key FROM work_items WHERE state = 'done'"
-                        )
-                    }
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        with reaped(proc):
+            deadline = time.monotonic() + 300
+            while len(items_in_state(ledger, "done")) < 40:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGKILL)
         killed_at = time.time()
-        with sqlite3.connect(ledger) as conn:
-            done_before = {
-                r[0].split("|", 1)[1]
-                for r in conn.execute("SELECT item_key FROM work_items WHERE state = 'done'")
-            }
+        done_before = {k.split("|", 1)[1] for k in items_in_state(ledger, "done")}
         assert 40 <= len(done_before) < 120
 
         result = run_pagescan(ws)

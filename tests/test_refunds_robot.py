@@ -11,7 +11,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import PASSWORD, SCENARIO, Workspace, assert_secrets_absent, write_workspace
+from conftest import (
+    PASSWORD,
+    SCENARIO,
+    Workspace,
+    assert_secrets_absent,
+    reaped,
+    write_workspace,
+)
 from report_checks import assert_report_shape
 
 pytestmark = pytest.mark.browser
@@ -103,13 +110,13 @@ def test_second_run_approves_nothing_new(workspace: Workspace) -> None:
 def test_sigkill_mid_run_then_resume(workspace: Workspace) -> None:
     expected = expected_approvals(workspace)
     proc = workspace.popen()
-    deadline = time.monotonic() + 300
-    while len(workspace.sandbox.audit()) < 15:  # kill it well into the approvals
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    with reaped(proc):
+        deadline = time.monotonic() + 300
+        while len(workspace.sandbox.audit()) < 15:  # kill it well into the approvals
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
     partial = approvals(workspace)
     assert 15 <= sum(partial.values()) < len(expected)
 
@@ -125,13 +132,13 @@ def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: W
     # the shop approves, then stalls before answering: the robot cannot see the result
     stall_approval(workspace, target, 60)
     proc = workspace.popen()
-    deadline = time.monotonic() + 120
-    while target not in approvals(workspace):
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    with reaped(proc):
+        deadline = time.monotonic() + 120
+        while target not in approvals(workspace):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
     [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
     assert row["state"] == "acting"
 

@@ -18,6 +18,7 @@ from conftest import (
     ROOT,
     USERNAME,
     Sandbox,
+    reaped,
     robot_env,
     robots_cmd,
     start_terminal,
@@ -156,12 +157,12 @@ def test_a_killed_run_never_links_a_parcel_twice(
     try:
         ws = workspace(tmp_path / "ws", sandbox.url)
         proc = start(ws, display)
-        deadline = time.monotonic() + 300
-        while len(links(sandbox)) < 10:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        with reaped(proc):
+            deadline = time.monotonic() + 300
+            while len(links(sandbox)) < 10:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
         before = len(links(sandbox))
         result = run(ws, display)
         assert result.returncode == 0, result.stderr
