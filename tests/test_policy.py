@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from robots.engine.clock import ShopClock
+from robots.engine.wording import first_match
 from robots.refunds.model import RefundRequest, WarehouseReceipt
 from robots.refunds.policy import (
     AGREE_REFUND,
@@ -165,6 +167,101 @@ def test_return_received_edges() -> None:
     assert code(replace(RETURN_RECEIVED, reason="商品破损")) == "MERCHANT_FAULT"
 
 
+# Wordings as real back offices show them (DOMAIN.md §1: paths, brackets, widths, platform
+# variants); the scenario lists stay short keywords.
+@pytest.mark.parametrize(
+    "category",
+    [
+        "内衣",
+        "服饰内衣 > 女士内衣 > 文胸",
+        "服饰内衣/女士内衣/文胸",
+        "内衣/文胸",
+        "女士 内衣",
+        "定制T恤",
+        "服装 > 定制 > 刺绣卫衣",
+        "生鲜水果",
+        "食品 > 生鲜（冷链）",
+        "数码(已拆封)",
+        "数码（已拆封）",
+        "数码［已拆封］",
+        "3C数码 > 耳机【已拆封】",
+    ],
+)
+def test_excluded_categories_match_paths_brackets_and_widths(category: str) -> None:
+    assert code(replace(RETURN_REQUEST, category=category)) == "EXCLUDED_CATEGORY"
+
+
+@pytest.mark.parametrize(
+    "category", ["T恤", "女装 > 连衣裙", "鞋靴 > 运动鞋", "数码 > 耳机（全新未拆封）", "配饰"]
+)
+def test_returnable_categories_stay_returnable(category: str) -> None:
+    assert code(replace(RETURN_REQUEST, category=category)) == AGREE_RETURN
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "收到商品破损",
+        "破损",
+        "商品破损/包装破损",
+        "发错货",
+        "卖家发错商品",
+        "质量问题",
+        "做工质量差",
+        "漏发/少件",
+        "少发",
+        "与描述不符",
+        "商品与页面描述不符",
+        "物流停滞/签收异常",
+        "七天无理由（商品破损）",  # a safe wording next to a fault: the fault wins
+    ],
+)
+def test_merchant_fault_wordings(reason: str) -> None:
+    assert code(replace(REFUND_ONLY, reason=reason)) == "MERCHANT_FAULT"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "七天无理由",
+        "7天无理由退货",
+        "７天无理由退货",
+        "七天无理由退换货",
+        "多拍/拍错/不想要",
+        "拍错了",
+        "不想要了",
+        "不喜欢/不合适",
+        "尺码不合适",
+        "尺码 不合适",
+    ],
+)
+def test_safe_reason_wordings(reason: str) -> None:
+    assert code(replace(REFUND_ONLY, reason=reason)) == AGREE_REFUND
+
+
+@pytest.mark.parametrize("reason", ["其他", "", "协商一致退款", "未按约定时间发货"])
+def test_unknown_reasons_go_to_a_person(reason: str) -> None:
+    assert code(replace(REFUND_ONLY, reason=reason)) == "REASON_NOT_AUTOMATABLE"
+
+
+def test_keyword_lists_take_globs_and_regexes() -> None:
+    rules = RefundRules(
+        excluded_categories=("re:^食品.*冷冻$",),
+        safe_reasons=("七天无理由", "re:^7天无理由$"),
+        merchant_fault_reasons=("破*损",),
+    )
+    frozen = replace(RETURN_REQUEST, category="食品 > 速冻 > 冷冻")
+    assert code(frozen, rules) == "EXCLUDED_CATEGORY"
+    assert code(replace(RETURN_REQUEST, category="冷冻食品"), rules) == AGREE_RETURN
+    assert code(replace(REFUND_ONLY, reason="7天无理由"), rules) == AGREE_REFUND
+    assert code(replace(REFUND_ONLY, reason="7天无理由退货"), rules) == "REASON_NOT_AUTOMATABLE"
+    assert code(replace(REFUND_ONLY, reason="破了有损伤"), rules) == "MERCHANT_FAULT"
+    with pytest.raises(ValidationError, match="regular expression"):
+        RefundRules(safe_reasons=("re:([",))
+    with pytest.raises(ValidationError, match="no words left"):
+        RefundRules(excluded_categories=("（ ）",))
+
+
 def test_urgency() -> None:
     assert is_urgent(replace(REFUND_ONLY, deadline=NOW + timedelta(hours=12)), RULES, NOW)
     assert not is_urgent(
@@ -214,7 +311,7 @@ def test_never_approves_what_a_guard_forbids(
     if isinstance(decision, Approve):
         assert fee == paid <= RULES.max_auto_amount
         assert not intervention and not blacklisted and refunds < 3
-        assert reason in RULES.safe_reasons
+        assert first_match(RULES.safe_reasons, reason)
         assert decision.amount == (fee if decision.action != AGREE_RETURN else 0)
     else:
         assert decision.code in REASONS

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from robots.engine.wording import check_entry, first_match
 from robots.refunds.model import (
     WAIT_SELLER_AGREE,
     WAIT_SELLER_CONFIRM_GOODS,
@@ -65,6 +67,12 @@ REASONS = {
 }
 
 
+Keywords = Annotated[
+    tuple[Annotated[str, AfterValidator(check_entry)], ...],
+    Field(description="keywords: normalised, matched anywhere, * for anything, re: a regex"),
+]
+
+
 class RefundRules(BaseModel):
     """Every threshold of the policy; a scenario's ``[policy]`` table fills it."""
 
@@ -88,21 +96,33 @@ class RefundRules(BaseModel):
     )
     buyer_max_refund_rate: float = Field(default=0.5, gt=0, le=1)
     escalate_within_hours: float = Field(default=12, gt=0)
-    safe_reasons: tuple[str, ...] = (
-        "多拍/拍错/不想要",
+    # keywords (robots.engine.wording): matched after normalisation, anywhere in the text,
+    # ``*`` for anything, ``re:`` for a regular expression. A reason no list knows goes to a
+    # person; merchant fault is checked first, so a reason naming both goes to a person.
+    safe_reasons: Keywords = (
+        "多拍",
+        "拍错",
+        "不想要",
         "七天无理由",
-        "不喜欢/不合适",
-        "尺码不合适",
+        "7天无理由",
+        "不喜欢",
+        "不合适",
     )
-    merchant_fault_reasons: tuple[str, ...] = (
-        "商品破损",
-        "质量问题",
-        "漏发/少件",
-        "发错商品",
-        "与描述不符",
-        "物流停滞/签收异常",
+    merchant_fault_reasons: Keywords = (
+        "破损",
+        "质量",
+        "漏发",
+        "少件",
+        "少发",
+        "发错",
+        "错发",
+        "描述不符",
+        "物流停滞",
+        "签收异常",
+        "假货",
+        "变质",
     )
-    excluded_categories: tuple[str, ...] = ("内衣", "定制", "生鲜", "数码（已拆封）")
+    excluded_categories: Keywords = ("内衣", "文胸", "定制", "生鲜", "数码*已拆封")
 
 
 @dataclass(frozen=True)
@@ -145,9 +165,9 @@ def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision
         return HandOver("GIFT_OR_SHARED_DISCOUNT")
     if refund.refund_fee < refund.payment:
         return HandOver("PARTIAL_REFUND")
-    if refund.reason in rules.merchant_fault_reasons:
+    if first_match(rules.merchant_fault_reasons, refund.reason):
         return HandOver("MERCHANT_FAULT")
-    if refund.reason not in rules.safe_reasons:
+    if not first_match(rules.safe_reasons, refund.reason):
         return HandOver("REASON_NOT_AUTOMATABLE")
     if buyer_is_risky(refund, rules):
         return HandOver("BUYER_RISK")
@@ -171,7 +191,7 @@ def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision
             return HandOver("REFUND_ONLY_AFTER_SHIPPING")
         return Approve(AGREE_REFUND, refund.refund_fee)
 
-    if refund.category in rules.excluded_categories:
+    if first_match(rules.excluded_categories, refund.category):
         return HandOver("EXCLUDED_CATEGORY")
     if refund.signed_at is None:
         return HandOver("RETURN_BEFORE_DELIVERY")
