@@ -253,6 +253,93 @@ class FieldSpec(Strict):
         return v
 
 
+PAGERS = ("next_page", "next_button", "load_more")
+
+
+class ListSpec(Strict):
+    """Records listed on a page: each ``row``, the ``fields`` read inside it (selectors are
+    relative to the row; ``:scope`` is the row itself, e.g. with ``attribute``), and how more
+    rows are reached: ``next_page`` (a link followed), ``next_button`` (a button that shows the
+    next page in place) or ``load_more`` (a button that appends rows), at most one. ``empty``
+    is what the page shows when there are no rows at all: without it, or when it is not
+    there, a list whose ``row`` matched nothing stops the run (a wrong selector never reads
+    as "nothing to do")."""
+
+    row: Selector
+    empty: Selector | None = None
+    fields: dict[str, FieldSpec] = {}
+    next_page: Selector | None = None
+    next_button: Selector | None = None
+    load_more: Selector | None = None
+
+    @model_validator(mode="after")
+    def _one_pager(self) -> ListSpec:
+        given = [k for k in PAGERS if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give one way to the next rows, not {' and '.join(given)}")
+        return self
+
+
+class Step(Strict):
+    """One step of a page action, as a person would do it: ``click`` an element, ``wait``
+    for one to show, ``wait_gone`` until it is gone, ``wait_text`` until a text shows,
+    ``choose`` an ``option`` (its label or value) in a select, ``check`` a box, ``fill`` a
+    field with ``text``. Exactly one verb per step."""
+
+    click: Selector | None = None
+    wait: Selector | None = None
+    wait_gone: Selector | None = None
+    wait_text: str | None = Field(default=None, min_length=1)
+    choose: Selector | None = None
+    option: str | None = None
+    check: Selector | None = None
+    fill: Selector | None = None
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _one_verb(self) -> Step:
+        verbs = [v for v in STEP_VERBS if getattr(self, v) is not None]
+        if len(verbs) != 1:
+            raise ValueError(f"a step does exactly one of {', '.join(STEP_VERBS)}; got {verbs}")
+        if self.choose is not None and self.option is None:
+            raise ValueError("a choose step needs the option to pick")
+        if self.fill is not None and self.text is None:
+            raise ValueError("a fill step needs the text to type")
+        return self
+
+    @property
+    def verb(self) -> str:
+        return next(v for v in STEP_VERBS if getattr(self, v) is not None)
+
+    @property
+    def target(self) -> str:
+        return str(getattr(self, self.verb))
+
+
+STEP_VERBS = ("click", "wait", "wait_gone", "wait_text", "choose", "check", "fill")
+
+
+class PageAction(Strict):
+    """An action on a record's page (approve, link, …) as declared ``steps``, and how its
+    result shows: ``success`` (a selector) or ``success_text``; ``error`` (a banner or toast)
+    whose text, when it holds one of ``stale_text``, means the record changed under us (the
+    HTTP status does not matter); ``reread``: open the record's page again to read the
+    result (for pages that do not update in place)."""
+
+    steps: list[Step] = Field(min_length=1)
+    success: Selector | None = None
+    success_text: str | None = Field(default=None, min_length=1)
+    error: Selector
+    stale_text: list[str] = Field(default=["已被修改", "已变更", "已发生变化"], min_length=1)
+    reread: bool = False
+
+    @model_validator(mode="after")
+    def _a_success_sign(self) -> PageAction:
+        if self.success is None and self.success_text is None:
+            raise ValueError("say how success shows: success (a selector) or success_text")
+        return self
+
+
 class LoginPage(Strict):
     path: str = "/login"
     username: Selector = "#username"

@@ -10,13 +10,14 @@
     ├── RunLocked                another run of the same robot is in progress; 75
     ├── SchedulerAlreadyRunning  another scheduler serves the same job store; 75
     ├── BrowserNotFound          no Chromium to drive; says which apt package to install; 2
+    ├── ScenarioUnreadable       the scenario does not fit the shop's pages (a list selector
+    │                            matched nothing, most items unreadable): stopped, never retried; 1
     ├── BusinessException        the data says no: never retried, handed to a person (``code``)
     │   └── StaleRecord          the record changed between reading it and acting on it
     └── SystemException          something temporary broke: retried with a bound; 1
         ├── PageError            the shop answered with an error page (5xx) or an unknown page
         │   └── FieldError       a value on the page cannot be read as the scenario says
         ├── SessionExpired       the shop sent us back to its login page
-    ├── ScenarioUnreadable   most items' pages could not be read as the scenario says: stopped
         └── DesktopError         the display, the desktop program or one of its windows is gone
 
 Foreign errors (Playwright's ``Error``/``TimeoutError``, pyautogui's fail-safe, X errors, a
@@ -161,8 +162,10 @@ class SessionExpired(SystemException):
     code = "SESSION_EXPIRED"
 
 
-class ScenarioUnreadable(SystemException):
-    """A run stopped early: a field of the scenario could not be read on most pages."""
+class ScenarioUnreadable(RobotsError):
+    """The scenario does not fit the shop's pages: a list selector matched nothing (and the
+    list's empty marker is not there either), a ``ready`` marker never showed, or a field
+    could not be read on most items. Not retried: the pages will not change by themselves."""
 
     code = "SCENARIO_UNREADABLE"
 

@@ -91,10 +91,22 @@ def test_bad_workspace_values(
         ),
         ('credential = "demo-shop"', 'credential = ""', "shop.credential", "at least 1"),
         (
-            'path = "/refunds?status={status}"',
-            'path = "/refunds"',
-            "list.path",
-            "must contain {status}",
+            'refund_id = { selector = ":scope", attribute = "data-refund-id" }\n',
+            "",
+            "list",
+            "fields.refund_id is required",
+        ),
+        (
+            'next_page = "a[rel=next]"\n',
+            'next_page = "a[rel=next]"\nload_more = "#more"\n',
+            "list",
+            "give one way to the next rows, not next_page and load_more",
+        ),
+        (
+            'steps = [{ click = "#approve" }',
+            'steps = [{ click = "#approve", wait = "#x" }',
+            "detail.approve.steps.0",
+            "a step does exactly one of",
         ),
         (
             'receipt_quantity = { selector = "[data-field=receipt_quantity]" }\n',
@@ -162,3 +174,35 @@ def test_unreachable_shop_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "SystemException" in flat and "ERR_CONNECTION_REFUSED" in flat
     assert "Traceback" not in result.stderr
+
+
+def test_the_short_forms_of_earlier_scenarios_still_load(tmp_path: Path) -> None:
+    """Row attributes and approve/confirm buttons, as scenarios said them before steps."""
+    from robots.refunds.scenario import load_refund_scenario
+
+    text = SCENARIO.read_text(encoding="utf-8")
+    fields = text[text.index("[list.fields]") : text.index("[detail]")]
+    text = text.replace(
+        fields,
+        'refund_id_attribute = "data-refund-id"\nversion_attribute = "data-version"\n'
+        'status_attribute = "data-status"\n\n',
+    )
+    approve = text[text.index("[detail.approve]") : text.index("[detail.fields]")]
+    text = text.replace(
+        approve,
+        "",
+    ).replace(
+        'path = "/refunds/{refund_id}"\n',
+        'path = "/refunds/{refund_id}"\napprove_button = "#approve"\n'
+        'confirm_button = "#confirm-approve"\nerror_banner = "#action-error"\n'
+        'success_banner = "#action-notice"\n',
+    )
+    old = tmp_path / "refunds.toml"
+    old.write_text(text, encoding="utf-8")
+    scenario = load_refund_scenario(old)
+    row = scenario.list.row_fields
+    assert (row["refund_id"].selector, row["refund_id"].attribute) == (":scope", "data-refund-id")
+    assert row["status"].attribute == "data-status"
+    action = scenario.detail.approve_action
+    assert [s.click for s in action.steps] == ["#approve", "#confirm-approve"]
+    assert (action.success, action.error) == ("#action-notice", "#action-error")

@@ -160,7 +160,10 @@ def test_unanswered_approval_is_verified_not_repeated(workspace: Workspace) -> N
     [row] = [r for r in workspace.ledger_rows() if r["item_key"].startswith(target)]
     assert (row["state"], row["attempts"]) == ("done", 1)  # pressed once, verified on retry
     log = next((workspace.root / "logs").glob("*/run.log")).read_text(encoding="utf-8")
-    assert f"refund {target}@WAIT_SELLER_AGREE failed (attempt 1/3): TimeoutError" in log
+    assert (
+        f"refund {target}@WAIT_SELLER_AGREE failed (attempt 1/3): PageError: approving {target}: "
+        "neither the success sign" in log
+    )
     assert set(approvals(workspace)) == expected_approvals(workspace)
 
 

@@ -72,6 +72,9 @@ class FieldKind:
 
     type: str = "text"
     required: bool = True
+    # the only values the robot knows (after the scenario's ``map``); anything else is
+    # unreadable, so a status nobody mapped is never taken for "handled elsewhere"
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Field:
     formats: tuple[str, ...] = DATETIME_FORMATS
     required: bool = True
     default: str | None = None
+    choices: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, name: str, spec: Any, kind: FieldKind) -> Field:
@@ -107,6 +111,7 @@ class Field:
             formats=tuple(spec.formats) if spec.formats else DATETIME_FORMATS,
             required=kind.required if spec.required is None else spec.required,
             default=spec.default,
+            choices=kind.choices,
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -145,9 +150,13 @@ class Field:
                 raise self.unreadable(shown, "不在映射表中（未知的显示值）")
             text = mapped
         try:
-            return _PARSERS[self.type](self, text, clock)
+            value = _PARSERS[self.type](self, text, clock)
         except ValueError as exc:
             raise self.unreadable(shown, str(exc)) from None
+        if self.choices and value not in self.choices:
+            known = "、".join(self.choices)
+            raise self.unreadable(shown, f"不是已知的取值（{known}），请在 map 中映射")
+        return value
 
 
 def _clean(text: str) -> str:

@@ -15,18 +15,19 @@ from playwright.async_api import Page
 
 from robots.engine.clock import ShopClock
 from robots.engine.fields import READ_JS, FieldKind, FieldReader, UnreadableField
-from robots.errors import PageError, StaleRecord
-from robots.refunds.model import ListedRefund, RefundRequest, WarehouseReceipt
+from robots.engine.pages import perform, read_list
+from robots.errors import PageError
+from robots.refunds.model import (
+    ORDER_STATUSES,
+    REFUND_STATUSES,
+    REFUND_TYPES,
+    ListedRefund,
+    RefundRequest,
+    WarehouseReceipt,
+)
 from robots.refunds.scenario import RefundScenario
-from robots.runtime.browser import LoginForm, check_page, goto, press
+from robots.runtime.browser import LoginForm, goto
 
-_READ_ROWS_JS = """
-([row, idAttr, versionAttr, statusAttr, next]) => ({
-  rows: Array.from(document.querySelectorAll(row)).map(r => [
-    r.getAttribute(idAttr), r.getAttribute(versionAttr), r.getAttribute(statusAttr)]),
-  next: (document.querySelector(next) || {}).href || null,
-})
-"""
 # What the robot reads off a refund's page and what each field is, unless the scenario says
 # otherwise; required fields that cannot be read send the refund to a person.
 TEXT, INT, MONEY, BOOL, TIME = (FieldKind(t) for t in ("text", "int", "money", "bool", "datetime"))
@@ -34,11 +35,11 @@ OPTIONAL_TEXT, OPTIONAL_INT = FieldKind("text", required=False), FieldKind("int"
 FIELDS: dict[str, FieldKind] = {
     "refund_id": TEXT,
     "version": TEXT,
-    "status": TEXT,
+    "status": FieldKind("text", choices=REFUND_STATUSES),
     "order_id": TEXT,
     "buyer_nick": TEXT,
     "has_good_return": BOOL,
-    "refund_type": TEXT,
+    "refund_type": FieldKind("text", choices=REFUND_TYPES),
     "refund_fee": MONEY,
     "payment": MONEY,
     "refund_sku": TEXT,
@@ -49,7 +50,7 @@ FIELDS: dict[str, FieldKind] = {
     "reason": TEXT,
     "intervention": BOOL,
     "open_refunds_on_line": INT,
-    "order_status": TEXT,
+    "order_status": FieldKind("text", choices=ORDER_STATUSES),
     "signed_at": FieldKind("datetime", required=False),  # not signed yet: empty
     "created_at": TIME,
     "deadline": TIME,
@@ -65,7 +66,12 @@ FIELDS: dict[str, FieldKind] = {
     "receipt_quantity": OPTIONAL_INT,
 }
 
-_BANNER = "__error_banner__"
+# ... and off each row of the list
+ROW_FIELDS: dict[str, FieldKind] = {
+    "refund_id": TEXT,
+    "status": FieldKind("text", choices=REFUND_STATUSES),
+    "version": FieldKind("text", required=False),
+}
 IDENTITY = ["refund_id", "status", "version"]  # enough to verify an action: nothing else
 
 
@@ -106,6 +112,7 @@ class RefundBackOffice:
         self.clock = clock or ShopClock(scenario.shop.timezone)
         self.base = str(scenario.shop.base_url)
         self.reader = FieldReader(scenario.detail.fields, FIELDS, self.clock)
+        self.row_reader = FieldReader(scenario.list.row_fields, ROW_FIELDS, self.clock)
 
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
@@ -117,30 +124,35 @@ class RefundBackOffice:
     def login_form(self) -> LoginForm:
         return LoginForm.at(self.base, self.s.login)
 
-    async def list_refunds(self, page: Page, status: str) -> list[ListedRefund]:
-        """Every refund in ``status``, following the pager to the last page."""
+    async def list_refunds(self, page: Page, status: str | None) -> list[ListedRefund]:
+        """Every refund the list shows (in ``status`` when the list path names one), through
+        its pager to the end. A row whose status cannot be read is listed with its problem:
+        it goes to a person, never dropped as "handled elsewhere"."""
         lp = self.s.list
-        url: str | None = self.url(lp.path.format(status=status))
+        url = self.url(lp.path.format(status=status) if status else lp.path)
+        listed = await read_list(
+            page,
+            lp,
+            self.row_reader,
+            url=url,
+            goto=lambda u: goto(page, u, login_path=self.s.login.path),
+        )
         found: list[ListedRefund] = []
-        seen_pages: set[str] = set()
-        while url and url not in seen_pages:
-            seen_pages.add(url)
-            await goto(page, url, login_path=self.s.login.path)
-            got = await page.evaluate(
-                _READ_ROWS_JS,
-                [
-                    lp.row,
-                    lp.refund_id_attribute,
-                    lp.version_attribute,
-                    lp.status_attribute,
-                    lp.next_page,
-                ],
+        for raw in listed.rows:
+            try:
+                refund_id = self.row_reader.read(raw, ["refund_id"])["refund_id"]
+            except UnreadableField as exc:
+                raise PageError(f"a row of the list at {url}: {exc}", url=url) from None
+            try:
+                values = self.row_reader.read(raw)
+            except UnreadableField as exc:
+                found.append(ListedRefund(refund_id, "", status or "UNREADABLE", exc))
+                continue
+            found.append(
+                ListedRefund(
+                    refund_id, values.get("version") or "", values.get("status") or status or ""
+                )
             )
-            for refund_id, version, row_status in got["rows"]:
-                if not refund_id:
-                    raise PageError(f"a list row on {url} has no {lp.refund_id_attribute}", url=url)
-                found.append(ListedRefund(refund_id, version or "", row_status or status))
-            url = got["next"]
         return found
 
     async def read(self, page: Page, refund_id: str) -> RefundRequest:
@@ -178,33 +190,24 @@ class RefundBackOffice:
             )
 
     async def approve(self, page: Page, refund: RefundRequest) -> RecordState:
-        """Press approve and confirm on the page already showing ``refund``; return what the
-        resulting page shows of the record (identity, status, version: nothing else is needed
-        to verify, so a shop that hides other fields on finished refunds still verifies).
+        """Do the scenario's approve steps on the page already showing ``refund`` and return
+        what the page then shows of the record: its identity, status and version, nothing
+        else (a shop that hides other fields on finished refunds still verifies).
 
-        The shop checks the record's version server-side; a refusal becomes ``StaleRecord``.
+        The shop checks the record's version server-side; a refusal whose text says the
+        record changed becomes ``StaleRecord``, whatever the HTTP status.
         """
-        d = self.s.detail
-        await press(page, d.approve_button)
-        async with page.expect_navigation(wait_until="domcontentloaded") as nav:
-            await press(page, d.confirm_button)
-        response = await nav.value
-        status = response.status if response else 0
-        # one round trip: the error banner (if any) and the record's identity and status
-        specs = {n: self.reader.js_specs[n] for n in IDENTITY}
-        raw = await page.evaluate(READ_JS, {**specs, _BANNER: [d.error_banner, None, False]})
-        message = " ".join(raw.get(_BANNER) or []).strip()
-        if message:
-            if status == 409:
-                raise StaleRecord(
-                    f"the shop refused the approval: {message}", item_id=refund.refund_id
-                )
-            raise PageError(
-                f"the shop answered {status} to the approval: {message}",
-                url=page.url,
-                item_id=refund.refund_id,
-            )
-        check_page(page, status, page.url, login_path=self.s.login.path)
+        action = self.s.detail.approve_action
+        await perform(
+            page,
+            action,
+            what=f"approving {refund.refund_id}",
+            item_id=refund.refund_id,
+            login_path=self.s.login.path,
+        )
+        if action.reread:
+            await goto(page, self.detail_url(refund.refund_id), login_path=self.s.login.path)
+        raw = await page.evaluate(READ_JS, {n: self.reader.js_specs[n] for n in IDENTITY})
         self._check_identity(raw, page.url, refund.refund_id)
         values = self.reader.read(raw, IDENTITY)
         return RecordState(values["refund_id"], values["status"], values["version"])

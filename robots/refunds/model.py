@@ -10,6 +10,27 @@ from decimal import Decimal
 WAIT_SELLER_AGREE = "WAIT_SELLER_AGREE"
 WAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_CONFIRM_GOODS"
 WAIT_SELLER_SEND_GOODS = "WAIT_SELLER_SEND_GOODS"
+# every value the robot knows; a scenario maps its shop's words onto these (``map``), and a
+# status, order status or type outside them is unreadable: the refund goes to a person
+REFUND_STATUSES = (
+    WAIT_SELLER_AGREE,
+    "WAIT_BUYER_RETURN_GOODS",
+    WAIT_SELLER_CONFIRM_GOODS,
+    "SELLER_REFUSE_BUYER",
+    "CLOSED",
+    "SUCCESS",
+)
+ORDER_STATUSES = (
+    "WAIT_BUYER_PAY",
+    WAIT_SELLER_SEND_GOODS,
+    "SELLER_CONSIGNED_PART",
+    "WAIT_BUYER_CONFIRM_GOODS",
+    "TRADE_BUYER_SIGNED",
+    "TRADE_FINISHED",
+    "TRADE_CLOSED",
+    "TRADE_CLOSED_BY_TAOBAO",
+)
+REFUND_TYPES = ("REFUND", "PRICE_PROTECTION", "PRICE_DIFFERENCE")
 
 
 @dataclass(frozen=True)
@@ -62,11 +83,13 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class ListedRefund:
-    """One row of the back office's refund list."""
+    """One row of the back office's refund list; ``problem`` says why the row could not be
+    read (its status unknown: the refund goes to a person, naming the field)."""
 
     refund_id: str
     version: str
     status: str
+    problem: Exception | None = None  # an UnreadableField (kept free of imports: pure model)
 
     @property
     def fingerprint(self) -> str:

@@ -140,13 +140,17 @@ class RefundsRobot(BaseRobot):
         )
 
     async def _pending_items(self, web: Web, page: Page) -> list[ListedRefund]:
+        """The pending refunds: one list per pending status when the list path names one,
+        else the one list, keeping rows whose status is pending or could not be read."""
+        pending = self.scenario.shop.pending_statuses
         listed: list[ListedRefund] = []
-        for status in self.scenario.shop.pending_statuses:
+        for status in pending if self.scenario.list.per_status else [None]:
             rows: list[ListedRefund] = await web.retried(
-                f"listing {status}", partial(self.bo.list_refunds, page, status)
+                f"listing {status or 'refunds'}", partial(self.bo.list_refunds, page, status)
             )
-            logger.info("{} refunds listed as {}", len(rows), status)
-            listed.extend(rows)
+            kept = [r for r in rows if r.problem or r.status in pending]
+            logger.info("{} refunds listed as {}", len(kept), status or "pending")
+            listed.extend(kept)
         todo = self.run.claim(
             listed,
             lambda r: (item_key(r.refund_id, r.status), r.fingerprint, {"refund_id": r.refund_id}),
@@ -159,6 +163,8 @@ class RefundsRobot(BaseRobot):
         key = item_key(listed.refund_id, listed.status)
         seen: dict[str, RefundRequest] = {}
         async with self.run.item(key, lane=lane, acting=ACTING) as item:
+            if listed.problem is not None:  # the list showed a status nobody mapped
+                raise listed.problem
             await item.attempt(lambda p: self._attempt(p, item, listed, seen), f"refund {key}")
         if item.outcome in (Outcome.HANDED_OVER, Outcome.SYSTEM_EXCEPTION):
             self._hand_over(listed, seen.get("live"), item)

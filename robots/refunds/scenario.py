@@ -6,19 +6,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, model_validator
 
 from robots import config
 from robots.refunds.policy import RefundRules
 
 
-class ListPage(config.Strict):
-    path: Annotated[str, AfterValidator(config.placeholder("status"))]
-    row: config.Selector
-    refund_id_attribute: str
-    version_attribute: str
-    status_attribute: str
-    next_page: config.Selector
+class ListPage(config.ListSpec):
+    """The refund list. With ``{status}`` in ``path`` the robot opens one list per pending
+    status; without it, one list, and each row's status is read (``fields.status``, mapped to
+    the robot's codes) to keep the pending ones. Row fields: ``refund_id`` (required),
+    ``status``, ``version`` (without one, refunds handed to a person are read again each run)."""
+
+    path: str = Field(min_length=1)
+    # the short form of earlier scenarios: the id, version and status in the row's attributes
+    refund_id_attribute: str | None = None
+    version_attribute: str | None = None
+    status_attribute: str | None = None
+
+    @property
+    def per_status(self) -> bool:
+        return "{status}" in self.path
+
+    @property
+    def row_fields(self) -> dict[str, config.FieldSpec]:
+        fields = dict(self.fields)
+        for name in ("refund_id", "version", "status"):
+            attribute = getattr(self, f"{name}_attribute")
+            if attribute:
+                fields[name] = config.FieldSpec(selector=":scope", attribute=attribute)
+        return fields
+
+    @model_validator(mode="after")
+    def _readable_rows(self) -> ListPage:
+        for name in ("refund_id", "version", "status"):
+            if getattr(self, f"{name}_attribute") and name in self.fields:
+                raise ValueError(f"give fields.{name} or {name}_attribute, not both")
+        fields = self.row_fields
+        if "refund_id" not in fields:
+            raise ValueError("fields.refund_id is required: where a row shows the refund's id")
+        if "status" not in fields and not self.per_status:
+            raise ValueError("fields.status is required when path has no {status}")
+        return self
 
 
 REQUIRED_FIELDS = {
@@ -56,16 +85,47 @@ REQUIRED_FIELDS = {
 }
 
 
+OLD_APPROVE = ("approve_button", "confirm_button", "error_banner", "success_banner")
+
+
 class DetailPage(config.Strict):
+    """A refund's page: every field, and the approve action as steps (``[detail.approve]``)
+    or, in the short form of earlier scenarios, ``approve_button`` then ``confirm_button``
+    with ``error_banner`` and ``success_banner``."""
+
     path: Annotated[str, AfterValidator(config.placeholder("refund_id"))]
     fields: Annotated[
         dict[str, config.FieldSpec],
         AfterValidator(config.requires(REQUIRED_FIELDS, "field selectors")),
     ]
-    approve_button: config.Selector
-    confirm_button: config.Selector
-    error_banner: config.Selector
-    success_banner: config.Selector
+    approve: config.PageAction | None = None
+    approve_button: config.Selector | None = None
+    confirm_button: config.Selector | None = None
+    error_banner: config.Selector | None = None
+    success_banner: config.Selector | None = None
+
+    @model_validator(mode="after")
+    def _one_approve(self) -> DetailPage:
+        old = [k for k in OLD_APPROVE if getattr(self, k) is not None]
+        if self.approve is not None and old:
+            raise ValueError(f"give [detail.approve] or {', '.join(old)}, not both")
+        if self.approve is None and len(old) != len(OLD_APPROVE):
+            missing = [k for k in OLD_APPROVE if k not in old]
+            raise ValueError(f"say how to approve: [detail.approve] steps, or {', '.join(missing)}")
+        return self
+
+    @property
+    def approve_action(self) -> config.PageAction:
+        if self.approve is not None:
+            return self.approve
+        return config.PageAction(
+            steps=[
+                config.Step(click=self.approve_button),
+                config.Step(click=self.confirm_button),
+            ],
+            success=self.success_banner,
+            error=self.error_banner or "",
+        )
 
 
 class RefundScenario(config.Strict):

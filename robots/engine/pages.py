@@ -1,0 +1,223 @@
+"""The page vocabulary every robot's scenario shares: lists of rows and declared actions.
+
+A list (``config.ListSpec``) is rows, fields read inside each row, and one way to more rows:
+a link followed, a button that turns the page in place, or a "load more" button. A list
+whose row selector matches nothing, on a page that does not show the list's empty marker,
+stops the run (``ScenarioUnreadable``): a wrong selector never reads as "nothing to do".
+
+An action (``config.PageAction``) is a few steps as a person would do them (click, wait for a
+modal, choose, fill, confirm) and how its result shows: a success sign, or an error whose
+text says whether the record changed under us. The HTTP status does not matter: shops
+answer a refusal with 200 and a toast as often as with 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from robots.config import ListSpec, PageAction, Step
+from robots.engine.fields import FieldReader
+from robots.errors import PageError, ScenarioUnreadable, SessionExpired, StaleRecord
+from robots.runtime.browser import press
+
+MAX_PAGES = 10_000  # a pager that never ends is a broken pager
+
+# every row of ``row`` with each field read inside it: [{name: [text|attribute, ...]}]
+ROWS_JS = """
+([row, specs]) => Array.from(document.querySelectorAll(row)).map((r) => {
+  const out = {};
+  for (const [name, [selector, attribute, all]] of Object.entries(specs)) {
+    const els = selector === ":scope" ? [r]
+      : all ? Array.from(r.querySelectorAll(selector))
+      : [r.querySelector(selector)].filter((e) => e !== null);
+    out[name] = els.map((el) => (attribute ? el.getAttribute(attribute) : el.textContent) ?? "");
+  }
+  return out;
+})
+"""
+# the pager control if a person could use it now: its href for a link, true for a button
+PAGER_JS = """
+(selector) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  const style = getComputedStyle(el);
+  if (el.disabled || el.getAttribute("aria-disabled") === "true"
+      || el.classList.contains("disabled") || style.display === "none"
+      || style.visibility === "hidden") return null;
+  return el.href || true;
+}
+"""
+_SIGNATURE_JS = """
+(row) => Array.from(document.querySelectorAll(row)).map((r) => r.textContent).join("\\u0001")
+"""
+_CHANGED_JS = """
+([row, before]) => Array.from(document.querySelectorAll(row))
+  .map((r) => r.textContent).join("\\u0001") !== before
+"""
+_GREW_JS = "([row, n]) => document.querySelectorAll(row).length > n"
+_PRESENT_JS = "(selector) => document.querySelector(selector) !== null"
+
+
+@dataclass
+class Listed:
+    """What a list showed: the rows' raw fields and the pages it took."""
+
+    rows: list[dict[str, list[str]]]
+    pages: int
+
+
+async def read_list(
+    page: Page,
+    spec: ListSpec,
+    reader: FieldReader,
+    *,
+    url: str,
+    goto: Callable[[str], Awaitable[None]],
+    timeout_ms: float | None = None,
+) -> Listed:
+    """Every row of the list at ``url``, through its pager to the end."""
+    await goto(url)
+    rows: list[dict[str, list[str]]] = []
+    specs = reader.js_specs
+    pages, seen = 1, {url}
+    while True:
+        if spec.load_more is None:
+            rows += await page.evaluate(ROWS_JS, [spec.row, specs])
+        if pages >= MAX_PAGES:
+            raise PageError(f"the list at {url} has more than {MAX_PAGES} pages", url=url)
+        pager = spec.next_page or spec.next_button or spec.load_more
+        found = await page.evaluate(PAGER_JS, pager) if pager else None
+        if not found:
+            break
+        if spec.next_page:
+            href = str(found) if isinstance(found, str) else None
+            if href is None or href in seen:
+                break
+            seen.add(href)
+            await goto(href)
+        elif spec.next_button:
+            before = await page.evaluate(_SIGNATURE_JS, spec.row)
+            await press(page, spec.next_button)
+            await _until(page, _CHANGED_JS, [spec.row, before], timeout_ms, spec.next_button)
+        else:
+            assert spec.load_more is not None
+            count = len(await page.evaluate(ROWS_JS, [spec.row, {}]))
+            await press(page, spec.load_more)
+            await _until(page, _GREW_JS, [spec.row, count], timeout_ms, spec.load_more)
+        pages += 1
+    if spec.load_more is not None:
+        rows = await page.evaluate(ROWS_JS, [spec.row, specs])
+    if not rows and not (spec.empty and await page.evaluate(_PRESENT_JS, spec.empty)):
+        marker = (
+            f"nor its empty marker list.empty {spec.empty!r}"
+            if spec.empty
+            else ("and the scenario names no list.empty marker for an empty list")
+        )
+        raise ScenarioUnreadable(
+            f"the scenario's list.row selector {spec.row!r} matched nothing on {page.url}, "
+            f"{marker}; fix the scenario (robots scenario probe shows what the page has)"
+        )
+    return Listed(rows, pages)
+
+
+async def _until(page: Page, js: str, arg: Any, timeout_ms: float | None, control: str) -> None:
+    try:
+        await page.wait_for_function(js, arg=arg, timeout=timeout_ms)
+    except PlaywrightError as exc:
+        raise PageError(
+            f"pressed {control!r} and the list did not change: {str(exc).splitlines()[0]}",
+            url=page.url,
+        ) from None
+
+
+# -- actions ---------------------------------------------------------------------------------
+async def do_step(page: Page, step: Step) -> None:
+    """One declared step, as a person would do it."""
+    verb, target = step.verb, step.target
+    if verb == "click":
+        await press(page, target)
+    elif verb == "wait":
+        await page.locator(target).first.wait_for(state="visible")
+    elif verb == "wait_gone":
+        await page.locator(target).first.wait_for(state="hidden")
+    elif verb == "wait_text":
+        await page.get_by_text(target).first.wait_for(state="visible")
+    elif verb == "choose":
+        option = step.option or ""
+        try:
+            await page.select_option(target, label=option, timeout=2000)
+        except PlaywrightError:
+            await page.select_option(target, value=option)
+    elif verb == "check":
+        await page.check(target)
+    elif verb == "fill":
+        await page.fill(target, step.text or "")
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How an action ended, as the page showed it."""
+
+    message: str  # the success or error text shown
+
+
+async def perform(
+    page: Page,
+    action: PageAction,
+    *,
+    what: str,
+    item_id: str,
+    login_path: str,
+    timeout_ms: float | None = None,
+) -> ActionResult:
+    """Do ``action``'s steps, then wait for its success sign or its error.
+
+    An error whose text holds one of ``stale_text`` raises ``StaleRecord`` (a person looks);
+    any other error, no sign at all, or the login page raises a system exception, which the
+    acting protocol settles by reading the record (never by pressing again blindly).
+    """
+    for step in action.steps:
+        try:
+            await do_step(page, step)
+        except PlaywrightError as exc:
+            raise PageError(
+                f"{what}: step {step.verb} {step.target!r} failed: {str(exc).splitlines()[0]}",
+                url=page.url,
+                item_id=item_id,
+            ) from None
+    # locators wait through the navigation a form's submit causes; a function would not
+    # (a hidden toast container is no sign: only what a person could see counts)
+    error = page.locator(action.error).filter(visible=True).first
+    signs = page.locator(action.error)
+    if action.success:
+        signs = signs.or_(page.locator(action.success))
+    if action.success_text:
+        signs = signs.or_(page.get_by_text(action.success_text))
+    try:
+        shown_sign = signs.filter(visible=True).first
+        await shown_sign.wait_for(state="visible", timeout=timeout_ms)
+        failed = await error.count() > 0
+        shown = await (error if failed else shown_sign).text_content()
+    except PlaywrightError as exc:
+        if page.url.split("?")[0].endswith(login_path):
+            raise SessionExpired(
+                f"{what}: the shop sent us to its login page", url=page.url
+            ) from None
+        sign = action.success or repr(action.success_text)
+        raise PageError(
+            f"{what}: neither the success sign {sign} nor the error {action.error!r} showed "
+            f"({str(exc).splitlines()[0]})",
+            url=page.url,
+            item_id=item_id,
+        ) from None
+    message = " ".join((shown or "").split())
+    if failed:
+        if any(word in message for word in action.stale_text):
+            raise StaleRecord(f"{what}: the shop refused: {message}", item_id=item_id)
+        raise PageError(f"{what}: the shop answered: {message}", url=page.url, item_id=item_id)
+    return ActionResult(message)
