@@ -228,7 +228,8 @@ class FieldSpec(Strict):
     cuts the value out (group ``value`` or the first); a ``map`` from the shop's words to the
     robot's values; a ``type`` (text, int, money, bool, datetime; else the robot's default);
     the words for ``true`` and ``false``; datetime ``formats``; ``required``; a ``default``
-    for an empty value. ``{ selector = "…", attribute = "…" }`` alone still works."""
+    for an empty value; ``none``: texts that mean "no value" (—, 暂无, 未签收), read as empty.
+    ``{ selector = "…", attribute = "…" }`` alone still works."""
 
     selector: Selector
     attribute: str | None = None
@@ -241,6 +242,7 @@ class FieldSpec(Strict):
     formats: list[str] | None = None
     required: bool | None = None
     default: str | None = None
+    none: list[str] | None = None  # texts that mean "no value" (—, 暂无, 未签收)
 
     @field_validator("regex")
     @classmethod

@@ -33,6 +33,7 @@ from sandbox import catalog, db, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.storefront import storefront_routes
+from sandbox.workbench import REMARKS, workbench_routes
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
@@ -60,6 +61,9 @@ ACTIONS = {
     "agree_return": ("WAIT_SELLER_AGREE", 1, "WAIT_BUYER_RETURN_GOODS", "同意退货"),
     "confirm_refund": ("WAIT_SELLER_CONFIRM_GOODS", None, "SUCCESS", "确认收货并退款"),
 }
+
+
+STALE_MESSAGE = "操作失败：该退款单在您打开页面后已被修改（状态或金额变化），请核对后重新操作"
 
 
 def available_action(status: str, has_good_return: int) -> str | None:
@@ -184,12 +188,15 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
     conn.executescript(warehouse.SCHEMA)
     if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
         conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
+    if "modified_at" not in {r["name"] for r in conn.execute("PRAGMA table_info(refunds)")}:
+        conn.execute("ALTER TABLE refunds ADD COLUMN modified_at TEXT")  # seeded before skin 2
     last_totp_step: dict[str, int] = {}  # a code is good once: replays are refused
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         STATUS_NAMES=STATUS_NAMES,
         ORDER_STATUS_NAMES=ORDER_STATUS_NAMES,
         GOOD_STATUS_NAMES=GOOD_STATUS_NAMES,
+        REMARKS=REMARKS,
     )
     templates.env.filters["yuan"] = lambda v: f"¥{float(v):,.2f}"
     controls = Controls(record_requests=control)
@@ -226,7 +233,8 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             return None
         session.clear()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        login = "/v2/login" if request.url.path.startswith("/v2/") else "/login"
+        return RedirectResponse(f"{login}?next={quote(target)}", status_code=303)
 
     # -- pages --------------------------------------------------------------------------------
     async def login_page(request: Request) -> Response:
@@ -239,12 +247,13 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             return render(
                 request, "login.html", {"error": "页面已过期，请重新登录", "next": "/refunds"}, 403
             )
+        page = "wb/login.html" if form.get("skin") == "wb" else "login.html"
         username, password = form.get("username", ""), form.get("password", "")
         target = form.get("next", "/refunds")
         if not target.startswith("/") or target.startswith("//"):
             target = "/refunds"
         if not db.check_password(conn, username, password):
-            return render(request, "login.html", {"error": "用户名或密码错误", "next": target}, 401)
+            return render(request, page, {"error": "用户名或密码错误", "next": target}, 401)
         request.session.clear()
         if db.totp_secret(conn, username):
             request.session["otp_user"], request.session["otp_next"] = username, target
@@ -377,13 +386,17 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             {"r": refund, "action_label": label, "error": error, "notice": notice},
             status,
         )
+        after_render(refund_id)
+        return response
+
+    def after_render(refund_id: str) -> None:
         new_fee = controls.change_after_render.pop(refund_id, None)
         if new_fee is not None:  # the buyer edits the request while the page is on screen
             conn.execute(
-                "UPDATE refunds SET refund_fee = ?, version = version + 1 WHERE refund_id = ?",
-                (new_fee, refund_id),
+                "UPDATE refunds SET refund_fee = ?, version = version + 1, modified_at = ?"
+                " WHERE refund_id = ?",
+                (new_fee, shop_now().isoformat(timespec="seconds"), refund_id),
             )
-        return response
 
     async def refund_detail(request: Request) -> Response:
         if redirect := login_required(request):
@@ -391,19 +404,13 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         notice = "操作成功" if request.query_params.get("done") else ""
         return detail_response(request, request.path_params["refund_id"], notice=notice)
 
-    async def refund_approve(request: Request) -> Response:
-        if redirect := login_required(request):
-            return redirect
-        refund_id = request.path_params["refund_id"]
-        try:
-            form = await checked_form(request)
-        except PermissionError:
-            return detail_response(
-                request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403
-            )
-        action = form.get("action", "")
+    def apply_action(
+        refund_id: str, action: str, *, version: str, refund_fee: str, user: str
+    ) -> tuple[int, str] | None:
+        """Apply a seller's action to a refund, checking it against the record the seller
+        saw (version, amount, stage); None when done, else (HTTP status, message)."""
         if action not in ACTIONS:
-            return detail_response(request, refund_id, error="未知操作", status=400)
+            return 400, "未知操作"
         from_status, _, to_status, _ = ACTIONS[action]
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -414,30 +421,26 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             ).fetchone()
             if row is None:
                 conn.execute("ROLLBACK")
-                return render(request, "not_found.html", {"refund_id": refund_id}, 404)
+                return 404, "退款单不存在"
             stale = (
-                str(row["version"]) != form.get("version")
-                or row["refund_fee"] != form.get("refund_fee")
+                str(row["version"]) != version
+                or row["refund_fee"] != refund_fee
                 or available_action(row["status"], row["has_good_return"]) != action
             )
             if stale:
                 conn.execute("ROLLBACK")
-                return detail_response(
-                    request,
-                    refund_id,
-                    status=409,
-                    error="操作失败：该退款单在您打开页面后已被修改（状态或金额变化），请核对后重新操作",
-                )
+                return 409, STALE_MESSAGE
             conn.execute(
-                "UPDATE refunds SET status = ?, version = version + 1 WHERE refund_id = ?",
-                (to_status, refund_id),
+                "UPDATE refunds SET status = ?, version = version + 1, modified_at = ?"
+                " WHERE refund_id = ?",
+                (to_status, shop_now().isoformat(timespec="seconds"), refund_id),
             )
             conn.execute(
                 "INSERT INTO audit_log (at, actor, refund_id, action, amount, from_status,"
                 " to_status) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     shop_now().isoformat(timespec="milliseconds"),
-                    request.session["user"],
+                    user,
                     refund_id,
                     action,
                     row["refund_fee"],
@@ -449,6 +452,30 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return None
+
+    async def refund_approve(request: Request) -> Response:
+        if redirect := login_required(request):
+            return redirect
+        refund_id = request.path_params["refund_id"]
+        try:
+            form = await checked_form(request)
+        except PermissionError:
+            return detail_response(
+                request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403
+            )
+        refused = apply_action(
+            refund_id,
+            form.get("action", ""),
+            version=form.get("version", ""),
+            refund_fee=form.get("refund_fee", ""),
+            user=request.session["user"],
+        )
+        if refused is not None:
+            status, message = refused
+            if status == 404:
+                return render(request, "not_found.html", {"refund_id": refund_id}, 404)
+            return detail_response(request, refund_id, status=status, error=message)
         return RedirectResponse(f"/refunds/{refund_id}?done=1", status_code=303)
 
     async def audit_page(request: Request) -> Response:
@@ -516,6 +543,9 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         Route("/audit", audit_page),
         *storefront_routes(conn, templates),
         *aftersales_routes(conn, render, login_required),
+        *workbench_routes(
+            conn, render, login_required, checked_form, load_refund, apply_action, after_render
+        ),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     if control:

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS refunds (
     return_sent_at  TEXT,
     created_at      TEXT NOT NULL,
     deadline        TEXT NOT NULL,
-    version         INTEGER NOT NULL DEFAULT 1
+    version         INTEGER NOT NULL DEFAULT 1,
+    modified_at     TEXT  -- shop time of the last change; NULL: never changed since created
 );
 CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status, created_at);
 CREATE INDEX IF NOT EXISTS refunds_line ON refunds(line_id);

@@ -357,6 +357,7 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
                     _fmt(created_at),
                     _fmt(deadline),
                     1,
+                    None,  # modified_at: not changed since created
                 ),
             )
         )
@@ -379,7 +380,7 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
 INSERTS = {  # in foreign-key order
     "buyers": "INSERT INTO buyers VALUES (?,?,?,?,?,?,?)",
     "order_lines": "INSERT INTO order_lines VALUES (" + ",".join("?" * 16) + ")",
-    "refunds": "INSERT INTO refunds VALUES (" + ",".join("?" * 18) + ")",
+    "refunds": "INSERT INTO refunds VALUES (" + ",".join("?" * 19) + ")",
     "warehouse_receipts": (
         "INSERT INTO warehouse_receipts (waybill, courier, sku, quantity, received_at)"
         " VALUES (?,?,?,?,?)"

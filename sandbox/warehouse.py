@@ -225,6 +225,7 @@ def generate(
                 _fmt(created),
                 _fmt(created + timedelta(days=10)),
                 1,
+                None,
             )
         )
         return refund_id
@@ -362,7 +363,7 @@ def seed_parcels(
     conn.executemany(
         "INSERT INTO order_lines VALUES (" + ",".join("?" * 16) + ")", rows["order_lines"]
     )
-    conn.executemany("INSERT INTO refunds VALUES (" + ",".join("?" * 18) + ")", rows["refunds"])
+    conn.executemany("INSERT INTO refunds VALUES (" + ",".join("?" * 19) + ")", rows["refunds"])
     conn.executemany("INSERT INTO parcels VALUES (" + ",".join("?" * 13) + ")", rows["parcels"])
     with (data_dir / PARCELS_TRUTH_NAME).open("w", encoding="utf-8") as f:
         for row in truth:

@@ -167,6 +167,7 @@ def stop_sandbox(sb: Sandbox) -> None:
 class Workspace:
     root: Path
     sandbox: Sandbox
+    scenario: Path = SCENARIO
 
     @property
     def ledger(self) -> Path:
@@ -315,9 +316,21 @@ scenario = "{scenario}"
     return root
 
 
+SKINS = {  # the sandbox's two back offices and the scenario that drives each
+    "demo-shop": SCENARIO,
+    "demo-shop-2": ROOT / "scenarios" / "demo-shop-2" / "refunds.toml",
+}
+
+
 @pytest.fixture
-def workspace(tmp_path: Path, sandbox: Sandbox) -> Workspace:
-    return Workspace(write_workspace(tmp_path / "ws", sandbox.url), sandbox)
+def workspace(tmp_path: Path, sandbox: Sandbox, request: pytest.FixtureRequest) -> Workspace:
+    """A workspace for the refunds robot; parametrized indirectly with a skin name it drives
+    the second back office (``parametrize("workspace", SKINS, indirect=True)``)."""
+    scenario = SKINS[getattr(request, "param", "demo-shop")]
+    text = scenario.read_text(encoding="utf-8") if scenario != SCENARIO else None
+    return Workspace(
+        write_workspace(tmp_path / "ws", sandbox.url, scenario_text=text), sandbox, scenario
+    )
 
 
 PAGESCAN_SCENARIO = ROOT / "scenarios" / "demo-shop" / "pagescan.toml"

@@ -89,6 +89,26 @@ def test_optional_fields_read_empty_as_nothing_and_all_reads_every_match() -> No
     assert field("text", default="无").value([""], CLOCK) == "无"
 
 
+def test_none_words_read_as_absent_and_choices_refuse_unknown_values() -> None:
+    signed = Field.of(
+        "signed_at", FieldSpec(selector="#s", none=["未签收", "—"]), FieldKind("datetime", False)
+    )
+    assert signed.value(["未签收"], CLOCK) is None and signed.value([" — "], CLOCK) is None
+    required = Field.of("return_sid", FieldSpec(selector="#r", none=["—"]), FieldKind())
+    with pytest.raises(UnreadableField, match=r"找不到|为空"):
+        required.value(["—"], CLOCK)
+    status = Field.of(
+        "status",
+        FieldSpec(selector="#st", map={"待商家处理": "WAIT_SELLER_AGREE", "神秘状态": "MYSTERY"}),
+        FieldKind("text", choices=("WAIT_SELLER_AGREE", "SUCCESS")),
+    )
+    assert status.value(["待商家处理"], CLOCK) == "WAIT_SELLER_AGREE"
+    with pytest.raises(UnreadableField, match="不是已知的取值"):
+        status.value(["神秘状态"], CLOCK)  # mapped, but onto nothing the robot knows
+    with pytest.raises(UnreadableField, match="不在映射表中"):
+        status.value(["已完成"], CLOCK)
+
+
 # -- the refunds policy, read through the demo scenario ------------------------------------------
 def shown(value: object) -> list[str]:
     """What the demo shop's page shows for a value (its data-value attributes and texts)."""

@@ -14,12 +14,15 @@ import pytest
 from conftest import (
     PASSWORD,
     SCENARIO,
+    SKINS,
     Workspace,
     assert_secrets_absent,
     reaped,
     write_workspace,
 )
 from report_checks import assert_report_shape
+
+from robots.refunds.backoffice import FIELDS
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +72,7 @@ def exceptions_sheet(report: Path) -> list[dict[str, object]]:
     return [dict(zip(header, r, strict=True)) for r in rows[1:]]
 
 
+@pytest.mark.parametrize("workspace", SKINS, indirect=True)
 def test_full_run_matches_ground_truth(workspace: Workspace) -> None:
     truth = workspace.sandbox.truth()
     assert len(truth) >= 200
@@ -95,6 +99,7 @@ def test_full_run_matches_ground_truth(workspace: Workspace) -> None:
     assert not keys & {rid for rid, t in truth.items() if t["expected"] == "untouched"}
 
 
+@pytest.mark.parametrize("workspace", SKINS, indirect=True)
 @pytest.mark.refunds(60)
 def test_second_run_approves_nothing_new(workspace: Workspace) -> None:
     workspace.run()
@@ -106,6 +111,7 @@ def test_second_run_approves_nothing_new(workspace: Workspace) -> None:
     assert exceptions_sheet(newest) == []  # unchanged refunds are not asked about twice
 
 
+@pytest.mark.parametrize("workspace", SKINS, indirect=True)
 @pytest.mark.refunds(60)
 def test_sigkill_mid_run_then_resume(workspace: Workspace) -> None:
     expected = expected_approvals(workspace)
@@ -167,6 +173,7 @@ def test_unanswered_approval_is_verified_not_repeated(workspace: Workspace) -> N
     assert set(approvals(workspace)) == expected_approvals(workspace)
 
 
+@pytest.mark.parametrize("workspace", SKINS, indirect=True)
 @pytest.mark.refunds(60)
 def test_refund_changed_before_approval_is_not_approved(workspace: Workspace) -> None:
     truth = workspace.sandbox.truth()
@@ -377,3 +384,97 @@ def test_a_policy_field_that_reads_nothing_approves_nothing_and_stops_the_run(
     assert all(name in str(r["原因说明"]) for r in unreadable)
     states = Counter(r["state"] for r in ws.ledger_rows())
     assert states["pending"] > 0 and "acting" not in states  # the rest waits for a fixed run
+
+
+POLICY_FIELDS = sorted(
+    n for n, k in FIELDS.items() if k.required and n not in ("refund_id", "version", "status")
+)
+
+
+@pytest.mark.refunds(24)
+@pytest.mark.parametrize("workspace", ["demo-shop-2"], indirect=True)
+def test_breaking_any_policy_field_on_a_shop_of_words_approves_nothing(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """On the second back office (words, not codes), each policy field in turn points at
+    nothing: no refund is approved, those worked go to a person naming the field, the run
+    stops early. Optional fields (absent on some refunds by nature) may read as absent, but
+    never approve a refund the ground truth hands to a person."""
+    text = workspace.scenario.read_text(encoding="utf-8")
+    expected = expected_approvals(workspace)
+    optional = sorted(n for n, k in FIELDS.items() if not k.required)
+    for name in [*POLICY_FIELDS, *optional]:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{name} = "))
+        broken = text.replace(line, f'{name} = {{ selector = "#no-such-{name}" }}')
+        ws = Workspace(
+            write_workspace(
+                tmp_path / name,
+                workspace.sandbox.url,
+                scenario_text=broken,
+                extra="[early_stop]\nmin_items = 4\n",
+            ),
+            workspace.sandbox,
+        )
+        result = ws.run(check=False)
+        if name in optional:
+            assert result.returncode in (0, 1), (name, result.stderr)
+            assert set(approvals(workspace)) <= expected, name
+            continue
+        assert result.returncode == 1, (name, result.stderr)
+        first = result.stderr.strip().splitlines()[0]
+        assert first.startswith(f"ScenarioUnreadable: the scenario's field '{name}'"), first
+        assert approvals(workspace) == Counter(), f"approved with {name} unread"
+        rows = exceptions_sheet(ws.reports()[-1])
+        assert rows and all(r["原因代码"] == "UNREADABLE_FIELD" for r in rows), name
+        assert all(name in str(r["原因说明"]) for r in rows), name
+    workspace.run()  # the good scenario afterwards: everything right, nothing twice
+    approved = approvals(workspace)
+    assert set(approved) == expected and max(approved.values()) == 1
+
+
+@pytest.mark.refunds(30)
+@pytest.mark.parametrize("workspace", SKINS, indirect=True)
+def test_a_list_selector_matching_nothing_stops_the_run(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    text = workspace.scenario.read_text(encoding="utf-8")
+    row = next(ln for ln in text.splitlines() if ln.startswith("row = "))
+    ws = Workspace(
+        write_workspace(
+            tmp_path / "broken",
+            workspace.sandbox.url,
+            scenario_text=text.replace(row, 'row = ".no-such-row"'),
+        ),
+        workspace.sandbox,
+    )
+    result = ws.run(check=False)
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("ScenarioUnreadable: the scenario's list.row selector '.no-such-row'")
+    assert "Traceback" not in result.stderr and approvals(ws) == Counter()
+
+
+@pytest.mark.refunds(30)
+@pytest.mark.parametrize("workspace", ["demo-shop-2"], indirect=True)
+def test_a_status_nobody_mapped_goes_to_a_person_not_handled_elsewhere(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """The list shows 待商家处理 and the scenario's map lacks it: every such refund is
+    unreadable (a person looks; the run stops early), none is dropped as handled elsewhere."""
+    text = workspace.scenario.read_text(encoding="utf-8")
+    unmapped = text.replace('map = { "待商家处理" = "WAIT_SELLER_AGREE", ', "map = { ", 1)
+    assert unmapped != text
+    ws = Workspace(
+        write_workspace(tmp_path / "unmapped", workspace.sandbox.url, scenario_text=unmapped),
+        workspace.sandbox,
+    )
+    result = ws.run(check=False)
+    assert result.returncode == 1, result.stderr
+    assert "ScenarioUnreadable: the scenario's field 'status'" in result.stderr
+    assert "待商家处理" in result.stderr.splitlines()[0]
+    # only refunds whose status did read (待商家收货) may have been paid
+    assert {row["action"] for row in ws.sandbox.audit()} <= {"confirm_refund"}
+    details = [r["details"] or "" for r in ws.ledger_rows()]
+    assert not [d for d in details if "handled_elsewhere" in d]
+    rows = exceptions_sheet(ws.reports()[-1])
+    assert rows and {r["原因代码"] for r in rows} == {"UNREADABLE_FIELD"}

@@ -94,6 +94,7 @@ class Field:
     required: bool = True
     default: str | None = None
     choices: tuple[str, ...] = ()
+    none: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, name: str, spec: Any, kind: FieldKind) -> Field:
@@ -112,6 +113,7 @@ class Field:
             required=kind.required if spec.required is None else spec.required,
             default=spec.default,
             choices=kind.choices,
+            none=frozenset(_key(w) for w in spec.none or ()),
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -121,6 +123,7 @@ class Field:
     def value(self, found: list[str] | None, clock: ShopClock) -> Any:
         """The typed value from what the page showed (``found``: the texts of the matches)."""
         texts = [_clean(t) for t in (found or [])]
+        texts = ["" if _key(t) in self.none else t for t in texts]
         if self.all:
             return [self._one(t, clock) for t in texts if t]
         text = texts[0] if texts else ""

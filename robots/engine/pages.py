@@ -82,8 +82,22 @@ async def read_list(
 ) -> Listed:
     """Every row of the list at ``url``, through its pager to the end."""
     await goto(url)
-    rows: list[dict[str, list[str]]] = []
     specs = reader.js_specs
+    if not await page.evaluate(ROWS_JS, [spec.row, {}]):
+        # no row on the first page: an empty list shows its marker; anything else means the
+        # row selector does not fit the page (never "nothing to do")
+        if spec.empty and await page.evaluate(_PRESENT_JS, spec.empty):
+            return Listed([], 1)
+        marker = (
+            f"nor its empty marker list.empty {spec.empty!r}"
+            if spec.empty
+            else "and the scenario names no list.empty marker for an empty list"
+        )
+        raise ScenarioUnreadable(
+            f"the scenario's list.row selector {spec.row!r} matched nothing on {page.url}, "
+            f"{marker}; fix the scenario (robots scenario probe shows what the page has)"
+        )
+    rows: list[dict[str, list[str]]] = []
     pages, seen = 1, {url}
     while True:
         if spec.load_more is None:
@@ -112,16 +126,6 @@ async def read_list(
         pages += 1
     if spec.load_more is not None:
         rows = await page.evaluate(ROWS_JS, [spec.row, specs])
-    if not rows and not (spec.empty and await page.evaluate(_PRESENT_JS, spec.empty)):
-        marker = (
-            f"nor its empty marker list.empty {spec.empty!r}"
-            if spec.empty
-            else ("and the scenario names no list.empty marker for an empty list")
-        )
-        raise ScenarioUnreadable(
-            f"the scenario's list.row selector {spec.row!r} matched nothing on {page.url}, "
-            f"{marker}; fix the scenario (robots scenario probe shows what the page has)"
-        )
     return Listed(rows, pages)
 
 
