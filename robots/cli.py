@@ -29,7 +29,7 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import apply, runs, scheduler, vault
+    from robots.commands import apply, runs, scenario, scheduler, vault
     from robots.registry import specs
 
     for robot in specs():
@@ -38,6 +38,7 @@ def _subcommands() -> None:
     app.add_typer(vault.app, name="vault")
     app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")
+    app.add_typer(scenario.app, name="scenario")
 
 
 @config_app.command("check")

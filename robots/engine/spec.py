@@ -48,6 +48,18 @@ class RobotSpec:
         robot: Callable[..., Any] = self._part("robot", "Robot")
         return robot
 
+    def probe(self) -> Callable[..., Any]:
+        """``probe.probe`` of the robot package (`robots scenario probe`)."""
+        from robots.errors import ConfigError
+
+        try:
+            found: Callable[..., Any] = self._part("probe", "probe")
+        except ModuleNotFoundError:
+            raise ConfigError(
+                f"the {self.name} robot has no scenario probe yet", file="robots.toml", key="robot"
+            ) from None
+        return found
+
     def run_command(self) -> Callable[..., Any]:
         command: Callable[..., Any] = self._part("command", "run")
         return command

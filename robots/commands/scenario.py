@@ -1,0 +1,96 @@
+"""`robots scenario probe`: open a target's pages in the real browser and show, field by
+field, what its scenario reads there. Exit 1 when a required field cannot be read."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from robots.commands import BaseUrlOpt, WorkspaceOpt, console, out, scenario_for
+
+app = typer.Typer(help="Author scenarios: see what a scenario reads on the live pages.")
+
+
+@app.command("probe")
+def probe(
+    target: Annotated[str | None, typer.Option(help="Target name in robots.toml.")] = None,
+    robot: Annotated[
+        str | None, typer.Option(help="The robot, when --scenario is given without --target.")
+    ] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario file to probe.")] = None,
+    item: Annotated[
+        str | None, typer.Option(help="Open this item's page (e.g. a refund id).")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Open this page and read its fields.")] = None,
+    base_url: BaseUrlOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Read every field of a scenario on the live pages and print what each one got."""
+    from robots.config import load_workspace
+    from robots.errors import ConfigError
+    from robots.registry import spec
+    from robots.runtime.browser import browser_session
+
+    ws = load_workspace(workspace)
+    if target is not None:
+        chosen = ws.target_named(target)
+        robot = chosen.robot
+    if robot is None:
+        raise ConfigError(
+            "say which target to probe (--target) or which robot a --scenario is for (--robot)",
+            file=str(ws.file),
+            key="targets",
+        )
+    robot_spec = spec(robot)
+    file, address = scenario_for(ws, robot, target, scenario, base_url)
+    loaded = robot_spec.load_scenario(file, base_url=address)
+    probe_fn = robot_spec.probe()
+    credential = ws.credentials().get(loaded.shop.credential) if loaded.shop.credential else None
+    b = ws.config.browser
+
+    async def run() -> list:
+        async with browser_session(
+            executable=b.executable, headless=b.headless, timeout_ms=b.timeout_ms, trace=False
+        ) as session:
+            return await probe_fn(loaded, session, credential, item=item, url=url)
+
+    tables = asyncio.run(run())
+    failed = 0
+    for t in tables:
+        grid = Table(title=f"{t.title}  {t.url}", title_justify="left", show_lines=False)
+        for column in ("field", "selector", "on the page", "read as / problem"):
+            grid.add_column(column, overflow="fold")
+        for r in t.rows:
+            shown = r.shown if r.matched else "(nothing matched)"
+            result = f"[red]✗ {escape(r.error)}[/]" if r.failed else escape(_plain(r.value))
+            grid.add_row(escape(r.field), escape(r.selector), escape(shown), result)
+        if t.rows:
+            out.print(grid)
+        else:
+            out.print(f"{t.title}  {t.url}")
+        for note in t.notes:
+            out.print(f"  {escape(note)}")
+        for problem in t.problems:
+            out.print(f"  [red]✗ {escape(problem)}[/]")
+        failed += sum(r.failed for r in t.rows) + len(t.problems)
+    if failed:
+        console.print(f"probe: {failed} problem(s) in {file}; fix them, then probe again")
+        raise typer.Exit(1)
+    console.print(f"probe: every field of {file} reads on the pages")
+
+
+def _plain(value: object) -> str:
+    """A read value as a specialist reads it: 2026-11-29 03:35:39+08:00, 290.90, 'text'."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, Decimal | int | bool) or value is None:
+        return str(value)
+    return repr(value)

@@ -1,0 +1,112 @@
+"""What a scenario reads on a live page, field by field: the specialist's check before a run.
+
+``robots scenario probe`` opens a robot's pages in the real browser and, for every field of
+the scenario, shows the selector, what the page showed there and the typed value, or the
+exact reason it cannot be read (the same words a hand-over would carry). A robot package
+offers ``probe.py`` with ``probe(scenario, session, workspace, item=…, url=…)`` returning
+``ProbeTable``s; the helpers here read a page or a list through the robot's own readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Page
+
+from robots.config import ListSpec
+from robots.engine.fields import READ_JS, FieldReader, UnreadableField
+from robots.engine.pages import PAGER_JS, ROWS_JS
+
+SHOWN = 80
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    field: str
+    selector: str
+    shown: str  # what the page had there ("" when nothing matched)
+    value: Any = None
+    error: str = ""  # why the value cannot be read (the hand-over's words)
+    matched: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error)
+
+
+@dataclass
+class ProbeTable:
+    title: str
+    url: str
+    rows: list[ProbeRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # failures outside the rows
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.problems) or any(r.failed for r in self.rows)
+
+
+def probe_values(reader: FieldReader, raw: Mapping[str, list[str] | None]) -> list[ProbeRow]:
+    """Every field of ``reader`` read from ``raw`` on its own, so one failure hides none."""
+    rows: list[ProbeRow] = []
+    for name, f in reader.fields.items():
+        found = raw.get(name) or []
+        shown = " | ".join(" ".join(t.split()) for t in found)[:SHOWN]
+        spec = f.selector + (f" @{f.attribute}" if f.attribute else "")
+        try:
+            value = f.value(found, reader.clock)
+        except UnreadableField as exc:
+            rows.append(ProbeRow(name, spec, shown, error=str(exc), matched=bool(found)))
+            continue
+        rows.append(ProbeRow(name, spec, shown, value, matched=bool(found)))
+    return rows
+
+
+async def probe_page(page: Page, reader: FieldReader, title: str) -> ProbeTable:
+    """The fields of the page ``page`` shows now."""
+    raw = await page.evaluate(READ_JS, reader.js_specs)
+    return ProbeTable(title, page.url, probe_values(reader, raw))
+
+
+async def probe_list(
+    page: Page,
+    spec: ListSpec,
+    reader: FieldReader,
+    *,
+    url: str,
+    goto: Callable[[str], Awaitable[None]],
+    rows: int = 5,
+) -> tuple[list[ProbeTable], list[dict[str, list[str]]]]:
+    """The first ``rows`` rows of the list's first page, each read field by field, and
+    what the page offers for more rows; also the raw rows (to pick an item to open)."""
+    await goto(url)
+    raw_rows: list[dict[str, list[str]]] = await page.evaluate(ROWS_JS, [spec.row, reader.js_specs])
+    head = ProbeTable(f"list: {len(raw_rows)} rows of {spec.row!r} on the first page", page.url)
+    pager = spec.next_page or spec.next_button or spec.load_more
+    if pager:
+        found = await page.evaluate(PAGER_JS, pager)
+        head.notes.append(
+            f"more rows: {pager!r} " + (f"found ({found})" if found else "not usable on this page")
+        )
+    if not raw_rows:
+        empty = bool(spec.empty) and await page.evaluate(
+            "(s) => document.querySelector(s) !== null", spec.empty
+        )
+        if empty:
+            head.notes.append(f"the list is empty: its marker {spec.empty!r} is shown")
+        else:
+            head.problems.append(
+                f"list.row {spec.row!r} matched nothing, and "
+                + (
+                    f"the empty marker {spec.empty!r} is not there"
+                    if spec.empty
+                    else "the scenario names no list.empty marker"
+                )
+            )
+    tables = [head]
+    for i, raw in enumerate(raw_rows[:rows], 1):
+        tables.append(ProbeTable(f"list row {i}", page.url, probe_values(reader, raw)))
+    return tables, raw_rows
