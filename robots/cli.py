@@ -43,14 +43,45 @@ def _subcommands() -> None:
 
 @config_app.command("check")
 def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Load robots.toml and every target's scenario; report the first problem."""
+    """Check robots.toml, every target's scenario, the files each scenario names (price
+    list, word lists) and that each credential it needs is stored; report every problem."""
     from robots.config import load_workspace
+    from robots.errors import ConfigError
     from robots.registry import spec
 
     ws = load_workspace(workspace)
+    store = ws.credentials()
+    problems: list[str] = []
+    good: list[str] = []
     for t in ws.config.targets:
-        spec(t.robot).load_scenario(ws.path(t.scenario))
-        console.print(f"ok  {t.name}: {t.robot} ← {t.scenario}")
+        found: list[str] = []
+        robot = spec(t.robot)
+        try:
+            scenario = robot.load_scenario(ws.path(t.scenario))
+        except RobotsError as exc:
+            found.append(str(exc))
+        else:
+            try:
+                robot.check_inputs(scenario)
+            except RobotsError as exc:
+                found.append(str(exc))
+            credential = getattr(scenario.shop, "credential", None)
+            if credential:
+                try:
+                    store.get(credential)
+                except RobotsError as exc:
+                    found.append(f"{t.scenario}: shop.credential: {exc}")
+        state = "" if t.enabled else " (disabled)"
+        if not found:
+            good.append(f"ok  {t.name}: {t.robot} ← {t.scenario}{state}")
+        problems += [f"{p} [target {t.name}]" for p in found]
+    if problems:  # every problem, the first on the first line
+        raise ConfigError(
+            "\n".join([*problems, f"{len(problems)} problem(s) in the targets of {ws.file}"]),
+            file="",
+        )
+    for line in good:
+        console.print(line)
     console.print(f"ok  {ws.file}")
 
 

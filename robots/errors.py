@@ -48,7 +48,7 @@ class ConfigError(RobotsError):
         self.file, self.key, self.expected = file, key, expected
         where = f"{file}: {key}" if key else file
         detail = f" (expected {expected})" if expected else ""
-        super().__init__(f"{where}: {message}{detail}")
+        super().__init__(f"{where}: {message}{detail}" if where else f"{message}{detail}")
 
 
 class CredentialError(RobotsError):

@@ -37,6 +37,10 @@ for _ in $(seq 100); do
 done
 echo "== sandbox back office on http://127.0.0.1:$PORT/ (user: robot), storefront on http://127.0.0.1:$PORT/shop"
 
+echo "== the second back office (商家工作台, /v2): what its scenario reads there, then a dry run"
+"$BIN/robots" scenario probe --target demo-shop-2 --base-url "http://127.0.0.1:$PORT/"
+"$BIN/robots" run refunds --scenario scenarios/demo-shop-2/refunds.toml --dry-run \
+  --base-url "http://127.0.0.1:$PORT/"
 echo "== refunds robot, dry run first (changes nothing)"
 "$BIN/robots" run refunds --dry-run --base-url "http://127.0.0.1:$PORT/"
 echo "== refunds robot"

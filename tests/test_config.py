@@ -206,3 +206,27 @@ def test_the_short_forms_of_earlier_scenarios_still_load(tmp_path: Path) -> None
     action = scenario.detail.approve_action
     assert [s.click for s in action.steps] == ["#approve", "#confirm-approve"]
     assert (action.success, action.error) == ("#action-notice", "#action-error")
+
+
+def test_config_check_reports_every_problem_with_files_and_credentials(tmp_path: Path) -> None:
+    """A missing credential, a price list that is not there and a bad word file: all named
+    at once, the first on the first line."""
+    from conftest import write_pagescan_workspace
+
+    ws = write_pagescan_workspace(tmp_path, "http://127.0.0.1:9/", tmp_path / "no-prices.xlsx")
+    refunds = SCENARIO.read_text(encoding="utf-8").replace(
+        'credential = "demo-shop"', 'credential = "nobody-stored-this"'
+    )
+    (tmp_path / "refunds.toml").write_text(refunds, encoding="utf-8")
+    with (ws / "robots.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[[targets]]\nname = "shop"\nrobot = "refunds"\n'
+            f'scenario = "{tmp_path / "refunds.toml"}"\n'
+        )
+    result = run_cli("config", "check", "-w", str(ws))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("ConfigError: ") and "no-prices.xlsx" in lines[0], lines[0]
+    assert any("shop.credential" in ln and "nobody-stored-this" in ln for ln in lines)
+    assert "2 problem(s)" in lines[-1]
+    assert "Traceback" not in result.stderr

@@ -53,7 +53,7 @@ def test_a_good_scenario_reads_every_field(shop: Sandbox, tmp_path: Path, skin: 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every field" in result.stderr
     table = result.stdout
-    assert "list row 1" in table and "refund page RF" in table
+    assert "list rows 1-5" in table and "1 · refund_id" in table and "refund page RF" in table
     for name in ("refund_fee", "deadline", "has_good_return", "buyer_refunds_90d", "category"):
         assert name in table
     assert "✗" not in table
@@ -88,7 +88,7 @@ def test_a_page_named_by_url_and_a_list_that_matches_nothing(shop: Sandbox, tmp_
     target = pending_refund(shop)
     result = probe(ws, "--url", f"{shop.url}v2/aftersale/detail?id={target}")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert target in result.stdout and "list row" not in result.stdout
+    assert target in result.stdout and "list rows" not in result.stdout
     ws = write_workspace(
         tmp_path / "rows", shop.url, scenario_text=text.replace('row = ".as-card"', 'row = ".x"')
     )

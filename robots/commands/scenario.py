@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from robots.commands import BaseUrlOpt, WorkspaceOpt, console, out, scenario_for
+from robots.commands import BaseUrlOpt, WorkspaceOpt, console, out
 
 app = typer.Typer(help="Author scenarios: see what a scenario reads on the live pages.")
 
@@ -37,17 +37,22 @@ def probe(
     from robots.runtime.browser import browser_session
 
     ws = load_workspace(workspace)
-    if target is not None:
+    address = base_url
+    if target is not None:  # a disabled target can be probed too: that is how one is made
         chosen = ws.target_named(target)
         robot = chosen.robot
-    if robot is None:
+        if scenario is None:
+            scenario = ws.path(chosen.scenario)
+            if address is None and chosen.base_url is not None:
+                address = str(chosen.base_url)
+    if robot is None or scenario is None:
         raise ConfigError(
-            "say which target to probe (--target) or which robot a --scenario is for (--robot)",
+            "say which target to probe (--target), or give --scenario and --robot",
             file=str(ws.file),
             key="targets",
         )
     robot_spec = spec(robot)
-    file, address = scenario_for(ws, robot, target, scenario, base_url)
+    file = scenario
     loaded = robot_spec.load_scenario(file, base_url=address)
     probe_fn = robot_spec.probe()
     credential = ws.credentials().get(loaded.shop.credential) if loaded.shop.credential else None
@@ -68,7 +73,8 @@ def probe(
         for r in t.rows:
             shown = r.shown if r.matched else "(nothing matched)"
             result = f"[red]✗ {escape(r.error)}[/]" if r.failed else escape(_plain(r.value))
-            grid.add_row(escape(r.field), escape(r.selector), escape(shown), result)
+            name = f"{r.row} · {r.field}" if r.row else r.field
+            grid.add_row(escape(name), escape(r.selector), escape(shown), result)
         if t.rows:
             out.print(grid)
         else:

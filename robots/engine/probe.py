@@ -10,7 +10,7 @@ offers ``probe.py`` with ``probe(scenario, session, workspace, item=…, url=…
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from playwright.async_api import Page
@@ -30,6 +30,7 @@ class ProbeRow:
     value: Any = None
     error: str = ""  # why the value cannot be read (the hand-over's words)
     matched: bool = True
+    row: int = 0  # which list row (0: a page's field)
 
     @property
     def failed(self) -> bool:
@@ -107,6 +108,9 @@ async def probe_list(
                 )
             )
     tables = [head]
-    for i, raw in enumerate(raw_rows[:rows], 1):
-        tables.append(ProbeTable(f"list row {i}", page.url, probe_values(reader, raw)))
+    if raw_rows:
+        shown = ProbeTable(f"list rows 1-{min(rows, len(raw_rows))}", page.url)
+        for i, raw in enumerate(raw_rows[:rows], 1):
+            shown.rows += [replace(r, row=i) for r in probe_values(reader, raw)]
+        tables.append(shown)
     return tables, raw_rows

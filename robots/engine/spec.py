@@ -44,6 +44,13 @@ class RobotSpec:
     def load_scenario(self, file: Any, **options: Any) -> Any:
         return self._part("scenario", "load")(file, **options)
 
+    def check_inputs(self, scenario: Any) -> None:
+        """Open the files a loaded scenario names, if the robot reads any (``scenario.check``)."""
+        module = importlib.import_module(f"{self.package}.scenario")
+        check = getattr(module, "check", None)
+        if check is not None:
+            check(scenario)
+
     def build(self) -> Callable[..., Any]:
         robot: Callable[..., Any] = self._part("robot", "Robot")
         return robot

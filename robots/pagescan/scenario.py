@@ -121,3 +121,14 @@ def load_pagescan_scenario(
 
 
 load = load_pagescan_scenario  # what the registry calls (robots.engine.spec)
+
+
+def check(scenario: PageScanScenario) -> None:
+    """Open the files the scenario names (`robots config check`): the price list and the word
+    lists, read as a run would; the first problem of each raises ``ConfigError``."""
+    from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
+
+    load_price_list(scenario.price_list, scenario.price_list.file)
+    load_banned_words(scenario.words.banned)
+    if scenario.words.allowlist is not None:
+        load_allowlist(scenario.words.allowlist)
