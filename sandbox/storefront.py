@@ -78,6 +78,38 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
             },
         )
 
+    async def sitemap(request: Request) -> Response:
+        """A sitemap index pointing at the product sitemap (as large shops split theirs)."""
+        base = str(request.base_url).rstrip("/")
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{base}/shop/sitemap-products.xml</loc></sitemap>"
+            f"<sitemap><loc>{base}/shop/sitemap-pages.xml</loc></sitemap></sitemapindex>"
+        )
+        return Response(body, media_type="application/xml")
+
+    async def sitemap_products(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        ids = [r[0] for r in conn.execute("SELECT product_id FROM products ORDER BY product_id")]
+        locs = "".join(f"<url><loc>{base}/shop/p/{i}</loc></url>" for i in ids)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'
+        )
+        return Response(body, media_type="application/xml")
+
+    async def sitemap_pages(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        locs = f"<url><loc>{base}/shop</loc></url>" + "".join(
+            f"<url><loc>{base}/shop/c/{code}</loc></url>" for code, _ in categories()
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'
+        )
+        return Response(body, media_type="application/xml")
+
     async def product(request: Request) -> Response:
         p = conn.execute(
             "SELECT * FROM products WHERE product_id = ?", (request.path_params["product_id"],)
@@ -132,6 +164,9 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
 
     return [
         Route("/shop", home),
+        Route("/shop/sitemap.xml", sitemap),
+        Route("/shop/sitemap-products.xml", sitemap_products),
+        Route("/shop/sitemap-pages.xml", sitemap_pages),
         Route("/shop/c/{code}", category),
         Route("/shop/p/{product_id}", product),
         Route("/shop/api/products/{product_id}/skus", sku_api),

@@ -344,8 +344,10 @@ def write_pagescan_workspace(
     requests_per_second: float = 50,
     parallel: int = 2,
     banned: Path | None = None,
+    edits: list[tuple[str, str]] | None = None,
 ) -> Path:
-    """A workspace whose pagescan target reads the given shop, price list and word list."""
+    """A workspace whose pagescan target reads the given shop, price list and word list;
+    ``edits`` are (old, new) replacements in its scenario text."""
     root.mkdir(parents=True, exist_ok=True)
     words = PAGESCAN_SCENARIO.parent
     text = PAGESCAN_SCENARIO.read_text(encoding="utf-8")
@@ -358,6 +360,9 @@ def write_pagescan_workspace(
         'allowlist = "allowlist.txt"', f"allowlist = {json.dumps(str(words / 'allowlist.txt'))}"
     )
     text = text.replace("requests_per_second = 20", f"requests_per_second = {requests_per_second}")
+    for old, new in edits or []:
+        assert old in text, old
+        text = text.replace(old, new)
     scenario = root / "pagescan.toml"
     scenario.write_text(text, encoding="utf-8")
     (root / "robots.toml").write_text(

@@ -48,7 +48,7 @@ def run(
 
 
 COUNT_NAMES = {"pages_read": "pages", "pages_with_findings": "with findings"}
-EXCEPTION_COUNTS = ("pages_with_findings", "system_exception")
+EXCEPTION_COUNTS = ("pages_with_findings", "page_unreadable", "system_exception")
 
 
 def summary(result: Any, dry_run: bool) -> str:
@@ -58,4 +58,5 @@ def summary(result: Any, dry_run: bool) -> str:
         f"[bold]scan {result.details['scan']}[/] {state}: "
         f"{c.get('pages_read', 0)} pages read this run, "
         f"{c.get('pages_with_findings', 0)} with findings, {c.get('system_exception', 0)} failed"
+        + (f", {c['page_unreadable']} unreadable" if c.get("page_unreadable") else "")
     )

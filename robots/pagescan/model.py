@@ -28,6 +28,7 @@ class ProductPage:
     promotion: str  # the promotion's name as shown, '' for none
     page_price: Decimal | None  # the headline price above the SKU table
     skus: tuple[SkuOffer, ...]
+    extra: tuple[tuple[str, str], ...] = ()  # the scenario's [product.extra] texts, by name
 
     def texts(self) -> list[tuple[str, str]]:
         """Every text a banned word may hide in, as (field, text)."""
@@ -35,6 +36,7 @@ class ProductPage:
         out += [("image_alt", alt) for alt in self.image_alts]
         out.append(("detail", self.detail))
         out += [("sku_name", s.name) for s in self.skus]
+        out += list(self.extra)
         return [(f, t) for f, t in out if t]
 
 

@@ -23,13 +23,14 @@ from robots.config import Workspace
 from robots.engine.item import Outcome
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunOptions, RunResult, Web
+from robots.errors import ScenarioUnreadable
 from robots.ledger import ItemView, State
 from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
 from robots.pagescan.model import PageResult, PriceFinding, ProductPage, WordFinding
 from robots.pagescan.prices import check_prices
 from robots.pagescan.report import ScanSummary, write_pagescan_report
 from robots.pagescan.scenario import PageScanScenario
-from robots.pagescan.storefront import Storefront, item_path
+from robots.pagescan.storefront import NotReady, Storefront, item_path
 from robots.pagescan.words import WordMatcher
 
 ROBOT = "pagescan"
@@ -39,8 +40,9 @@ def find_words(
     page: ProductPage, matcher: WordMatcher, fields: tuple[str, ...]
 ) -> list[WordFinding]:
     found = []
+    extra = {name for name, _ in page.extra}
     for field, text in page.texts():
-        if field not in fields:
+        if field not in fields and field not in extra:
             continue
         for hit in matcher.find(text):
             found.append(
@@ -81,10 +83,14 @@ def _price_finding(d: dict[str, Any]) -> PriceFinding:
     )
 
 
+NOT_READY_STOP = 3  # pages in a row that never got ready, none before them did
+
+
 class ScanCount(enum.StrEnum):
     PAGES_READ = "pages_read"
     PAGES_WITH_FINDINGS = "pages_with_findings"
     PAGE_GONE = "page_gone"
+    PAGE_UNREADABLE = "page_unreadable"
     DONE_BEFORE = "done_before"
 
 
@@ -116,6 +122,7 @@ class PageScanRobot(BaseRobot):
         self.scan_id = self._scan_to_work_on()
         self.crawled_all = False
         self.complete = False
+        self.ready_seen, self.not_ready = False, 0
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
@@ -191,19 +198,36 @@ class PageScanRobot(BaseRobot):
         return todo
 
     async def _crawl(self, shop: Storefront, page: Page) -> list[str]:
-        retry = self.run.retry
-        categories: list[str] = []
-        async for attempt in retry.retrying("opening the storefront"):
-            with attempt:
-                categories = await shop.category_urls(page)
-        logger.info("{} categories", len(categories))
+        """The product pages, from the scenario's source; none at all stops the run."""
+        crawl, retry = self.scenario.crawl, self.run.retry
         urls: list[str] = []
-        for category in categories:
-            async for attempt in retry.retrying(f"category {category}"):
+        if crawl.source == "product_urls":
+            urls = [shop.url(u) for u in crawl.product_urls]
+        elif crawl.source == "sitemap":
+            async for attempt in retry.retrying("reading the sitemap"):
                 with attempt:
-                    found = await shop.product_urls(page, category)
-            logger.info("{}: {} products", category, len(found))
-            urls += found
+                    urls = await shop.sitemap_urls(page)
+        else:
+            categories: list[str] = []
+            async for attempt in retry.retrying("opening the storefront"):
+                with attempt:
+                    categories = await shop.category_urls(page)
+            logger.info("{} product lists", len(categories))
+            for category in categories:
+                async for attempt in retry.retrying(f"category {category}"):
+                    with attempt:
+                        found = await shop.product_urls(page, category)
+                logger.info("{}: {} products", category, len(found))
+                urls += found
+        if not urls:
+            where = {
+                "product_urls": "crawl.product_urls is empty",
+                "sitemap": f"crawl.sitemap {crawl.sitemap!r} lists no URL matching "
+                f"crawl.sitemap_pattern {crawl.sitemap_pattern!r}",
+                "crawl": f"crawl.product_link {crawl.product_link!r} matched nothing on the "
+                f"product lists from {shop.url(crawl.start_path)}",
+            }[crawl.source]
+            raise ScenarioUnreadable(f"no product page found: {where}; fix the scenario")
         return urls
 
     # -- one page -------------------------------------------------------------------------
@@ -212,7 +236,12 @@ class PageScanRobot(BaseRobot):
         key = f"{self.scan_id}|{item_path(url)}"
         name = item_path(url).strip("/").replace("/", "_")
         async with run.item(key, lane=lane, name=name) as item:
-            product = await item.attempt(lambda p: shop.read_product(p, url), f"page {url}")
+            try:
+                product = await item.attempt(lambda p: shop.read_product(p, url), f"page {url}")
+            except NotReady as exc:
+                self._not_ready(exc)
+                raise
+            self.ready_seen = True
             result = self._check(product)
             item.done(details=_to_json(result))
             run.ledger.remember(
@@ -225,7 +254,22 @@ class PageScanRobot(BaseRobot):
                 run.count(ScanCount.PAGES_WITH_FINDINGS)
             logger.info("{} price and {} word findings", len(result.prices), len(result.words))
         if item.outcome == Outcome.HANDED_OVER:
-            run.count(ScanCount.PAGE_GONE)
+            gone = item.reason_code == "PAGE_GONE"
+            run.count(ScanCount.PAGE_GONE if gone else ScanCount.PAGE_UNREADABLE)
+
+    def _not_ready(self, exc: NotReady) -> None:
+        """The first pages of a scan never got ready: the ``ready`` sign is wrong, not the
+        pages; stop instead of waiting out the timeout on every page of the shop."""
+        self.not_ready += 1
+        if self.ready_seen or self.not_ready < NOT_READY_STOP or self.run.broken:
+            return
+        self.run.broken = (
+            f"the scenario's product.ready ({exc.selector}) did not show on the first "
+            f"{self.not_ready} product pages within "
+            f"{self.scenario.product.ready_spec.timeout_ms / 1000:g} s; the run stopped "
+            "early: fix product.ready (robots scenario probe shows what a page has)"
+        )
+        self.run.stop.request(f"{self.not_ready} pages never got ready", console=False)
 
     def _check(self, product: ProductPage) -> PageResult:
         keys = [f"{self.shop_key}|{s.sku}" for s in product.skus]
@@ -256,7 +300,7 @@ class PageScanRobot(BaseRobot):
             run_id=run.run_id,
             scan_id=self.scan_id,
             scenario=str(run.scenario_file),
-            shop=str(self.scenario.shop.base_url),
+            shop=f"{self.scenario.shop.name} ({self.scenario.shop.base_url})",
             started_at=started,
             ended_at=ended,
             complete=self.complete,

@@ -3,10 +3,11 @@ page is, the price list and the word files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, HttpUrl, field_validator
+from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
 from robots import config
 from robots.pagescan.prices import PriceRules
@@ -19,23 +20,86 @@ class Storefront(config.Strict):
 
 
 class Crawl(config.Strict):
-    """How to walk the storefront like a shopper: categories, their pages, the products."""
+    """Where the product pages come from, one of: ``product_urls`` (a fixed list), a
+    ``sitemap`` (its URLs matching ``sitemap_pattern``), or a crawl from ``start_path``: the
+    ``category_link``s found there (or, without one, ``start_path`` is itself a product list)
+    and each list's ``product_link``s, following ``next_page``. Finding no product page at
+    all stops the run: a wrong selector is never a complete scan of nothing."""
 
     start_path: str = "/"
-    category_link: config.Selector
-    product_link: config.Selector
-    next_page: config.Selector
+    category_link: config.Selector | None = None
+    product_link: config.Selector | None = None
+    next_page: config.Selector | None = None
+    product_urls: tuple[str, ...] = ()
+    sitemap: str | None = Field(default=None, min_length=1)
+    sitemap_pattern: str | None = Field(default=None, description="regex a product URL matches")
     requests_per_second: float = Field(default=5.0, gt=0, le=1000)
     block_resources: tuple[str, ...] = ("image", "font", "media")
     parallel_pages: int | None = Field(default=None, ge=1, le=16, description="else robots.toml")
+
+    @field_validator("sitemap_pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _a_source(self) -> Crawl:
+        if self.product_urls and self.sitemap:
+            raise ValueError("give product_urls or a sitemap, not both")
+        if not self.product_urls and not self.sitemap and self.product_link is None:
+            raise ValueError("product_link is required to crawl (or give product_urls or sitemap)")
+        return self
+
+    @property
+    def source(self) -> str:
+        if self.product_urls:
+            return "product_urls"
+        return "sitemap" if self.sitemap else "crawl"
+
+
+class Ready(config.Strict):
+    """How a product page shows it has loaded, one of: an element present (``selector``),
+    an element with text (``text``), a network response whose URL matches ``response`` (a
+    regex); waited for up to ``timeout_ms`` on each page."""
+
+    selector: config.Selector | None = None
+    text: config.Selector | None = None
+    response: str | None = Field(default=None, min_length=1)
+    timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+
+    @model_validator(mode="after")
+    def _one(self) -> Ready:
+        given = [k for k in ("selector", "text", "response") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give one of selector, text, response; got {given or 'none'}")
+        if self.response is not None:
+            try:
+                re.compile(self.response)
+            except re.error as exc:
+                raise ValueError(f"response is not a regular expression: {exc}") from None
+        return self
+
+    @property
+    def shown(self) -> str:
+        """How a message names it."""
+        if self.selector:
+            return f"selector {self.selector!r}"
+        if self.text:
+            return f"text of {self.text!r}"
+        return f"a response matching {self.response!r}"
 
 
 class ProductFields(config.Strict):
     """Where each part of a product page is. SKU fields are relative to ``sku_row``
     (``:scope`` is the row itself)."""
 
-    ready: config.Selector = Field(
-        description="present once the JavaScript-rendered part has loaded"
+    ready: config.Selector | Ready = Field(
+        description="a selector present once the page has loaded, or a [product.ready] table"
     )
     product_id: config.FieldSpec
     title: config.FieldSpec
@@ -48,8 +112,17 @@ class ProductFields(config.Strict):
     sku_code: config.FieldSpec
     sku_name: config.FieldSpec
     sku_price: config.FieldSpec
-    sku_final_price: config.FieldSpec
+    sku_final_price: config.FieldSpec | None = Field(
+        default=None, description="到手价; without it the shown price is what the shopper pays"
+    )
     sku_list_price: config.FieldSpec | None = None
+    extra: dict[str, config.FieldSpec] = Field(
+        default={}, description="more texts to scan for banned words, by name"
+    )
+
+    @property
+    def ready_spec(self) -> Ready:
+        return self.ready if isinstance(self.ready, Ready) else Ready(selector=self.ready)
 
 
 class PriceListColumns(config.Strict):
@@ -71,6 +144,9 @@ class PriceListSpec(config.Strict):
     columns: PriceListColumns = PriceListColumns()
 
 
+TEXT_FIELDS = ("title", "subtitle", "image_alt", "detail", "sku_name")
+
+
 class WordFiles(config.Strict):
     banned: Path = Field(default=Path("banned-words.txt"), description="relative to the scenario")
     allowlist: Path | None = Path("allowlist.txt")
@@ -80,9 +156,13 @@ class WordFiles(config.Strict):
     @field_validator("fields")
     @classmethod
     def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = set(v) - {"title", "subtitle", "image_alt", "detail", "sku_name"}
+        unknown = set(v) - set(TEXT_FIELDS)
         if unknown:
-            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+            known = ", ".join(TEXT_FIELDS)
+            raise ValueError(
+                f"unknown field(s): {', '.join(sorted(unknown))} (known: {known}; "
+                "[product.extra] fields are always scanned)"
+            )
         return v
 
 

@@ -10,14 +10,17 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from xml.etree import ElementTree
 
 from aiolimiter import AsyncLimiter
 from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from robots.config import FieldSpec
-from robots.errors import BusinessException, PageError
+from robots.engine.fields import UnreadableField
+from robots.errors import BusinessException, PageError, ScenarioUnreadable
 from robots.pagescan.model import ProductPage, SkuOffer
-from robots.pagescan.scenario import PageScanScenario
+from robots.pagescan.scenario import PageScanScenario, Ready
 
 _PRICE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -38,6 +41,8 @@ _READ_JS = """
     out[name] = pick(document, spec[name]);
   }
   out.image_alts = all(spec.image_alts);
+  out.extra = Object.fromEntries(
+    Object.entries(spec.extra).map(([name, f]) => [name, pick(document, f)]));
   out.skus = Array.from(document.querySelectorAll(spec.sku_row), (row) => ({
     sku: pick(row, spec.sku_code),
     name: pick(row, spec.sku_name),
@@ -48,6 +53,16 @@ _READ_JS = """
   return out;
 }
 """
+
+
+class NotReady(UnreadableField):
+    """The page never showed its ``ready`` sign within the timeout: unreadable (a person or a
+    fixed scenario looks); a scan whose first pages all fail this way stops early."""
+
+    def __init__(self, ready: Ready) -> None:
+        super().__init__(
+            "product.ready", ready.shown, "", f"页面在 {ready.timeout_ms / 1000:g} 秒内没有就绪"
+        )
 
 
 def parse_price(text: str | None, *, what: str, url: str) -> Decimal:
@@ -91,6 +106,8 @@ class Storefront:
             )
         }
         self._read_spec["sku_row"] = p.sku_row  # type: ignore[assignment]
+        self._read_spec["extra"] = {n: _spec(f) for n, f in p.extra.items()}
+        self.ready = p.ready_spec
         self._blocked = frozenset(scenario.crawl.block_resources)
 
     def url(self, path: str) -> str:
@@ -124,14 +141,28 @@ class Storefront:
         return [urljoin(page.url, h) for h in hrefs]
 
     async def category_urls(self, page: Page) -> list[str]:
-        start = self.url(self.scenario.crawl.start_path)
+        """The product lists to walk: the category links of the start page, or the start
+        page itself when the scenario names no category link."""
+        crawl = self.scenario.crawl
+        start = self.url(crawl.start_path)
         status = await self._open(page, start)
         if status >= 400:
             raise PageError(f"the start page {start} answered HTTP {status}", url=start)
-        return list(dict.fromkeys(await self._hrefs(page, self.scenario.crawl.category_link)))
+        if crawl.category_link is None:
+            return [start]
+        found = list(dict.fromkeys(await self._hrefs(page, crawl.category_link)))
+        if not found:
+            raise ScenarioUnreadable(
+                f"the scenario's crawl.category_link {crawl.category_link!r} matched nothing "
+                f"on the start page {start}; fix the scenario (or leave category_link out "
+                "when the start page lists the products itself)"
+            )
+        return found
 
     async def product_urls(self, page: Page, category_url: str) -> list[str]:
-        """Every product linked from a category, following its pages."""
+        """Every product linked from a product list, following its pages."""
+        crawl = self.scenario.crawl
+        assert crawl.product_link is not None
         found: list[str] = []
         url: str | None = category_url
         seen: set[str] = set()
@@ -140,18 +171,64 @@ class Storefront:
             status = await self._open(page, url)
             if status >= 400:
                 raise PageError(f"category page {url} answered HTTP {status}", url=url)
-            found += await self._hrefs(page, self.scenario.crawl.product_link)
-            following = await self._hrefs(page, self.scenario.crawl.next_page)
+            found += await self._hrefs(page, crawl.product_link)
+            following = await self._hrefs(page, crawl.next_page) if crawl.next_page else []
             url = following[0] if following else None
         return found
 
+    async def sitemap_urls(self, page: Page) -> list[str]:
+        """The product URLs of the sitemap (one level of sitemap index followed)."""
+        crawl = self.scenario.crawl
+        assert crawl.sitemap is not None
+        pattern = re.compile(crawl.sitemap_pattern) if crawl.sitemap_pattern else None
+        todo, urls = [self.url(crawl.sitemap)], []
+        for depth in range(2):
+            following: list[str] = []
+            for sitemap in todo:
+                async with self.limiter:
+                    response = await page.request.get(sitemap)
+                if response.status >= 400:
+                    raise PageError(f"the sitemap {sitemap} answered HTTP {response.status}")
+                try:
+                    root = ElementTree.fromstring(await response.body())
+                except ElementTree.ParseError as exc:
+                    raise ScenarioUnreadable(
+                        f"crawl.sitemap {sitemap} is not a sitemap (XML): {exc}"
+                    ) from None
+                locs = [e.text.strip() for e in root.iter() if e.tag.endswith("loc") and e.text]
+                if root.tag.endswith("sitemapindex") and depth == 0:
+                    following += locs
+                else:
+                    urls += [u for u in locs if pattern is None or pattern.search(u)]
+            todo = following
+        return list(dict.fromkeys(urls))
+
     async def read_product(self, page: Page, url: str) -> ProductPage:
-        status = await self._open(page, url)
-        if status in (404, 410):
-            raise BusinessException("PAGE_GONE", f"the product page answered HTTP {status}")
-        if status >= 400:
-            raise PageError(f"{url} answered HTTP {status}", url=url)
-        await page.wait_for_selector(self.scenario.product.ready, state="attached")
+        ready, status = self.ready, 0
+        try:
+            if ready.response is not None:
+                pattern = re.compile(ready.response)
+                async with page.expect_response(
+                    lambda r: pattern.search(r.url) is not None, timeout=ready.timeout_ms
+                ):
+                    status = await self._open(page, url)
+            else:
+                status = await self._open(page, url)
+            self._check_status(status, url)
+            if ready.selector is not None:
+                await page.wait_for_selector(
+                    ready.selector, state="attached", timeout=ready.timeout_ms
+                )
+            elif ready.text is not None:
+                await page.wait_for_function(
+                    "(s) => { const e = document.querySelector(s);"
+                    " return e !== null && e.textContent.trim() !== ''; }",
+                    arg=ready.text,
+                    timeout=ready.timeout_ms,
+                )
+        except PlaywrightTimeoutError:
+            self._check_status(status, url)
+            raise NotReady(ready) from None
         raw = await page.evaluate(_READ_JS, self._read_spec)
         if not raw["product_id"]:
             raise PageError("no product id on the page: not a product page?", url=url)
@@ -164,8 +241,12 @@ class Storefront:
                     sku=row["sku"],
                     name=row["name"] or "",
                     price=parse_price(row["price"], what=f"price of {row['sku']}", url=url),
-                    final_price=parse_price(
-                        row["final_price"], what=f"final price of {row['sku']}", url=url
+                    final_price=(
+                        parse_price(
+                            row["final_price"], what=f"final price of {row['sku']}", url=url
+                        )
+                        if self._read_spec["sku_final_price"] is not None
+                        else parse_price(row["price"], what=f"price of {row['sku']}", url=url)
                     ),
                     list_price=(
                         parse_price(row["list_price"], what=f"list price of {row['sku']}", url=url)
@@ -190,7 +271,15 @@ class Storefront:
                 else None
             ),
             skus=tuple(skus),
+            extra=tuple((name, text) for name, text in raw["extra"].items() if text),
         )
+
+    @staticmethod
+    def _check_status(status: int, url: str) -> None:
+        if status in (404, 410):
+            raise BusinessException("PAGE_GONE", f"the product page answered HTTP {status}")
+        if status >= 400:
+            raise PageError(f"{url} answered HTTP {status}", url=url)
 
 
 def item_path(url: str) -> str:
