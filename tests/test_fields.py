@@ -202,3 +202,34 @@ def test_a_typed_field_on_the_wrong_element_is_unreadable(name: str) -> None:
 def test_every_policy_field_is_declared() -> None:
     declared = set(FIELDS) - {"receipt", "receipt_waybill", "receipt_sku", "receipt_quantity"}
     assert declared == {f.name for f in dataclass_fields(RefundRequest)} - {"receipt"}
+
+
+def test_a_returns_search_row_fails_closed_and_the_short_form_still_loads(tmp_path: Any) -> None:
+    """A search row whose 'linked' flag reads as neither yes nor no is unreadable (the parcel
+    goes to a person), never "not linked"; [search.attributes] still loads."""
+    from robots.returns.backoffice import ReturnsBackOffice
+    from robots.returns.scenario import load as load_returns
+
+    file = __import__("pathlib").Path(__file__).parent.parent / "scenarios/demo-shop/returns.toml"
+    bo = ReturnsBackOffice(load_returns(file))
+    row = {name: [""] for name in bo.row_reader.fields} | {
+        "order_id": ["TB1"],
+        "lines": ["TS-1×1"],
+        "linked": ["0"],
+    }
+    assert bo.row_reader.read(row)["linked"] is False
+    with pytest.raises(UnreadableField, match="linked"):
+        bo.row_reader.read({**row, "linked": ["处理中"]})
+    with pytest.raises(UnreadableField, match="linked"):
+        bo.row_reader.read({**row, "linked": []})
+    text = file.read_text(encoding="utf-8")
+    fields = text[text.index("[search.fields]") : text.index("[parcel_page]")]
+    short = "[search.attributes]\n" + "\n".join(
+        f'{ln.split(" = ")[0]} = "{ln.split("attribute = ")[1].split(chr(34))[1]}"'
+        for ln in fields.splitlines()
+        if "attribute = " in ln
+    )
+    old = tmp_path / "returns.toml"
+    old.write_text(text.replace(fields, short + "\n\n"), encoding="utf-8")
+    spec = load_returns(old).search.row_fields["linked"]
+    assert (spec.selector, spec.attribute) == (":scope", "data-linked")

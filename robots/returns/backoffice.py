@@ -8,23 +8,38 @@ from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
 
-from robots.errors import PageError
+from robots.engine.clock import ShopClock
+from robots.engine.fields import FieldKind, FieldReader
+from robots.engine.pages import ROWS_JS
+from robots.errors import PageError, ScenarioUnreadable
 from robots.returns.export import parse_items
 from robots.returns.matching import Candidate
 from robots.returns.scenario import ReturnsScenario
 from robots.runtime.browser import LoginForm, goto
 
-_ROWS_JS = """
-([row, attributes]) => Array.from(document.querySelectorAll(row), (r) =>
-  Object.fromEntries(Object.entries(attributes).map(([k, a]) => [k, r.getAttribute(a) ?? ""])))
-"""
+# what a search row holds and what each value is; an unreadable row sends the parcel to a
+# person (a candidate read wrong, or dropped, could make another order look like the match)
+OPTIONAL_TEXT = FieldKind("text", required=False)
+ROW_FIELDS: dict[str, FieldKind] = {
+    "order_id": FieldKind("text"),
+    "refund_id": OPTIONAL_TEXT,
+    "buyer_name": OPTIONAL_TEXT,
+    "buyer_nick": OPTIONAL_TEXT,
+    "phone": OPTIONAL_TEXT,
+    "district": OPTIONAL_TEXT,
+    "lines": FieldKind("text"),
+    "refunded": OPTIONAL_TEXT,
+    "outbound_waybill": OPTIONAL_TEXT,
+    "return_waybill": OPTIONAL_TEXT,
+    "refund_created_at": FieldKind("datetime", required=False),
+    "signed_at": FieldKind("datetime", required=False),
+    "linked": FieldKind("bool"),
+}
 
 
-def _time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        raise PageError(f"{text!r} is not a date and time") from None
+def naive(t: datetime | None) -> datetime | None:
+    """The shop's wall time, as the matcher compares it with the terminal's export."""
+    return t.replace(tzinfo=None) if t is not None else None
 
 
 class ReturnsBackOffice:
@@ -32,6 +47,8 @@ class ReturnsBackOffice:
         self.scenario = scenario
         self.base = str(scenario.shop.base_url)
         self.login_form = LoginForm.at(self.base, scenario.login)
+        clock = ShopClock(scenario.shop.timezone)
+        self.row_reader = FieldReader(scenario.search.row_fields, ROW_FIELDS, clock)
 
     def parcel_url(self, parcel_id: str) -> str:
         return urljoin(self.base, self.scenario.parcel_page.path.format(parcel_id=quote(parcel_id)))
@@ -41,29 +58,36 @@ class ReturnsBackOffice:
         await goto(
             page, urljoin(self.base, s.path.format(q=quote(q))), login_path=self.scenario.login.path
         )
-        rows = await page.evaluate(_ROWS_JS, [s.row, s.attributes])
+        raw_rows = await page.evaluate(ROWS_JS, [s.row, self.row_reader.js_specs])
+        if not raw_rows and s.empty and not await page.query_selector(s.empty):
+            raise ScenarioUnreadable(
+                f"the scenario's search.row selector {s.row!r} matched nothing on {page.url}, "
+                f"nor its empty marker search.empty {s.empty!r}; fix the scenario"
+            )
         out = []
-        for row in rows:
+        for raw in raw_rows:
+            row = self.row_reader.read(raw)  # UnreadableField: this parcel goes to a person
             try:
                 lines = parse_items(row["lines"])
                 refunded = parse_items(row["refunded"]) if row["refunded"] else ()
             except ValueError as exc:
-                raise PageError(f"order {row['order_id']}: {exc}", url=page.url) from None
+                field = self.row_reader.fields["lines"]
+                raise field.unreadable(str(raw.get("lines")), str(exc)) from None
             out.append(
                 Candidate(
                     order_id=row["order_id"],
-                    refund_id=row["refund_id"],
-                    buyer_name=row["buyer_name"],
-                    buyer_nick=row["buyer_nick"],
-                    phone=row["phone"],
-                    district=row["district"],
+                    refund_id=row["refund_id"] or "",
+                    buyer_name=row["buyer_name"] or "",
+                    buyer_nick=row["buyer_nick"] or "",
+                    phone=row["phone"] or "",
+                    district=row["district"] or "",
                     lines=lines,
                     refunded=refunded,
-                    return_waybill=row["return_waybill"],
-                    outbound_waybill=row["outbound_waybill"],
-                    refund_created_at=_time(row["refund_created_at"]),
-                    signed_at=_time(row["signed_at"]),
-                    linked=row["linked"] in ("1", "true", "是"),
+                    return_waybill=row["return_waybill"] or "",
+                    outbound_waybill=row["outbound_waybill"] or "",
+                    refund_created_at=naive(row["refund_created_at"]),
+                    signed_at=naive(row["signed_at"]),
+                    linked=row["linked"],
                 )
             )
         return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from robots import config
 from robots.returns.matching import MatchRules
@@ -46,13 +46,35 @@ CANDIDATE_ATTRIBUTES = {
 
 
 class SearchPage(config.Strict):
-    """The back office's order / after-sales search: one row per order, values in attributes."""
+    """The back office's order / after-sales search: one row per order, each value read by a
+    field spec inside the row (``[search.fields]``, as a list's fields), or, the short form,
+    every value in an attribute of the row (``[search.attributes]``). ``empty``: what the page
+    shows when nothing was found (a search with neither rows nor it stops the run)."""
 
     path: Annotated[str, AfterValidator(config.placeholder("q"))]
     row: config.Selector
-    attributes: Annotated[
-        dict[str, str], AfterValidator(config.requires(CANDIDATE_ATTRIBUTES, "attributes"))
-    ]
+    empty: config.Selector | None = None
+    fields: dict[str, config.FieldSpec] | None = None
+    attributes: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _every_value(self) -> SearchPage:
+        if (self.fields is None) == (self.attributes is None):
+            raise ValueError("give [search.fields] or [search.attributes], one of them")
+        missing = CANDIDATE_ATTRIBUTES - set(self.row_fields)
+        if missing:
+            which = "fields" if self.fields is not None else "attributes"
+            raise ValueError(f"{which}: missing {', '.join(sorted(missing))}")
+        return self
+
+    @property
+    def row_fields(self) -> dict[str, config.FieldSpec]:
+        if self.fields is not None:
+            return dict(self.fields)
+        return {
+            name: config.FieldSpec(selector=":scope", attribute=attribute)
+            for name, attribute in (self.attributes or {}).items()
+        }
 
 
 class ParcelPage(config.Strict):
