@@ -151,3 +151,31 @@ def test_ready_by_text_or_by_network_response(sandbox: Sandbox, tmp_path: Path, 
     result = scan(sandbox, tmp_path, ('ready = "table.skus[data-loaded]"', ready))
     assert result.returncode == 0, result.stderr
     assert set(read(sandbox)) == all_products(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("edit", "first"),
+    [
+        (
+            ('title = { selector = "h1.title" }', 'title = { selector = "h1.no-title" }'),
+            "ScenarioUnreadable: the scenario's field 'product.title' (selector 'h1.no-title')",
+        ),
+        (
+            ('detail = { selector = ".detail-text" }', 'detail = { selector = ".no-detail" }'),
+            "ScenarioUnreadable: the scenario's product.detail ('.no-detail') matched nothing",
+        ),
+        (
+            ('sku_price = { selector = ".sku-price" }', 'sku_price = { selector = ".sku-name" }'),
+            "ScenarioUnreadable: the scenario's field 'product.sku_price' (selector '.sku-name')",
+        ),
+    ],
+)
+def test_a_text_or_price_selector_that_reads_nothing_is_not_a_clean_scan(
+    sandbox: Sandbox, tmp_path: Path, edit: tuple[str, str], first: str
+) -> None:
+    """A title or price that cannot be read makes pages unreadable and stops the scan early; an
+    optional text that matched on no page at all fails the run: never "no findings"."""
+    result = scan(sandbox, tmp_path, edit)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[0].startswith(first), result.stderr
+    assert "Traceback" not in result.stderr

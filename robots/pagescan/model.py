@@ -29,6 +29,7 @@ class ProductPage:
     page_price: Decimal | None  # the headline price above the SKU table
     skus: tuple[SkuOffer, ...]
     extra: tuple[tuple[str, str], ...] = ()  # the scenario's [product.extra] texts, by name
+    matched: frozenset[str] = frozenset()  # optional fields whose selector matched here
 
     def texts(self) -> list[tuple[str, str]]:
         """Every text a banned word may hide in, as (field, text)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,7 @@ class PageScanRobot(BaseRobot):
         self.crawled_all = False
         self.complete = False
         self.ready_seen, self.not_ready = False, 0
+        self.pages_ok, self.field_hits = 0, Counter[str]()
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
@@ -148,6 +150,7 @@ class PageScanRobot(BaseRobot):
                         lanes=self.parallel,
                         lane=lambda: web.lane(anonymous=True, prepare=shop.prepare),
                     )
+            self._check_selectors()
             left = [
                 i
                 for i in run.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|")
@@ -242,6 +245,8 @@ class PageScanRobot(BaseRobot):
                 self._not_ready(exc)
                 raise
             self.ready_seen = True
+            self.pages_ok += 1
+            self.field_hits.update(product.matched)
             result = self._check(product)
             item.done(details=_to_json(result))
             run.ledger.remember(
@@ -256,6 +261,29 @@ class PageScanRobot(BaseRobot):
         if item.outcome == Outcome.HANDED_OVER:
             gone = item.reason_code == "PAGE_GONE"
             run.count(ScanCount.PAGE_GONE if gone else ScanCount.PAGE_UNREADABLE)
+
+    def _check_selectors(self) -> None:
+        """A field the scenario names whose selector matched on none of this run's pages
+        (enough of them): the selector is wrong, and the scan would report those texts clean;
+        stop with the field named rather than end green. A promotion and a list price are
+        absent from many shops' pages by nature, so they are not held to this."""
+        p = self.scenario.product
+        named = [
+            n
+            for n in ("subtitle", "detail", "page_price", "image_alts", "sku_name")
+            if getattr(p, n) is not None
+        ] + list(p.extra)
+        never = [n for n in named if not self.field_hits[n]]
+        if self.pages_ok < self.ws.config.early_stop.min_items or not never or self.run.broken:
+            return
+        shown = ", ".join(
+            f"product.{n} ({(p.extra.get(n) or getattr(p, n)).selector!r})" for n in never
+        )
+        raise ScenarioUnreadable(
+            f"the scenario's {shown} matched nothing on any of the {self.pages_ok} product "
+            "pages read: fix the selector or leave the field out (a text never read is never "
+            "checked)"
+        )
 
     def _not_ready(self, exc: NotReady) -> None:
         """The first pages of a scan never got ready: the ``ready`` sign is wrong, not the

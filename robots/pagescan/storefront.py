@@ -65,17 +65,6 @@ class NotReady(UnreadableField):
         )
 
 
-def parse_price(text: str | None, *, what: str, url: str) -> Decimal:
-    """'¥1,299.00' -> Decimal('1299.00'); a page without a readable price is a page error."""
-    match = _PRICE.search(text or "")
-    if match is None:
-        raise PageError(f"{what} is not a price: {text!r}", url=url)
-    try:
-        return Decimal(match.group().replace(",", ""))
-    except InvalidOperation:
-        raise PageError(f"{what} is not a price: {text!r}", url=url) from None
-
-
 def _spec(f: FieldSpec | None) -> dict[str, Any] | None:
     return None if f is None else {"selector": f.selector, "attribute": f.attribute}
 
@@ -230,49 +219,78 @@ class Storefront:
             self._check_status(status, url)
             raise NotReady(ready) from None
         raw = await page.evaluate(_READ_JS, self._read_spec)
-        if not raw["product_id"]:
-            raise PageError("no product id on the page: not a product page?", url=url)
+        return self.product_of(raw, url)
+
+    def _unreadable(self, name: str, shown: str | None, problem: str) -> UnreadableField:
+        f = self.scenario.product
+        spec = f.extra.get(name) if name in f.extra else getattr(f, name, None)
+        selector = spec.selector if isinstance(spec, FieldSpec) else str(spec or "")
+        return UnreadableField(f"product.{name}", selector, (shown or "")[:60], problem)
+
+    def _price(self, name: str, text: str | None) -> Decimal:
+        match = _PRICE.search(text or "")
+        if match is None:
+            raise self._unreadable(name, text, "不是价格" if text else "页面上找不到该元素")
+        try:
+            return Decimal(match.group().replace(",", ""))
+        except InvalidOperation:
+            raise self._unreadable(name, text, "不是价格") from None
+
+    def product_of(self, raw: dict[str, Any], url: str) -> ProductPage:
+        """A ``ProductPage`` from what the page showed, failing closed: no product id or
+        title, a SKU row without its code, a price that does not read as one, or no SKU
+        row at all make the page unreadable (never a clean page with nothing found)."""
+        for name in ("product_id", "title"):
+            if not raw[name]:
+                problem = "页面上找不到该元素" if raw[name] is None else "该元素为空"
+                raise self._unreadable(name, raw[name], problem)
+        if not raw["skus"]:
+            raise self._unreadable("sku_row", "", "没有任何 SKU 行（价格表未加载？）")
+        final = self._read_spec["sku_final_price"] is not None
         skus = []
         for row in raw["skus"]:
             if not row["sku"]:
-                raise PageError("a SKU row without a SKU code", url=url)
+                raise self._unreadable("sku_code", row["sku"], "SKU 行没有 SKU 编码")
+            price = self._price("sku_price", row["price"])
             skus.append(
                 SkuOffer(
                     sku=row["sku"],
                     name=row["name"] or "",
-                    price=parse_price(row["price"], what=f"price of {row['sku']}", url=url),
-                    final_price=(
-                        parse_price(
-                            row["final_price"], what=f"final price of {row['sku']}", url=url
-                        )
-                        if self._read_spec["sku_final_price"] is not None
-                        else parse_price(row["price"], what=f"price of {row['sku']}", url=url)
-                    ),
+                    price=price,
+                    final_price=self._price("sku_final_price", row["final_price"])
+                    if final
+                    else price,
                     list_price=(
-                        parse_price(row["list_price"], what=f"list price of {row['sku']}", url=url)
+                        self._price("sku_list_price", row["list_price"])
                         if row["list_price"]
                         else None
                     ),
                 )
             )
-        if not skus:
-            raise PageError("the SKU table is empty (did its prices load?)", url=url)
         return ProductPage(
             url=url,
             product_id=raw["product_id"],
-            title=raw["title"] or "",
+            title=raw["title"],
             subtitle=raw["subtitle"] or "",
             image_alts=tuple(a for a in raw["image_alts"] if a),
             detail=raw["detail"] or "",
             promotion=raw["promotion"] or "",
-            page_price=(
-                parse_price(raw["page_price"], what="page price", url=url)
-                if raw["page_price"]
-                else None
-            ),
+            page_price=self._price("page_price", raw["page_price"]) if raw["page_price"] else None,
             skus=tuple(skus),
             extra=tuple((name, text) for name, text in raw["extra"].items() if text),
+            matched=frozenset(self._matched(raw)),
         )
+
+    def _matched(self, raw: dict[str, Any]) -> list[str]:
+        """The optional fields the scenario names whose selector matched on this page."""
+        found = [n for n in ("subtitle", "detail", "promotion", "page_price") if raw[n] is not None]
+        found += ["image_alts"] if raw["image_alts"] else []
+        rows = raw["skus"]
+        for name, key in (("sku_name", "name"), ("sku_list_price", "list_price")):
+            if any(r[key] is not None for r in rows):
+                found.append(name)
+        found += [n for n, text in raw["extra"].items() if text is not None]
+        return found
 
     @staticmethod
     def _check_status(status: int, url: str) -> None:
