@@ -66,8 +66,9 @@ def http_baseline(url: str, scenario_file: Path) -> int:
             next_url: str | None = urljoin(url, sc.list.path.format(status=status))
             while next_url:
                 doc = lxml_html.fromstring(client.get(next_url).text)
-                listed += [r.get(sc.list.refund_id_attribute) for r in doc.cssselect(sc.list.row)]
-                nxt = doc.cssselect(sc.list.next_page)
+                id_spec = sc.list.row_fields["refund_id"]  # the demo keeps it in an attribute
+                listed += [r.get(id_spec.attribute or "") for r in doc.cssselect(sc.list.row)]
+                nxt = doc.cssselect(sc.list.next_page or "a[rel=next]")
                 next_url = urljoin(url, nxt[0].get("href")) if nxt else None
         office = RefundBackOffice(sc)
         for refund_id in listed:
