@@ -165,10 +165,13 @@ def workbench_routes(
         return render(request, "wb/login.html", {"next": target})
 
     async def todo(request: Request) -> Response:
+        """The to-do list: 加载更多 appends cards; with ?view=pages a 下一页 button turns
+        the page in place instead (both by fetch, the address never changes)."""
         if redirect := login_required(request):
             return redirect
         cards, more = todo_rows(0)
-        return render(request, "wb/list.html", {"cards": cards, "more": more})
+        paged = request.query_params.get("view") == "pages"
+        return render(request, "wb/list.html", {"cards": cards, "more": more, "paged": paged})
 
     async def more_cards(request: Request) -> Response:
         if redirect := login_required(request):

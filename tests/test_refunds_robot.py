@@ -478,3 +478,32 @@ def test_a_status_nobody_mapped_goes_to_a_person_not_handled_elsewhere(
     assert not [d for d in details if "handled_elsewhere" in d]
     rows = exceptions_sheet(ws.reports()[-1])
     assert rows and {r["原因代码"] for r in rows} == {"UNREADABLE_FIELD"}
+
+
+@pytest.mark.refunds(80)
+@pytest.mark.parametrize("workspace", ["demo-shop-2"], indirect=True)
+def test_a_list_turned_in_place_by_a_next_button(tmp_path: Path, workspace: Workspace) -> None:
+    """The second back office's paged view: 下一页 replaces the cards without a new address.
+    Every pending refund is still found: the approvals are the ground truth's."""
+    text = workspace.scenario.read_text(encoding="utf-8")
+    paged = text.replace('path = "/v2/aftersale"', 'path = "/v2/aftersale?view=pages"').replace(
+        'load_more = "button.as-more"', 'next_button = "button.as-next"'
+    )
+    assert paged.count("as-next") == 1 and "view=pages" in paged
+    ws = Workspace(
+        write_workspace(tmp_path / "paged", workspace.sandbox.url, scenario_text=paged),
+        workspace.sandbox,
+    )
+    with ws.sandbox.db() as conn:
+        pending = {
+            r[0]
+            for r in conn.execute(
+                "SELECT refund_id FROM refunds"
+                " WHERE status IN ('WAIT_SELLER_AGREE', 'WAIT_SELLER_CONFIRM_GOODS')"
+            )
+        }
+    ws.run()
+    approved = approvals(ws)
+    assert set(approved) == expected_approvals(ws) and max(approved.values()) == 1
+    listed = {r["item_key"].split("@")[0] for r in ws.ledger_rows()}
+    assert listed == pending and len(listed) > 20  # more than one page of cards
