@@ -54,17 +54,20 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
             return not_found(request)
         try:
             page = max(1, int(request.query_params.get("page", "1")))
+            size = min(100, max(1, int(request.query_params.get("per", CATEGORY_PAGE_SIZE))))
         except ValueError:
-            page = 1
+            page, size = 1, CATEGORY_PAGE_SIZE
         total = conn.execute(
             "SELECT count(*) FROM products WHERE category_code = ?", (code,)
         ).fetchone()[0]
         rows = conn.execute(
             "SELECT product_id, title, page_price FROM products WHERE category_code = ? "
             "ORDER BY position LIMIT ? OFFSET ?",
-            (code, CATEGORY_PAGE_SIZE, (page - 1) * CATEGORY_PAGE_SIZE),
+            (code, size, (page - 1) * size),
         ).fetchall()
-        pages = max(1, math.ceil(total / CATEGORY_PAGE_SIZE))
+        pages = max(1, math.ceil(total / size))
+        if request.query_params.get("fragment"):  # the cards a 加载更多 button appends
+            return render(request, "shop_cards.html", {"products": rows})
         return render(
             request,
             "shop_category.html",
@@ -75,6 +78,8 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
                 "page": page,
                 "pages": pages,
                 "total": total,
+                "view": request.query_params.get("view", ""),
+                "per": size,
             },
         )
 

@@ -179,3 +179,24 @@ def test_a_text_or_price_selector_that_reads_nothing_is_not_a_clean_scan(
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[0].startswith(first), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_product_list_grown_by_a_load_more_button(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The lists' shared vocabulary serves the crawl too: 加载更多 until every product shows."""
+    with sandbox.db() as conn:
+        code, n = conn.execute(
+            "SELECT category_code, count(*) FROM products GROUP BY category_code"
+            " ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+        rows = conn.execute("SELECT product_id FROM products WHERE category_code = ?", (code,))
+        wanted = {f"/shop/p/{r[0]}" for r in rows}
+    assert n > 2  # more than one 'page' of two below
+    result = scan(
+        sandbox,
+        tmp_path,
+        (CATEGORIES, ""),
+        ('start_path = "/shop"', f'start_path = "/shop/c/{code}?view=more&per=2"'),
+        ('next_page = "a[rel=next]"', 'load_more = "button.load-more"'),
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(read(sandbox)) == wanted

@@ -79,11 +79,15 @@ async def read_list(
     url: str,
     goto: Callable[[str], Awaitable[None]],
     timeout_ms: float | None = None,
+    may_be_empty: bool = False,
 ) -> Listed:
-    """Every row of the list at ``url``, through its pager to the end."""
+    """Every row of the list at ``url``, through its pager to the end. ``may_be_empty``: one
+    of many lists (a category), which may hold nothing; the caller checks the whole."""
     await goto(url)
     specs = reader.js_specs
     if not await page.evaluate(ROWS_JS, [spec.row, {}]):
+        if may_be_empty:
+            return Listed([], 1)
         # no row on the first page: an empty list shows its marker; anything else means the
         # row selector does not fit the page (never "nothing to do")
         if spec.empty and await page.evaluate(_PRESENT_JS, spec.empty):

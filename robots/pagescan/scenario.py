@@ -30,6 +30,8 @@ class Crawl(config.Strict):
     category_link: config.Selector | None = None
     product_link: config.Selector | None = None
     next_page: config.Selector | None = None
+    next_button: config.Selector | None = None
+    load_more: config.Selector | None = None
     product_urls: tuple[str, ...] = ()
     sitemap: str | None = Field(default=None, min_length=1)
     sitemap_pattern: str | None = Field(default=None, description="regex a product URL matches")
@@ -53,7 +55,22 @@ class Crawl(config.Strict):
             raise ValueError("give product_urls or a sitemap, not both")
         if not self.product_urls and not self.sitemap and self.product_link is None:
             raise ValueError("product_link is required to crawl (or give product_urls or sitemap)")
+        pagers = [k for k in config.PAGERS if getattr(self, k)]
+        if len(pagers) > 1:
+            raise ValueError(f"give one way to the next products, not {' and '.join(pagers)}")
         return self
+
+    @property
+    def product_list(self) -> config.ListSpec:
+        """A product list as the shared list vocabulary (``robots.engine.pages``): each
+        product link a row, its href the one field."""
+        return config.ListSpec(
+            row=self.product_link or "a",
+            fields={"href": config.FieldSpec(selector=":scope", attribute="href")},
+            next_page=self.next_page,
+            next_button=self.next_button,
+            load_more=self.load_more,
+        )
 
     @property
     def source(self) -> str:

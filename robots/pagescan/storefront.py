@@ -17,7 +17,9 @@ from playwright.async_api import BrowserContext, Page, Route
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from robots.config import FieldSpec
-from robots.engine.fields import UnreadableField
+from robots.engine.clock import ShopClock
+from robots.engine.fields import FieldKind, FieldReader, UnreadableField
+from robots.engine.pages import read_list
 from robots.errors import BusinessException, PageError, ScenarioUnreadable
 from robots.pagescan.model import ProductPage, SkuOffer
 from robots.pagescan.scenario import PageScanScenario, Ready
@@ -97,6 +99,7 @@ class Storefront:
         self._read_spec["sku_row"] = p.sku_row  # type: ignore[assignment]
         self._read_spec["extra"] = {n: _spec(f) for n, f in p.extra.items()}
         self.ready = p.ready_spec
+        self.clock = ShopClock(scenario.shop.timezone)
         self._blocked = frozenset(scenario.crawl.block_resources)
 
     def url(self, path: str) -> str:
@@ -149,21 +152,26 @@ class Storefront:
         return found
 
     async def product_urls(self, page: Page, category_url: str) -> list[str]:
-        """Every product linked from a product list, following its pages."""
+        """Every product linked from a product list, through its pager (a next-page link, a
+        next button or a load-more button: the lists' shared vocabulary)."""
         crawl = self.scenario.crawl
-        assert crawl.product_link is not None
-        found: list[str] = []
-        url: str | None = category_url
-        seen: set[str] = set()
-        while url and url not in seen:
-            seen.add(url)
+        spec = crawl.product_list
+
+        async def open_list(url: str) -> None:
             status = await self._open(page, url)
             if status >= 400:
                 raise PageError(f"category page {url} answered HTTP {status}", url=url)
-            found += await self._hrefs(page, crawl.product_link)
-            following = await self._hrefs(page, crawl.next_page) if crawl.next_page else []
-            url = following[0] if following else None
-        return found
+
+        listed = await read_list(
+            page,
+            spec,
+            FieldReader(spec.fields, {"href": FieldKind(required=False)}, self.clock),
+            url=category_url,
+            goto=open_list,
+            may_be_empty=True,
+        )
+        hrefs = [(row.get("href") or [""])[0] for row in listed.rows]
+        return [urljoin(page.url, h) for h in hrefs if h]
 
     async def sitemap_urls(self, page: Page) -> list[str]:
         """The product URLs of the sitemap (one level of sitemap index followed)."""
