@@ -137,6 +137,26 @@ class ProductFields(config.Strict):
         default={}, description="more texts to scan for banned words, by name"
     )
 
+    @model_validator(mode="after")
+    def _what_the_scan_reads(self) -> ProductFields:
+        """The page scan reads a selector and an attribute (prices: the first number in the
+        text); it refuses the other field-spec keys rather than silently ignore them."""
+        unread = ("regex", "map", "type", "true", "false", "formats", "required", "default", "none")
+        specs = {
+            n: getattr(self, n) for n in type(self).model_fields if n not in ("extra", "ready")
+        }
+        specs |= {f"extra.{n}": f for n, f in self.extra.items()}
+        for name, spec in specs.items():
+            if not isinstance(spec, config.FieldSpec):
+                continue
+            given = [k for k in unread if getattr(spec, k) is not None]
+            if given:
+                raise ValueError(
+                    f"{name}: the page scan reads a selector and an attribute only; "
+                    f"{', '.join(given)} would be ignored"
+                )
+        return self
+
     @property
     def ready_spec(self) -> Ready:
         return self.ready if isinstance(self.ready, Ready) else Ready(selector=self.ready)
