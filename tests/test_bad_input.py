@@ -390,6 +390,26 @@ def _(root: Path) -> list[str]:
     return ["runs", "show", "nope", "-w", str(root)]
 
 
+@case(
+    "probe a robot that has no probe", r"^ConfigError: .*the pagescan robot has no scenario probe"
+)
+def _(root: Path) -> list[str]:
+    make(root, robot="pagescan")
+    return ["scenario", "probe", "--target", "t", "-w", str(root)]
+
+
+@case("probe a shop that is down", r"^SystemException: could not work with the shop at", code=1)
+def _(root: Path) -> list[str]:
+    make(root)
+    return ["scenario", "probe", "--target", "t", "-w", str(root)]
+
+
+@case("probe an unknown target", r"^ConfigError: .*robots\.toml: targets: no target named 'nope'")
+def _(root: Path) -> list[str]:
+    make(root)
+    return ["scenario", "probe", "--target", "nope", "-w", str(root)]
+
+
 @case("config check bad scenario", r"^ConfigError: .*refunds\.toml: policy\.max_auto_amount")
 def _(root: Path) -> list[str]:
     make(root).edit("max_auto_amount = 300", "max_auto_amount = 0", root / "refunds.toml")

@@ -32,7 +32,7 @@ def probe(
 ) -> None:
     """Read every field of a scenario on the live pages and print what each one got."""
     from robots.config import load_workspace
-    from robots.errors import ConfigError
+    from robots.errors import ConfigError, map_foreign
     from robots.registry import spec
     from robots.runtime.browser import browser_session
 
@@ -53,9 +53,10 @@ def probe(
         )
     robot_spec = spec(robot)
     file = scenario
-    loaded = robot_spec.load_scenario(file, base_url=address)
     probe_fn = robot_spec.probe()
-    credential = ws.credentials().get(loaded.shop.credential) if loaded.shop.credential else None
+    loaded = robot_spec.load_scenario(file, base_url=address)
+    name = getattr(loaded.shop, "credential", None)
+    credential = ws.credentials().get(name) if name else None
     b = ws.config.browser
 
     async def run() -> list:
@@ -64,7 +65,8 @@ def probe(
         ) as session:
             return await probe_fn(loaded, session, credential, item=item, url=url)
 
-    tables = asyncio.run(run())
+    with map_foreign(f"the shop at {loaded.shop.base_url}"):  # a shop that is down: one line
+        tables = asyncio.run(run())
     failed = 0
     for t in tables:
         grid = Table(title=f"{t.title}  {t.url}", title_justify="left", show_lines=False)
