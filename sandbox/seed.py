@@ -1,9 +1,9 @@
 """Deterministic synthetic shop data, with the expected robot decision for every refund.
 
 Each refund is drawn from one *branch* of the refund policy (``../shared/DOMAIN.md`` §1) and is
-built so that it breaks exactly one rule (or none), so the expected decision is known without
-running any policy code. The ground truth is written beside the database for tests and
-benchmarks; the robots never read it.
+built so that it breaks exactly the rules its branch names (none, one, or for a few, two),
+so the expected decision is known without running any policy code. The ground truth is
+written beside the database for tests and benchmarks; the robots never read it.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class Branch:
     weight: float
     expected: str  # "approve" | "person" | "untouched"
     code: str  # action for approvals, reason code for a person, "" when untouched
+    also: tuple[str, ...] = ()  # further rules it breaks (a person sees every one)
 
 
 # Weights: about 80 % of open refunds are eligible, as in DOMAIN.md's model case (">80 % of
@@ -87,6 +88,9 @@ BRANCHES = [
     Branch("return_not_received", 3, "person", "RETURN_NOT_RECEIVED"),
     Branch("return_mismatch", 0.5, "person", "RETURN_MISMATCH"),
     Branch("over_amount_cap", 3, "person", "OVER_AMOUNT_CAP"),
+    # two rules at once: over the cap AND the goods not back (a reviewer may waive the cap,
+    # never the missing goods)
+    Branch("over_cap_not_received", 1, "person", "OVER_AMOUNT_CAP", ("RETURN_NOT_RECEIVED",)),
     Branch("risky_buyer", 2, "person", "BUYER_RISK"),
     Branch("merchant_fault", 4, "person", "MERCHANT_FAULT"),
     Branch("platform_intervention", 1, "person", "PLATFORM_INTERVENTION"),
@@ -95,7 +99,8 @@ BRANCHES = [
     Branch("excluded_category", 1, "person", "EXCLUDED_CATEGORY"),
     Branch("refund_only_after_shipping", 1, "person", "REFUND_ONLY_AFTER_SHIPPING"),
     Branch("gift_or_shared_discount", 0.5, "person", "GIFT_OR_SHARED_DISCOUNT"),
-    Branch("price_protection", 0.5, "person", "NOT_A_PLAIN_REFUND"),
+    # a price-protection refund pays part of the line: partial as well
+    Branch("price_protection", 0.5, "person", "NOT_A_PLAIN_REFUND", ("PARTIAL_REFUND",)),
     Branch("amount_exceeds_paid", 0.25, "person", "AMOUNT_EXCEEDS_PAID"),
     Branch("sku_mismatch", 0.25, "person", "SKU_OR_QUANTITY_MISMATCH"),
     Branch("several_open_refunds", 0.25, "person", "SEVERAL_OPEN_REFUNDS"),
@@ -194,6 +199,7 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
         "eligible_return_request",
         "eligible_return_received",
         "return_not_received",
+        "over_cap_not_received",
         "return_mismatch",
         "outside_return_window",
         "excluded_category",
@@ -202,7 +208,7 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
     category, sku, title, unit_price = g.product(categories)
     quantity = 2 if r.random() < 0.12 else 1
     payment = unit_price * quantity
-    if name == "over_amount_cap":
+    if name in ("over_amount_cap", "over_cap_not_received"):
         payment = Decimal(r.randint(320, 1299)) - Decimal("0.10") * r.choice((0, 1))
     else:
         # keep every refund that should be eligible under the default ¥300 cap
@@ -297,14 +303,19 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
         "BUYER_NOT_RECEIVED" if signed_at is None else "BUYER_RECEIVED",
     )
     return_company = return_sid = return_sent_at = None
-    if name in {"eligible_return_received", "return_not_received", "return_mismatch"}:
+    if name in {
+        "eligible_return_received",
+        "return_not_received",
+        "over_cap_not_received",
+        "return_mismatch",
+    }:
         status, good_status = "WAIT_SELLER_CONFIRM_GOODS", "BUYER_RETURNED_GOODS"
         return_company = r.choice(list(COURIERS))
         return_sid = COURIERS[return_company](r)
         sent = created_at + timedelta(hours=r.uniform(2, 20))
         sent = min(sent, now - timedelta(hours=1))
         return_sent_at = _fmt(sent)
-        if name != "return_not_received":
+        if name not in ("return_not_received", "over_cap_not_received"):
             received_at = min(
                 sent + timedelta(hours=r.uniform(20, 60)), now - timedelta(minutes=20)
             )
@@ -361,6 +372,9 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
                 ),
             )
         )
+    codes = [branch.code, *branch.also] if branch.expected == "person" else []
+    if name == "amount_exceeds_paid" and refund_fee > 300:  # over the default cap as well
+        codes.append("OVER_AMOUNT_CAP")
     truths = [
         {
             "refund_id": refund_id,
@@ -368,6 +382,7 @@ def _refund_case(g: _Generator, branch: Branch) -> tuple[list[tuple[str, tuple]]
             "expected": branch.expected,
             "action": branch.code if branch.expected == "approve" else "",
             "reason_code": branch.code if branch.expected == "person" else "",
+            "reason_codes": codes,
             "amount": _money(refund_fee),
             "urgent": urgent,
             "status": status,

@@ -109,11 +109,41 @@ def link_parcel(conn: sqlite3.Connection, parcel_id: str, target: str, actor: st
             "INSERT INTO parcel_links (at, actor, parcel_id, target) VALUES (?, ?, ?, ?)",
             (now, actor, parcel_id, target),
         )
+        record_receipt(conn, parcel_id, target)
         conn.execute("COMMIT")
         return ""
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def record_receipt(conn: sqlite3.Connection, parcel_id: str, target: str) -> None:
+    """入库, as a WMS does when a parcel is put to an after-sales request: a warehouse receipt
+    under the request's return waybill (the parcel's own when the request has none), with
+    what the parcel holds of the refunded SKU (or its first item, which then will not match),
+    so the refund page shows the goods as received."""
+    refund = conn.execute(
+        "SELECT return_sid, sku AS refund_sku FROM refunds WHERE refund_id = ?", (target,)
+    ).fetchone()
+    if refund is None:  # linked to an order (a refused delivery): no request to receive for
+        return
+    parcel = conn.execute(
+        "SELECT waybill, courier, items, received_at FROM parcels WHERE parcel_id = ?",
+        (parcel_id,),
+    ).fetchone()
+    items = [(str(sku), int(qty)) for sku, qty in json.loads(parcel["items"])]
+    sku, quantity = next(((s, q) for s, q in items if s == refund["refund_sku"]), items[0])
+    conn.execute(
+        "INSERT INTO warehouse_receipts (waybill, courier, sku, quantity, received_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            refund["return_sid"] or parcel["waybill"],
+            parcel["courier"],
+            sku,
+            quantity,
+            parcel["received_at"],
+        ),
+    )
 
 
 class Terminal:

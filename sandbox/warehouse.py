@@ -293,7 +293,8 @@ def generate(
                 )
                 made_orders += 1
                 request(twin, 1, None, None, created + timedelta(hours=r.uniform(1, 30)))
-        if kind != "refused_delivery" and r.random() < 0.15 and items[0][1] > 1:
+        partial = kind != "refused_delivery" and r.random() < 0.15 and items[0][1] > 1
+        if partial:
             items = [(items[0][0], 1)]  # a partial set: one of two came back
         rows["parcels"].append(
             (
@@ -314,6 +315,16 @@ def generate(
                 None,
             )
         )
+        # once linked (and so received), what the refunds robot should do with the request
+        # the buyer sent a waybill for (WAIT_SELLER_CONFIRM_GOODS): confirm it, or hand it
+        # to a person for these rules (the default policy: ¥300 cap)
+        after_link: list[str] = []
+        if kind in ("return_waybill", "waybill_typo"):
+            paid = Decimal(o["payments"][0])
+            after_link = [
+                *(["OVER_AMOUNT_CAP"] if paid > 300 else []),
+                *(["RETURN_MISMATCH"] if partial else []),
+            ] or ["confirm_refund"]
         truth.append(
             {
                 "parcel_id": rows["parcels"][-1][0],
@@ -321,6 +332,7 @@ def generate(
                 "order_id": order_id,
                 "target": target,
                 "expected": expected_of[kind],
+                "after_link": after_link,
             }
         )
     while made_orders < orders:  # the rest of the shop's open orders: nothing came back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -145,3 +146,47 @@ def test_seed_builds_a_large_shop(tmp_path: Path) -> None:
 
     counts = seed_shop(tmp_path, refunds=20_000, seed=3, username="u", password="p" * 8)
     assert sum(counts.values()) == 20_000
+
+
+@pytest.mark.refunds(5)
+@pytest.mark.parcels(40)
+def test_linking_a_parcel_to_a_return_request_records_the_warehouse_receipt(
+    sandbox: Sandbox,
+) -> None:
+    """入库: the terminal's link writes a receipt under the request's return waybill (what the
+    refund page shows); a link to an order (a refused delivery) writes none."""
+    import json
+
+    from sandbox.terminal import link_parcel
+
+    truth = [
+        json.loads(line)
+        for line in (sandbox.data / "parcels_truth.jsonl").read_text("utf-8").splitlines()
+    ]
+    typo = next(t for t in truth if t["kind"] == "waybill_typo")
+    refused = next(t for t in truth if t["kind"] == "refused_delivery")
+    with sandbox.db() as conn:
+        before = conn.execute("SELECT COUNT(*) FROM warehouse_receipts").fetchone()[0]
+        sid, sku = conn.execute(
+            "SELECT return_sid, sku FROM refunds WHERE refund_id = ?", (typo["target"],)
+        ).fetchone()
+        parcel_waybill = conn.execute(
+            "SELECT waybill FROM parcels WHERE parcel_id = ?", (typo["parcel_id"],)
+        ).fetchone()[0]
+    assert parcel_waybill != sid  # the parcel came back under a mistyped waybill
+    conn = sqlite3.connect(sandbox.data / "shop.sqlite3", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        assert link_parcel(conn, typo["parcel_id"], typo["target"], "tester") == ""
+        assert link_parcel(conn, refused["parcel_id"], refused["target"], "tester") == ""
+        rows = conn.execute(
+            "SELECT waybill, sku, quantity FROM warehouse_receipts ORDER BY receipt_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == before + 1
+    got = tuple(rows[-1])
+    assert got[0] == sid and got[1] == sku  # under the request's waybill, its SKU
+    with logged_in(sandbox) as client:
+        page = client.get(f"/refunds/{typo['target']}").text
+    assert f'<span data-field="receipt_waybill">{sid}</span>' in page and "已入库" in page
