@@ -275,6 +275,14 @@ class Ledger:
             rows = s.scalars(q.order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit))
             return [_run_view(r) for r in rows]
 
+    def interrupted_runs(self, robot: str) -> list[RunView]:
+        """The robot's real runs that never ended (killed) and whose workbook nobody wrote
+        since: the next run writes it from here."""
+        with self._tx() as s:
+            q = select(Run).where(Run.robot == robot, Run.dry_run == 0, Run.ended_at.is_(None))
+            views = [_run_view(r) for r in s.scalars(q.order_by(Run.started_at))]
+        return [v for v in views if not v.summary.get("report") and not v.summary.get("kind")]
+
     def find_run(self, run_id: str) -> RunView | None:
         """A run by its id, or by a prefix of it that only one run has."""
         with self._tx() as s:
@@ -355,13 +363,35 @@ class Ledger:
                 q = q.where(WorkItem.run_id == run_id)
             return [_view(r) for r in s.scalars(q.order_by(WorkItem.id))]
 
+    def open_items(self, robot: str) -> list[ItemView]:
+        """The robot's items still waiting for a person: handed over, given up after their
+        retries, or acting with nothing proving whether the action landed."""
+        with self._tx() as s:
+            q = select(WorkItem).where(
+                WorkItem.robot == robot,
+                WorkItem.state.in_(
+                    [State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION, State.ACTING]
+                ),
+            )
+            rows = [_view(r) for r in s.scalars(q.order_by(WorkItem.id))]
+        return [v for v in rows if v.state != State.ACTING or v.reason_code]
+
     def claim(
-        self, robot: str, key: str, *, run_id: str, fingerprint: str, details: dict[str, Any]
+        self,
+        robot: str,
+        key: str,
+        *,
+        run_id: str,
+        fingerprint: str,
+        details: dict[str, Any],
+        recheck: frozenset[str] = frozenset(),
     ) -> bool:
         """Record the item as pending for this run; False if it needs no work.
 
         Done items stay done. A business exception stays with its person until the record
-        changes (a new fingerprint); an unchanged record is not asked about twice.
+        changes (a new fingerprint); an unchanged record is not asked about twice, unless its
+        reason is one time can cure without the record changing (``recheck``: the goods
+        reached the warehouse, a new day's cap).
         """
         with self._tx() as s:
             row = self._row(s, robot, key)
@@ -382,8 +412,18 @@ class Ledger:
                 return True
             if row.state == State.DONE or row.state == State.ACTING:
                 return False
-            if row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint:
+            unchanged = row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint
+            # every rule it failed, not only the headline: over the cap AND not received is
+            # read again too, so its reasons stay true once the goods arrive
+            failed = {row.reason_code, *(row.details or {}).get("row", {}).get("reasons", [])}
+            if unchanged and not failed & recheck:
                 return False
+            # a re-check that ends with the same reason stays the earlier run's hand-over
+            # (its workbook, its row in the queue), not a new one
+            details = {
+                **details,
+                "recheck": {"run_id": row.run_id, "reason": row.reason_code} if unchanged else None,
+            }
             row.state, row.fingerprint, row.run_id = State.PENDING, fingerprint, run_id
             row.details = {**(row.details or {}), **details}
             row.reason_code, row.error_message, row.updated_at = "", "", host_now()
@@ -499,7 +539,14 @@ class Ledger:
                 row.fingerprint = fingerprint
 
     def give_up(
-        self, robot: str, key: str, exc: BaseException, *, run_id: str, evidence: list[str]
+        self,
+        robot: str,
+        key: str,
+        exc: BaseException,
+        *,
+        run_id: str,
+        evidence: list[str],
+        details: dict[str, Any] | None = None,
     ) -> str:
         """Record a system exception that outlived its retries; returns the message recorded.
 
@@ -516,6 +563,7 @@ class Ledger:
                 reason_code="SYSTEM_ERROR",
                 message=message,
                 evidence=evidence,
+                details=details,
             )
         else:
             self.finish(
@@ -526,6 +574,7 @@ class Ledger:
                 reason_code="SYSTEM_ERROR",
                 message=message,
                 evidence=evidence,
+                details=details,
             )
         return message
 
@@ -538,6 +587,7 @@ class Ledger:
         reason_code: str,
         message: str,
         evidence: list[str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         """Record a failure without changing the state (an unverified action stays *acting*)."""
         with self._tx() as s:
@@ -548,3 +598,5 @@ class Ledger:
             row.updated_at = host_now()
             if evidence:
                 row.evidence = [*(row.evidence or []), *evidence]
+            if details:
+                row.details = {**(row.details or {}), **details}

@@ -129,3 +129,39 @@ def test_two_processes_cannot_overspend_the_cap(tmp_path: Path) -> None:
         p.join(60)
     assert len(won) == 10  # exactly 3000 / 300, never more
     assert ledger.money_committed("refunds", DAY) == 3000
+
+
+def test_hand_overs_time_can_cure_are_claimed_again_and_open_items_are_listed() -> None:
+    ledger = Ledger.in_memory()
+    for key in ("A", "B", "C"):
+        assert claim(ledger, key)
+    ledger.finish("refunds", "A", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="BUYER_RISK")
+    ledger.finish(
+        "refunds", "B", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="RETURN_NOT_RECEIVED"
+    )
+    ledger.finish("refunds", "C", State.DONE, run_id="r1")
+    assert claim(ledger, "D")
+    ledger.finish(  # over the cap, and the goods not back either
+        "refunds",
+        "D",
+        State.BUSINESS_EXCEPTION,
+        run_id="r1",
+        reason_code="OVER_AMOUNT_CAP",
+        details={"row": {"reasons": ["OVER_AMOUNT_CAP", "RETURN_NOT_RECEIVED"]}},
+    )
+    assert [v.item_key for v in ledger.open_items("refunds")] == ["A", "B", "D"]
+    cure = frozenset({"RETURN_NOT_RECEIVED"})
+
+    def again(key: str) -> bool:
+        return ledger.claim(
+            "refunds", key, run_id="r2", fingerprint="WAIT_SELLER_AGREE/1", details={}, recheck=cure
+        )
+
+    assert not again("A")  # unchanged, and nothing but a person cures a risky buyer
+    assert again("B")  # the goods may have arrived meanwhile
+    view = ledger.get("refunds", "B")
+    assert view is not None and view.state == State.PENDING
+    assert view.details["recheck"] == {"run_id": "r1", "reason": "RETURN_NOT_RECEIVED"}
+    assert not again("C")
+    assert again("D")  # read again: its reasons must not go stale when the goods arrive
+    assert [v.item_key for v in ledger.open_items("refunds")] == ["A"]

@@ -152,6 +152,10 @@ class Item:
     message: str = ""
     exception: BaseException | None = None
     fingerprint: str | None = None  # the record as last read, kept with a hand-over
+    # what the item's row in a workbook shows (ids, amounts, deadline, reasons...), kept in
+    # the ledger with the item however it ends, so reports are written from the ledger
+    # whatever happened to the run (`robots report`, the open-exceptions queue)
+    row: dict[str, Any] = field(default_factory=dict)
     _not_ours: bool = False  # a live read proved an *acting* action did not land
     _page: Any = None
 
@@ -204,23 +208,31 @@ class Item:
                 # money stays reserved) for the next run to settle from the live record
                 self._unsettled(f"{first_line(exc)} (while acting; settled next run)")
                 return True
+            recheck = (view.details.get("recheck") if view is not None else None) or {}
+            again = recheck.get("reason") == exc.code  # re-checked, and still the same reason
             run.ledger.finish(
                 run.robot,
                 self.key,
                 State.BUSINESS_EXCEPTION,
-                run_id=run.run_id,
+                run_id=recheck["run_id"] if again else run.run_id,
                 reason_code=exc.code,
                 message=str(exc),
                 fingerprint=self.fingerprint,
+                details=self._row_details(),
             )
             self.outcome, self.reason_code, self.message = Outcome.HANDED_OVER, exc.code, str(exc)
-            run.count(Count.HANDED_TO_PERSON)
+            run.count(Count.UNCHANGED if again else Count.HANDED_TO_PERSON)
             logger.info("handed to a person: {} ({})", exc.code, exc)
             return True
         if temporary:
             # an acting item stays acting (give_up): the next run settles it by reading
             message = run.ledger.give_up(
-                run.robot, self.key, exc, run_id=run.run_id, evidence=self.evidence
+                run.robot,
+                self.key,
+                exc,
+                run_id=run.run_id,
+                evidence=self.evidence,
+                details=self._row_details(),
             )
             self._system_exception(f"system exception after {self.attempts} attempts: {message}")
             self.message = message
@@ -236,8 +248,12 @@ class Item:
             reason_code="SYSTEM_ERROR",
             message=message,
             evidence=self.evidence,
+            details=self._row_details(),
         )
         self._system_exception(message)
+
+    def _row_details(self) -> dict[str, Any] | None:
+        return {"row": dict(self.row)} if self.row else None
 
     def _system_exception(self, logged: str) -> None:
         """The item needs an operator (or the next run): counted, logged as an error."""
@@ -366,7 +382,7 @@ class Item:
             State.DONE,
             run_id=run.run_id,
             acted=acted,
-            details=details,
+            details={**(details or {}), **(self._row_details() or {})},
             fingerprint=fingerprint,
         )
         self.outcome = Outcome.DONE

@@ -42,11 +42,12 @@ class BaseRobot:
     def perform(self) -> RunResult:
         raise NotImplementedError
 
-    def report_path(self, kind: str) -> Path:
-        """``reports/<kind>-<run id>[-dry-run].xlsx``."""
+    def report_path(self, kind: str, run_id: str | None = None) -> Path:
+        """``reports/<kind>-<run id>[-dry-run].xlsx`` (this run's, or ``run_id``'s)."""
         run = self.run
-        dry = "-dry-run" if run.dry_run else ""
-        return self.ws.path(self.ws.config.paths.reports) / f"{kind}-{run.run_id}{dry}.xlsx"
+        dry = "-dry-run" if run.dry_run and run_id is None else ""
+        name = f"{kind}-{run_id or run.run_id}{dry}.xlsx"
+        return self.ws.path(self.ws.config.paths.reports) / name
 
     def run_times(self) -> tuple[datetime, datetime]:
         """When the run started and ended, as the ledger recorded them (host wall times)."""

@@ -24,7 +24,7 @@ from robots.engine.clock import DEFAULT_ZONE, ShopClock
 from robots.engine.hooks import Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
 from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
-from robots.ledger import Ledger, new_run_id
+from robots.ledger import Ledger, RunView, new_run_id
 from robots.runtime.retry import RetryPolicy
 from robots.runtime.stopping import STOPPED_EXIT_CODE, StopRequest
 
@@ -217,18 +217,25 @@ class RobotRun:
         *,
         unchanged: str = Count.UNCHANGED,
         up_to_limit: bool = True,
+        recheck: frozenset[str] = frozenset(),
     ) -> list[T]:
         """Record each item as pending in the ledger (``claim(item)`` gives its key,
         fingerprint and details); returns those that need work, in order. Items already done,
         or handed over and unchanged since, are counted under ``unchanged``. With
-        ``up_to_limit`` claiming stops once ``--limit`` items are claimed."""
+        ``up_to_limit`` claiming stops once ``--limit`` items are claimed. Hand-overs whose
+        reason is in ``recheck`` are worked again even when unchanged."""
         todo: list[T] = []
         for x in items:
             if up_to_limit and self.limit is not None and len(todo) >= self.limit:
                 break
             key, fingerprint, details = claim(x)
             if self.ledger.claim(
-                self.robot, key, run_id=self.run_id, fingerprint=fingerprint, details=details
+                self.robot,
+                key,
+                run_id=self.run_id,
+                fingerprint=fingerprint,
+                details=details,
+                recheck=recheck,
             ):
                 todo.append(x)
             else:
@@ -255,9 +262,12 @@ class RobotRun:
         report: Callable[[RunResult], Path | None],
         summary: dict[str, Any] | None = None,
         details: Callable[[], dict[str, Any]] = dict,
+        left_behind: Callable[[RunView], Path] | None = None,
     ) -> RunResult:
         """Log, record the run, do ``work`` (foreign errors mapped at this one boundary),
-        record its end (with the failure, if any), write the report whatever happened."""
+        record its end (with the failure, if any), write the report whatever happened.
+        ``left_behind(run)`` writes the workbook of an earlier run that was killed before it
+        could (from the ledger), so its hand-overs reach a person."""
         from robots.runtime.logs import run_logging
         from robots.runtime.redaction import Redactor
 
@@ -283,6 +293,8 @@ class RobotRun:
                 dry_run=self.dry_run,
                 summary=summary,
             )
+            if left_behind is not None and not self.dry_run:
+                self._write_left_behind(left_behind)
             for hook in self.hooks:
                 hook.before_run(self)
             try:
@@ -333,6 +345,22 @@ class RobotRun:
             failure.run_result = result  # type: ignore[attr-defined]
             raise failure
         return result
+
+    def _write_left_behind(self, write: Callable[[RunView], Path]) -> None:
+        for view in self.ledger.interrupted_runs(self.robot):
+            if view.run_id == self.run_id:
+                continue
+            try:
+                path = write(view)
+            except OSError as exc:
+                logger.error("could not write the workbook of run {}: {}", view.run_id, exc)
+                continue
+            self.ledger.annotate_run(view.run_id, {"report": str(path), "report_by": self.run_id})
+            logger.warning(
+                "run {} was interrupted before it wrote its workbook; written now: {}",
+                view.run_id,
+                path,
+            )
 
     # -- the browser ---------------------------------------------------------------------------
     @asynccontextmanager

@@ -4,8 +4,9 @@ A robot package follows one layout, so its spec is its name: ``robots/<name>/sce
 has ``load`` (read and check a scenario file), ``robot.py`` has ``Robot`` (the class a run
 is built from), ``command.py`` has ``run`` (the `robots run <name>` command, whose docstring
 is its help), ``summary`` (the line printed after a run), ``COUNT_NAMES`` and
-``EXCEPTION_COUNTS``. Parts are imported only when used, so listing the robots (or
-`robots --help`) imports none of their heavy modules.
+``EXCEPTION_COUNTS``; ``report.py`` may have ``write_run`` and ``queue_sheet`` (writing from
+the ledger: `robots report`, the open-exceptions queue). Parts are imported only when used,
+so listing the robots (or `robots --help`) imports none of their heavy modules.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class RobotSpec:
                 f"the {self.name} robot has no scenario probe yet", file="robots.toml", key="robot"
             ) from None
         return found
+
+    def report_part(self, name: str) -> Callable[..., Any] | None:
+        """``report.<name>`` of the robot package if it has one: ``write_run`` (a run's
+        workbook from the ledger) or ``queue_sheet`` (its sheet of the open-exceptions queue)."""
+        module = importlib.import_module(f"{self.package}.report")
+        part: Callable[..., Any] | None = getattr(module, name, None)
+        return part
 
     def run_command(self) -> Callable[..., Any]:
         command: Callable[..., Any] = self._part("command", "run")
