@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import Workspace, robot_env, robots_cmd
+from report_checks import assert_no_phone_numbers, records, values
 
 from robots.refunds.report import RunSummary, write_refund_report
 
@@ -29,20 +30,25 @@ def apply(ws: Workspace, workbook: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def review(report: Path, out: Path, decisions: dict[str, tuple[str, str]]) -> Path:
-    """Fill Decision (K) and Reviewer (L) as a person would, and save under a new name."""
+def review(
+    report: Path, out: Path, decisions: dict[str, tuple[str, str]], sheet: str = "待人工处理"
+) -> Path:
+    """Fill 处理决定 and 复核人 as a person would, and save under a new name."""
     wb = openpyxl.load_workbook(report)
-    sheet = wb["Exceptions"]
-    for row in sheet.iter_rows(min_row=2):
-        if row[1].value in decisions:
-            row[10].value, row[11].value = decisions[row[1].value]
+    for row in records(wb[sheet]):
+        if row["退款编号"].value in decisions:
+            row["处理决定"].value, row["复核人"].value = decisions[row["退款编号"].value]
     wb.save(out)
     return out
 
 
 def result_rows(path: Path) -> dict[str, tuple[str, str]]:
     wb = openpyxl.load_workbook(path)
-    return {r[1]: (r[4], r[3]) for r in wb["Results"].iter_rows(min_row=2, values_only=True)}
+    return {r["退款编号"]: (r["结果代码"], r["复核人"]) for r in values(wb["应用结果"])}
+
+
+def newest_apply(ws: Workspace) -> Path:
+    return sorted((ws.root / "reports").glob("apply-*.xlsx"))[-1]
 
 
 def audit_counts(ws: Workspace) -> dict[str, int]:
@@ -62,10 +68,14 @@ def ledger_item(ws: Workspace, refund_id: str) -> sqlite3.Row:
 def test_reviewed_workbook_round_trip(tmp_path: Path, workspace: Workspace) -> None:
     workspace.run()
     [report] = workspace.reports()
-    rows = list(openpyxl.load_workbook(report)["Exceptions"].iter_rows(min_row=2, values_only=True))
-    candidates = [r[1] for r in rows if r[5] in APPROVABLE]
-    assert len(candidates) >= 5, [r[5] for r in rows]
+    rows = values(openpyxl.load_workbook(report)["待人工处理"])
+    candidates = [r["退款编号"] for r in rows if r["原因代码"] in APPROVABLE]
+    assert len(candidates) >= 5, [r["原因代码"] for r in rows]
     approve, hold, changed = candidates[:3], candidates[3], candidates[4]
+    # goods the warehouse never received: a reviewer's 同意 cannot waive that
+    unreceived = [r["退款编号"] for r in rows if "RETURN_NOT_RECEIVED" in r["原因代码"]]
+    assert unreceived, [r["原因代码"] for r in rows]
+    never = unreceived[0]
     before = audit_counts(workspace)
     # one refund changes in the back office after the report was written
     with workspace.sandbox.db() as conn:
@@ -74,6 +84,7 @@ def test_reviewed_workbook_round_trip(tmp_path: Path, workspace: Workspace) -> N
     decisions = {rid: ("approve", "王芳") for rid in approve}
     decisions[hold] = ("hold", "王芳")
     decisions[changed] = ("同意", "李雷")  # the Chinese word works too
+    decisions[never] = ("同意", "李雷")
     reviewed = review(report, tmp_path / "reviewed.xlsx", decisions)
     first = apply(workspace, reviewed)
     assert first.returncode == 0, first.stderr
@@ -81,12 +92,22 @@ def test_reviewed_workbook_round_trip(tmp_path: Path, workspace: Workspace) -> N
     assert {rid: n - before.get(rid, 0) for rid, n in after.items() if n != before.get(rid, 0)} == {
         rid: 1 for rid in approve
     }
-    results = result_rows(sorted((workspace.root / "reports").glob("apply-*.xlsx"))[-1])
+    results = result_rows(newest_apply(workspace))
     assert results == {
         **{rid: ("APPLIED", "王芳") for rid in approve},
         hold: ("HELD", "王芳"),
         changed: ("CHANGED_SINCE_REVIEW", "李雷"),
+        never: ("REFUSED_HARD_RULE", "李雷"),
     }
+    assert never not in after  # the shop paid nothing for it
+    assert_no_phone_numbers(newest_apply(workspace))
+    [refused] = [
+        r
+        for r in values(openpyxl.load_workbook(newest_apply(workspace))["应用结果"])
+        if r["退款编号"] == never
+    ]
+    assert "退货尚未入库" in refused["结果"] and refused["处理决定"] == "同意"
+    assert ledger_item(workspace, never)["state"] == "business_exception"
     for rid in approve:
         item = ledger_item(workspace, rid)
         assert item["state"] == "done"
@@ -116,15 +137,16 @@ def test_bad_workbook_is_rejected_whole_with_every_problem_named(
     workspace.run()
     [report] = workspace.reports()
     wb = openpyxl.load_workbook(report)
-    sheet = wb["Exceptions"]
+    sheet = wb["待人工处理"]
     assert sheet.max_row >= 6
-    sheet["K2"], sheet["L2"] = "approve", "王芳"  # fine on its own
-    sheet["K3"], sheet["L3"] = "aprove", "王芳"  # typo
-    sheet["K4"] = "approve"  # no reviewer
-    sheet["K5"], sheet["L5"] = "approve", "王芳"
-    sheet["B5"] = "RF00000000000001"  # id edited
-    sheet["K6"], sheet["L6"] = "hold", "王芳"
-    sheet["O6"] = "20260101-000000-refunds-dead"  # pasted from another run's workbook
+    # 处理决定 L, 复核人 M, 退款编号 C, 运行 P
+    sheet["L2"], sheet["M2"] = "同意", "王芳"  # fine on its own
+    sheet["L3"], sheet["M3"] = "aprove", "王芳"  # typo
+    sheet["L4"] = "approve"  # no reviewer
+    sheet["L5"], sheet["M5"] = "approve", "王芳"
+    sheet["C5"] = "RF00000000000001"  # id edited
+    sheet["L6"], sheet["M6"] = "暂缓", "王芳"
+    sheet["P6"] = "20260101-000000-refunds-dead"  # pasted from another run's workbook
     bad = tmp_path / "bad.xlsx"
     wb.save(bad)
     before = workspace.sandbox.audit()
@@ -132,10 +154,10 @@ def test_bad_workbook_is_rejected_whole_with_every_problem_named(
     assert result.returncode == 2
     err = result.stderr
     assert "Traceback" not in err and "nothing was applied" in err and "4 problems" in err
-    assert "sheet 'Exceptions', row 3, column K (处理决定): unknown decision 'aprove'" in err
-    assert "row 4, column L (复核人): a decision needs the reviewer's name" in err
-    assert "row 5, column B (退款编号): refund id 'RF00000000000001' was edited" in err
-    assert "row 6, column O (运行 run): this row comes from run 20260101-000000-refunds-dead" in err
+    assert "sheet '待人工处理', row 3, column L (处理决定): unknown decision 'aprove'" in err
+    assert "row 4, column M (复核人): a decision needs the reviewer's name" in err
+    assert "row 5, column C (退款编号): refund id 'RF00000000000001' was edited" in err
+    assert "row 6, column P (运行 run): this row comes from run 20260101-000000-refunds-dead" in err
     assert workspace.sandbox.audit() == before, "nothing may be applied from a bad file"
 
     # a workbook of a dry run, or of another kind, is refused too

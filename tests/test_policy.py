@@ -20,11 +20,13 @@ from robots.refunds.policy import (
     AGREE_REFUND,
     AGREE_RETURN,
     CONFIRM_REFUND,
+    HARD_RULES,
     REASONS,
     Approve,
     HandOver,
     RefundRules,
     decide,
+    failures,
     is_urgent,
     within_return_window,
 )
@@ -165,6 +167,52 @@ def test_return_received_edges() -> None:
     assert code(late) == CONFIRM_REFUND
     # merchant-fault returns still go to a person at the paying stage
     assert code(replace(RETURN_RECEIVED, reason="商品破损")) == "MERCHANT_FAULT"
+
+
+def test_every_failed_rule_is_named_the_first_is_the_headline() -> None:
+    # RF…1107: over the cap AND the goods never reached the warehouse. The headline stays the
+    # first rule (as before), and the hard rule a reviewer cannot waive is there too.
+    big = replace(
+        RETURN_RECEIVED,
+        refund_fee=Decimal("540.00"),
+        payment=Decimal("540.00"),
+        receipt=None,
+    )
+    decision = decide(big, RULES, NOW)
+    assert isinstance(decision, HandOver)
+    assert decision.code == "OVER_AMOUNT_CAP"
+    assert decision.codes == ("OVER_AMOUNT_CAP", "RETURN_NOT_RECEIVED")
+    assert decision.reasons == REASONS["OVER_AMOUNT_CAP"] + "；" + REASONS["RETURN_NOT_RECEIVED"]
+    assert set(decision.codes) & set(HARD_RULES) == {"RETURN_NOT_RECEIVED"}
+
+    messy = replace(
+        REFUND_ONLY,
+        intervention=True,
+        refund_fee=Decimal("900.00"),
+        payment=Decimal("800.00"),
+        has_gift=True,
+        reason="商品破损",
+        buyer_blacklisted=True,
+        order_status="TRADE_FINISHED",
+    )
+    assert failures(messy, RULES, NOW) == [
+        "PLATFORM_INTERVENTION",
+        "AMOUNT_EXCEEDS_PAID",
+        "GIFT_OR_SHARED_DISCOUNT",
+        "MERCHANT_FAULT",  # merchant fault, not also "not automatable"
+        "BUYER_RISK",
+        "OVER_AMOUNT_CAP",
+        "REFUND_ONLY_AFTER_SHIPPING",
+    ]
+    late_underwear = replace(
+        RETURN_REQUEST, category="女士内衣", signed_at=NOW - timedelta(days=12), reason="?"
+    )
+    assert failures(late_underwear, RULES, NOW) == [
+        "REASON_NOT_AUTOMATABLE",
+        "EXCLUDED_CATEGORY",
+        "OUTSIDE_RETURN_WINDOW",
+    ]
+    assert failures(RETURN_RECEIVED, RULES, NOW) == []
 
 
 # Wordings as real back offices show them (DOMAIN.md §1: paths, brackets, widths, platform
@@ -315,6 +363,8 @@ def test_never_approves_what_a_guard_forbids(
         assert decision.amount == (fee if decision.action != AGREE_RETURN else 0)
     else:
         assert decision.code in REASONS
+        assert decision.codes[0] == decision.code and set(decision.codes) <= set(REASONS)
+        assert list(decision.codes) == failures(refund, RULES, NOW)
 
 
 @given(days=st.integers(0, 30), hour=st.integers(0, 23), window=st.integers(0, 15))

@@ -7,25 +7,27 @@ from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
-from report_checks import assert_report_shape
+from report_checks import assert_report_shape, records, summary_of, values
 
 from robots.refunds.report import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
 
 NOW = datetime(2026, 11, 23, 10, 0)
 
 
-def row(rid: str, hours: float, urgent: bool = False, evidence: str = "") -> ExceptionRow:
+def row(rid: str, hours: float, *codes: str, evidence: str = "") -> ExceptionRow:
+    codes = codes or ("OVER_AMOUNT_CAP",)
     return ExceptionRow(
         rid,
         "TB" + rid,
         "tb_buyer",
         Decimal("128.50"),
-        "OVER_AMOUNT_CAP",
-        "退款金额超过单笔自动审批上限",
+        codes,
+        "；".join(codes),
         NOW + timedelta(hours=hours),
-        urgent,
         f"http://shop/refunds/{rid}",
         evidence,
+        item_key=f"{rid}@WAIT_SELLER_AGREE",
+        run_id="run-1",
     )
 
 
@@ -36,14 +38,17 @@ def test_written_workbook_reads_back(tmp_path: Path) -> None:
         NOW,
         NOW,
         False,
-        {"approved": 3, "handed_to_person": 1},
+        {"approved": 3, "handed_to_person": 5},
         Decimal("300.10"),
+        now=NOW,
+        escalate_within_hours=12,
     )
     exceptions = [
         row("B", 50),
-        row("A", 30),
-        row("U", 5, urgent=True, evidence="../e/u.png"),
-        row("V", 8, urgent=True),
+        row("A", 30, "OVER_AMOUNT_CAP", "RETURN_NOT_RECEIVED"),
+        row("U", 5, evidence=str(tmp_path / "e" / "u.png")),
+        row("V", 8),
+        row("L", -3, "BUYER_RISK"),
     ]
     approved = [
         ApprovedRow(
@@ -53,14 +58,23 @@ def test_written_workbook_reads_back(tmp_path: Path) -> None:
     path = write_refund_report(tmp_path / "r.xlsx", summary, exceptions, approved)
     assert_report_shape(path)
     wb = openpyxl.load_workbook(path)
-    ids = [r[1] for r in wb["Exceptions"].iter_rows(min_row=2, values_only=True)]
-    assert ids == ["U", "V", "A", "B"]
-    evidence = wb["Exceptions"]["J2"]
-    assert evidence.hyperlink is not None and evidence.hyperlink.target == "../e/u.png"
-    assert wb["Exceptions"]["E2"].value == 128.5
-    summary_values = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True)}
-    assert summary_values["自动通过率 auto-approval rate"] == 0.75
-    assert summary_values["自动退款金额 money approved"] == 300.1
+    rows = values(wb["待人工处理"])
+    assert [r["退款编号"] for r in rows] == ["L", "U", "V", "A", "B"]  # overdue first
+    assert [r["时限"] for r in rows] == ["已超时", "紧急", "紧急", None, None]
+    assert [r["剩余小时"] for r in rows] == [-3, 5, 8, 30, 50]
+    assert rows[3]["原因代码"] == "OVER_AMOUNT_CAP, RETURN_NOT_RECEIVED"
+    evidence = records(wb["待人工处理"])[1]["证据"]
+    # an absolute address: the workbook mailed elsewhere still names the file
+    assert evidence.hyperlink.target == (tmp_path / "e" / "u.png").as_uri()
+    assert rows[0]["退款金额"] == 128.5
+    s = summary_of(wb)
+    assert s["自动通过率 auto-approval rate"] == 3 / 8
+    assert s["自动退款金额 money approved"] == 300.1
+    assert s["待复核金额 money awaiting review"] == 5 * 128.5
+    assert s["  其中已超时 overdue"] == 1
+    assert s["  其中12小时内到期 due soon"] == 2
+    assert s["退款金额超过单笔自动审批上限 OVER_AMOUNT_CAP"] == 4
+    assert s["买家风险：近90天退款过多、退款率过高或在黑名单 BUYER_RISK"] == 1
 
 
 def test_empty_run_still_writes_a_valid_workbook(tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ from robots.ledger import State
 from robots.refunds.apply_report import RESULTS, ApplyRow, write_apply_report
 from robots.refunds.backoffice import RecordState, RefundBackOffice
 from robots.refunds.model import RefundRequest
-from robots.refunds.policy import MOVES_MONEY, REASONS, reviewed_action
+from robots.refunds.policy import MOVES_MONEY, REASONS, failures, reviewed_action
 from robots.refunds.review import ReviewedRow, ReviewedWorkbook
-from robots.refunds.robot import ACTING, ROBOT, cents, live_reader
+from robots.refunds.robot import ACTING, ROBOT, cents, live_reader, refund_row
 from robots.refunds.scenario import RefundScenario
 
 
@@ -38,6 +38,7 @@ class ApplyCount(enum.StrEnum):
     HELD = "held"
     ALREADY_DONE = "already_done"
     CHANGED_SINCE_REVIEW = "changed_since_review"
+    REFUSED_HARD_RULE = "refused_hard_rule"
     HANDLED_ELSEWHERE = "handled_elsewhere"
     FAILED = "failed"
 
@@ -82,7 +83,7 @@ class ReviewedApprovals(BaseRobot):
         logger.info(
             "applying {} (run {}): {} decisions",
             self.review.file,
-            self.review.run_id,
+            self.review.run_id or "the open-exceptions queue",
             len(self.review.rows),
         )
 
@@ -109,7 +110,7 @@ class ReviewedApprovals(BaseRobot):
             "note": row.note,
             "workbook": str(self.review.file),
             "row": row.row,
-            "reviewed_run": self.review.run_id,
+            "reviewed_run": row.run_id or self.review.run_id,
             "applied_by_run": self.run.run_id,
             "at": self.run.clock.now().isoformat(timespec="seconds"),
         }
@@ -121,15 +122,15 @@ class ReviewedApprovals(BaseRobot):
         if item_view.state == State.DONE:
             earlier = item_view.details.get("review", {})
             how = (
-                f"applied by run {earlier['applied_by_run']} ({earlier['reviewer']})"
+                f"已由运行 {earlier['applied_by_run']} 按 {earlier['reviewer']} 的复核处理"
                 if earlier.get("applied_by_run") and earlier.get("decision") == "approve"
-                else "done before the review was applied"
+                else "应用复核意见前已处理完毕"
             )
             self._result(row, "ALREADY_DONE", how)
             return
         if row.decision == "hold":
             run.ledger.note_review(ROBOT, row.item_key, run_id=run.run_id, review=review)
-            self._result(row, "HELD", f"held by {row.reviewer}")
+            self._result(row, "HELD", f"{row.reviewer} 暂缓")
             return
         outcome = Applying(row, review)
         async with run.item(row.item_key, lane=lane, acting=ACTING) as item:
@@ -138,6 +139,9 @@ class ReviewedApprovals(BaseRobot):
             )
         if item.outcome == Outcome.HANDED_OVER:
             run.ledger.note_review(ROBOT, row.item_key, run_id=run.run_id, review=review)
+            if outcome.result == "REFUSED_HARD_RULE":
+                self._result(row, outcome.result, outcome.message)
+                return
             code = "ALREADY_DONE" if item.reason_code == "ALREADY_DONE" else "CHANGED_SINCE_REVIEW"
             self._result(row, code, item.message)
         elif item.outcome == Outcome.SYSTEM_EXCEPTION:
@@ -161,13 +165,24 @@ class ReviewedApprovals(BaseRobot):
         assert view is not None
         if verdict is None and live.fingerprint != view.fingerprint:
             raise StaleRecord(
-                f"the refund changed after the report was written (was {view.fingerprint}, "
-                f"now {live.fingerprint}); review it again",
+                f"报告写出后退款单已变化（原 {view.fingerprint}，现 {live.fingerprint}），"
+                "请重新复核",
                 item_id=row.item_key,
             )
         action = reviewed_action(live)
         if action is None:
-            raise BusinessException("NOT_PENDING", f"nothing to approve in status {live.status}")
+            raise BusinessException("NOT_PENDING", f"当前状态 {live.status}，没有可同意的操作")
+        # a reviewer waives soft rules (over the cap, a risky buyer...), never a hard one:
+        # the live record is checked again, and the item stays with a person, its reasons
+        # refreshed
+        failed = failures(live, self.scenario.policy, self.run.clock.now())
+        hard = [c for c in failed if c in self.scenario.review.hard_rules]
+        if hard:
+            item.row.update(refund_row(live, self.bo.detail_url(refund_id), self.run.clock))
+            item.row["reasons"] = failed
+            text = "；".join(REASONS[c] for c in hard)
+            applying.ended("REFUSED_HARD_RULE", f"{text}（{', '.join(hard)}）")
+            raise BusinessException(failed[0], "；".join(REASONS[c] for c in failed))
         try:
             acted = await item.act(
                 Action(
@@ -180,7 +195,7 @@ class ReviewedApprovals(BaseRobot):
                 read_live=lambda: self.bo.read(page, refund_id),
             )
         except AlreadyActing:
-            applying.ended("ALREADY_DONE", "another run acted on it meanwhile")
+            applying.ended("ALREADY_DONE", "另一运行同时已处理")
             return
         if acted.verdict == Verdict.ELSEWHERE:
             self._elsewhere(item, acted.live, applying)
@@ -190,7 +205,7 @@ class ReviewedApprovals(BaseRobot):
     def _elsewhere(self, item: Item, live: RefundRequest | RecordState, applying: Applying) -> None:
         details = {"handled_elsewhere": live.status, "review": applying.review}
         item.done(acted=False, fingerprint=live.fingerprint, details=details)
-        applying.ended("HANDLED_ELSEWHERE", f"now {live.status}")
+        applying.ended("HANDLED_ELSEWHERE", f"现状态 {live.status}")
 
     def _reviewed_done(
         self, item: Item, refund: RefundRequest | RecordState, action: str, applying: Applying
@@ -220,7 +235,7 @@ class ReviewedApprovals(BaseRobot):
         return write_apply_report(
             self.report_path("apply"),
             source=self.review.file,
-            reviewed_run=self.review.run_id,
+            reviewed_run=self.review.run_id or "待处理队列 open-exceptions",
             run_id=self.run.run_id,
             started=self.run_times()[0],
             rows=self.rows,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+ROBOT = "refunds"  # the robot's name in the ledger, the registry and the CLI
+
 # statuses a seller acts on (Taobao-style names)
 WAIT_SELLER_AGREE = "WAIT_SELLER_AGREE"
 WAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_CONFIRM_GOODS"

@@ -135,68 +135,125 @@ class Approve:
 
 @dataclass(frozen=True)
 class HandOver:
-    """Hand the refund to a person; ``code`` is stable, ``reason`` is for people."""
+    """Hand the refund to a person; ``code`` is the headline (the first rule that failed,
+    stable), ``codes`` every rule that failed, in the policy's order."""
 
     code: str
+    codes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.codes:
+            object.__setattr__(self, "codes", (self.code,))
 
     @property
     def reason(self) -> str:
         return REASONS[self.code]
 
+    @property
+    def reasons(self) -> str:
+        """Every failed rule in Chinese, one after the other (what a reviewer reads)."""
+        return "；".join(REASONS[c] for c in self.codes)
+
 
 Decision = Approve | HandOver
 
+# Rules a person reviewing a hand-over cannot waive: ``robots apply`` re-reads the record and
+# refuses an approval while it still fails one (a scenario's ``[review] hard_rules`` may list
+# others). Money for goods the warehouse never received, a refund under platform arbitration,
+# more than the buyer paid, or a record no longer waiting for the seller.
+HARD_RULES = ("NOT_PENDING", "PLATFORM_INTERVENTION", "AMOUNT_EXCEEDS_PAID", "RETURN_NOT_RECEIVED")
 
-def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision:
-    """Apply the policy; the first rule that fails names the reason."""
-    if refund.status not in (WAIT_SELLER_AGREE, WAIT_SELLER_CONFIRM_GOODS):
-        return HandOver("NOT_PENDING")
-    if refund.intervention:
-        return HandOver("PLATFORM_INTERVENTION")
-    if refund.refund_type != "REFUND":
-        return HandOver("NOT_A_PLAIN_REFUND")
-    if refund.refund_fee > refund.payment:
-        return HandOver("AMOUNT_EXCEEDS_PAID")
-    if refund.open_refunds_on_line > 1:
-        return HandOver("SEVERAL_OPEN_REFUNDS")
-    if (refund.refund_sku, refund.refund_quantity) != (refund.line_sku, refund.line_quantity):
-        return HandOver("SKU_OR_QUANTITY_MISMATCH")
-    if refund.has_gift or refund.shared_discount:
-        return HandOver("GIFT_OR_SHARED_DISCOUNT")
-    if refund.refund_fee < refund.payment:
-        return HandOver("PARTIAL_REFUND")
-    if first_match(rules.merchant_fault_reasons, refund.reason):
-        return HandOver("MERCHANT_FAULT")
-    if not first_match(rules.safe_reasons, refund.reason):
-        return HandOver("REASON_NOT_AUTOMATABLE")
-    if buyer_is_risky(refund, rules):
-        return HandOver("BUYER_RISK")
-    if refund.refund_fee > rules.max_auto_amount:
-        return HandOver("OVER_AMOUNT_CAP")
+
+# the codes ``failures`` can name (the rest of REASONS are the robot's own: cap, stale, ...)
+RULE_CODES = tuple(
+    c
+    for c in REASONS
+    if c not in ("DAILY_CAP_REACHED", "STALE_RECORD", "UNREADABLE_FIELD", "SYSTEM_ERROR")
+)
+
+
+def _known_rules(codes: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [c for c in codes if c not in RULE_CODES]
+    if unknown:
+        raise ValueError(f"unknown rule {unknown[0]!r} (expected one of {', '.join(RULE_CODES)})")
+    return codes
+
+
+class ReviewRules(BaseModel):
+    """What a person reviewing hand-overs may waive (a scenario's ``[review]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hard_rules: Annotated[tuple[str, ...], AfterValidator(_known_rules)] = Field(
+        default=HARD_RULES,
+        description="rules a reviewed approval cannot waive: `robots apply` re-reads the "
+        "record and refuses while it still fails one",
+    )
+
+
+def failures(refund: RefundRequest, rules: RefundRules, now: datetime) -> list[str]:
+    """Every rule the refund fails, in the policy's order (the first is the headline)."""
+    failed: list[str] = []
+
+    def check(code: str, fails: bool) -> None:
+        if fails:
+            failed.append(code)
+
+    check("NOT_PENDING", refund.status not in (WAIT_SELLER_AGREE, WAIT_SELLER_CONFIRM_GOODS))
+    check("PLATFORM_INTERVENTION", refund.intervention)
+    check("NOT_A_PLAIN_REFUND", refund.refund_type != "REFUND")
+    check("AMOUNT_EXCEEDS_PAID", refund.refund_fee > refund.payment)
+    check("SEVERAL_OPEN_REFUNDS", refund.open_refunds_on_line > 1)
+    check(
+        "SKU_OR_QUANTITY_MISMATCH",
+        (refund.refund_sku, refund.refund_quantity) != (refund.line_sku, refund.line_quantity),
+    )
+    check("GIFT_OR_SHARED_DISCOUNT", refund.has_gift or refund.shared_discount)
+    check("PARTIAL_REFUND", refund.refund_fee < refund.payment)
+    merchant_fault = first_match(rules.merchant_fault_reasons, refund.reason) is not None
+    check("MERCHANT_FAULT", merchant_fault)
+    # a reason naming merchant fault is not "also not automatable": one reason, one row
+    check(
+        "REASON_NOT_AUTOMATABLE",
+        not merchant_fault and first_match(rules.safe_reasons, refund.reason) is None,
+    )
+    check("BUYER_RISK", buyer_is_risky(refund, rules))
+    check("OVER_AMOUNT_CAP", refund.refund_fee > rules.max_auto_amount)
 
     if refund.status == WAIT_SELLER_CONFIRM_GOODS:
         receipt = refund.receipt
-        if receipt is None:
-            return HandOver("RETURN_NOT_RECEIVED")
-        if (receipt.waybill, receipt.sku, receipt.quantity) != (
-            refund.return_sid,
-            refund.refund_sku,
-            refund.refund_quantity,
-        ):
-            return HandOver("RETURN_MISMATCH")
+        check("RETURN_NOT_RECEIVED", receipt is None)
+        check(
+            "RETURN_MISMATCH",
+            receipt is not None
+            and (receipt.waybill, receipt.sku, receipt.quantity)
+            != (refund.return_sid, refund.refund_sku, refund.refund_quantity),
+        )
+    elif not refund.has_good_return:
+        check("REFUND_ONLY_AFTER_SHIPPING", refund.order_status != WAIT_SELLER_SEND_GOODS)
+    else:
+        check(
+            "EXCLUDED_CATEGORY", first_match(rules.excluded_categories, refund.category) is not None
+        )
+        check("RETURN_BEFORE_DELIVERY", refund.signed_at is None)
+        check(
+            "OUTSIDE_RETURN_WINDOW",
+            refund.signed_at is not None
+            and not within_return_window(refund.signed_at, now, rules.return_window_days),
+        )
+    return failed
+
+
+def decide(refund: RefundRequest, rules: RefundRules, now: datetime) -> Decision:
+    """Apply the policy: approve with the action the refund's stage takes, or hand it to a
+    person naming every rule it fails (the first one is the headline)."""
+    failed = failures(refund, rules, now)
+    if failed:
+        return HandOver(failed[0], tuple(failed))
+    if refund.status == WAIT_SELLER_CONFIRM_GOODS:
         return Approve(CONFIRM_REFUND, refund.refund_fee)
-
     if not refund.has_good_return:
-        if refund.order_status != WAIT_SELLER_SEND_GOODS:
-            return HandOver("REFUND_ONLY_AFTER_SHIPPING")
         return Approve(AGREE_REFUND, refund.refund_fee)
-
-    if first_match(rules.excluded_categories, refund.category):
-        return HandOver("EXCLUDED_CATEGORY")
-    if refund.signed_at is None:
-        return HandOver("RETURN_BEFORE_DELIVERY")
-    if not within_return_window(refund.signed_at, now, rules.return_window_days):
-        return HandOver("OUTSIDE_RETURN_WINDOW")
     return Approve(AGREE_RETURN, Decimal("0"))
 
 

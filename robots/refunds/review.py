@@ -1,9 +1,11 @@
 """Reading a refunds workbook that a person reviewed: every problem found, or the decisions.
 
 Pure openpyxl, no browser. The workbook must be one the refunds robot wrote for a real run
-in this ledger; each decided row must still carry the hidden item and run the robot wrote,
-an unchanged refund id, a known decision and a reviewer. One bad row rejects the whole file
-(nothing is applied), and the error names the sheet, row and column of every problem.
+in this ledger (or the open-exceptions queue, whose rows come from many runs); each decided
+row must still carry the hidden item and run the robot wrote, an unchanged refund id, a
+known decision (同意/暂缓, or approve/hold) and a reviewer. Columns are found by their
+header. One bad row rejects the whole file (nothing is applied), and the error names the
+sheet, row and column of every problem.
 """
 
 from __future__ import annotations
@@ -18,18 +20,23 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from robots.errors import InvalidReview
-from robots.refunds.report import (
-    DECISION_COLUMN,
-    EXCEPTION_COLUMNS,
-    ITEM_COLUMN,
-    REVIEWER_COLUMN,
-    RUN_COLUMN,
-)
+from robots.reports.queue import QUEUE_KEY  # the open-exceptions queue's Summary key
 
-SHEET = "Exceptions"
+# the refunds sheet by the names it has had (Chinese first now; workbooks written before
+# keep working), in a run's workbook and in the open-exceptions queue
+SHEETS = ("待人工处理", "退款待人工处理", "Exceptions")
+SUMMARIES = ("汇总", "Summary")
 # what people type, in either language, for the two decisions
 DECISION_WORDS = {"approve": "approve", "同意": "approve", "hold": "hold", "暂缓": "hold"}
-REFUND_ID_COLUMN, NOTE_COLUMN = 2, 13
+# the columns apply reads, found by their header (moved columns are fine)
+COLUMNS = {
+    "refund_id": "退款编号",
+    "decision": "处理决定",
+    "reviewer": "复核人",
+    "note": "备注",
+    "item": "条目 item",
+    "run": "运行 run",
+}
 
 
 @dataclass(frozen=True)
@@ -40,23 +47,20 @@ class ReviewedRow:
     decision: str  # approve | hold
     reviewer: str
     note: str
+    run_id: str = ""  # the run whose workbook first listed it
 
 
 @dataclass(frozen=True)
 class ReviewedWorkbook:
     file: Path
-    run_id: str
+    run_id: str  # "" for the open-exceptions queue (its rows come from many runs)
     scenario: str
     rows: list[ReviewedRow]  # the decided rows only
+    queue: bool = False
 
 
 def _cell_text(value: object) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _where(row: int, column: int) -> str:
-    header = EXCEPTION_COLUMNS[column - 1][0]
-    return f"sheet '{SHEET}', row {row}, column {get_column_letter(column)} ({header})"
 
 
 def read_review(
@@ -64,6 +68,7 @@ def read_review(
     *,
     run_is_known: Callable[[str], bool],
     item_is_known: Callable[[str], bool],
+    scenario_of: Callable[[str], str] = lambda _run: "",
 ) -> ReviewedWorkbook:
     """Validate the whole workbook; raise InvalidReview listing every problem."""
     if file.suffix.lower() not in (".xlsx", ".xlsm"):
@@ -76,96 +81,124 @@ def read_review(
         raise InvalidReview(file, ["no such file"]) from None
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, InvalidFileException) as exc:
         raise InvalidReview(file, [f"not an .xlsx workbook ({exc})"]) from None
-    if "Summary" not in wb.sheetnames or SHEET not in wb.sheetnames:
+    sheet_name = next((n for n in SHEETS if n in wb.sheetnames), None)
+    summary_name = next((n for n in SUMMARIES if n in wb.sheetnames), None)
+    if sheet_name is None or summary_name is None:
+        names = set(wb.sheetnames)
         kind = (
             "a page-scan report (its findings are fixed in the shop, not applied by a robot)"
-            if "Price errors" in wb.sheetnames
+            if names & {"Price errors", "价格问题"}
             else "a returns report (apply supports refunds workbooks so far)"
-            if "Suggestions" in wb.sheetnames
+            if names & {"Suggestions", "待人工确认"}
             else f"sheets {wb.sheetnames}"
         )
         raise InvalidReview(
             file,
             [
-                f"not a refunds exception workbook: expected sheets Summary and {SHEET}, "
-                f"found {kind}"
+                f"not a refunds exception workbook: expected sheets {SUMMARIES[0]} and "
+                f"{SHEETS[0]} (or Summary and Exceptions), found {kind}"
             ],
         )
     summary = {
-        _cell_text(k): v for k, v, *_ in wb["Summary"].iter_rows(max_col=2, values_only=True)
+        _cell_text(k): v for k, v, *_ in wb[summary_name].iter_rows(max_col=2, values_only=True)
     }
-    run_id = _cell_text(summary.get("运行编号 run id"))
+    queue = QUEUE_KEY in summary
+    run_id = "" if queue else _cell_text(summary.get("运行编号 run id"))
     scenario = _cell_text(summary.get("场景 scenario"))
-    if not run_id:
-        raise InvalidReview(file, ["sheet 'Summary': the run id (运行编号 run id) is missing"])
-    if _cell_text(summary.get("演练 dry run")).startswith("是"):
-        raise InvalidReview(file, [f"run {run_id} was a dry run: its workbook cannot be applied"])
-    if not run_is_known(run_id):
-        raise InvalidReview(
-            file, [f"sheet 'Summary': run {run_id} is not in this workspace's ledger"]
-        )
+    if not queue:
+        if not run_id:
+            raise InvalidReview(
+                file, [f"sheet '{summary_name}': the run id (运行编号 run id) is missing"]
+            )
+        if _cell_text(summary.get("演练 dry run")).startswith("是"):
+            raise InvalidReview(
+                file, [f"run {run_id} was a dry run: its workbook cannot be applied"]
+            )
+        if not run_is_known(run_id):
+            raise InvalidReview(
+                file, [f"sheet '{summary_name}': run {run_id} is not in this workspace's ledger"]
+            )
 
-    sheet = wb[SHEET]
+    sheet = wb[sheet_name]
+    headers = [_cell_text(c.value) for c in sheet[1]]
+    where_of: dict[str, int] = {}
     problems: list[str] = []
-    headers = [_cell_text(c.value) for c in sheet[1]][: len(EXCEPTION_COLUMNS)]
-    for i, (expected, _) in enumerate(EXCEPTION_COLUMNS, start=1):
-        got = headers[i - 1] if i <= len(headers) else ""
-        if got != expected:
+    for name, header in COLUMNS.items():
+        if header in headers:
+            where_of[name] = headers.index(header) + 1
+        else:
             problems.append(
-                f"sheet '{SHEET}', row 1, column {get_column_letter(i)}: header {got!r}, "
-                f"expected {expected!r} (columns must not be moved, added or deleted)"
+                f"sheet '{sheet_name}', row 1: no column {header!r} (columns may be moved, "
+                "but not renamed or deleted)"
             )
     if problems:
         raise InvalidReview(file, problems)
 
+    def where(row: int, name: str) -> str:
+        column = where_of[name]
+        return (
+            f"sheet '{sheet_name}', row {row}, column {get_column_letter(column)} ({COLUMNS[name]})"
+        )
+
     rows: list[ReviewedRow] = []
     seen: dict[str, int] = {}
-    for r, values in enumerate(
-        sheet.iter_rows(min_row=2, max_col=len(EXCEPTION_COLUMNS), values_only=True), start=2
-    ):
-        cells = [_cell_text(v) for v in values]
-        raw_decision = cells[DECISION_COLUMN - 1]
+    scenarios: set[str] = set()
+    for r, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+        cells = {
+            name: _cell_text(values[c - 1]) if c <= len(values) else ""
+            for name, c in where_of.items()
+        }
+        raw_decision = cells["decision"]
         if not raw_decision:
             continue
         decision = DECISION_WORDS.get(raw_decision.lower())
         if decision is None:
             problems.append(
-                f"{_where(r, DECISION_COLUMN)}: unknown decision {raw_decision!r} "
-                "(expected approve or hold, or leave it empty)"
+                f"{where(r, 'decision')}: unknown decision {raw_decision!r} "
+                "(expected 同意 or 暂缓 (approve or hold), or leave it empty)"
             )
-        reviewer = cells[REVIEWER_COLUMN - 1]
+        reviewer = cells["reviewer"]
         if not reviewer:
-            problems.append(f"{_where(r, REVIEWER_COLUMN)}: a decision needs the reviewer's name")
-        refund_id, key, row_run = (
-            cells[REFUND_ID_COLUMN - 1],
-            cells[ITEM_COLUMN - 1],
-            cells[RUN_COLUMN - 1],
-        )
+            problems.append(f"{where(r, 'reviewer')}: a decision needs the reviewer's name")
+        refund_id, key, row_run = cells["refund_id"], cells["item"], cells["run"]
         if not key or not row_run:
             problems.append(
-                f"{_where(r, ITEM_COLUMN)}: the hidden item/run columns are empty; rows "
+                f"{where(r, 'item')}: the hidden item/run columns are empty; rows "
                 "typed in by hand cannot be applied"
             )
             continue
-        if row_run != run_id:
+        if queue:
+            if not run_is_known(row_run):
+                problems.append(f"{where(r, 'run')}: run {row_run} is not in this ledger")
+            else:
+                scenarios.add(scenario_of(row_run))
+        elif row_run != run_id:
             problems.append(
-                f"{_where(r, RUN_COLUMN)}: this row comes from run {row_run}, the workbook is "
+                f"{where(r, 'run')}: this row comes from run {row_run}, the workbook is "
                 f"run {run_id} (rows copied between workbooks cannot be applied)"
             )
         if key.split("@", 1)[0] != refund_id:
             problems.append(
-                f"{_where(r, REFUND_ID_COLUMN)}: refund id {refund_id!r} was edited; the row "
+                f"{where(r, 'refund_id')}: refund id {refund_id!r} was edited; the row "
                 f"was written for {key.split('@', 1)[0]!r}"
             )
         elif not item_is_known(key):
-            problems.append(f"{_where(r, ITEM_COLUMN)}: item {key} is not in the ledger")
+            problems.append(f"{where(r, 'item')}: item {key} is not in the ledger")
         if key in seen:
-            problems.append(
-                f"{_where(r, REFUND_ID_COLUMN)}: {refund_id} is also on row {seen[key]}"
-            )
+            problems.append(f"{where(r, 'refund_id')}: {refund_id} is also on row {seen[key]}")
         seen[key] = r
         if decision is not None and reviewer:
-            rows.append(ReviewedRow(r, refund_id, key, decision, reviewer, cells[NOTE_COLUMN - 1]))
+            rows.append(ReviewedRow(r, refund_id, key, decision, reviewer, cells["note"], row_run))
     if problems:
         raise InvalidReview(file, problems)
-    return ReviewedWorkbook(file, run_id, scenario, rows)
+    if queue:
+        scenario = scenarios.pop() if len(scenarios) == 1 else ""
+        if scenarios:  # more than one shop's refunds were decided in one queue
+            raise InvalidReview(
+                file,
+                [
+                    "the decided rows come from more than one shop's runs; decide and apply "
+                    "one shop's rows at a time"
+                ],
+            )
+    return ReviewedWorkbook(file, run_id, scenario, rows, queue)

@@ -9,12 +9,11 @@ a refund is worked like: read the live record, decide, approve.
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from playwright.async_api import Page
@@ -25,16 +24,15 @@ from robots.engine.item import (
     Action,
     Count,
     Item,
-    Outcome,
     Verdict,
     settle_acting,
 )
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
-from robots.ledger import ItemView
+from robots.ledger import ItemView, State
 from robots.refunds.backoffice import RecordState, RefundBackOffice
-from robots.refunds.model import ListedRefund, RefundRequest
+from robots.refunds.model import ROBOT, ListedRefund, RefundRequest
 from robots.refunds.policy import (
     MOVES_MONEY,
     REASONS,
@@ -43,16 +41,20 @@ from robots.refunds.policy import (
     Approve,
     HandOver,
     decide,
-    is_urgent,
 )
-from robots.refunds.report import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
+from robots.refunds.report import write_from_ledger, write_run
 from robots.refunds.scenario import RefundScenario
-
-ROBOT = "refunds"
 
 
 class RefundCount(enum.StrEnum):
     APPROVED = "approved"
+    # waiting for a person, then handled in the back office by someone: out of the queue
+    CLOSED_ELSEWHERE = "closed_elsewhere"
+
+
+# hand-overs that time cures while the refund record stays the same: read again every run
+# (the warehouse received the goods; a new day under the daily cap)
+RECHECK = frozenset({"RETURN_NOT_RECEIVED", "DAILY_CAP_REACHED"})
 
 
 def item_key(refund_id: str, stage: str) -> str:
@@ -90,13 +92,16 @@ ACTING = ActingRules[RefundRequest | RecordState](
 )
 
 
-@dataclass
-class RefundsReport:
-    """What the run's workbook holds, gathered as items finish."""
-
-    exceptions: list[ExceptionRow]
-    approved: list[ApprovedRow]
-    money: Decimal = Decimal("0")
+def refund_row(refund: RefundRequest, link: str, clock: Any) -> dict[str, Any]:
+    """What a workbook row shows of a refund (kept with its item in the ledger)."""
+    return {
+        "refund_id": refund.refund_id,
+        "order_id": refund.order_id,
+        "buyer": refund.buyer_nick,
+        "amount": str(refund.refund_fee),
+        "deadline": clock.wall(refund.deadline).isoformat(timespec="seconds"),
+        "link": link,
+    }
 
 
 class RefundsRobot(BaseRobot):
@@ -109,7 +114,7 @@ class RefundsRobot(BaseRobot):
         self.bo = RefundBackOffice(self.scenario, self.run.clock)
         self.rules = self.scenario.policy
         self.daily_cap_cents = cents(self.rules.daily_auto_total)
-        self.report = RefundsReport([], [])
+        self.money = Decimal("0")  # approved by this run (the summary line)
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
@@ -136,7 +141,13 @@ class RefundsRobot(BaseRobot):
             work,
             where=f"the shop at {self.bo.base}",
             report=self._write_report,
-            details=lambda: {"money": self.report.money},
+            details=lambda: {"money": self.money},
+            left_behind=lambda view: write_run(
+                self.run.ledger,
+                view,
+                self.report_path("refunds", view.run_id),
+                now=self.run.clock.wall(self.run.clock.now()),
+            ),
         )
 
     async def _pending_items(self, web: Web, page: Page) -> list[ListedRefund]:
@@ -151,23 +162,60 @@ class RefundsRobot(BaseRobot):
             kept = [r for r in rows if r.problem or r.status in pending]
             logger.info("{} refunds listed as {}", len(kept), status or "pending")
             listed.extend(kept)
+        if not self.run.dry_run:
+            await self._close_handled(web, page, {item_key(r.refund_id, r.status) for r in listed})
         todo = self.run.claim(
             listed,
             lambda r: (item_key(r.refund_id, r.status), r.fingerprint, {"refund_id": r.refund_id}),
+            recheck=RECHECK,
         )
         logger.info("{} items to work on", len(todo))
         return todo
+
+    async def _close_handled(self, web: Web, page: Page, listed: set[str]) -> None:
+        """Refunds waiting for a person that the list no longer shows at their stage: someone
+        handled them in the back office. Each is read live; one that really moved on leaves
+        the open set (and the open-exceptions queue); one still pending, or unreadable, stays."""
+        run, scenarios = self.run, {}
+        for view in run.ledger.open_items(ROBOT):
+            if view.item_key in listed or view.state == State.ACTING:
+                continue
+            if view.run_id not in scenarios:
+                found = run.ledger.find_run(view.run_id)
+                scenarios[view.run_id] = found.scenario if found else ""
+            if scenarios[view.run_id] != str(run.scenario_file):
+                continue  # another shop's refund
+            refund_id, stage = view.item_key.split("@", 1)
+            try:
+                live = await web.retried(
+                    f"re-reading {refund_id}", partial(self.bo.read, page, refund_id)
+                )
+            except BusinessException as exc:  # unreadable now: it stays with its person
+                logger.info("{} stays open: {}", view.item_key, exc)
+                continue
+            if live.status == stage:
+                continue
+            run.ledger.finish(
+                ROBOT,
+                view.item_key,
+                State.DONE,
+                run_id=run.run_id,
+                acted=False,
+                fingerprint=live.fingerprint,
+                details={"closed_elsewhere": live.status},
+            )
+            run.count(RefundCount.CLOSED_ELSEWHERE)
+            logger.info("{} was handled in the back office (now {})", view.item_key, live.status)
 
     # -- one refund -----------------------------------------------------------------------
     async def _item(self, listed: ListedRefund, lane: Lane) -> None:
         key = item_key(listed.refund_id, listed.status)
         seen: dict[str, RefundRequest] = {}
         async with self.run.item(key, lane=lane, acting=ACTING) as item:
+            item.row.update(refund_id=listed.refund_id, link=self.bo.detail_url(listed.refund_id))
             if listed.problem is not None:  # the list showed a status nobody mapped
                 raise listed.problem
             await item.attempt(lambda p: self._attempt(p, item, listed, seen), f"refund {key}")
-        if item.outcome in (Outcome.HANDED_OVER, Outcome.SYSTEM_EXCEPTION):
-            self._hand_over(listed, seen.get("live"), item)
 
     async def _attempt(
         self, page: Page, item: Item, listed: ListedRefund, seen: dict[str, RefundRequest]
@@ -175,6 +223,7 @@ class RefundsRobot(BaseRobot):
         """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
         refund = seen["live"] = await self.bo.read(page, listed.refund_id)
         item.fingerprint = refund.fingerprint
+        item.row.update(refund_row(refund, self.bo.detail_url(refund.refund_id), self.run.clock))
         verdict = item.verdict(refund)  # acting: an earlier attempt pressed
         if verdict == Verdict.LANDED:
             self._done(item, refund, item.acting_action, verified_as=refund.status)
@@ -183,8 +232,9 @@ class RefundsRobot(BaseRobot):
             self._handled_elsewhere(item, refund, listed.status)
             return
         decision = decide(refund, self.rules, self.run.clock.now())
-        if isinstance(decision, HandOver):
-            raise BusinessException(decision.code, decision.reason, item_id=item.key)
+        if isinstance(decision, HandOver):  # every rule it fails, for the person who decides
+            item.row["reasons"] = list(decision.codes)
+            raise BusinessException(decision.code, decision.reasons, item_id=item.key)
         assert isinstance(decision, Approve)
         acted: Acted = await item.act(
             Action(
@@ -227,23 +277,13 @@ class RefundsRobot(BaseRobot):
     ) -> None:
         """Booked as the robot's: ``refund`` as it was decided on; ``fingerprint`` the
         record's as the page shows it now."""
+        item.row["at"] = self.run.clock.wall(self.run.clock.now()).isoformat(timespec="seconds")
         item.done(
             details={"verified_as": verified_as, "action": action},
             fingerprint=fingerprint or refund.fingerprint,
         )
-        self.report.money += refund.refund_fee if action in MOVES_MONEY else Decimal("0")
+        self.money += refund.refund_fee if action in MOVES_MONEY else Decimal("0")
         self.run.count(RefundCount.APPROVED)
-        self.report.approved.append(
-            ApprovedRow(
-                refund.refund_id,
-                refund.order_id,
-                refund.buyer_nick,
-                action,
-                refund.refund_fee,
-                self.run.clock.wall(self.run.clock.now()),
-                self.bo.detail_url(refund.refund_id),
-            )
-        )
         logger.info(
             "{} {} ({}), now {}",
             "would " + action if self.run.dry_run else action,
@@ -252,39 +292,18 @@ class RefundsRobot(BaseRobot):
             verified_as,
         )
 
-    def _hand_over(self, listed: ListedRefund, refund: RefundRequest | None, item: Item) -> None:
-        code = item.reason_code or "SYSTEM_ERROR"
-        evidence = item.evidence[0] if code == "SYSTEM_ERROR" and item.evidence else ""
-        reports = self.ws.path(self.ws.config.paths.reports)
-        clock = self.run.clock
-        self.report.exceptions.append(
-            ExceptionRow(
-                refund_id=listed.refund_id,
-                order_id=refund.order_id if refund else "",
-                buyer=refund.buyer_nick if refund else "",
-                amount=refund.refund_fee if refund else Decimal("0"),
-                reason_code=code,
-                reason=item.message if code == "UNREADABLE_FIELD" else REASONS.get(code, code),
-                deadline=clock.wall(refund.deadline) if refund else None,
-                urgent=bool(refund and is_urgent(refund, self.rules, clock.now())),
-                link=self.bo.detail_url(listed.refund_id),
-                evidence=os.path.relpath(evidence, reports) if evidence else "",
-                item_key=item.key,
-            )
-        )
-
     def _write_report(self, result: RunResult) -> Path:
+        """The run's workbook, from the ledger (as `robots report` writes it later)."""
         run = self.run
-        summary = RunSummary(
-            run.run_id,
-            str(run.scenario_file),
-            *self.run_times(),
-            run.dry_run,
-            dict(result.counts),
-            self.report.money,
-        )
-        return write_refund_report(
-            self.report_path("refunds"), summary, self.report.exceptions, self.report.approved
+        view = run.ledger.find_run(run.run_id)
+        assert view is not None
+        return write_from_ledger(
+            run.ledger,
+            view,
+            self.report_path("refunds"),
+            robot=ROBOT,
+            now=run.clock.wall(run.clock.now()),
+            escalate_within_hours=float(self.rules.escalate_within_hours),
         )
 
 

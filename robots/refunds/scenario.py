@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from robots import config
-from robots.refunds.policy import RefundRules
+from robots.refunds.policy import RefundRules, ReviewRules
 
 
 class ListPage(config.ListSpec):
@@ -134,6 +134,7 @@ class RefundScenario(config.Strict):
     list: ListPage
     detail: DetailPage
     policy: RefundRules = RefundRules()
+    review: ReviewRules = ReviewRules()
 
 
 def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundScenario:
