@@ -54,19 +54,19 @@ def decide(parcel: UnlabelledParcel, *candidates: Candidate):
 def test_the_return_waybill_links_to_the_after_sales_request() -> None:
     d = decide(PARCEL)
     assert (d.outcome, d.target) == (LINK, "RF1")
-    assert "waybill = return waybill +100" in d.best.signals
+    assert "运单号=退货运单号 +100" in d.best.signals
 
 
 def test_a_refused_delivery_comes_back_under_the_outbound_waybill() -> None:
     d = decide(replace(PARCEL, waybill="SF1234567890"), replace(ORDER, refund_id=""))
     assert (d.outcome, d.target) == (LINK, "TB1")
-    assert any("outbound" in s for s in d.best.signals)
+    assert any("发货运单号" in s for s in d.best.signals)
 
 
 def test_a_one_character_typo_needs_other_signals_too() -> None:
     typo = replace(PARCEL, waybill="4301234567899")
     d = decide(typo)
-    assert d.outcome == LINK and "waybill one edit from return waybill +40" in d.best.signals
+    assert d.outcome == LINK and "运单号与退货运单号差一位 +40" in d.best.signals
     bare = replace(typo, sender_phone="", sender_name="", district="", items=(("XX", 1),))
     other = replace(ORDER, lines=(("XX", 1), ("YY", 1)), refund_created_at=None)
     d = decide(bare, other)
@@ -101,7 +101,7 @@ def test_hard_constraints_exclude_a_candidate_whatever_its_score() -> None:
 def test_late_parcels_lose_points() -> None:
     late = replace(PARCEL, waybill="", received_at=NOW + timedelta(days=40))
     d = decide(late)
-    assert "received long after signing -20" in d.best.signals
+    assert "签收很久后才到货 -20" in d.best.signals
 
 
 @pytest.mark.parametrize(

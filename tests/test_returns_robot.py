@@ -9,6 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
@@ -18,44 +20,44 @@ from conftest import (
     ROOT,
     USERNAME,
     Sandbox,
+    Workspace,
     reaped,
     robot_env,
     robots_cmd,
     start_terminal,
     stop_sandbox,
+    write_workspace,
 )
+from report_checks import assert_no_phone_numbers, values
 
 pytestmark = pytest.mark.browser
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "returns.toml"
 
 
 def workspace(root: Path, sandbox_url: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    creds = root / "credentials.toml"
+    """The refunds test workspace (its shop target too), with the warehouse terminal's
+    credential and a returns target."""
+    write_workspace(root, sandbox_url)
+    creds = root / "secrets" / "credentials.toml"
     creds.write_text(
-        "".join(
-            f'[{name}]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n'
-            for name in ("demo-shop", "demo-warehouse")
+        creds.read_text() + f'[demo-warehouse]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n'
+    )
+    with (root / "robots.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            f'[[targets]]\nname = "warehouse"\nrobot = "returns"\nscenario = "{SCENARIO}"\n'
+            f'base_url = "{sandbox_url}"\n'
         )
-    )
-    creds.chmod(0o600)
-    (root / "robots.toml").write_text(
-        f"""
-[paths]
-credentials_file = "{creds}"
-[retry]
-attempts = 3
-wait_initial_s = 0.1
-wait_max_s = 0.5
-[[targets]]
-name = "warehouse"
-robot = "returns"
-scenario = "{SCENARIO}"
-base_url = "{sandbox_url}"
-""",
-        encoding="utf-8",
-    )
     return root
+
+
+@contextmanager
+def terminal_and_workspace(sandbox: Sandbox, display: str, tmp_path: Path) -> Iterator[Path]:
+    """The warehouse terminal running on ``display`` and a workspace, for one test."""
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    try:
+        yield workspace(tmp_path / "ws", sandbox.url)
+    finally:
+        terminal.stop()
 
 
 def run(ws: Path, display: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,13 +93,9 @@ def links(sb: Sandbox) -> list[sqlite3.Row]:
 
 @pytest.mark.parcels(500)
 def test_links_match_the_ground_truth(sandbox: Sandbox, display: str, tmp_path: Path) -> None:
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         result = run(ws, display)
         assert result.returncode == 0, result.stderr
-    finally:
-        terminal.stop()
     expected = truth(sandbox)
     made = links(sandbox)
     assert len({r["parcel_id"] for r in made}) == len(made)  # no parcel linked twice
@@ -110,42 +108,50 @@ def test_links_match_the_ground_truth(sandbox: Sandbox, display: str, tmp_path: 
 
     (report,) = (ws / "reports").glob("returns-*.xlsx")
     wb = openpyxl.load_workbook(report)
-    assert wb.sheetnames == ["Summary", "Linked", "Suggestions", "Unmatched"]
-    linked = list(wb["Linked"].iter_rows(min_row=2, values_only=True))
-    assert sorted((r[0], r[6]) for r in linked) == sorted(
+    assert wb.sheetnames == ["汇总", "已关联", "待人工确认", "未匹配"]
+    linked = values(wb["已关联"])
+    assert sorted((r["包裹号"], r["关联到"]) for r in linked) == sorted(
         (r["parcel_id"], r["target"]) for r in made
     )
-    assert all(r[8] >= 80 and "+" in r[10] for r in linked)  # score and the signals that fired
-    suggestions = wb["Suggestions"]
+    # the score and the signals that fired, in Chinese
+    assert all(r["得分"] >= 80 and "+" in r["命中信号"] for r in linked)
+    assert any("运单号=退货运单号" in r["命中信号"] for r in linked)
+    suggestions = values(wb["待人工确认"])
     two = {p for p, t in expected.items() if t["kind"] == "two_plausible_orders"}
-    rows = list(suggestions.iter_rows(min_row=2, values_only=True))
-    assert two and two <= {r[0] for r in rows}  # the coin flips go to a person, with both
-    (validation,) = suggestions.data_validations.dataValidation
-    assert validation.formula1 == '"1,2,3,none"'
-    unmatched = {r[0] for r in wb["Unmatched"].iter_rows(min_row=2, values_only=True)}
-    assert {p for p, t in expected.items() if t["kind"] == "no_order"} <= unmatched | {
-        r[0] for r in rows
-    }
+    assert two and two <= {r["包裹号"] for r in suggestions}  # coin flips go to a person
+    (validation,) = wb["待人工确认"].data_validations.dataValidation
+    assert validation.formula1 == '"1,2,3,无"'
+    unmatched = values(wb["未匹配"])
+    assert {p for p, t in expected.items() if t["kind"] == "no_order"} <= {
+        r["包裹号"] for r in unmatched
+    } | {r["包裹号"] for r in suggestions}
+    assert all(r["下一步"] for r in unmatched)  # each says what a person does next
+    # phones: the export has full numbers for some parcels; no workbook shows one
+    with sandbox.db() as conn:
+        full = [
+            p for (p,) in conn.execute("SELECT sender_phone FROM parcels") if "*" not in p and p
+        ]
+    assert full
+    assert_no_phone_numbers(report)
+    shown = [str(c) for ws_ in wb.worksheets for r in ws_.iter_rows(values_only=True) for c in r]
+    assert not [p for p in full if any(p in c for c in shown)]
+    assert_no_phone_numbers(ws / "reports" / "open-exceptions.xlsx")
 
 
 @pytest.mark.parcels(40)
 def test_a_dry_run_links_nothing(sandbox: Sandbox, display: str, tmp_path: Path) -> None:
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         result = run(ws, display, "--dry-run")
         assert result.returncode == 0, result.stderr
         assert links(sandbox) == []
         with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
             assert conn.execute("SELECT count(*) FROM work_items").fetchone()[0] == 0
         (report,) = (ws / "reports").glob("returns-*-dry-run.xlsx")
-        sheet = openpyxl.load_workbook(report)["Linked"]
-        would = {(r[0], r[6]) for r in sheet.iter_rows(min_row=2, values_only=True)}
+        sheet = openpyxl.load_workbook(report)["已关联"]
+        would = {(r["包裹号"], r["关联到"]) for r in values(sheet)}
         # the real run then does exactly what the dry run reported
         result = run(ws, display)
         assert result.returncode == 0, result.stderr
-    finally:
-        terminal.stop()
     assert would and {(r["parcel_id"], r["target"]) for r in links(sandbox)} == would
 
 
@@ -153,9 +159,7 @@ def test_a_dry_run_links_nothing(sandbox: Sandbox, display: str, tmp_path: Path)
 def test_a_killed_run_never_links_a_parcel_twice(
     sandbox: Sandbox, display: str, tmp_path: Path
 ) -> None:
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         proc = start(ws, display)
         with reaped(proc):
             deadline = time.monotonic() + 300
@@ -166,8 +170,6 @@ def test_a_killed_run_never_links_a_parcel_twice(
         before = len(links(sandbox))
         result = run(ws, display)
         assert result.returncode == 0, result.stderr
-    finally:
-        terminal.stop()
     made = links(sandbox)
     assert len({r["parcel_id"] for r in made}) == len(made) > before
     expected = truth(sandbox)
@@ -191,9 +193,7 @@ def test_a_terminal_that_is_not_running_is_a_clear_error(
 def test_an_unverified_link_stays_acting_with_evidence_then_settles(
     sandbox: Sandbox, display: str, tmp_path: Path
 ) -> None:
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         sandbox.control("faults", path_prefix="/parcels/", count=1000, status=500)
         first = run(ws, display, "--limit", "1")
         assert first.returncode == 1 and "Traceback" not in first.stderr
@@ -212,8 +212,6 @@ def test_an_unverified_link_stays_acting_with_evidence_then_settles(
         sandbox.control("reset")
         second = run(ws, display, "--limit", "1")
         assert second.returncode == 0, second.stderr
-    finally:
-        terminal.stop()
     after = links(sandbox)
     # settled by reading the parcel page, not typed again; the next parcel got its own link
     assert [r["parcel_id"] for r in after].count(item["item_key"]) == 1
@@ -239,9 +237,7 @@ def test_a_parcel_someone_else_linked_meanwhile_reaches_the_workbook(
     conn.close()
     linkable = [p for p in order if expected[p]["kind"] == "return_waybill"]
     target = linkable[2]  # the robot gets to it after a few parcels
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         proc = start(ws, display)
         deadline = time.monotonic() + 120
         while not list((ws / "logs").glob("*/parcels.xlsx")):  # the robot has its list
@@ -254,18 +250,15 @@ def test_a_parcel_someone_else_linked_meanwhile_reaches_the_workbook(
                 (target,),
             )
         _, stderr = proc.communicate(timeout=900)
-    finally:
-        terminal.stop()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert target not in [r["parcel_id"] for r in links(sandbox)]  # the robot's link refused
     [report] = sorted((ws / "reports").glob("returns-*.xlsx"))
-    unmatched = list(openpyxl.load_workbook(report)["Unmatched"].iter_rows(values_only=True))
-    header, rows = unmatched[0], [dict(zip(unmatched[0], r, strict=True)) for r in unmatched[1:]]
+    rows = values(openpyxl.load_workbook(report)["未匹配"])
     mine = [r for r in rows if r["包裹号"] == target]
-    assert len(mine) == 1, header
+    assert len(mine) == 1, rows[:1]
     assert mine[0]["原因代码"] == "LINKED_ELSEWHERE"
-    assert "RF-BY-A-PERSON" in mine[0]["原因说明"]
+    assert "RF-BY-A-PERSON" in mine[0]["原因"]
     with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
         state = conn.execute(
             "SELECT state, reason_code FROM work_items WHERE item_key = ?", (target,)
@@ -275,14 +268,68 @@ def test_a_parcel_someone_else_linked_meanwhile_reaches_the_workbook(
 
 @pytest.mark.parcels(5)
 def test_the_back_office_down_is_one_line(sandbox: Sandbox, display: str, tmp_path: Path) -> None:
-    terminal = start_terminal(sandbox, display, tmp_path / "exports")
-    try:
-        ws = workspace(tmp_path / "ws", sandbox.url)
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
         stop_sandbox(sandbox)  # the warehouse terminal is up, the shop is not
         result = run(ws, display)
-    finally:
-        terminal.stop()
     assert result.returncode == 1, result.stderr
     first = result.stderr.strip().splitlines()[0]
     assert first.startswith("SystemException: could not work with the back office at "), first
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.refunds(20)
+@pytest.mark.parcels(100)
+def test_linked_returns_are_confirmed_by_the_next_refunds_run(
+    sandbox: Sandbox, display: str, tmp_path: Path
+) -> None:
+    """The loop closes: linking a parcel records the warehouse receipt (入库), and the next
+    refunds run confirms exactly the refunds that now pass every rule, each once."""
+    ws = workspace(tmp_path / "ws", sandbox.url)
+    shop = Workspace(ws, sandbox)  # its refunds target
+
+    def confirmed() -> list[str]:
+        with sandbox.db() as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT refund_id FROM audit_log WHERE action = 'confirm_refund'"
+                )
+            ]
+
+    shop.run()
+    before = confirmed()
+    not_received = {
+        r["item_key"].split("@")[0]
+        for r in shop.ledger_rows()
+        if r["robot"] == "refunds" and "RETURN_NOT_RECEIVED" in r["reason_code"] + r["details"]
+    }
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    try:
+        result = run(ws, display)
+        assert result.returncode == 0, result.stderr
+    finally:
+        terminal.stop()
+    expected = truth(sandbox)
+    rightly_linked = [
+        expected[r["parcel_id"]]
+        for r in links(sandbox)
+        if expected[r["parcel_id"]]["target"] == r["target"]
+    ]
+    should_confirm = {t["target"] for t in rightly_linked if t["after_link"] == ["confirm_refund"]}
+    assert len(should_confirm) >= 8, len(should_confirm)
+    assert should_confirm <= not_received  # handed over before: goods not received
+
+    shop.run()
+    after = confirmed()
+    assert len(after) == len(set(after)), "a refund was confirmed twice"
+    assert set(after) - set(before) == should_confirm
+    # the linked ones that still fail a rule went to a person with that rule
+    others = {
+        t["target"]: t["after_link"]
+        for t in rightly_linked
+        if t["after_link"] not in ([], ["confirm_refund"])
+    }
+    rows = {r["item_key"].split("@")[0]: r for r in shop.ledger_rows() if r["robot"] == "refunds"}
+    for rid, codes in others.items():
+        assert rows[rid]["state"] == "business_exception", rid
+        assert rows[rid]["reason_code"] == codes[0], (rid, codes)

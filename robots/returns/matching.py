@@ -221,37 +221,37 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
     w = _clean_waybill(parcel.waybill)
     rw, ow = _clean_waybill(c.return_waybill), _clean_waybill(c.outbound_waybill)
     if w and w == rw:
-        add(rules.return_waybill, "waybill = return waybill")
+        add(rules.return_waybill, "运单号=退货运单号")
     elif w and w == ow:
-        add(rules.outbound_waybill, "waybill = outbound waybill (refused)")
+        add(rules.outbound_waybill, "运单号=发货运单号（拒收退回）")
     elif w and rw and Levenshtein.distance(w, rw, score_cutoff=1) <= 1:
-        add(rules.waybill_one_edit, "waybill one edit from return waybill")
+        add(rules.waybill_one_edit, "运单号与退货运单号差一位")
     head, tail = phone_parts(parcel.sender_phone)
     c_head, c_tail = phone_parts(c.phone)
     if tail and tail == c_tail:
-        add(rules.phone_tail, "phone last 4")
+        add(rules.phone_tail, "手机尾号一致")
         if head and head == c_head:
-            add(rules.phone_head_bonus, "phone first 3")
+            add(rules.phone_head_bonus, "手机前三位一致")
     name = name_signal(parcel.sender_name, c.buyer_name, c.buyer_nick)
     if name == "exact":
-        add(rules.name_exact, "name")
+        add(rules.name_exact, "姓名一致")
     elif name == "surname":
-        add(rules.surname_only, "surname")
+        add(rules.surname_only, "姓氏一致")
     if parcel.district and parcel.district == c.district:
-        add(rules.same_district, "district")
+        add(rules.same_district, "地区一致")
     got, bought = _multiset(parcel.items), _multiset(c.lines)
     if got and all(bought[sku] >= qty for sku, qty in got.items()):
-        add(rules.skus_within_order, "SKUs within order")
+        add(rules.skus_within_order, "商品都在订单内")
         if got == bought:
-            add(rules.skus_exact_bonus, "SKUs exact")
+            add(rules.skus_exact_bonus, "商品与订单完全一致")
     if c.refund_created_at is not None:
         before = parcel.received_at - c.refund_created_at
         if timedelta(0) <= before <= timedelta(days=rules.recent_refund_days):
-            add(rules.recent_refund, "refund opened shortly before")
+            add(rules.recent_refund, "到货前不久申请了售后")
     if c.signed_at is not None and parcel.received_at - c.signed_at > timedelta(
         days=rules.late_after_signing_days
     ):
-        add(rules.late_after_signing, "received long after signing")
+        add(rules.late_after_signing, "签收很久后才到货")
     return Scored(c, points, tuple(signals))
 
 

@@ -1,21 +1,40 @@
-"""The returns robot's workbook: Summary, Linked, Suggestions (pick one), Unmatched.
+"""The returns robot's workbook, written from the ledger: 汇总, 已关联, 待人工确认, 未匹配.
 
-Same conventions as the other reports (``robots.reports.workbook``). In *Suggestions* each
-parcel has its top candidates side by side with scores and the signals that fired, and a
-Decision column where a person writes which candidate (1, 2, 3) or ``none``.
+Same conventions as the other reports (``robots.reports.workbook``): Chinese first, phone
+numbers masked to their last four digits, signals in Chinese and wrapped whole. In 待人工确认
+each parcel has its top candidates side by side with scores and the signals that fired, and a
+处理决定 column where a person writes which candidate (1, 2, 3) or 无; in 未匹配 each row says
+what to do next. Every parcel keeps its row in the ledger (``Item.row``), so a killed run's
+parcels still reach a workbook and the open-exceptions queue.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
+from robots.ledger import ItemView, Ledger, RunView, State
 from robots.reports import workbook as book
-from robots.returns.matching import Scored, UnlabelledParcel
 
-DECISIONS = ("1", "2", "3", "none")
+ROBOT = "returns"
+REASONS = {
+    "NEEDS_REVIEW": "有可能的订单但不够确定，请从候选中选择",
+    "NO_MATCH": "没有找到可能的订单",
+    "LINKED_ELSEWHERE": "包裹已被他人关联到其他单据",
+    "SYSTEM_ERROR": "系统异常，多次重试仍失败，请人工处理",
+}
+NEXT_STEP = {  # what a person does next with a parcel under 未匹配
+    "NO_MATCH": "在后台按手机号、姓名或商品再查；仍无结果请联系快递查寄件人，按无主件登记保管",
+    "LINKED_ELSEWHERE": "核对已关联的单据；若关联有误，在仓库终端撤销后重新关联",
+    "SYSTEM_ERROR": "下次运行会自动重试；多次失败请检查仓库终端和后台是否正常",
+}
+LINKED, SUGGESTIONS, UNMATCHED = "已关联", "待人工确认", "未匹配"
+DECISIONS = ("1", "2", "3", "无")
 PARCEL_COLUMNS = [
     ("包裹号", 16),
     ("运单号", 17),
@@ -30,118 +49,195 @@ LINKED_COLUMNS = [
     ("订单号", 20),
     ("得分", 7),
     ("次高分", 7),
-    ("命中信号", 60),
+    ("命中信号", 48),
     ("包裹页", 8),
 ]
 SUGGESTION_COLUMNS = [
     *PARCEL_COLUMNS,
+    ("原因", 30),
     ("原因代码", 14),
-    ("原因说明", 30),
     *[
         (f"候选{i} {what}", w)
         for i in (1, 2, 3)
-        for what, w in (("单号", 20), ("得分", 7), ("信号", 40))
+        for what, w in (("单号", 20), ("得分", 7), ("信号", 34))
     ],
     ("处理决定", 10),
-    ("备注", 30),
+    ("备注", 24),
 ]
-UNMATCHED_COLUMNS = [*PARCEL_COLUMNS, ("原因代码", 14), ("原因说明", 30), ("证据", 8), ("备注", 30)]
+UNMATCHED_COLUMNS = [
+    *PARCEL_COLUMNS,
+    ("原因", 30),
+    ("原因代码", 14),
+    ("下一步", 44),
+    ("证据", 8),
+    ("备注", 24),
+]
 
 
-@dataclass(frozen=True)
-class LinkRow:
-    parcel: UnlabelledParcel
-    target: str
-    order_id: str
-    score: int
-    signals: tuple[str, ...]
-    runner_up: int | None
-    link: str
+def parcel_row(
+    parcel_id: str,
+    waybill: str,
+    sender_name: str,
+    sender_phone: str,
+    items: Iterable[tuple[str, int]],
+    received_at: datetime,
+    link: str,
+) -> dict[str, Any]:
+    """What every sheet shows of a parcel (kept with its item in the ledger), phone masked."""
+    return {
+        "parcel_id": parcel_id,
+        "waybill": waybill,
+        "sender_name": sender_name,
+        "sender_phone": book.mask_phone(sender_phone),
+        "items": "; ".join(f"{sku}×{qty}" for sku, qty in items),
+        "received_at": received_at.isoformat(timespec="seconds"),
+        "link": link,
+    }
 
 
-@dataclass(frozen=True)
-class SuggestionRow:
-    parcel: UnlabelledParcel
-    code: str
-    reason: str
-    top: tuple[Scored, ...]
-    runner_up: int | None
-    evidence: str
+def _parcel_cells(row: dict[str, Any], key: str) -> list[object]:
+    received = row.get("received_at")
+    return [
+        row.get("parcel_id", key),
+        row.get("waybill", ""),
+        row.get("sender_name", ""),
+        book.mask_phone(str(row.get("sender_phone", ""))),
+        row.get("items", ""),
+        datetime.fromisoformat(received) if received else None,
+    ]
 
 
-ReturnsSummary = book.RunFacts  # the returns workbook says nothing more about its run
+def _signals(signals: Iterable[str]) -> str:
+    return "；".join(signals)
 
 
-def _parcel_cells(p: UnlabelledParcel) -> list[object]:
-    items = "; ".join(f"{sku}×{qty}" for sku, qty in p.items)
-    return [p.parcel_id, p.waybill, p.sender_name, p.sender_phone, items, p.received_at]
+def sort_items(items: Iterable[ItemView]) -> tuple[list[ItemView], list[ItemView], list[ItemView]]:
+    """Linked by the robot, waiting for a person's pick, and the rest waiting for a person."""
+    linked: list[ItemView] = []
+    suggestions: list[ItemView] = []
+    unmatched: list[ItemView] = []
+    for v in items:
+        if v.state == State.DONE and v.action:
+            linked.append(v)
+        elif v.state in (State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION) or (
+            v.state == State.ACTING and v.reason_code
+        ):
+            (suggestions if v.reason_code == "NEEDS_REVIEW" else unmatched).append(v)
+    return linked, suggestions, unmatched
 
 
-def write_returns_report(
-    path: Path,
-    summary: ReturnsSummary,
-    linked: list[LinkRow],
-    suggestions: list[SuggestionRow],
-    unmatched: list[SuggestionRow],
-) -> Path:
+def write_from_ledger(ledger: Ledger, run: RunView, path: Path) -> Path:
+    items = ledger.items(ROBOT, run_id=run.run_id)
+    linked, suggestions, unmatched = sort_items(items)
+    not_started = sum(v.state == State.PENDING for v in items)
+    status = book.run_status(
+        failure=run.failure,
+        ended=run.ended_at is not None,
+        stopped=run.stopped,
+        not_started=not_started,
+        unit="个包裹",
+    )
     wb = Workbook()
-    c = summary.counts
-    rows: list[book.SummaryRow] = [
-        ("运行编号 run id", summary.run_id),
-        ("场景 scenario", summary.scenario),
-        ("开始 start", summary.started_at),
-        ("结束 end", summary.ended_at),
-        ("演练 dry run", "是（未做任何关联）" if summary.dry_run else "否"),
-        ("已关联 linked" if not summary.dry_run else "将关联 would link", c.get("linked", 0)),
-        ("待人工选择 suggestions", c.get("suggested", 0)),
-        ("未匹配 unmatched", c.get("unmatched", 0)),
-        ("系统异常 system exceptions", c.get("system_exception", 0)),
+    rows: list[book.SummaryRow | None] = [
+        ("运行编号 run id", run.run_id),
+        ("场景 scenario", run.scenario),
+        ("开始 start", run.started_at),
+        ("结束 end", run.ended_at or run.started_at),
+        ("演练 dry run", "是（未做任何关联）" if run.dry_run else "否"),
+        ("运行状态 status", status),
+        None,
+        ("一览 at a glance", book.SECTION),
+        ("将关联 would link" if run.dry_run else "已关联 linked", len(linked)),
+        ("待人工确认 suggestions", len(suggestions)),
+        ("未匹配 unmatched", len(unmatched)),
+        ("  其中已被他人关联 linked elsewhere", _count(unmatched, "LINKED_ELSEWHERE")),
+        ("  其中系统异常 system exceptions", _count(unmatched, "SYSTEM_ERROR")),
+        ("未开始 not started", not_started),
     ]
     book.summary_sheet(wb, rows)
+    linked_sheet(wb.create_sheet(LINKED), linked)
+    suggestion_sheet(wb.create_sheet(SUGGESTIONS), suggestions)
+    unmatched_sheet(wb.create_sheet(UNMATCHED), unmatched)
+    return book.save(wb, path)
 
-    sheet = wb.create_sheet("Linked")
+
+def _count(items: list[ItemView], code: str) -> int:
+    return sum(v.reason_code == code for v in items)
+
+
+def write_run(ledger: Ledger, run: RunView, path: Path, *, now: datetime) -> Path:
+    """`robots report RUN`, and the next run for a run that was killed."""
+    return write_from_ledger(ledger, run, path)
+
+
+def queue_sheet(wb: Workbook, ledger: Ledger, *, now: datetime) -> dict[str, Any]:
+    """The open-exceptions queue's returns sheets: every parcel still waiting for a person."""
+    _linked, suggestions, unmatched = sort_items(ledger.open_items(ROBOT))
+    suggestion_sheet(wb.create_sheet("无名件待人工确认"), suggestions)
+    unmatched_sheet(wb.create_sheet("无名件未匹配"), unmatched)
+    return {"sheet": "无名件待人工确认 / 无名件未匹配", "open": len(suggestions) + len(unmatched)}
+
+
+def linked_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
     book.header(sheet, LINKED_COLUMNS)
-    for r, row in enumerate(linked, start=2):
+    for r, v in enumerate(items, start=2):
+        row = v.details.get("row", {})
+        facts = v.details.get("decision", {})
         sheet.append(
             [
-                *_parcel_cells(row.parcel),
-                row.target,
-                row.order_id,
-                row.score,
-                row.runner_up,
-                " / ".join(row.signals),
+                *_parcel_cells(row, v.item_key),
+                v.details.get("linked_to", ""),
+                facts.get("order_id", ""),
+                facts.get("score"),
+                facts.get("runner_up"),
+                _signals(facts.get("signals", ())),
                 None,
             ]
         )
         sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
-        book.link(sheet.cell(row=r, column=12), row.link, "打开")
-    book.filters(sheet, LINKED_COLUMNS, len(linked))
+        if row.get("link"):
+            book.link(sheet.cell(row=r, column=12), row["link"], "打开")
+    book.wrap(sheet, 11)
+    book.filters(sheet, LINKED_COLUMNS, len(items))
 
-    sheet = wb.create_sheet("Suggestions")
+
+def suggestion_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
     book.header(sheet, SUGGESTION_COLUMNS)
-    for r, suggestion in enumerate(suggestions, start=2):
+    for r, v in enumerate(items, start=2):
+        row = v.details.get("row", {})
         cells: list[object] = [
-            *_parcel_cells(suggestion.parcel),
-            suggestion.code,
-            suggestion.reason,
+            *_parcel_cells(row, v.item_key),
+            REASONS.get(v.reason_code, v.reason_code),
+            v.reason_code,
         ]
+        top = row.get("top", [])
         for i in range(3):
-            if i < len(suggestion.top):
-                s = suggestion.top[i]
-                cells += [s.candidate.target, s.score, " / ".join(s.signals)]
+            if i < len(top):
+                cells += [top[i]["target"], top[i]["score"], _signals(top[i]["signals"])]
             else:
                 cells += [None, None, None]
         sheet.append([*cells, None, None])
         sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
-    book.decision_column(sheet, len(SUGGESTION_COLUMNS) - 1, DECISIONS, len(suggestions))
-    book.filters(sheet, SUGGESTION_COLUMNS, len(suggestions))
+    for column in (11, 14, 17):
+        book.wrap(sheet, column)
+    book.decision_column(sheet, len(SUGGESTION_COLUMNS) - 1, DECISIONS, len(items))
+    book.filters(sheet, SUGGESTION_COLUMNS, len(items))
 
-    sheet = wb.create_sheet("Unmatched")
+
+def unmatched_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
     book.header(sheet, UNMATCHED_COLUMNS)
-    for r, left in enumerate(unmatched, start=2):
-        sheet.append([*_parcel_cells(left.parcel), left.code, left.reason, None, None])
+    for r, v in enumerate(items, start=2):
+        row = v.details.get("row", {})
+        code = v.reason_code or "SYSTEM_ERROR"
+        reason = REASONS.get(code, code)
+        if code == "LINKED_ELSEWHERE" and v.error_message:
+            reason = v.error_message
+        sheet.append(
+            [*_parcel_cells(row, v.item_key), reason, code, NEXT_STEP.get(code, ""), None, None]
+        )
         sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
-        if left.evidence:
-            book.link(sheet.cell(row=r, column=9), left.evidence, "截图")
-    book.filters(sheet, UNMATCHED_COLUMNS, len(unmatched))
-    return book.save(wb, path)
+        if code == "SYSTEM_ERROR" and v.evidence:
+            book.evidence_link(sheet.cell(row=r, column=10), v.evidence[0])
+    book.wrap(sheet, 7)
+    book.wrap(sheet, 9)
+    book.filters(sheet, UNMATCHED_COLUMNS, len(items))

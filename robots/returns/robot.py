@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,17 +44,11 @@ from robots.returns.matching import (
     match_parcel,
     phone_parts,
 )
-from robots.returns.report import LinkRow, ReturnsSummary, SuggestionRow, write_returns_report
+from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
 
 ROBOT = "returns"
-REASONS = {
-    "NEEDS_REVIEW": "有可能的订单但不够确定，请从候选中选择",
-    "NO_MATCH": "没有找到可能的订单",
-    "LINKED_ELSEWHERE": "包裹已被他人关联到其他单据",
-    "SYSTEM_ERROR": "系统异常，多次重试仍失败，请人工处理",
-}
 
 
 class ReturnsCount(enum.StrEnum):
@@ -97,9 +90,6 @@ class ReturnsRobot(BaseRobot):
 
     def setup(self) -> None:
         self.bo = ReturnsBackOffice(self.scenario)
-        self.linked: list[LinkRow] = []
-        self.suggestions: list[SuggestionRow] = []
-        self.unmatched: list[SuggestionRow] = []
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
@@ -144,7 +134,14 @@ class ReturnsRobot(BaseRobot):
             finally:
                 desktop.close()
 
-        return run.run(work, where=f"the back office at {self.bo.base}", report=self._write_report)
+        return run.run(
+            work,
+            where=f"the back office at {self.bo.base}",
+            report=self._write_report,
+            left_behind=lambda view: write_run(
+                run.ledger, view, self.report_path("returns", view.run_id), now=run.clock.now()
+            ),
+        )
 
     def _claim(self, parcels: list[UnlabelledParcel]) -> list[UnlabelledParcel]:
         todo = self.run.claim(parcels, lambda p: (p.parcel_id, p.waybill, {"waybill": p.waybill}))
@@ -174,6 +171,17 @@ class ReturnsRobot(BaseRobot):
         async with self.run.item(
             parcel.parcel_id, lane=lane, acting=ACTING, surfaces=[DesktopSurface(desktop)]
         ) as item:
+            item.row.update(
+                parcel_row(
+                    parcel.parcel_id,
+                    parcel.waybill,
+                    parcel.sender_name,
+                    parcel.sender_phone,
+                    parcel.items,
+                    parcel.received_at,
+                    self.bo.parcel_url(parcel.parcel_id),
+                )
+            )
             await item.attempt(
                 lambda page: self._attempt(web, terminal, page, item, parcel, decided),
                 f"parcel {parcel.parcel_id}",
@@ -200,13 +208,22 @@ class ReturnsRobot(BaseRobot):
                 self._done(item, parcel, now, view.details.get("decision", {}))
                 return
             if verdict == Verdict.ELSEWHERE:
-                raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}: {now}")
+                raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}：{now}")
         candidates = await self._candidates(web, page, parcel)
         decision = decided["decision"] = match_parcel(
             parcel, CandidateIndex(candidates), self.scenario.matching
         )
         if decision.outcome != LINK:
             code = "NEEDS_REVIEW" if decision.outcome == SUGGEST else "NO_MATCH"
+            item.row["top"] = [
+                {
+                    "target": s.candidate.target,
+                    "order_id": s.candidate.order_id,
+                    "score": s.score,
+                    "signals": list(s.signals),
+                }
+                for s in decision.top
+            ]
             raise BusinessException(code, REASONS[code], item_id=key)
         assert decision.best is not None
         target = decision.target
@@ -228,7 +245,7 @@ class ReturnsRobot(BaseRobot):
         )
         if acted.verdict == Verdict.ELSEWHERE:
             raise BusinessException(
-                "LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}: {acted.live}"
+                "LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}：{acted.live}"
             )
         self._done(item, parcel, target, facts)
 
@@ -249,17 +266,6 @@ class ReturnsRobot(BaseRobot):
     ) -> None:
         item.done(details={"linked_to": target, "decision": facts})
         self.run.count(ReturnsCount.LINKED)
-        self.linked.append(
-            LinkRow(
-                parcel,
-                target,
-                str(facts.get("order_id", "")),
-                int(facts.get("score", 0)),
-                tuple(facts.get("signals", ())),
-                facts.get("runner_up"),
-                self.bo.parcel_url(parcel.parcel_id),
-            )
-        )
         logger.info(
             "{} {} → {}", "would link" if self.run.dry_run else "linked", parcel.parcel_id, target
         )
@@ -267,37 +273,22 @@ class ReturnsRobot(BaseRobot):
     def _hand_over(
         self, parcel: UnlabelledParcel, item: Item, decision: MatchDecision | None
     ) -> None:
-        """Every parcel a person must see reaches a sheet: suggestions with their candidates,
-        the rest (no match, linked elsewhere, system errors) under Unmatched."""
+        """Counted by kind; every parcel a person must see reaches a sheet from the ledger
+        (suggestions with their candidates; no match, linked elsewhere and system errors
+        under 未匹配)."""
         code = item.reason_code or "SYSTEM_ERROR"
-        reason = REASONS.get(code, code)
-        if code == "SYSTEM_ERROR":
-            reports = self.ws.path(self.ws.config.paths.reports)
-            evidence = os.path.relpath(item.evidence[0], reports) if item.evidence else ""
-            self.unmatched.append(SuggestionRow(parcel, code, reason, (), None, evidence))
-            return
         if code == "LINKED_ELSEWHERE":
             self.run.count(ReturnsCount.LINKED_ELSEWHERE)
-            self.unmatched.append(SuggestionRow(parcel, code, item.message, (), None, ""))
-            return
-        top = decision.top if decision else ()
-        runner_up = decision.runner_up_score if decision else None
-        row = SuggestionRow(parcel, code, reason, top, runner_up, "")
-        if code == "NEEDS_REVIEW":
+        elif code == "NEEDS_REVIEW":
             self.run.count(ReturnsCount.SUGGESTED)
-            self.suggestions.append(row)
-        else:
+        elif code != "SYSTEM_ERROR":
             self.run.count(ReturnsCount.UNMATCHED)
-            self.unmatched.append(row)
 
     def _write_report(self, result: RunResult) -> Path:
         run = self.run
-        summary = ReturnsSummary(
-            run.run_id, str(run.scenario_file), *self.run_times(), run.dry_run, dict(result.counts)
-        )
-        return write_returns_report(
-            self.report_path("returns"), summary, self.linked, self.suggestions, self.unmatched
-        )
+        view = run.ledger.find_run(run.run_id)
+        assert view is not None
+        return write_from_ledger(run.ledger, view, self.report_path("returns"))
 
 
 Robot = ReturnsRobot  # what the registry builds (robots.engine.spec)
