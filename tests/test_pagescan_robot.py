@@ -28,6 +28,7 @@ from conftest import (
     stop_sandbox,
     write_pagescan_workspace,
 )
+from report_checks import assert_no_phone_numbers, assert_printable, records, summary_of, values
 
 pytestmark = pytest.mark.browser
 PRODUCT_LEVEL_RULES = {"VARIANT_SPREAD", "PAGE_PRICE_MISMATCH"}
@@ -186,36 +187,60 @@ def test_the_workbook_reads_back_as_promised(full_scan: Scan) -> None:
     found_p = [f for i in items for f in json.loads(i["details"])["prices"]]
     found_w = [w for i in items for w in json.loads(i["details"])["words"]]
     wb = openpyxl.load_workbook(full_scan.report())
-    assert wb.sheetnames == ["Summary", "Price errors", "Banned words", "Failed pages"]
-    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
+    assert wb.sheetnames == ["汇总", "价格问题", "违禁词", "失败页面"]
+    summary = summary_of(wb)
+    assert summary["运行状态 status"] == "完成"
     assert summary["扫描完成 scan complete"] == "是"
     assert summary["已检查 pages checked"] == 320
-    assert summary["价格问题 price findings"] == len(found_p)
+    assert_no_phone_numbers(full_scan.report())
+    # one row per SKU, listing every rule it breaks (the most severe first)
+    per_sku: dict[tuple[str, str], set[str]] = {}
+    for f in found_p:
+        per_sku.setdefault((f["url"], f["sku"]), set()).add(f["rule"])
+    assert any(len(rules) > 1 for rules in per_sku.values())
+    assert summary["有价格问题的SKU SKUs with price findings"] == len(per_sku)
     assert summary["违禁词 banned-word findings"] == len(found_w)
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    for name, count, decision_col in (
-        ("Price errors", len(found_p), "I"),
-        ("Banned words", len(found_w), "I"),
+    for name, count, decision_col, last_col in (
+        ("价格问题", len(per_sku), "K", "L"),
+        ("违禁词", len(found_w), "J", "K"),
     ):
         sheet = wb[name]
-        rows = list(sheet.iter_rows(min_row=2, values_only=True))
+        rows = values(sheet)
         assert len(rows) == count
         assert sheet.freeze_panes == "A2"
-        assert sheet.auto_filter.ref == f"A1:J{count + 1}"
-        assert [order[r[0]] for r in rows] == sorted(order[r[0]] for r in rows)
-        assert sheet.cell(row=1, column=9).value == "处理决定"
+        assert sheet.auto_filter.ref == f"A1:{last_col}{count + 1}"
+        assert_printable(sheet)
+        levels = [order[r["严重程度"].split()[1]] for r in rows]
+        assert levels == sorted(levels)
+        assert sheet[f"{decision_col}1"].value == "处理决定"
         (validation,) = sheet.data_validations.dataValidation
         assert f"{decision_col}2" in str(validation.sqref)
-        assert validation.formula1 == '"fix,ignore,false_positive"'
-    prices = wb["Price errors"]
-    for r in range(2, prices.max_row + 1):
-        assert isinstance(prices.cell(row=r, column=5).value, int | float)
-        assert prices.cell(row=r, column=5).number_format == '"¥"#,##0.00'
-        assert prices.cell(row=r, column=4).hyperlink.target.startswith(full_scan.sandbox.url)
-    words = wb["Banned words"]
-    for r in range(2, words.max_row + 1):
-        spelling, context = words.cell(row=r, column=6).value, words.cell(row=r, column=7).value
-        assert f"【{spelling}】" in context  # the seller's own spelling, marked in its context
+        assert validation.formula1 == '"修改,忽略,误报"'
+        assert all(r["商品标题"] for r in rows)
+    prices = records(wb["价格问题"])
+    seen = set()
+    for r in prices:
+        assert isinstance(r["页面价格"].value, int | float)
+        assert r["页面价格"].number_format == '"¥"#,##0.00'
+        assert r["页面"].hyperlink.target.startswith(full_scan.sandbox.url)
+        key = (r["页面"].hyperlink.target, r["SKU"].value)
+        assert key not in seen  # one row per SKU
+        seen.add(key)
+        assert set(r["规则代码"].value.split(", ")) == per_sku[key]
+        problems = r["问题（该SKU违反的全部规则）"].value
+        assert len(problems.splitlines()) == len(per_sku[key])
+        if "BELOW_COST" in per_sku[key]:
+            assert "成本价 ¥" in problems  # the reference price, named
+    for r in values(wb["违禁词"]):
+        assert f"【{r['原文']}】" in r["上下文"]  # the seller's own spelling, in its context
+
+    # the open-exceptions queue holds the newest full scan's findings, the same rows
+    queue = openpyxl.load_workbook(full_scan.ws / "reports" / "open-exceptions.xlsx")
+    assert {"商品页价格问题", "商品页违禁词", "商品页失败页面"} <= set(queue.sheetnames)
+    assert values(queue["商品页价格问题"]) == values(wb["价格问题"])
+    assert values(queue["商品页违禁词"]) == values(wb["违禁词"])
+    assert_no_phone_numbers(full_scan.ws / "reports" / "open-exceptions.xlsx")
 
 
 def test_a_killed_scan_resumes_where_it_stopped(tmp_path: Path) -> None:
@@ -253,7 +278,7 @@ def test_a_killed_scan_resumes_where_it_stopped(tmp_path: Path) -> None:
         assert len({i["item_key"].split("|")[0] for i in items}) == 1  # one scan, resumed
         check_against_truth(sb, items)
         wb = openpyxl.load_workbook(scan.report())
-        summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
+        summary = summary_of(wb)
         assert summary["已检查 pages checked"] == 120
         assert summary["本次检查 checked this run"] == 120 - len(done_before)
     finally:
@@ -274,9 +299,11 @@ def test_a_price_change_between_scans_is_reported(sandbox: Sandbox, tmp_path: Pa
     second = run_pagescan(ws, *only)
     assert second.returncode == 0, second.stderr
     wb = openpyxl.load_workbook(sorted((ws / "reports").glob("pagescan-*.xlsx"))[-1])
-    rows = [r for r in wb["Price errors"].iter_rows(min_row=2, values_only=True)]
-    changed = [r for r in rows if r[6] == "PRICE_CHANGED"]
-    assert [(r[2], r[4], r[5]) for r in changed] == [(sku, float(price) * 3, float(price))]
+    rows = values(wb["价格问题"])
+    changed = [r for r in rows if "PRICE_CHANGED" in r["规则代码"]]
+    assert [r["SKU"] for r in changed] == [sku]
+    problems = changed[0]["问题（该SKU违反的全部规则）"]
+    assert f"页面 ¥{float(price) * 3:,.2f}，上次扫描价 ¥{float(price):,.2f}" in problems
     pages = [p for _, _, p in sandbox.requests() if p.startswith("/shop/p/")]
     assert sorted(pages) == sorted(paths * 2)  # --only reads just those pages, no crawl
 
@@ -321,5 +348,8 @@ def test_failing_pages_are_retried_then_reported_with_evidence(
     assert len([e for e in evidence if e.endswith(".png")]) == 3  # one per attempt
     assert all(Path(e).is_file() for e in evidence)
     wb = openpyxl.load_workbook(sorted((ws / "reports").glob("pagescan-*.xlsx"))[-1])
-    (row,) = list(wb["Failed pages"].iter_rows(min_row=2, values_only=True))
-    assert row[0].endswith(broken) and row[1] == "system_exception" and "HTTP 500" in row[2]
+    (row,) = values(wb["失败页面"])
+    assert row["页面"].endswith(broken) and row["原因代码"] == "SYSTEM_ERROR"
+    assert row["原因"].startswith("页面打不开") and "HTTP 500" in row["技术信息"]
+    shot = records(wb["失败页面"])[0]["证据"].hyperlink.target
+    assert shot.startswith("file:///")

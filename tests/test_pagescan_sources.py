@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import Sandbox, run_pagescan, write_pagescan_workspace
+from report_checks import summary_of, values
 
 pytestmark = [pytest.mark.browser, pytest.mark.products(12)]
 CATEGORIES = 'category_link = "nav a.category"\n'
@@ -35,7 +36,7 @@ def all_products(sb: Sandbox) -> set[str]:
 def summary(tmp_path: Path) -> dict[str, object]:
     (report,) = sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1:]
     wb = openpyxl.load_workbook(report)
-    return {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
+    return summary_of(wb)
 
 
 def test_from_a_sitemap_index(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -86,9 +87,8 @@ def test_from_a_fixed_list_with_extra_fields_and_no_final_price(
     )
     assert result.returncode == 0, result.stderr
     assert sorted(read(sandbox)) == chosen
-    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("*.xlsx"))[-1])
-    words = wb["Banned words"]
-    where = [str(r[3]) for r in words.iter_rows(min_row=2, values_only=True)]
+    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    where = [str(r["位置"]) for r in values(wb["违禁词"])]
     # an extra field is scanned like the title it repeats (named as the scenario names it)
     assert where.count("headline") == where.count("标题") > 0, where
 
@@ -135,9 +135,9 @@ def test_a_ready_sign_that_never_shows_stops_after_the_first_pages(
     assert first.startswith("ScenarioUnreadable: the scenario's product.ready (selector "), first
     assert "'table.never-there'" in first
     assert len(read(sandbox)) < 12  # it did not wait out every page of the shop
-    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("*.xlsx"))[-1])
-    failed = list(wb["Failed pages"].iter_rows(min_row=2, values_only=True))
-    assert failed and all("product.ready" in str(r[2]) for r in failed)
+    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    failed = values(wb["失败页面"])
+    assert failed and all("product.ready" in str(r["原因"]) for r in failed)
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,7 @@ class PriceFinding:
     shown: Decimal
     reference: Decimal | None
     note: str = ""
+    title: str = ""  # the product's title, so a reviewer knows what it is
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class WordFinding:
     context: str
     category: str
     severity: str
+    title: str = ""
 
 
 @dataclass

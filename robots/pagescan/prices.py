@@ -28,6 +28,18 @@ RULES = {  # stable code -> (default severity, plain Chinese for ops)
     "UNLISTED_SKU": ("low", "SKU不在核准价格表中"),
 }
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+# what each rule's reference price is (a reviewer sees which number the page was held to)
+REFERENCE_NAMES = {
+    "BELOW_COST": "成本价",
+    "DECIMAL_SLIP": "核准价",
+    "BELOW_FLOOR": "最低价",
+    "DEEP_DISCOUNT": "吊牌价",
+    "PAGE_PRICE_MISMATCH": "SKU表售价",
+    "PRICE_MISMATCH": "核准价",
+    "VARIANT_SPREAD": "同款售价中位数",
+    "PRICE_CHANGED": "上次扫描价",
+    "UNLISTED_SKU": "",
+}
 
 
 class PriceRules(BaseModel):
@@ -84,6 +96,7 @@ def check_prices(
                 shown,
                 reference,
                 note or RULES[rule][1],
+                title=page.title,
             )
         )
 
@@ -156,6 +169,7 @@ def _variant_spread(
                 price,
                 median,
                 f"{RULES['VARIANT_SPREAD'][1]}（款 {style}：{low}–{high}）",
+                title=page.title,
             )
         )
     return out

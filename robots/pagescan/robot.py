@@ -25,14 +25,15 @@ from robots.engine.item import Outcome
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunOptions, RunResult, Web
 from robots.errors import ScenarioUnreadable
-from robots.ledger import ItemView, State
+from robots.ledger import State
 from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
-from robots.pagescan.model import PageResult, PriceFinding, ProductPage, WordFinding
+from robots.pagescan.model import PageResult, ProductPage, WordFinding
 from robots.pagescan.prices import check_prices
-from robots.pagescan.report import ScanSummary, write_pagescan_report
+from robots.pagescan.report import ScanSummary, scan_findings, write_pagescan_report
 from robots.pagescan.scenario import PageScanScenario
 from robots.pagescan.storefront import NotReady, Storefront, item_path
 from robots.pagescan.words import WordMatcher
+from robots.reports import workbook as book
 
 ROBOT = "pagescan"
 
@@ -56,6 +57,7 @@ def find_words(
                     hit.context,
                     hit.word.category,
                     hit.word.severity,
+                    title=page.title,
                 )
             )
     return found
@@ -72,16 +74,6 @@ def _to_json(result: PageResult) -> dict[str, Any]:
         "words": [plain(f) for f in result.words],
         "shown_prices": result.shown_prices,
     }
-
-
-def _price_finding(d: dict[str, Any]) -> PriceFinding:
-    return PriceFinding(
-        **{
-            **d,
-            "shown": Decimal(d["shown"]),
-            "reference": Decimal(d["reference"]) if d["reference"] is not None else None,
-        }
-    )
 
 
 NOT_READY_STOP = 3  # pages in a row that never got ready, none before them did
@@ -314,15 +306,8 @@ class PageScanRobot(BaseRobot):
         run = self.run
         path = self.report_path("pagescan")
         items = run.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|")
-        prices: list[PriceFinding] = []
-        words: list[WordFinding] = []
-        failed: list[ItemView] = []
-        for item in items:
-            if item.state == State.DONE:
-                prices += [_price_finding(d) for d in item.details.get("prices", [])]
-                words += [WordFinding(**d) for d in item.details.get("words", [])]
-            elif item.state in (State.SYSTEM_EXCEPTION, State.BUSINESS_EXCEPTION):
-                failed.append(item)
+        prices, words, failed = scan_findings(items)
+        not_started = sum(1 for i in items if i.state == State.PENDING)
         started, ended = self.run_times()
         summary = ScanSummary(
             run_id=run.run_id,
@@ -336,8 +321,15 @@ class PageScanRobot(BaseRobot):
             pages_read=sum(1 for i in items if i.state == State.DONE),
             pages_failed=len(failed),
             this_run=dict(result.counts),
+            status=book.run_status(
+                failure=result.failure,
+                ended=True,
+                stopped=result.stopped,
+                not_started=not_started,
+                unit="页",
+            ),
         )
-        return write_pagescan_report(path, summary, prices, words, failed, reports_dir=path.parent)
+        return write_pagescan_report(path, summary, prices, words, failed)
 
 
 Robot = PageScanRobot  # what the registry builds (robots.engine.spec)
