@@ -60,6 +60,9 @@ class AlertSettings(_Strict):
     spike_min_runs: int = Field(default=3, ge=1)
     webhooks: list[Webhook] = Field(default_factory=list)
     email: Email | None = None
+    # after every real run, one short message (Chinese) to the same channels: counts, what
+    # waits for a person, what is overdue, money awaiting review, the workbooks
+    run_summary: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,66 @@ class Alert:
             "host": self.host,
             "text": self.text(),
         }
+
+
+ROBOT_NAMES = {"refunds": "退款", "returns": "无名件", "pagescan": "商品页巡检"}
+COUNT_NAMES = {
+    "approved": "已自动同意",
+    "handed_to_person": "转人工",
+    "system_exception": "系统异常",
+    "handled_elsewhere": "已由他人处理",
+    "closed_elsewhere": "已在后台处理（移出队列）",
+    "unchanged_since_last_run": "未变化",
+    "not_started": "未开始",
+    "linked": "已关联",
+    "suggested": "待人工确认",
+    "unmatched": "未匹配",
+    "linked_elsewhere": "已被他人关联",
+    "pages_read": "已检查页面",
+    "applied": "已按复核同意",
+    "held": "暂缓",
+    "refused_hard_rule": "不可豁免规则拒绝",
+}
+
+
+@dataclass(frozen=True)
+class RunSummaryMessage(Alert):
+    """Not an alarm: the run's summary where ops already are (DingTalk, WeCom, e-mail)."""
+
+    facts: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        o = self.outcome
+        name = ROBOT_NAMES.get(o.robot, o.robot)
+        return f"[robots] {name} {o.robot}（{o.target}）运行完成 {o.run_id}"
+
+    def text(self) -> str:
+        return "\n".join([self.title, *(f"- {f}" for f in self.facts), f"主机 host: {self.host}"])
+
+    def markdown(self) -> str:
+        return "\n".join([f"### {self.title}", *(f"- {f}" for f in self.facts)])
+
+
+def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) -> RunSummaryMessage:
+    """The run's counts in Chinese, then what waits for a person (``waiting``: the open-
+    exceptions totals: open, overdue, due_soon, money) and where the workbooks are."""
+    counts = "，".join(
+        f"{COUNT_NAMES.get(k, k)} {v}" for k, v in outcome.counts.items() if v and k != "stopped"
+    )
+    facts = [f"本次：{counts or '无事可做'}"]
+    if waiting:
+        facts.append(
+            f"待人工处理（全部）：{waiting.get('open', 0)}，其中紧急 {waiting.get('due_soon', 0)}，"
+            f"已超时 {waiting.get('overdue', 0)}"
+        )
+        money = waiting.get("money")
+        if money:
+            facts.append(f"待复核金额：¥{money:,.2f}")
+    facts.append(f"本次工作簿：{outcome.report or '（无）'}")
+    if queue:
+        facts.append(f"待处理队列：{queue}")
+    return RunSummaryMessage("info", outcome, (), facts=tuple(facts))
 
 
 def exceptions_in(robot: str, counts: dict[str, int]) -> int:

@@ -43,6 +43,8 @@ class Strict(BaseModel):
 class Paths(Strict):
     ledger: Path = Path("state/ledger.sqlite3")
     reports: Path = Path("reports")
+    # everything still waiting for a person, every robot, rewritten after every run
+    open_exceptions: Path = Path("reports/open-exceptions.xlsx")
     logs: Path = Path("logs")
     credentials_file: Path = Path("~/.config/robots/credentials.toml")
     vault: Path = Path("credentials/vault.json")
@@ -428,6 +430,7 @@ def _check_paths(ws: Workspace) -> None:
     p = ws.config.paths
     folders = {"paths.logs": ws.path(p.logs), "paths.reports": ws.path(p.reports)}
     folders["paths.ledger"] = ws.path(p.ledger).parent
+    folders["paths.open_exceptions"] = ws.path(p.open_exceptions).parent
     for key, folder in folders.items():
         blocker = _blocked_by_file(folder)
         if blocker is not None:
@@ -437,6 +440,13 @@ def _check_paths(ws: Workspace) -> None:
                 key=key,
                 expected="a folder path (or one that can be created)",
             )
+    if ws.path(p.open_exceptions).is_dir():
+        raise ConfigError(
+            f"{ws.path(p.open_exceptions)} is a folder",
+            file=str(ws.file),
+            key="paths.open_exceptions",
+            expected="the path of an .xlsx file",
+        )
     ledger = ws.path(p.ledger)
     if ledger.is_dir():
         raise ConfigError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
@@ -51,6 +52,40 @@ def alert_on(ws: Workspace, outcome: RunOutcome, history: list[dict[str, int]]) 
     return [f"{alert.level}: {c}" for c in sent]
 
 
+def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
+    """Rewrite the open-exceptions workbook from the ledger (after every real run, whatever
+    happened to it). A workbook that cannot be written is logged; the run stands."""
+    from robots.engine.clock import ShopClock
+    from robots.reports.queue import write_queue
+
+    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    clock = ShopClock()
+    try:
+        return write_queue(
+            ledger, ws.path(ws.config.paths.open_exceptions), now=clock.wall(clock.now())
+        )
+    except OSError as exc:  # e.g. the file is open in Excel on Windows, or the disk is full
+        logger.error("could not rewrite the open-exceptions workbook: {}", exc)
+        return None
+    finally:
+        ledger.close()
+
+
+def summarise(
+    ws: Workspace, outcome: RunOutcome, queue: tuple[Path, dict[str, Any]] | None
+) -> list[str]:
+    """The run's summary to the alert channels (``[alerts] run_summary``, on by default)."""
+    from robots.alerts import summary_message
+
+    rules = ws.config.alerts
+    if not rules.run_summary or (not rules.webhooks and rules.email is None):
+        return []
+    path, waiting = queue if queue is not None else (None, {})
+    message = summary_message(outcome, waiting, str(path or ""))
+    sent = deliver(message, rules, ws.credentials().get)
+    return [f"summary: {c}" for c in sent]
+
+
 class Robot(Protocol):
     """What every robot (and `robots apply`) is to the entry points: a run and a way to do it."""
 
@@ -82,6 +117,7 @@ def execute_run(
             result = runner.perform()
         except RobotsError as exc:
             if not dry_run:
+                refresh_queue(ws)
                 failed: RunResult | None = getattr(exc, "run_result", None)
                 run = runner.run
                 outcome = RunOutcome(
@@ -101,6 +137,9 @@ def execute_run(
                 exc.deferred = [*getattr(exc, "deferred", []), alert_later]  # type: ignore[attr-defined]
             raise
     if not dry_run:
+        queue = refresh_queue(ws)
+        if queue is not None:
+            result.details["open_exceptions"] = str(queue[0])
         outcome = RunOutcome(
             robot,
             target or robot,
@@ -110,6 +149,7 @@ def execute_run(
             str(result.run_dir),
         )
         sent = alert_on(ws, outcome, history_for(ws, robot, result.run_id))
+        sent += summarise(ws, outcome, queue)
         _annotate(
             ws,
             result.run_id,

@@ -173,14 +173,29 @@ class Workspace:
     def ledger(self) -> Path:
         return self.root / "state" / "ledger.sqlite3"
 
-    def ledger_rows(self) -> list[sqlite3.Row]:
+    def _select(self, sql: str) -> list[sqlite3.Row]:
         conn = sqlite3.connect(self.ledger)
         conn.row_factory = sqlite3.Row
-        with conn:
-            return conn.execute("SELECT * FROM work_items ORDER BY id").fetchall()
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+
+    def ledger_rows(self) -> list[sqlite3.Row]:
+        return self._select("SELECT * FROM work_items ORDER BY id")
 
     def reports(self) -> list[Path]:
-        return sorted((self.root / "reports").glob("*.xlsx"))
+        """The runs' workbooks, oldest first (not the open-exceptions queue)."""
+        return sorted(
+            p for p in (self.root / "reports").glob("*.xlsx") if p.name != "open-exceptions.xlsx"
+        )
+
+    @property
+    def queue(self) -> Path:
+        return self.root / "reports" / "open-exceptions.xlsx"
+
+    def runs(self) -> list[sqlite3.Row]:
+        return self._select("SELECT * FROM runs ORDER BY started_at, run_id")
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 600

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -161,10 +162,11 @@ def receivers() -> Iterator[tuple[Receiver, Mailbox, int]]:
     hook.close()
 
 
-def alerts_config(hook: Receiver, smtp_port: int) -> str:
+def alerts_config(hook: Receiver, smtp_port: int, *, summary: bool = False) -> str:
     return f"""
 [alerts]
 max_system_exceptions = 0
+run_summary = {"true" if summary else "false"}
 
 [[alerts.webhooks]]
 url = "{hook.url}/generic"
@@ -306,3 +308,44 @@ def test_run_over_its_time_limit_is_stopped_and_alerted(
     [mail] = mailbox.messages
     assert "timed out after 8 s" in mail.get_payload(decode=True).decode()
     assert "acting" not in {r["state"] for r in workspace.ledger_rows()}
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(40)
+def test_every_real_run_sends_its_summary_where_ops_are(
+    workspace: Workspace, receivers: tuple[Receiver, Mailbox, int]
+) -> None:
+    """Not only alarms: after a quiet run, one Chinese summary to each channel (the counts,
+    what waits for a person, what is overdue, money awaiting review, the workbooks)."""
+    hook, mailbox, smtp_port = receivers
+    ws = write_workspace(
+        workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port, summary=True)
+    )
+    add_signing_secret(ws, "SECabc123")
+    result = workspace.run()
+    assert result.returncode == 0
+    report = workspace.reports()[-1]
+    assert len(hook.posts) == 3  # generic, DingTalk, WeCom: one summary each, no alert
+    by_path = {p.split("?")[0]: body for p, body in hook.posts}
+    generic = by_path["/generic"]
+    assert generic["level"] == "info" and "运行完成" in generic["title"]
+    text = generic["text"]
+    truth = workspace.sandbox.truth()
+    waiting = sum(1 for t in truth.values() if t["expected"] == "person")
+    approved = sum(1 for t in truth.values() if t["expected"] == "approve")
+    assert f"已自动同意 {approved}" in text and f"转人工 {waiting}" in text
+    assert f"待人工处理（全部）：{waiting}" in text and "已超时" in text and "待复核金额：¥" in text
+    assert str(report) in text and str(workspace.queue) in text
+    assert "运行完成" in by_path["/robot/send"]["markdown"]["text"]
+    [mail] = mailbox.messages
+    assert "运行完成" in str(make_header(decode_header(mail["Subject"])))
+    assert str(report) in mail.get_payload(decode=True).decode()
+
+    # a setting turns it off
+    hook.posts.clear()
+    write_workspace(
+        workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port, summary=False)
+    )
+    add_signing_secret(ws, "SECabc123")
+    workspace.run()
+    assert hook.posts == []

@@ -410,6 +410,29 @@ def _(root: Path) -> list[str]:
     return ["scenario", "probe", "--target", "nope", "-w", str(root)]
 
 
+@case("report with neither a run nor --open", r"^ConfigError: robots report: RUN: say which")
+def _(root: Path) -> list[str]:
+    make(root)
+    return ["report", "-w", str(root)]
+
+
+@case("report of an unknown run", r"^UnknownRun: no run 'nope'")
+def _(root: Path) -> list[str]:
+    make(root)
+    return ["report", "nope", "-w", str(root)]
+
+
+@case(
+    "open-exceptions path is a folder",
+    r"^ConfigError: .*robots\.toml: paths\.open_exceptions: .* is a folder",
+)
+def _(root: Path) -> list[str]:
+    ws = make(root)
+    (root / "queue.xlsx").mkdir()
+    ws.edit("[paths]\n", '[paths]\nopen_exceptions = "queue.xlsx"\n')
+    return ["run", "refunds", "-w", str(root)]
+
+
 @case("config check bad scenario", r"^ConfigError: .*refunds\.toml: policy\.max_auto_amount")
 def _(root: Path) -> list[str]:
     make(root).edit("max_auto_amount = 300", "max_auto_amount = 0", root / "refunds.toml")

@@ -141,5 +141,7 @@ def run_robot(
     )
     console.print(robot.summary_line(result, dry_run))
     console.print(f"report: {result.report}")
+    if result.details.get("open_exceptions"):
+        console.print(f"open:   {result.details['open_exceptions']} (everything still waiting)")
     console.print(f"logs:   {result.run_dir}")
     raise typer.Exit(result.exit_code)

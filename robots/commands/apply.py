@@ -26,7 +26,12 @@ def _target_for(ws: Workspace, target: str | None, written_for: str) -> str | No
 
 
 def apply(
-    workbook: Annotated[Path, typer.Argument(help="A refunds workbook with decisions filled in.")],
+    workbook: Annotated[
+        Path,
+        typer.Argument(
+            help="A refunds workbook (or the open-exceptions queue) with decisions filled in."
+        ),
+    ],
     target: TargetOpt = None,
     base_url: BaseUrlOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")] = False,
@@ -49,16 +54,22 @@ def apply(
             run = ledger.find_run(run_id)
             return run is not None and run.run_id == run_id and run.robot == "refunds"
 
+        def scenario_of(run_id: str) -> str:
+            run = ledger.find_run(run_id)
+            return run.scenario if run is not None else ""
+
         review = read_review(
             workbook.resolve(),
             run_is_known=run_is_known,
             item_is_known=lambda key: ledger.get("refunds", key) is not None,
+            scenario_of=scenario_of,
         )
     finally:
         ledger.close()
     approve = sum(1 for r in review.rows if r.decision == "approve")
     console.print(
-        f"{workbook}: run {review.run_id}, {len(review.rows)} decisions "
+        f"{workbook}: {f'run {review.run_id}' if review.run_id else 'open-exceptions queue'}, "
+        f"{len(review.rows)} decisions "
         f"({approve} approve, {len(review.rows) - approve} hold)"
     )
     target = _target_for(ws, target, review.scenario)
@@ -86,7 +97,8 @@ def apply(
     console.print(
         f"[bold]applied[/]: {c.get('applied', 0)} approved, {c.get('held', 0)} held, "
         f"{c.get('already_done', 0)} already done, {c.get('changed_since_review', 0)} changed "
-        f"since the review, {c.get('handled_elsewhere', 0)} handled elsewhere, "
+        f"since the review, {c.get('refused_hard_rule', 0)} refused by a hard rule, "
+        f"{c.get('handled_elsewhere', 0)} handled elsewhere, "
         f"{c.get('failed', 0)} failed"
     )
     console.print(f"result: {result.report}")
