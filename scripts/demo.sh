@@ -59,23 +59,38 @@ for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$N" ] && break; sleep 0.1; done
 "$BIN/robots" sandbox terminal --data "$DATA" --export-dir var/exports > "$DATA/terminal.log" 2>&1 &
 PIDS="$PIDS $!"
 for _ in $(seq 100); do xdotool search --class Tk > /dev/null 2>&1 && break; sleep 0.1; done
+not_received() {  # refunds waiting for a person because the goods are not back yet
+  "$BIN/python" - <<'PY'
+import openpyxl
+wb = openpyxl.load_workbook("reports/open-exceptions.xlsx")
+rows = list(wb["退款待人工处理"].iter_rows(values_only=True))
+at = rows[0].index("原因代码")
+print(sum("RETURN_NOT_RECEIVED" in str(r[at]) for r in rows[1:]))
+PY
+}
+echo "== refunds waiting because the goods are not received (RETURN_NOT_RECEIVED): $(not_received)"
 echo "== returns robot, dry run first (links nothing)"
 "$BIN/robots" run returns --dry-run --base-url "http://127.0.0.1:$PORT/"
 echo "== returns robot: link the confident matches in the terminal, verify each on the web"
 "$BIN/robots" run returns --base-url "http://127.0.0.1:$PORT/"
+echo "== refunds robot again: linking a parcel recorded its receipt (入库), so those refunds can be confirmed"
+"$BIN/robots" run refunds --base-url "http://127.0.0.1:$PORT/"
+echo "== refunds still waiting because the goods are not received: $(not_received)"
 echo "== a person reviews the refunds workbook: approves two over-the-cap refunds, holds one"
 REVIEWED=var/reviewed-refunds.xlsx
 REPORT="$(ls -1t reports/refunds-*.xlsx | grep -v -- -dry-run | tail -1)"
 "$BIN/python" - "$REPORT" "$REVIEWED" <<'PY'
 import sys, openpyxl
 wb = openpyxl.load_workbook(sys.argv[1])
-rows = [r for r in wb["Exceptions"].iter_rows(min_row=2) if r[5].value == "OVER_AMOUNT_CAP"]
-for row, decision in zip(rows, ["approve", "approve", "hold"]):
-    row[10].value, row[11].value = decision, "演示复核人"
+sheet = wb["待人工处理"]
+column = {c.value: c.column - 1 for c in sheet[1]}
+rows = [r for r in sheet.iter_rows(min_row=2) if r[column["原因代码"]].value == "OVER_AMOUNT_CAP"]
+for row, decision in zip(rows, ["同意", "同意", "暂缓"]):
+    row[column["处理决定"]].value, row[column["复核人"]].value = decision, "演示复核人"
 wb.save(sys.argv[2])
 PY
 "$BIN/robots" apply "$REVIEWED" --base-url "http://127.0.0.1:$PORT/"
 echo "== run history"
 "$BIN/robots" runs --limit 10
-echo "== reports"
-ls -1t reports/*.xlsx | head -8
+echo "== reports (open-exceptions.xlsx: everything still waiting for a person)"
+ls -1t reports/*.xlsx | head -10
