@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -353,3 +354,25 @@ def test_failing_pages_are_retried_then_reported_with_evidence(
     assert row["原因"].startswith("页面打不开") and "HTTP 500" in row["技术信息"]
     shot = records(wb["失败页面"])[0]["证据"].hyperlink.target
     assert shot.startswith("file:///")
+
+
+@pytest.mark.products(12)
+def test_a_scan_on_a_terminal_shows_progress(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The page scan shows N/total and the time left on a terminal (a pseudo-terminal from
+    `script`), as every robot does through the engine's progress hook."""
+    ws = write_pagescan_workspace(tmp_path / "ws", sandbox.url, sandbox.data / "price-list.xlsx")
+    command = shlex.join(robots_cmd("run", "pagescan", "-w", str(ws)))
+    on_tty = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**robot_env(), "COLUMNS": "120", "TERM": "xterm"},
+    )
+    assert on_tty.returncode == 0, on_tty.stdout[-2000:]
+    pages = len(sandbox.product_truth())
+    assert f"{pages}/{pages}" in on_tty.stdout, on_tty.stdout[-2000:]
+    assert "pagescan" in on_tty.stdout
+    piped = run_pagescan(ws)  # the next scan, its output not a terminal: no bar
+    assert piped.returncode == 0, piped.stderr
+    assert f"{pages}/{pages}" not in piped.stderr + piped.stdout
