@@ -221,6 +221,20 @@ class Workspace:
         )
 
 
+def on_a_terminal(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``robots ARGS`` on a pseudo-terminal (from `script`): its output as a person sees it,
+    progress bar included (stdout and stderr both end up in ``stdout``)."""
+    import shlex
+
+    return subprocess.run(
+        ["script", "-qec", shlex.join(robots_cmd(*args)), "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**robot_env(), "COLUMNS": "120", "TERM": "xterm"},
+    )
+
+
 @contextmanager
 def reaped(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> Iterator[None]:
     """A robot started in the background is killed and waited for however the test ends:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import Workspace, items_in_state, reaped, robot_env, robots_cmd
+from conftest import Workspace, items_in_state, on_a_terminal, reaped, robot_env, robots_cmd
 from report_checks import assert_no_phone_numbers, records, summary_of, values
 
 pytestmark = pytest.mark.browser
@@ -22,6 +22,15 @@ def queue_rows(ws: Workspace) -> dict[str, dict[str, object]]:
     wb = openpyxl.load_workbook(ws.queue)
     assert summary_of(wb)["队列 queue"].startswith("待处理队列")
     return {r["退款编号"]: r for r in values(wb[QUEUE_SHEET])}
+
+
+def wait_for_hand_overs(ws: Workspace, proc: subprocess.Popen[str], n: int) -> None:
+    """Until the running robot has handed ``n`` refunds to a person (it must not end first)."""
+    deadline = time.monotonic() + 300
+    while len(items_in_state(ws.ledger, "business_exception")) < n:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def expected_person(ws: Workspace) -> set[str]:
@@ -83,11 +92,7 @@ def test_killed_run_still_gets_its_workbook_and_every_hand_over_reaches_the_queu
 ) -> None:
     proc = workspace.popen()
     with reaped(proc):
-        deadline = time.monotonic() + 300
-        while len(items_in_state(workspace.ledger, "business_exception")) < 3:
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_hand_overs(workspace, proc, 3)
         proc.send_signal(signal.SIGKILL)
     killed = workspace.runs()[-1]["run_id"]
     handed_by_killed = {
@@ -129,11 +134,7 @@ def test_a_stopped_run_says_so_in_its_summary_with_what_it_left(workspace: Works
     every hand-over so far is in it and in the queue."""
     proc = workspace.popen()
     with reaped(proc):
-        deadline = time.monotonic() + 300
-        while len(items_in_state(workspace.ledger, "business_exception")) < 3:
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_hand_overs(workspace, proc, 3)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err
@@ -158,16 +159,7 @@ def test_a_dry_run_on_a_terminal_shows_progress_and_none_without_one(
 ) -> None:
     """Progress on every long run: N/total and the time left on a terminal (here a pseudo-
     terminal from `script`), nothing of it when the output is not a terminal."""
-    import shlex
-
-    command = shlex.join(robots_cmd("run", "refunds", "--dry-run", "-w", str(workspace.root)))
-    on_tty = subprocess.run(
-        ["script", "-qec", command, "/dev/null"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**robot_env(), "COLUMNS": "120", "TERM": "xterm"},
-    )
+    on_tty = on_a_terminal("run", "refunds", "--dry-run", "-w", str(workspace.root))
     assert on_tty.returncode == 0, on_tty.stdout
     listed = len(
         {rid for rid, t in workspace.sandbox.truth().items() if t["expected"] != "untouched"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from conftest import (
     Sandbox,
     items_in_state,
+    on_a_terminal,
     reaped,
     robot_env,
     robots_cmd,
@@ -361,14 +361,7 @@ def test_a_scan_on_a_terminal_shows_progress(sandbox: Sandbox, tmp_path: Path) -
     """The page scan shows N/total and the time left on a terminal (a pseudo-terminal from
     `script`), as every robot does through the engine's progress hook."""
     ws = write_pagescan_workspace(tmp_path / "ws", sandbox.url, sandbox.data / "price-list.xlsx")
-    command = shlex.join(robots_cmd("run", "pagescan", "-w", str(ws)))
-    on_tty = subprocess.run(
-        ["script", "-qec", command, "/dev/null"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**robot_env(), "COLUMNS": "120", "TERM": "xterm"},
-    )
+    on_tty = on_a_terminal("run", "pagescan", "-w", str(ws))
     assert on_tty.returncode == 0, on_tty.stdout[-2000:]
     pages = len(sandbox.product_truth())
     assert f"{pages}/{pages}" in on_tty.stdout, on_tty.stdout[-2000:]
