@@ -62,6 +62,17 @@ def assert_no_phone_numbers(path: Path) -> None:
                     assert not PHONE.search(value), (path.name, ws.title, value)
 
 
+def assert_tall_rows_read_from_the_top(ws: Worksheet) -> int:
+    """Every cell of a row made tall for a wrapped text sits at the top; returns how many
+    such rows there are."""
+    tall = 0
+    for row in ws.iter_rows(min_row=2):
+        if (ws.row_dimensions[row[0].row].height or 15) > 15:
+            tall += 1
+            assert all(c.alignment.vertical == "top" for c in row), (ws.title, row[0].row)
+    return tall
+
+
 def assert_printable(ws: Worksheet) -> None:
     assert ws.page_setup.orientation == "landscape"
     assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
@@ -121,6 +132,7 @@ def assert_report_shape(path: Path) -> None:
             keys.append(deadline)
     assert keys == sorted(keys), "overdue first, then by deadline"
     assert_no_phone_numbers(path)
+    assert_tall_rows_read_from_the_top(ex)
 
     ap = wb["已同意"]
     assert [c.value for c in ap[1]][:6] == [

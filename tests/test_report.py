@@ -7,7 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
-from report_checks import assert_report_shape, records, summary_of, values
+from report_checks import (
+    assert_report_shape,
+    assert_tall_rows_read_from_the_top,
+    records,
+    summary_of,
+    values,
+)
 
 from robots.refunds.report import ApprovedRow, ExceptionRow, RunSummary, write_refund_report
 
@@ -63,6 +69,7 @@ def test_written_workbook_reads_back(tmp_path: Path) -> None:
     assert [r["时限"] for r in rows] == ["已超时", "紧急", "紧急", None, None]
     assert [r["剩余小时"] for r in rows] == [-3, 5, 8, 30, 50]
     assert rows[3]["原因代码"] == "OVER_AMOUNT_CAP, RETURN_NOT_RECEIVED"
+    assert assert_tall_rows_read_from_the_top(wb["待人工处理"]) >= 1  # A's two reasons
     evidence = records(wb["待人工处理"])[1]["证据"]
     # an absolute address: the workbook mailed elsewhere still names the file
     assert evidence.hyperlink.target == (tmp_path / "e" / "u.png").as_uri()

@@ -197,13 +197,20 @@ def wrap(ws: Worksheet, column: int) -> None:
 def save(wb: Workbook, path: Path) -> Path:
     """Write atomically. Mobile numbers inside texts (signals, messages, notes) are masked
     first, a last guard: writers mask the phone fields they know (a cell that is only digits
-    is left alone, it may be a shop's numeric order id)."""
+    is left alone, it may be a shop's numeric order id). Cells of rows made tall for a
+    wrapped text sit at the top, level with it."""
     for ws in wb.worksheets:
         for row in ws.iter_rows():
+            tall = (ws.row_dimensions[row[0].row].height or 15) > 15 if row else False
             for cell in row:
                 value = cell.value
                 if isinstance(value, str) and not value.isdigit() and PHONE.search(value):
                     cell.value = mask_phone(value)
+                if tall and cell.alignment.vertical != "top":  # a row read top to bottom
+                    a = cell.alignment
+                    cell.alignment = Alignment(
+                        horizontal=a.horizontal, vertical="top", wrap_text=a.wrap_text
+                    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".xlsx.tmp")
     wb.save(tmp)
