@@ -20,7 +20,7 @@ import enum
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -365,16 +365,33 @@ class Ledger:
 
     def open_items(self, robot: str) -> list[ItemView]:
         """The robot's items still waiting for a person: handed over, given up after their
-        retries, or acting with nothing proving whether the action landed."""
+        retries, or acting with nothing proving whether the action landed. A hand-over
+        claimed again for a re-check (``claim(recheck=…)``) counts as its last hand-over
+        until the re-check ends, so a run killed meanwhile loses it from no list."""
         with self._tx() as s:
             q = select(WorkItem).where(
                 WorkItem.robot == robot,
                 WorkItem.state.in_(
-                    [State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION, State.ACTING]
+                    [State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION, State.ACTING, State.PENDING]
                 ),
             )
             rows = [_view(r) for r in s.scalars(q.order_by(WorkItem.id))]
-        return [v for v in rows if v.state != State.ACTING or v.reason_code]
+        found = []
+        for v in rows:
+            if v.state == State.PENDING:
+                earlier = v.details.get("recheck")
+                if not earlier:
+                    continue
+                v = replace(
+                    v,
+                    state=State.BUSINESS_EXCEPTION,
+                    reason_code=earlier["reason"],
+                    run_id=earlier["run_id"],
+                )
+            elif v.state == State.ACTING and not v.reason_code:
+                continue
+            found.append(v)
+        return found
 
     def claim(
         self,

@@ -164,4 +164,16 @@ def test_hand_overs_time_can_cure_are_claimed_again_and_open_items_are_listed() 
     assert view.details["recheck"] == {"run_id": "r1", "reason": "RETURN_NOT_RECEIVED"}
     assert not again("C")
     assert again("D")  # read again: its reasons must not go stale when the goods arrive
-    assert [v.item_key for v in ledger.open_items("refunds")] == ["A"]
+    # while re-checked (or if that run is killed) they stay in the open set as handed over
+    opened = {v.item_key: v for v in ledger.open_items("refunds")}
+    assert list(opened) == ["A", "B", "D"]
+    assert (opened["B"].state, opened["B"].reason_code, opened["B"].run_id) == (
+        State.BUSINESS_EXCEPTION,
+        "RETURN_NOT_RECEIVED",
+        "r1",
+    )
+    ledger.finish("refunds", "B", State.DONE, run_id="r2")  # the goods were there: confirmed
+    ledger.finish(  # still not received: the same hand-over
+        "refunds", "D", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="OVER_AMOUNT_CAP"
+    )
+    assert [v.item_key for v in ledger.open_items("refunds")] == ["A", "D"]
