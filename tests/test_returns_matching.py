@@ -17,8 +17,10 @@ from robots.returns.matching import (
     UnlabelledParcel,
     match_parcel,
     name_signal,
+    normalise_waybill,
     phone_parts,
 )
+from robots.returns.robot import lookups
 
 NOW = datetime(2026, 11, 20, 10, 0)
 RULES = MatchRules()
@@ -61,6 +63,30 @@ def test_a_refused_delivery_comes_back_under_the_outbound_waybill() -> None:
     d = decide(replace(PARCEL, waybill="SF1234567890"), replace(ORDER, refund_id=""))
     assert (d.outcome, d.target) == (LINK, "TB1")
     assert any("发货运单号" in s for s in d.best.signals)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "sf 1234 5678 90",
+        "SF-1234-5678-90",
+        "ＳＦ１２３４５６７８９０",
+        " sf1234567890\t",
+        "ｓｆ１２３４－５６７８－９０",
+    ],
+)
+def test_waybills_are_compared_as_carriers_print_them(typed: str) -> None:
+    """Case, spaces, dashes and full-width forms do not hide a waybill: the index, the score
+    and the back-office search all see SF1234567890."""
+    assert normalise_waybill(typed) == "SF1234567890"
+    d = decide(replace(PARCEL, waybill=typed), replace(ORDER, refund_id=""))
+    assert (d.outcome, d.target) == (LINK, "TB1")
+    assert any("发货运单号" in s for s in d.best.signals)
+    queries = lookups(replace(PARCEL, waybill=typed))
+    assert queries[0] == "SF1234567890"  # what the robot types first
+    assert queries.count("SF1234567890") == 1
+    bare = lookups(replace(PARCEL, waybill="SF1234567890"))
+    assert bare[0] == "SF1234567890" and bare.count("SF1234567890") == 1
 
 
 def test_a_one_character_typo_needs_other_signals_too() -> None:

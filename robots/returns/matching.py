@@ -10,6 +10,7 @@ buyer, so the thresholds favour precision.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -108,8 +109,11 @@ class MatchDecision:
         return self.best.candidate.target if self.best else ""
 
 
-def _clean_waybill(w: str) -> str:
-    return "".join(c for c in w.upper() if c.isalnum())
+def normalise_waybill(w: str) -> str:
+    """A waybill as carriers print it: full-width forms folded (ＳＦ１２３ → SF123), upper case,
+    spaces, dashes and other punctuation dropped ("sf 1234-5678 90" → "SF1234567890")."""
+    folded = unicodedata.normalize("NFKC", w).upper()
+    return "".join(c for c in folded if c.isascii() and c.isalnum())
 
 
 def _digits(s: str) -> str:
@@ -160,10 +164,11 @@ class CandidateIndex:
         self.by_phone_tail: dict[str, list[int]] = defaultdict(list)
         self.by_surname_sku: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, c in enumerate(self.candidates):
-            for w in {_clean_waybill(c.return_waybill), _clean_waybill(c.outbound_waybill)} - {""}:
+            waybills = {normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)}
+            for w in waybills - {""}:
                 self.by_waybill[w].append(i)
             if c.return_waybill:
-                rw = _clean_waybill(c.return_waybill)
+                rw = normalise_waybill(c.return_waybill)
                 for key in _deletions(rw) | {rw}:
                     self.by_deletion[key].append(i)
             _, tail = phone_parts(c.phone)
@@ -176,7 +181,7 @@ class CandidateIndex:
     def block(self, parcel: UnlabelledParcel, limit: int) -> list[Candidate]:
         """Candidates sharing a waybill (or one edit of it), a phone tail, or surname + SKU."""
         found: dict[int, None] = {}
-        w = _clean_waybill(parcel.waybill)
+        w = normalise_waybill(parcel.waybill)
         if w:
             for i in self.by_waybill.get(w, ()):
                 found[i] = None
@@ -218,8 +223,8 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         points += n
         signals.append(f"{signal} {n:+d}")
 
-    w = _clean_waybill(parcel.waybill)
-    rw, ow = _clean_waybill(c.return_waybill), _clean_waybill(c.outbound_waybill)
+    w = normalise_waybill(parcel.waybill)
+    rw, ow = normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)
     if w and w == rw:
         add(rules.return_waybill, "运单号=退货运单号")
     elif w and w == ow:

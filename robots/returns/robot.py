@@ -42,6 +42,7 @@ from robots.returns.matching import (
     MatchDecision,
     UnlabelledParcel,
     match_parcel,
+    normalise_waybill,
     phone_parts,
 )
 from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
@@ -69,10 +70,14 @@ ACTING = ActingRules[str](judge=judge, describe=lambda now: now or "(not linked)
 
 
 def lookups(parcel: UnlabelledParcel) -> list[str]:
-    """What to type into the back office's search for one parcel: waybill, phone tail, name."""
+    """What to type into the back office's search for one parcel: waybill (as carriers print
+    it, and as the parcel shows it when that differs: "sf 1234-5678 90"), phone tail, name."""
     queries = []
-    if parcel.waybill:
-        queries.append(parcel.waybill)
+    waybill = normalise_waybill(parcel.waybill)
+    if waybill:
+        queries.append(waybill)
+    if parcel.waybill.strip() and parcel.waybill.strip() != waybill:
+        queries.append(parcel.waybill.strip())
     _, tail = phone_parts(parcel.sender_phone)
     if tail:
         queries.append(tail)
