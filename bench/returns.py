@@ -9,7 +9,13 @@ and recall against the ground truth. The baseline is the same scoring without bl
 parcel against every order), measured on a sample of parcels because all pairs would take
 hours.
 
-Part 2 seeds a shop, starts Xvfb, the sandbox and the warehouse terminal, and runs the robot:
+Part 2 (``--messy-only`` runs just this) generates issue 14's noise kinds with their truth
+(bench/messy_returns.py) and runs every parcel through the robot's own search path, searches
+answered in process as the back office answers them, one page of 50 rows, against one global
+index as the baseline: links, wrong links, suggestions and parcels whose true order was never
+among the candidates, per kind.
+
+Part 3 seeds a shop, starts Xvfb, the sandbox and the warehouse terminal, and runs the robot:
 parcels per minute through the desktop and the back office.
 """
 
@@ -239,6 +245,39 @@ def e2e_part(args: argparse.Namespace) -> None:
             shop.stop()
 
 
+def messy_part(args: argparse.Namespace) -> None:
+    """Issue 14's noise kinds (bench/messy_returns.py), through the robot's own search path
+    (its searches answered in process as the back office answers them) and, as the baseline
+    in the same run, through one global index over every order."""
+    from messy_returns import Messy, evaluate, kinds_made, table
+
+    t0 = time.process_time()
+    data = Messy(args.seed, args.parcels, args.orders, NOW)
+    made = time.process_time() - t0
+    print(
+        f"\nmessy returns: {len(data.parcels):,} parcels x {len(data.orders):,} orders "
+        f"(generated in {made:.1f} s CPU): {dict(kinds_made(data))}"
+    )
+    rules = MatchRules()
+    results = {}
+    for path in ("robot", "global"):
+        t0 = time.process_time()
+        results[path] = evaluate(data, rules, path)
+        took = time.process_time() - t0
+        print(f"\n{path} path ({took:.1f} s CPU):")
+        print(table(results[path]))
+    robot, whole = results["robot"]["all"], results["global"]["all"]
+    print("\ngoals: precision >= 0.995, recall >= 0.90 of matchable parcels")
+    print(
+        f"  robot path: precision {robot.precision:.4f}, recall {robot.recall:.3f}; "
+        f"true order never among its candidates: {robot.true_not_seen}"
+    )
+    print(
+        f"  ratio robot / global index: recall {robot.recall / max(whole.recall, 1e-9):.3f}, "
+        f"unseen {robot.true_not_seen / max(whole.true_not_seen, 1):.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--parcels", type=int, default=20_000)
@@ -247,8 +286,13 @@ def main() -> None:
     ap.add_argument("--e2e-parcels", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--messy-only", action="store_true", help="only the messy-data part")
     args = ap.parse_args()
+    if args.messy_only:
+        messy_part(args)
+        return
     engine_part(args)
+    messy_part(args)
     if not args.skip_e2e:
         e2e_part(args)
 

@@ -1,0 +1,430 @@
+"""Messier returns than the sandbox makes, with the truth kept, and the robot's search path.
+
+A generator of its own (not ``sandbox/warehouse.py``'s) for the noise kinds issue 14 names:
+a buyer's return waybill with a typo, an outbound waybill misread by one digit, waybills typed
+lower-case with spaces, "lucky" phone tails that hundreds of buyers share, the second box of
+a split return, look-alike orders (an item bought in another shop, the same SKU bought here
+20–90 days before), near-identical orders of one buyer signed a few days apart, and parcels
+of unknown origin. Every parcel carries its kind and the id it truly belongs to ('' when it
+belongs to nothing here).
+
+``SearchSim`` answers searches as the sandbox back office does (order or request number,
+waybill, a 4-digit phone tail or a name; newest orders first; one page of 50 rows), in
+process, so the robot's path (``lookups`` → searches → ``match_parcel``) can be measured at
+20,000 parcels × 200,000 orders without a browser. ``evaluate`` runs that path (or one global
+index, the comparison) and counts links right and wrong per kind.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from robots.returns.matching import (
+    LINK,
+    Candidate,
+    CandidateIndex,
+    MatchRules,
+    UnlabelledParcel,
+    match_parcel,
+)
+from robots.returns.robot import lookups
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+GIVEN = "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红娥玲芬燕鹏辉建国"
+DISTRICTS = [
+    f"{p}{c}" for p in ("浙江省", "广东省", "江苏省", "四川省", "山东省") for c in "ABCDEFGH"
+]
+LUCKY_TAILS = ("6888", "1688", "8888", "6666")
+COLOURS = ("BLK", "WHT", "RED", "NAV", "GRY", "KHA")
+SIZES = ("S", "M", "L", "XL")
+PAGE = 50  # rows a back-office search shows
+
+KINDS = (
+    "clean",
+    "waybill_typo",
+    "outbound_misread",
+    "spaced_waybill",
+    "lucky_tail",
+    "split_second_box",
+    "look_alike",
+    "near_identical",
+    "unknown",
+)
+SHARES = {
+    "clean": 0.30,
+    "waybill_typo": 0.10,
+    "outbound_misread": 0.08,
+    "spaced_waybill": 0.05,
+    "lucky_tail": 0.10,
+    "split_second_box": 0.09,  # and its first box, counted as clean
+    "look_alike": 0.10,
+    "near_identical": 0.08,
+    "unknown": 0.10,
+}
+
+
+@dataclass(frozen=True)
+class Buyer:
+    nick: str
+    name: str
+    phone: str
+    district: str
+
+
+@dataclass
+class Order:
+    order_id: str
+    buyer: Buyer
+    lines: tuple[tuple[str, int], ...]
+    outbound: str
+    paid_at: datetime
+    signed_at: datetime | None
+    refund_id: str = ""
+    return_waybill: str = ""
+    refund_created_at: datetime | None = None
+    linked: bool = False
+
+    def candidate(self) -> Candidate:
+        return Candidate(
+            order_id=self.order_id,
+            refund_id=self.refund_id,
+            buyer_name=self.buyer.name,
+            buyer_nick=self.buyer.nick,
+            phone=self.buyer.phone,
+            district=self.buyer.district,
+            lines=self.lines,
+            return_waybill=self.return_waybill,
+            outbound_waybill=self.outbound,
+            refund_created_at=self.refund_created_at,
+            signed_at=self.signed_at,
+            linked=self.linked,
+        )
+
+
+@dataclass(frozen=True)
+class Truth:
+    parcel: UnlabelledParcel
+    kind: str
+    target: str  # the request or order it belongs to; '' for none here
+
+
+class Messy:
+    """The generated shop: orders (with their requests) and parcels with their truth."""
+
+    def __init__(self, seed: int, parcels: int, orders: int, now: datetime) -> None:
+        self.rng = random.Random(seed)
+        self.now = now
+        self.orders: list[Order] = []
+        self.parcels: list[Truth] = []
+        self._n = 0
+        skus = [
+            f"{a}{n:04d}-{c}-{s}"
+            for a, n in ((self.rng.choice("TJDCS") + "X", i) for i in range(600))
+            for c in self.rng.sample(COLOURS, 2)
+            for s in SIZES
+        ]
+        self.skus = skus
+        buyers = [self._buyer(i) for i in range(max(10, orders // 4))]
+        self.buyers = buyers
+        for _ in range(orders - 1 if orders > 1 else orders):
+            self._order(self.rng.choice(buyers))
+        counts = {k: int(parcels * share) for k, share in SHARES.items()}
+        counts["clean"] += parcels - sum(counts.values())
+        makers: dict[str, Callable[[], None]] = {
+            "clean": self._clean,
+            "waybill_typo": self._waybill_typo,
+            "outbound_misread": self._outbound_misread,
+            "spaced_waybill": self._spaced_waybill,
+            "lucky_tail": self._lucky_tail,
+            "split_second_box": self._split,
+            "look_alike": self._look_alike,
+            "near_identical": self._near_identical,
+            "unknown": self._unknown,
+        }
+        for kind, n in counts.items():
+            for _ in range(n if kind != "split_second_box" else n // 2):
+                makers[kind]()
+        self.rng.shuffle(self.parcels)
+
+    # -- the shop's data ----------------------------------------------------------------------
+    def _buyer(self, i: int) -> Buyer:
+        rng = self.rng
+        tail = rng.choice(LUCKY_TAILS) if rng.random() < 0.03 else f"{rng.randrange(10000):04d}"
+        phone = f"1{rng.choice('3578')}{rng.randrange(10)}{rng.randrange(10000):04d}{tail}"
+        name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2))))
+        return Buyer(f"tb_{i:06d}{rng.choice('abcxyz')}", name, phone, rng.choice(DISTRICTS))
+
+    def _waybill(self) -> str:
+        rng = self.rng
+        return rng.choice(("SF", "YT", "ZT", "JD")) + f"{rng.randrange(10**11, 10**12)}"
+
+    def _order(
+        self,
+        buyer: Buyer,
+        *,
+        lines: tuple[tuple[str, int], ...] | None = None,
+        signed_days_ago: float | None = None,
+    ) -> Order:
+        rng = self.rng
+        self._n += 1
+        days = signed_days_ago if signed_days_ago is not None else rng.uniform(1, 120)
+        signed = self.now - timedelta(days=days)
+        if lines is None:
+            lines = tuple(
+                (sku, rng.choice((1, 1, 1, 2)))
+                for sku in rng.sample(self.skus, rng.choice((1, 1, 1, 2, 3)))
+            )
+        order = Order(
+            f"TO{self._n:09d}",
+            buyer,
+            lines,
+            self._waybill(),
+            signed - timedelta(days=rng.uniform(1, 4)),
+            signed,
+        )
+        self.orders.append(order)
+        return order
+
+    def _request(self, order: Order, days_ago: float | None = None) -> None:
+        self._n += 1
+        order.refund_id = f"TR{self._n:09d}"
+        order.return_waybill = self._waybill()
+        order.refund_created_at = self.now - timedelta(
+            days=days_ago if days_ago is not None else self.rng.uniform(1, 8)
+        )
+
+    # -- parcels --------------------------------------------------------------------------------
+    def _parcel(
+        self,
+        kind: str,
+        target: str,
+        buyer: Buyer | None,
+        items: tuple[tuple[str, int], ...],
+        waybill: str,
+        *,
+        sender_known: bool = True,
+    ) -> None:
+        rng = self.rng
+        if buyer is not None and sender_known:
+            name = rng.choice(
+                (buyer.name, buyer.name[0] + "*", buyer.name[0] + "先生", buyer.nick, "")
+            )
+            head, tail = buyer.phone[:3], buyer.phone[-4:]
+            phone = rng.choice((f"{head}****{tail}", f"{head}****{tail}", f"*******{tail}", ""))
+            district = buyer.district
+        else:
+            name, phone, district = "", "", rng.choice(DISTRICTS)
+        p = UnlabelledParcel(
+            parcel_id=f"PX{len(self.parcels) + 1:07d}",
+            waybill=waybill,
+            courier="",
+            sender_name=name,
+            sender_phone=phone,
+            district=district,
+            items=items,
+            received_at=self.now - timedelta(hours=rng.uniform(1, 48)),
+        )
+        self.parcels.append(Truth(p, kind, target))
+
+    def _returned(self, signed_days_ago: float | None = None) -> Order:
+        """An order of a random buyer with an open return request."""
+        order = self._order(self.rng.choice(self.buyers), signed_days_ago=signed_days_ago)
+        self._request(order)
+        return order
+
+    def _items(self, order: Order) -> tuple[tuple[str, int], ...]:
+        return (self.rng.choice(order.lines),)
+
+    def _clean(self) -> None:
+        o = self._returned(self.rng.uniform(3, 25))
+        self._parcel("clean", o.refund_id, o.buyer, self._items(o), o.return_waybill)
+
+    def _waybill_typo(self) -> None:
+        o = self._returned(self.rng.uniform(3, 25))
+        w = list(o.return_waybill)
+        i = self.rng.randrange(2, len(w))
+        w[i] = self.rng.choice([d for d in "0123456789" if d != w[i]])
+        self._parcel("waybill_typo", o.refund_id, o.buyer, self._items(o), "".join(w))
+
+    def _outbound_misread(self) -> None:
+        o = self._order(self.rng.choice(self.buyers), signed_days_ago=0)
+        o.signed_at = None  # refused: never signed, back under the outbound waybill
+        w = list(o.outbound)
+        i = self.rng.randrange(2, len(w))
+        w[i] = self.rng.choice([d for d in "0123456789" if d != w[i]])
+        self._parcel("outbound_misread", o.order_id, o.buyer, o.lines, "".join(w))
+
+    def _spaced_waybill(self) -> None:
+        o = self._returned(self.rng.uniform(3, 25))
+        w = o.return_waybill.lower()
+        spaced = " ".join(w[i : i + 4] for i in range(0, len(w), 4))
+        self._parcel("spaced_waybill", o.refund_id, o.buyer, self._items(o), spaced)
+
+    def _lucky_tail(self) -> None:
+        lucky = [b for b in self.buyers if b.phone[-4:] in LUCKY_TAILS]
+        buyer = self.rng.choice(lucky)
+        o = self._order(buyer, signed_days_ago=self.rng.uniform(3, 20))
+        self._request(o)
+        # the same buyer bought it again later (a re-purchase, no request)
+        self._order(buyer, lines=o.lines, signed_days_ago=self.rng.uniform(1, 3))
+        self._parcel("lucky_tail", o.refund_id, buyer, self._items(o), "")
+
+    def _split(self) -> None:
+        buyer = self.rng.choice(self.buyers)
+        a, b = self.rng.sample(self.skus, 2)
+        o = self._order(buyer, lines=((a, 1), (b, 1)), signed_days_ago=self.rng.uniform(3, 20))
+        self._request(o)
+        self._order(buyer, lines=((b, 1),), signed_days_ago=self.rng.uniform(20, 60))
+        self._parcel("clean", o.refund_id, buyer, ((a, 1),), o.return_waybill)
+        self._parcel("split_second_box", o.refund_id, buyer, ((b, 1),), "")
+
+    def _look_alike(self) -> None:
+        buyer = self.rng.choice(self.buyers)
+        o = self._order(buyer, signed_days_ago=self.rng.uniform(20, 90))
+        # bought in another shop, sent here by mistake: a waybill nobody here knows
+        self._parcel("look_alike", "", buyer, self._items(o), self._waybill())
+
+    def _near_identical(self) -> None:
+        buyer = self.rng.choice(self.buyers)
+        sku = self.rng.choice(self.skus)
+        recent = self._order(buyer, lines=((sku, 1),), signed_days_ago=self.rng.uniform(24, 29))
+        self._order(buyer, lines=((sku, 1),), signed_days_ago=self.rng.uniform(31, 36))
+        self._parcel("near_identical", recent.order_id, buyer, ((sku, 1),), "")
+
+    def _unknown(self) -> None:
+        self._parcel(
+            "unknown",
+            "",
+            None,
+            ((self.rng.choice(self.skus), 1),),
+            self._waybill(),
+            sender_known=False,
+        )
+
+
+class SearchSim:
+    """The sandbox back office's search, in process: what one search shows, one page of it."""
+
+    def __init__(self, orders: Iterable[Order]) -> None:
+        self.orders = {o.order_id: o for o in orders}
+        self.by_key: dict[str, list[str]] = defaultdict(list)
+        self.by_tail: dict[str, list[str]] = defaultdict(list)
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+        newest_first = sorted(self.orders.values(), key=lambda o: o.paid_at, reverse=True)
+        for o in newest_first:
+            for key in (o.order_id, o.refund_id, o.outbound, o.return_waybill):
+                if key:
+                    self.by_key[key].append(o.order_id)
+            self.by_tail[o.buyer.phone[-4:]].append(o.order_id)
+            self.by_name[o.buyer.name].append(o.order_id)
+            self.by_name[o.buyer.nick].append(o.order_id)
+        self.searches = 0
+
+    def search(self, q: str) -> list[Candidate]:
+        self.searches += 1
+        q = q.strip()
+        found = list(self.by_key.get(q, ()))
+        more = self.by_tail if (len(q) == 4 and q.isdigit()) else self.by_name
+        found += [o for o in more.get(q, ())[:PAGE] if o not in found]
+        return [self.orders[o].candidate() for o in found[:PAGE]]
+
+
+def robot_path(sim: SearchSim) -> Callable[[UnlabelledParcel], list[Candidate]]:
+    """The candidates the robot sees for a parcel: its searches, merged by order."""
+
+    def candidates(parcel: UnlabelledParcel) -> list[Candidate]:
+        found: dict[str, Candidate] = {}
+        for q in lookups(parcel):
+            for c in sim.search(q):
+                found.setdefault(c.order_id, c)
+        return list(found.values())
+
+    return candidates
+
+
+@dataclass
+class Tally:
+    parcels: int = 0
+    matchable: int = 0
+    linked: int = 0
+    right: int = 0
+    wrong: int = 0
+    suggested: int = 0
+    true_not_seen: int = 0  # matchable, and its true target not among the candidates
+
+    @property
+    def precision(self) -> float:
+        return self.right / self.linked if self.linked else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.right / self.matchable if self.matchable else 1.0
+
+
+def evaluate(
+    data: Messy,
+    rules: MatchRules,
+    path: str = "robot",
+) -> dict[str, Tally]:
+    """Every parcel through the robot's path (``robot``) or one global index (``global``), in
+    the order they arrive; a link marks its order linked, as the back office does."""
+    by_target: dict[str, Order] = {}
+    for o in data.orders:
+        by_target[o.order_id] = o
+        if o.refund_id:
+            by_target[o.refund_id] = o
+        o.linked = False
+    sim = SearchSim(data.orders)
+    see = robot_path(sim)
+    index = CandidateIndex(o.candidate() for o in data.orders) if path == "global" else None
+    tallies: dict[str, Tally] = defaultdict(Tally)
+    for t in sorted(data.parcels, key=lambda t: t.parcel.received_at):
+        if index is not None:
+            cands = [
+                replace(c, linked=by_target[c.order_id].linked)
+                for c in index.block(t.parcel, rules.max_candidates)
+            ]
+        else:
+            cands = see(t.parcel)
+        decision = match_parcel(t.parcel, CandidateIndex(cands), rules)
+        for tally in (tallies[t.kind], tallies["all"]):
+            tally.parcels += 1
+            if t.target:
+                tally.matchable += 1
+                if not any(c.target == t.target or c.order_id == t.target for c in cands):
+                    tally.true_not_seen += 1
+            if decision.outcome == LINK:
+                tally.linked += 1
+                if decision.target == t.target:
+                    tally.right += 1
+                else:
+                    tally.wrong += 1
+            elif decision.outcome != "leave":
+                tally.suggested += 1
+        if decision.outcome == LINK:
+            by_target[decision.target].linked = True
+    return dict(tallies)
+
+
+def table(tallies: dict[str, Tally]) -> str:
+    rows = [
+        f"{'kind':<18}{'parcels':>8}{'matchable':>10}{'linked':>8}{'wrong':>7}"
+        f"{'suggest':>8}{'unseen':>8}{'precision':>10}{'recall':>8}"
+    ]
+    for kind in (*KINDS, "all"):
+        t = tallies.get(kind)
+        if t is None:
+            continue
+        rows.append(
+            f"{kind:<18}{t.parcels:>8}{t.matchable:>10}{t.linked:>8}{t.wrong:>7}"
+            f"{t.suggested:>8}{t.true_not_seen:>8}{t.precision:>10.4f}{t.recall:>8.3f}"
+        )
+    return "\n".join(rows)
+
+
+def kinds_made(data: Messy) -> Counter[str]:
+    return Counter(t.kind for t in data.parcels)

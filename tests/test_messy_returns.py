@@ -1,0 +1,73 @@
+"""The messy-returns generator (bench/messy_returns.py) keeps a truth that is really true, and
+its in-process search answers as the sandbox back office does: what the returns bench's
+precision and recall per noise kind stand on."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rapidfuzz.distance import Levenshtein
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from messy_returns import KINDS, PAGE, Messy, SearchSim, evaluate, kinds_made
+
+from robots.returns.matching import MatchRules, normalise_waybill
+
+NOW = datetime(2026, 11, 23, 12, 0)
+
+
+def test_every_kind_is_made_with_a_truth_that_holds() -> None:
+    data = Messy(7, 600, 6000, NOW)
+    assert set(kinds_made(data)) == set(KINDS)
+    orders = {o.order_id: o for o in data.orders}
+    by_target = {**orders, **{o.refund_id: o for o in data.orders if o.refund_id}}
+    known = {w for o in data.orders for w in (o.outbound, o.return_waybill) if w}
+    for t in data.parcels:
+        p = t.parcel
+        if t.kind in ("look_alike", "unknown"):
+            assert t.target == ""
+            assert normalise_waybill(p.waybill) not in known
+            continue
+        order = by_target[t.target]
+        bought = dict(order.lines)
+        assert all(bought.get(sku, 0) >= q for sku, q in p.items), (t.kind, p, order)
+        w = normalise_waybill(p.waybill)
+        if t.kind == "waybill_typo":
+            assert Levenshtein.distance(w, order.return_waybill) == 1
+        elif t.kind == "outbound_misread":
+            assert Levenshtein.distance(w, order.outbound) == 1 and not order.refund_id
+        elif t.kind == "spaced_waybill":
+            assert p.waybill != order.return_waybill and w == order.return_waybill
+        elif t.kind == "lucky_tail":
+            sharing = [o for o in data.orders if o.buyer.phone[-4:] == order.buyer.phone[-4:]]
+            assert len(sharing) > PAGE  # more than one page of a back-office search
+        elif t.kind == "near_identical":
+            twins = [o for o in data.orders if o.buyer == order.buyer and o.lines == order.lines]
+            assert len(twins) == 2
+
+
+def test_the_search_shows_one_page_newest_first_and_finds_by_number() -> None:
+    data = Messy(7, 600, 6000, NOW)
+    sim = SearchSim(data.orders)
+    tail = next(o.buyer.phone[-4:] for o in data.orders if o.buyer.phone.endswith("6888"))
+    rows = sim.search(tail)
+    assert len(rows) == PAGE
+    paid = [sim.orders[c.order_id].paid_at for c in rows]
+    assert paid == sorted(paid, reverse=True)
+    some = next(o for o in data.orders if o.refund_id)
+    for key in (some.order_id, some.refund_id, some.return_waybill, some.outbound):
+        assert [c.order_id for c in sim.search(key)][:1] == [some.order_id]
+
+
+def test_evaluate_counts_every_parcel_once_and_never_links_an_unmatchable_one_right() -> None:
+    data = Messy(7, 400, 4000, NOW)
+    for path in ("robot", "global"):
+        tallies = evaluate(data, MatchRules(), path)
+        every = tallies["all"]
+        assert every.parcels == len(data.parcels)
+        assert every.matchable == sum(1 for t in data.parcels if t.target)
+        assert every.right + every.wrong == every.linked
+        assert tallies["unknown"].right == tallies["look_alike"].right == 0
