@@ -348,13 +348,17 @@ def robot_path(sim: SearchSim) -> Callable[[UnlabelledParcel], list[Candidate]]:
 
 @dataclass
 class Tally:
+    """One kind's parcels and what became of them."""
+
     parcels: int = 0
-    matchable: int = 0
+    matchable: int = 0  # those with a true order or request here
+    # linked (right or wrong), or suggested to a person
     linked: int = 0
     right: int = 0
     wrong: int = 0
     suggested: int = 0
-    true_not_seen: int = 0  # matchable, and its true target not among the candidates
+    # matchable, and its true target not among the candidates the matcher saw
+    true_not_seen: int = 0
 
     @property
     def precision(self) -> float:
