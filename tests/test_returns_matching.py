@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from robots.returns.matching import (
-    LEAVE,
     LINK,
     SUGGEST,
     Candidate,
@@ -115,13 +114,47 @@ def test_two_plausible_orders_go_to_a_person_with_both() -> None:
 
 
 def test_hard_constraints_exclude_a_candidate_whatever_its_score() -> None:
-    assert decide(PARCEL, replace(ORDER, linked=True)).outcome == LEAVE
     refunded = replace(ORDER, refunded=(("TS1-BLK-M", 1),))
     assert decide(PARCEL, refunded).best is None
     too_many = replace(PARCEL, items=(("TS1-BLK-M", 2),))
     assert decide(too_many).best is None
     other_shop = replace(PARCEL, shop="B")
     assert decide(other_shop, replace(ORDER, shop="A")).best is None
+
+
+def test_an_order_already_linked_is_never_linked_again_nor_gives_way_to_a_sibling() -> None:
+    """A second box: its order's request already has a parcel. It goes to a person with that
+    order on top, and a sibling order of the same buyer and SKU is not linked instead."""
+    linked = replace(ORDER, linked=True)
+    d = decide(PARCEL, linked)
+    assert d.outcome == SUGGEST and d.target == "RF1"
+    assert "该订单已关联过包裹（需人工确认）" in d.best.signals
+    sibling = replace(
+        ORDER,
+        order_id="TB9",
+        refund_id="",
+        return_waybill="",
+        outbound_waybill="",
+        refund_created_at=None,
+        signed_at=NOW - timedelta(days=40),
+    )
+    second_box = replace(PARCEL, waybill="")
+    d = decide(second_box, replace(linked, return_waybill=""), sibling)
+    assert d.outcome == SUGGEST and d.target == "RF1"
+    assert decide(second_box, sibling).outcome != LINK  # no request, no waybill: a person
+
+
+def test_an_order_without_a_request_needs_the_waybill_to_link() -> None:
+    """The same buyer bought the SKU here weeks ago and returns one bought elsewhere: phone,
+    name, district and SKU all agree, but with no after-sales request only the waybill (the
+    outbound one, exact or one digit misread) may link it."""
+    old = replace(ORDER, refund_id="", return_waybill="", refund_created_at=None)
+    elsewhere = replace(PARCEL, waybill="YT9999999999")
+    d = decide(elsewhere, old)
+    assert d.best.score >= RULES.link_at and d.outcome == SUGGEST
+    assert decide(replace(PARCEL, waybill="SF1234567890"), old).outcome == LINK
+    misread = decide(replace(PARCEL, waybill="SF1234567899"), old)
+    assert misread.outcome == LINK and "运单号与发货运单号差一位 +40" in misread.best.signals
 
 
 def test_late_parcels_lose_points() -> None:

@@ -94,6 +94,7 @@ class Scored:
     candidate: Candidate
     score: int
     signals: tuple[str, ...]
+    waybill: str = ""  # the waybill evidence: "exact", "one_edit" or ""
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,8 @@ class CandidateIndex:
             waybills = {normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)}
             for w in waybills - {""}:
                 self.by_waybill[w].append(i)
-            if c.return_waybill:
-                rw = normalise_waybill(c.return_waybill)
-                for key in _deletions(rw) | {rw}:
+            for w in waybills - {""}:  # a typo in either waybill (return or outbound)
+                for key in _deletions(w) | {w}:
                     self.by_deletion[key].append(i)
             _, tail = phone_parts(c.phone)
             if tail:
@@ -208,8 +208,10 @@ def _multiset(pairs: Sequence[tuple[str, int]]) -> Counter[str]:
 
 
 def admissible(parcel: UnlabelledParcel, c: Candidate) -> bool:
-    """The hard constraints: same shop, not linked yet, no more back than is refundable."""
-    if c.linked or (parcel.shop and c.shop and parcel.shop != c.shop):
+    """The hard constraints: same shop, no more back than is refundable. An order a parcel is
+    already linked to stays a candidate (it is never auto-linked again, see ``match_parcel``):
+    dropping it would hand its second box to a look-alike sibling order instead."""
+    if parcel.shop and c.shop and parcel.shop != c.shop:
         return False
     left = _multiset(c.lines) - _multiset(c.refunded)
     return all(left[sku] >= qty for sku, qty in _multiset(parcel.items).items())
@@ -225,12 +227,19 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
 
     w = normalise_waybill(parcel.waybill)
     rw, ow = normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)
+    evidence = ""
     if w and w == rw:
         add(rules.return_waybill, "运单号=退货运单号")
+        evidence = "exact"
     elif w and w == ow:
         add(rules.outbound_waybill, "运单号=发货运单号（拒收退回）")
+        evidence = "exact"
     elif w and rw and Levenshtein.distance(w, rw, score_cutoff=1) <= 1:
         add(rules.waybill_one_edit, "运单号与退货运单号差一位")
+        evidence = "one_edit"
+    elif w and ow and Levenshtein.distance(w, ow, score_cutoff=1) <= 1:
+        add(rules.waybill_one_edit, "运单号与发货运单号差一位")
+        evidence = "one_edit"
     head, tail = phone_parts(parcel.sender_phone)
     c_head, c_tail = phone_parts(c.phone)
     if tail and tail == c_tail:
@@ -257,7 +266,18 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         days=rules.late_after_signing_days
     ):
         add(rules.late_after_signing, "签收很久后才到货")
-    return Scored(c, points, tuple(signals))
+    if c.linked:
+        signals.append("该订单已关联过包裹（需人工确认）")
+    return Scored(c, points, tuple(signals), evidence)
+
+
+def may_link(best: Scored) -> bool:
+    """Evidence enough to link without a person, beyond the score: an order with no open
+    after-sales request needs the parcel's waybill to point at it (a buyer's old order of
+    the same SKU is not a return), and an order already linked to a parcel is never linked
+    again automatically (a second box goes to a person)."""
+    c = best.candidate
+    return not c.linked and bool(c.refund_id or best.waybill)
 
 
 def match_parcel(
@@ -277,6 +297,10 @@ def match_parcel(
     if best is None or best.score < rules.suggest_at:
         return MatchDecision(parcel, LEAVE, best, runner, top)
     lead = best.score - (runner if runner is not None else 0)
-    if best.score >= rules.link_at and (runner is None or lead >= rules.link_lead):
+    if (
+        best.score >= rules.link_at
+        and (runner is None or lead >= rules.link_lead)
+        and may_link(best)
+    ):
         return MatchDecision(parcel, LINK, best, runner, top)
     return MatchDecision(parcel, SUGGEST, best, runner, top)
