@@ -168,8 +168,7 @@ class CandidateIndex:
             waybills = {normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)}
             for w in waybills - {""}:
                 self.by_waybill[w].append(i)
-            for w in waybills - {""}:  # a typo in either waybill (return or outbound)
-                for key in _deletions(w) | {w}:
+                for key in _deletions(w) | {w}:  # a typo in either (return or outbound)
                     self.by_deletion[key].append(i)
             _, tail = phone_parts(c.phone)
             if tail:
