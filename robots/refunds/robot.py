@@ -210,18 +210,15 @@ class RefundsRobot(BaseRobot):
     # -- one refund -----------------------------------------------------------------------
     async def _item(self, listed: ListedRefund, lane: Lane) -> None:
         key = item_key(listed.refund_id, listed.status)
-        seen: dict[str, RefundRequest] = {}
         async with self.run.item(key, lane=lane, acting=ACTING) as item:
             item.row.update(refund_id=listed.refund_id, link=self.bo.detail_url(listed.refund_id))
             if listed.problem is not None:  # the list showed a status nobody mapped
                 raise listed.problem
-            await item.attempt(lambda p: self._attempt(p, item, listed, seen), f"refund {key}")
+            await item.attempt(lambda p: self._attempt(p, item, listed), f"refund {key}")
 
-    async def _attempt(
-        self, page: Page, item: Item, listed: ListedRefund, seen: dict[str, RefundRequest]
-    ) -> None:
+    async def _attempt(self, page: Page, item: Item, listed: ListedRefund) -> None:
         """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
-        refund = seen["live"] = await self.bo.read(page, listed.refund_id)
+        refund = await self.bo.read(page, listed.refund_id)
         item.fingerprint = refund.fingerprint
         item.row.update(refund_row(refund, self.bo.detail_url(refund.refund_id), self.run.clock))
         verdict = item.verdict(refund)  # acting: an earlier attempt pressed

@@ -39,7 +39,6 @@ from robots.returns.matching import (
     SUGGEST,
     Candidate,
     CandidateIndex,
-    MatchDecision,
     UnlabelledParcel,
     match_parcel,
     normalise_waybill,
@@ -172,7 +171,6 @@ class ReturnsRobot(BaseRobot):
         lane: Lane,
         parcel: UnlabelledParcel,
     ) -> None:
-        decided: dict[str, MatchDecision] = {}
         async with self.run.item(
             parcel.parcel_id, lane=lane, acting=ACTING, surfaces=[DesktopSurface(desktop)]
         ) as item:
@@ -188,11 +186,11 @@ class ReturnsRobot(BaseRobot):
                 )
             )
             await item.attempt(
-                lambda page: self._attempt(web, terminal, page, item, parcel, decided),
+                lambda page: self._attempt(web, terminal, page, item, parcel),
                 f"parcel {parcel.parcel_id}",
             )
         if item.outcome in (Outcome.HANDED_OVER, Outcome.SYSTEM_EXCEPTION):
-            self._hand_over(parcel, item, decided.get("decision"))
+            self._count_hand_over(item)
 
     async def _attempt(
         self,
@@ -201,7 +199,6 @@ class ReturnsRobot(BaseRobot):
         page: Page,
         item: Item,
         parcel: UnlabelledParcel,
-        decided: dict[str, MatchDecision],
     ) -> None:
         """Look up, decide, link, verify. Safe to repeat: an acting item is verified first."""
         key = parcel.parcel_id
@@ -215,9 +212,7 @@ class ReturnsRobot(BaseRobot):
             if verdict == Verdict.ELSEWHERE:
                 raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}：{now}")
         candidates = await self._candidates(web, page, parcel)
-        decision = decided["decision"] = match_parcel(
-            parcel, CandidateIndex(candidates), self.scenario.matching
-        )
+        decision = match_parcel(parcel, CandidateIndex(candidates), self.scenario.matching)
         if decision.outcome != LINK:
             code = "NEEDS_REVIEW" if decision.outcome == SUGGEST else "NO_MATCH"
             item.row["top"] = [
@@ -275,9 +270,7 @@ class ReturnsRobot(BaseRobot):
             "{} {} → {}", "would link" if self.run.dry_run else "linked", parcel.parcel_id, target
         )
 
-    def _hand_over(
-        self, parcel: UnlabelledParcel, item: Item, decision: MatchDecision | None
-    ) -> None:
+    def _count_hand_over(self, item: Item) -> None:
         """Counted by kind; every parcel a person must see reaches a sheet from the ledger
         (suggestions with their candidates; no match, linked elsewhere and system errors
         under 未匹配)."""
