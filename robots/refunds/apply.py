@@ -25,7 +25,7 @@ from robots.ledger import State
 from robots.refunds.apply_report import RESULTS, ApplyRow, write_apply_report
 from robots.refunds.backoffice import RecordState, RefundBackOffice
 from robots.refunds.model import RefundRequest
-from robots.refunds.policy import MOVES_MONEY, REASONS, failures, reviewed_action
+from robots.refunds.policy import MOVES_MONEY, REASONS, failures, reasons_text, reviewed_action
 from robots.refunds.review import ReviewedRow, ReviewedWorkbook
 from robots.refunds.robot import ACTING, ROBOT, cents, live_reader, refund_row
 from robots.refunds.scenario import RefundScenario
@@ -180,9 +180,8 @@ class ReviewedApprovals(BaseRobot):
         if hard:
             item.row.update(refund_row(live, self.bo.detail_url(refund_id), self.run.clock))
             item.row["reasons"] = failed
-            text = "；".join(REASONS[c] for c in hard)
-            applying.ended("REFUSED_HARD_RULE", f"{text}（{', '.join(hard)}）")
-            raise BusinessException(failed[0], "；".join(REASONS[c] for c in failed))
+            applying.ended("REFUSED_HARD_RULE", f"{reasons_text(hard)}（{', '.join(hard)}）")
+            raise BusinessException(failed[0], reasons_text(failed))
         try:
             acted = await item.act(
                 Action(

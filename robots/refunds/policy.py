@@ -7,6 +7,7 @@ answers "reject": refusing money is a person's call.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -152,7 +153,12 @@ class HandOver:
     @property
     def reasons(self) -> str:
         """Every failed rule in Chinese, one after the other (what a reviewer reads)."""
-        return "；".join(REASONS[c] for c in self.codes)
+        return reasons_text(self.codes)
+
+
+def reasons_text(codes: Iterable[str]) -> str:
+    """Rules in Chinese, one after the other."""
+    return "；".join(REASONS[c] for c in codes)
 
 
 Decision = Approve | HandOver

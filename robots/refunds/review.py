@@ -20,12 +20,14 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from robots.errors import InvalidReview
+from robots.refunds.report import EXCEPTIONS, QUEUE_SHEET
 from robots.reports.queue import QUEUE_KEY  # the open-exceptions queue's Summary key
+from robots.reports.workbook import SUMMARY
 
 # the refunds sheet by the names it has had (Chinese first now; workbooks written before
 # keep working), in a run's workbook and in the open-exceptions queue
-SHEETS = ("待人工处理", "退款待人工处理", "Exceptions")
-SUMMARIES = ("汇总", "Summary")
+SHEETS = (EXCEPTIONS, QUEUE_SHEET, "Exceptions")
+SUMMARIES = (SUMMARY, "Summary")
 # what people type, in either language, for the two decisions
 DECISION_WORDS = {"approve": "approve", "同意": "approve", "hold": "hold", "暂缓": "hold"}
 # the columns apply reads, found by their header (moved columns are fine)
@@ -192,8 +194,7 @@ def read_review(
     if problems:
         raise InvalidReview(file, problems)
     if queue:
-        scenario = scenarios.pop() if len(scenarios) == 1 else ""
-        if scenarios:  # more than one shop's refunds were decided in one queue
+        if len(scenarios) > 1:  # more than one shop's refunds were decided in one queue
             raise InvalidReview(
                 file,
                 [
@@ -201,4 +202,5 @@ def read_review(
                     "one shop's rows at a time"
                 ],
             )
+        scenario = next(iter(scenarios), "")
     return ReviewedWorkbook(file, run_id, scenario, rows, queue)
