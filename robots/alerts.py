@@ -134,7 +134,6 @@ class Alert:
         }
 
 
-ROBOT_NAMES = {"refunds": "退款", "returns": "无名件", "pagescan": "商品页巡检"}
 COUNT_NAMES = {
     "approved": "已自动同意",
     "handed_to_person": "转人工",
@@ -162,8 +161,10 @@ class RunSummaryMessage(Alert):
 
     @property
     def title(self) -> str:
+        from robots.registry import title
+
         o = self.outcome
-        name = ROBOT_NAMES.get(o.robot, o.robot)
+        name = title(o.robot)
         return f"[robots] {name} {o.robot}（{o.target}）运行完成 {o.run_id}"
 
     def text(self) -> str:

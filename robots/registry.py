@@ -20,5 +20,10 @@ def spec(name: str) -> RobotSpec:
     return RobotSpec(name, ROBOTS[name])
 
 
+def title(name: str) -> str:
+    """A robot's Chinese name (its own name for one not registered)."""
+    return spec(name).title if name in ROBOTS else name
+
+
 def specs() -> list[RobotSpec]:
     return [spec(name) for name in ROBOTS]

@@ -3,7 +3,8 @@
 A robot package follows one layout, so its spec is its name: ``robots/<name>/scenario.py``
 has ``load`` (read and check a scenario file), ``robot.py`` has ``Robot`` (the class a run
 is built from), ``command.py`` has ``run`` (the `robots run <name>` command, whose docstring
-is its help), ``summary`` (the line printed after a run), ``COUNT_NAMES`` and
+is its help), ``summary`` (the line printed after a run), ``TITLE`` (its Chinese name),
+``COUNT_NAMES`` and
 ``EXCEPTION_COUNTS``; ``report.py`` may have ``write_run`` and ``queue_sheet`` (writing from
 the ledger: `robots report`, the open-exceptions queue). Parts are imported only when used,
 so listing the robots (or `robots --help`) imports none of their heavy modules.
@@ -29,6 +30,11 @@ class RobotSpec:
     def help(self) -> str:
         doc = self.run_command().__doc__ or self.name
         return doc.strip().splitlines()[0]
+
+    @property
+    def title(self) -> str:
+        """The robot's name as ops read it (退款, 无名件…)."""
+        return str(self._part("command", "TITLE"))
 
     @property
     def exception_counts(self) -> tuple[str, ...]:

@@ -47,6 +47,7 @@ def run(
     )
 
 
+TITLE = "商品页巡检"  # what ops read: run summaries, the open-exceptions workbook
 COUNT_NAMES = {"pages_read": "pages", "pages_with_findings": "with findings"}
 EXCEPTION_COUNTS = ("pages_with_findings", "page_unreadable", "system_exception")
 

@@ -9,6 +9,7 @@ from robots.commands import done_line, robot_command
 run = robot_command(
     "refunds", "Approve the eligible refunds; hand every other one to a person with the reason."
 )
+TITLE = "退款"  # what ops read: run summaries, the open-exceptions workbook
 COUNT_NAMES = {"approved": "approved", "handed_to_person": "to a person"}
 EXCEPTION_COUNTS = ("handed_to_person", "system_exception")
 SYSTEM = ("system_exception", "system exceptions")

@@ -20,17 +20,18 @@ from robots.registry import specs
 from robots.reports import workbook as book
 
 QUEUE_KEY = "队列 queue"  # `robots apply` knows the queue by this Summary key
-ROBOT_NAMES = {"refunds": "退款", "returns": "无名件", "pagescan": "商品页巡检"}
 
 
 def write_queue(ledger: Ledger, path: Path, *, now: datetime) -> tuple[Path, dict[str, Any]]:
     """Write the queue; returns its path and the totals its Summary shows."""
     wb = Workbook()
     facts: dict[str, dict[str, Any]] = {}
+    titles: dict[str, str] = {}
     for spec in specs():
         sheet = spec.report_part("queue_sheet")
         if sheet is not None:
             facts[spec.name] = sheet(wb, ledger, now=now)
+            titles[spec.name] = spec.title
     total = sum(f["open"] for f in facts.values())
     rows: list[book.SummaryRow | None] = [
         (QUEUE_KEY, "待处理队列 open exceptions（每次运行后从台账重写）"),
@@ -47,7 +48,7 @@ def write_queue(ledger: Ledger, path: Path, *, now: datetime) -> tuple[Path, dic
         ("按机器人 by robot（见各工作表）", book.SECTION),
     ]
     for name, f in facts.items():
-        rows.append((f"{ROBOT_NAMES.get(name, name)} {name}：{f['sheet']}", f["open"]))
+        rows.append((f"{titles[name]} {name}：{f['sheet']}", f["open"]))
     book.summary_sheet(wb, rows, widths=(30, 44))
     totals: dict[str, Any] = {
         "open": total,
