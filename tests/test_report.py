@@ -82,6 +82,13 @@ def test_written_workbook_reads_back(tmp_path: Path) -> None:
     assert s["  其中12小时内到期 due soon"] == 2
     assert s["退款金额超过单笔自动审批上限 OVER_AMOUNT_CAP"] == 4
     assert s["买家风险：近90天退款过多、退款率过高或在黑名单 BUYER_RISK"] == 1
+    money = {  # each headline reason's money beside its count
+        r[0].value: r[2].value for r in wb["汇总"].iter_rows(max_col=3) if r[2].value is not None
+    }
+    assert money == {
+        "退款金额超过单笔自动审批上限 OVER_AMOUNT_CAP": 4 * 128.5,
+        "买家风险：近90天退款过多、退款率过高或在黑名单 BUYER_RISK": 128.5,
+    }
 
 
 def test_empty_run_still_writes_a_valid_workbook(tmp_path: Path) -> None:

@@ -100,6 +100,14 @@ class ExceptionRow:
             return None
         return round((self.deadline - now).total_seconds() / 3600, 1)
 
+    def urgency(self, now: datetime, within: float) -> str:
+        """已超时 (the hours left, as shown, are none), 紧急 (due within ``within`` hours)
+        or ""."""
+        left = self.hours_left(now)
+        if left is None:
+            return ""
+        return "已超时" if left <= 0 else "紧急" if left <= within else ""
+
 
 @dataclass(frozen=True)
 class ApprovedRow:
@@ -283,14 +291,17 @@ ESCALATE_HOURS = 12.0  # the queue's "紧急" (each scenario's own setting marks
 # -- the workbook -----------------------------------------------------------------------------
 def due(rows: list[ExceptionRow], now: datetime, within: float) -> tuple[int, int]:
     """How many rows are overdue, and how many fall due within ``within`` hours."""
-    overdue = soon = 0
-    for r in rows:
-        left = r.hours_left(now)
-        if left is not None and left <= 0:
-            overdue += 1
-        elif left is not None and left <= within:
-            soon += 1
-    return overdue, soon
+    flags = Counter(r.urgency(now, within) for r in rows)
+    return flags["已超时"], flags["紧急"]
+
+
+def by_reason(exceptions: list[ExceptionRow]) -> list[tuple[str, int, Decimal]]:
+    """Each headline reason with its count and money, the most frequent first."""
+    money: dict[str, Decimal] = {}
+    for e in exceptions:
+        money[e.reason_code] = money.get(e.reason_code, Decimal("0")) + e.amount
+    counts = Counter(e.reason_code for e in exceptions)
+    return [(code, n, money[code]) for code, n in counts.most_common()]
 
 
 def summary_rows(
@@ -321,10 +332,10 @@ def summary_rows(
         ("未变化未重复列出 unchanged since last run", counts.get("unchanged_since_last_run", 0)),
         ("未开始 not started", summary.not_started),
     ]
-    by_reason = Counter(e.reason_code for e in exceptions)
-    if by_reason:
+    reasons = by_reason(exceptions)
+    if reasons:  # the last section: write_refund_report puts each one's money beside it
         rows += [None, ("按主要原因 by headline reason（笔数 / 金额）", book.SECTION)]
-        for code, n in by_reason.most_common():
+        for code, n, _money in reasons:
             rows.append((f"{REASONS.get(code, code)} {code}", n))
     return rows
 
@@ -333,8 +344,12 @@ def write_refund_report(
     path: Path, summary: RunSummary, exceptions: list[ExceptionRow], approved: list[ApprovedRow]
 ) -> Path:
     wb = Workbook()
-    ws = book.summary_sheet(wb, summary_rows(summary, exceptions), widths=(30, 40))
-    _money_beside_reasons(ws, exceptions)
+    rows = summary_rows(summary, exceptions)
+    ws = book.summary_sheet(wb, rows, widths=(30, 40))
+    reasons = by_reason(exceptions)  # the summary's last rows, one sheet row per entry
+    for r, (_code, _n, money) in enumerate(reasons, start=len(rows) - len(reasons) + 1):
+        ws.cell(row=r, column=3, value=float(money)).number_format = book.MONEY_FORMAT
+    ws.column_dimensions["C"].width = 14
 
     ex = wb.create_sheet(EXCEPTIONS)
     exception_sheet(ex, exceptions, summary.now, summary.escalate_within_hours)
@@ -362,19 +377,6 @@ def write_refund_report(
     return book.save(wb, path)
 
 
-def _money_beside_reasons(ws: Worksheet, exceptions: list[ExceptionRow]) -> None:
-    """The money of each reason in column C of the by-reason section."""
-    money: dict[str, Decimal] = {}
-    for e in exceptions:
-        money[e.reason_code] = money.get(e.reason_code, Decimal("0")) + e.amount
-    for label, *_rest in ws.iter_rows(min_row=1, max_col=1):
-        code = str(label.value or "").rsplit(" ", 1)[-1]
-        if code in money and label.row > 1:
-            cell = ws.cell(row=label.row, column=3, value=float(money[code]))
-            cell.number_format = book.MONEY_FORMAT
-    ws.column_dimensions["C"].width = 14
-
-
 def exception_sheet(
     ex: Worksheet, exceptions: list[ExceptionRow], now: datetime, within: float
 ) -> None:
@@ -382,8 +384,7 @@ def exception_sheet(
     book.header(ex, EXCEPTION_COLUMNS)
     ordered = sorted(exceptions, key=lambda e: (e.deadline or LAST, e.refund_id))
     for r, e in enumerate(ordered, start=2):
-        left = e.hours_left(now)
-        flag = "" if left is None else "已超时" if left <= 0 else "紧急" if left <= within else ""
+        left, flag = e.hours_left(now), e.urgency(now, within)
         ex.append(
             [
                 flag,
