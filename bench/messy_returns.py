@@ -8,30 +8,37 @@ a split return, look-alike orders (an item bought in another shop, the same SKU 
 of unknown origin. Every parcel carries its kind and the id it truly belongs to ('' when it
 belongs to nothing here).
 
-``SearchSim`` answers searches as the sandbox back office does (order or request number,
-waybill, a 4-digit phone tail or a name; newest orders first; one page of 50 rows), in
-process, so the robot's path (``lookups`` → searches → ``match_parcel``) can be measured at
-20,000 parcels × 200,000 orders without a browser. ``evaluate`` runs that path (or one global
+``SearchSim`` answers searches as the sandbox back office does (sandbox/ordersearch.py: order
+or request number, waybill, one character apart when fuzzy, a 4-digit phone tail or a name,
+narrowed by SKU and day; newest orders first; pages of 50 rows), in process, so the robot's
+own path (``CandidateSearch`` → searches → ``match_candidates``) can be measured at 20,000
+parcels × 200,000 orders without a browser. ``evaluate`` runs that path (or one global
 index, the comparison) and counts links right and wrong per kind.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from rapidfuzz.distance import Levenshtein
+
+from robots.returns.lookup import CandidateSearch, Found, Lookup
 from robots.returns.matching import (
     LINK,
     Candidate,
     CandidateIndex,
     MatchRules,
     UnlabelledParcel,
-    match_parcel,
+    match_candidates,
+    normalise_waybill,
 )
-from robots.returns.robot import lookups
+from robots.returns.scenario import SearchPage
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红娥玲芬燕鹏辉建国"
@@ -65,6 +72,11 @@ SHARES = {  # most parcels are plain; each noise kind a few per cent, as a busy 
     "near_identical": 0.03,
     "unknown": 0.05,
 }
+
+
+def _second(t: datetime) -> datetime:
+    """Times as the back office shows them: to the second."""
+    return t.replace(microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -172,7 +184,7 @@ class Messy:
         rng = self.rng
         self._n += 1
         days = signed_days_ago if signed_days_ago is not None else rng.uniform(1, 120)
-        signed = self.now - timedelta(days=days)
+        signed = _second(self.now - timedelta(days=days))
         if lines is None:
             lines = tuple(
                 (sku, rng.choice((1, 1, 1, 2)))
@@ -183,7 +195,7 @@ class Messy:
             buyer,
             lines,
             self._waybill(),
-            signed - timedelta(days=rng.uniform(1, 4)),
+            _second(signed - timedelta(days=rng.uniform(1, 4))),
             signed,
         )
         self.orders.append(order)
@@ -193,8 +205,8 @@ class Messy:
         self._n += 1
         order.refund_id = f"TR{self._n:09d}"
         order.return_waybill = self._waybill()
-        order.refund_created_at = self.now - timedelta(
-            days=days_ago if days_ago is not None else self.rng.uniform(1, 8)
+        order.refund_created_at = _second(
+            self.now - timedelta(days=days_ago if days_ago is not None else self.rng.uniform(1, 8))
         )
 
     # -- parcels --------------------------------------------------------------------------------
@@ -226,7 +238,7 @@ class Messy:
             sender_phone=phone,
             district=district,
             items=items,
-            received_at=self.now - timedelta(hours=rng.uniform(1, 48)),
+            received_at=_second(self.now - timedelta(hours=rng.uniform(1, 48))),
         )
         self.parcels.append(Truth(p, kind, target))
 
@@ -306,12 +318,23 @@ class Messy:
         )
 
 
-class SearchSim:
-    """The sandbox back office's search, in process: what one search shows, one page of it."""
+def _deletion_keys(waybill: str) -> set[str]:
+    """The waybill and it with each character deleted once: two waybills one edit apart share
+    one of these keys (checked with Levenshtein after, as the sandbox checks its hits)."""
+    return {waybill} | {waybill[:i] + waybill[i + 1 :] for i in range(len(waybill))}
 
-    def __init__(self, orders: Iterable[Order]) -> None:
+
+class SearchSim:
+    """The sandbox back office's search (``sandbox/ordersearch.py``), in process: exact keys
+    (order, request, waybill as carriers print it), waybills one character apart when fuzzy,
+    then a 4-digit phone tail or a name, newest order first; narrowed by SKU and first day;
+    pages of 50 rows, of which the robot reads ``spec.max_pages``."""
+
+    def __init__(self, orders: Iterable[Order], spec: SearchPage) -> None:
+        self.spec = spec
         self.orders = {o.order_id: o for o in orders}
         self.by_key: dict[str, list[str]] = defaultdict(list)
+        self.by_deletion: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.by_tail: dict[str, list[str]] = defaultdict(list)
         self.by_name: dict[str, list[str]] = defaultdict(list)
         newest_first = sorted(self.orders.values(), key=lambda o: o.paid_at, reverse=True)
@@ -319,29 +342,47 @@ class SearchSim:
             for key in (o.order_id, o.refund_id, o.outbound, o.return_waybill):
                 if key:
                     self.by_key[key].append(o.order_id)
+            for waybill in {o.outbound, o.return_waybill} - {""}:
+                for d in _deletion_keys(waybill):
+                    self.by_deletion[d].append((waybill, o.order_id))
             self.by_tail[o.buyer.phone[-4:]].append(o.order_id)
             self.by_name[o.buyer.name].append(o.order_id)
             self.by_name[o.buyer.nick].append(o.order_id)
-        self.searches = 0
+        self.searches = 0  # pages read
 
-    def search(self, q: str) -> list[Candidate]:
-        self.searches += 1
-        q = q.strip()
-        found = list(self.by_key.get(q, ()))
+    def _hits(self, lookup: Lookup) -> list[str]:
+        q = lookup.q.strip()
+        waybill = normalise_waybill(q)
+        found = list(self.by_key.get(q, ())) + list(self.by_key.get(waybill, ()))
+        if lookup.fuzzy and len(waybill) >= 8:
+            near = {hit for d in _deletion_keys(waybill) for hit in self.by_deletion.get(d, ())}
+            found += [o for w, o in sorted(near) if Levenshtein.distance(waybill, w) <= 1]
         more = self.by_tail if (len(q) == 4 and q.isdigit()) else self.by_name
-        found += [o for o in more.get(q, ())[:PAGE] if o not in found]
-        return [self.orders[o].candidate() for o in found[:PAGE]]
+        found += more.get(q, ())
+        out = list(dict.fromkeys(found))
+        if lookup.sku:
+            out = [o for o in out if any(s == lookup.sku for s, _ in self.orders[o].lines)]
+        if lookup.since:
+            since = datetime.fromisoformat(lookup.since)
+            out = [o for o in out if self.orders[o].paid_at >= since]
+        return out
+
+    def search(self, lookup: Lookup) -> Found:
+        """What the robot reads of one search: every page up to ``max_pages``."""
+        hits = self._hits(lookup)
+        shown = PAGE * self.spec.max_pages
+        self.searches += max(1, min(self.spec.max_pages, -(-len(hits) // PAGE)))
+        return Found([self.orders[o].candidate() for o in hits[:shown]], cut=len(hits) > shown)
 
 
-def robot_path(sim: SearchSim) -> Callable[[UnlabelledParcel], list[Candidate]]:
-    """The candidates the robot sees for a parcel: its searches, merged by order."""
+def robot_path(sim: SearchSim) -> Callable[[UnlabelledParcel], CandidateSearch]:
+    """The robot's own lookups for a parcel, answered by the simulated back office."""
 
-    def candidates(parcel: UnlabelledParcel) -> list[Candidate]:
-        found: dict[str, Candidate] = {}
-        for q in lookups(parcel):
-            for c in sim.search(q):
-                found.setdefault(c.order_id, c)
-        return list(found.values())
+    def candidates(parcel: UnlabelledParcel) -> CandidateSearch:
+        search = CandidateSearch(parcel, sim.spec)
+        for lookup in search.lookups():
+            search.add(lookup, sim.search(lookup))
+        return search
 
     return candidates
 
@@ -359,6 +400,9 @@ class Tally:
     suggested: int = 0
     # matchable, and its true target not among the candidates the matcher saw
     true_not_seen: int = 0
+    # linked wrongly while its true target was not among the examined candidates
+    wrong_true_unseen: int = 0
+    cut: int = 0  # parcels with a search read only in part
 
     @property
     def precision(self) -> float:
@@ -372,52 +416,58 @@ class Tally:
 def evaluate(
     data: Messy,
     rules: MatchRules,
+    spec: SearchPage,
     path: str = "robot",
+    links: dict[str, str] | None = None,
 ) -> dict[str, Tally]:
-    """Every parcel through the robot's path (``robot``) or one global index (``global``), in
-    the order they arrive; a link marks its order linked, as the back office does."""
+    """Every parcel through the robot's path (``robot``: its lookups, answered as the back
+    office answers them) or one global index (``global``), in the order they arrive; a link
+    marks its order linked, as the back office does. ``links`` collects parcel → target."""
     by_target: dict[str, Order] = {}
     for o in data.orders:
         by_target[o.order_id] = o
         if o.refund_id:
             by_target[o.refund_id] = o
         o.linked = False
-    sim = SearchSim(data.orders)
-    see = robot_path(sim)
+    see = robot_path(SearchSim(data.orders, spec))
     index = CandidateIndex(o.candidate() for o in data.orders) if path == "global" else None
     tallies: dict[str, Tally] = defaultdict(Tally)
     for t in sorted(data.parcels, key=lambda t: t.parcel.received_at):
         if index is not None:
-            cands = [
-                replace(c, linked=by_target[c.order_id].linked)
-                for c in index.block(t.parcel, rules.max_candidates)
-            ]
+            blocked, cut = index.block(t.parcel, rules.max_candidates)
+            cands = [replace(c, linked=by_target[c.order_id].linked) for c in blocked]
+            complete = not cut
         else:
-            cands = see(t.parcel)
-        decision = match_parcel(t.parcel, CandidateIndex(cands), rules)
+            search = see(t.parcel)
+            cands, complete = list(search.candidates.values()), search.complete
+        decision = match_candidates(t.parcel, cands, rules, complete=complete)
+        seen = any(c.target == t.target or c.order_id == t.target for c in cands)
         for tally in (tallies[t.kind], tallies["all"]):
             tally.parcels += 1
+            tally.cut += not complete
             if t.target:
                 tally.matchable += 1
-                if not any(c.target == t.target or c.order_id == t.target for c in cands):
-                    tally.true_not_seen += 1
+                tally.true_not_seen += not seen
             if decision.outcome == LINK:
                 tally.linked += 1
                 if decision.target == t.target:
                     tally.right += 1
                 else:
                     tally.wrong += 1
+                    tally.wrong_true_unseen += bool(t.target) and not seen
             elif decision.outcome != "leave":
                 tally.suggested += 1
         if decision.outcome == LINK:
             by_target[decision.target].linked = True
+            if links is not None:
+                links[t.parcel.parcel_id] = decision.target
     return dict(tallies)
 
 
 def table(tallies: dict[str, Tally]) -> str:
     rows = [
         f"{'kind':<18}{'parcels':>8}{'matchable':>10}{'linked':>8}{'wrong':>7}"
-        f"{'suggest':>8}{'unseen':>8}{'precision':>10}{'recall':>8}"
+        f"{'suggest':>8}{'unseen':>8}{'cut':>6}{'precision':>10}{'recall':>8}"
     ]
     for kind in (*KINDS, "all"):
         t = tallies.get(kind)
@@ -425,10 +475,59 @@ def table(tallies: dict[str, Tally]) -> str:
             continue
         rows.append(
             f"{kind:<18}{t.parcels:>8}{t.matchable:>10}{t.linked:>8}{t.wrong:>7}"
-            f"{t.suggested:>8}{t.true_not_seen:>8}{t.precision:>10.4f}{t.recall:>8.3f}"
+            f"{t.suggested:>8}{t.true_not_seen:>8}{t.cut:>6}{t.precision:>10.4f}{t.recall:>8.3f}"
         )
     return "\n".join(rows)
 
 
 def kinds_made(data: Messy) -> Counter[str]:
     return Counter(t.kind for t in data.parcels)
+
+
+# -- the same data in a sandbox shop, for the browser end-to-end test --------------------------
+COURIER_OF = {"SF": "顺丰速运", "YT": "圆通速递", "ZT": "中通快递", "JD": "京东物流"}
+
+
+def _fmt(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def load_into_sandbox(conn: sqlite3.Connection, data: Messy) -> None:
+    """Insert the generated orders, requests and parcels into a sandbox shop's tables (ids
+    that the sandbox's own seed never makes: TO…, TR…, PX…, buyers tb_000001a…)."""
+    buyers = {o.buyer.nick: o.buyer for o in data.orders}
+    conn.executemany(
+        "INSERT INTO buyers VALUES (?,?,?,?,?,?,?)",
+        [(b.nick, b.name, b.phone, b.district, 0, 3, 0) for b in buyers.values()],
+    )
+    lines, refunds = [], []
+    for o in data.orders:
+        courier = COURIER_OF.get(o.outbound[:2], "韵达快递")
+        for i, (sku, qty) in enumerate(o.lines, start=1):
+            lines.append(
+                (o.order_id, f"{o.order_id}-{i}", o.buyer.nick, sku, f"商品 {sku}", "服装", qty,
+                 f"{99 * qty}.00", "TRADE_FINISHED" if o.signed_at else "WAIT_BUYER_CONFIRM_GOODS",
+                 _fmt(o.paid_at), _fmt(o.paid_at + timedelta(hours=20)),
+                 o.signed_at and _fmt(o.signed_at), courier, o.outbound, 0, 0)
+            )  # fmt: skip
+        if o.refund_id:
+            assert o.refund_created_at is not None
+            sku, qty = o.lines[0]
+            refunds.append(
+                (o.refund_id, f"{o.order_id}-1", sku, qty, f"{99 * qty}.00", "REFUND", 1,
+                 "BUYER_RETURNED_GOODS", "WAIT_SELLER_CONFIRM_GOODS", "七天无理由", "", 0,
+                 COURIER_OF.get(o.return_waybill[:2], "韵达快递"), o.return_waybill,
+                 _fmt(o.refund_created_at + timedelta(hours=6)), _fmt(o.refund_created_at),
+                 _fmt(o.refund_created_at + timedelta(days=10)), 1, None)
+            )  # fmt: skip
+    conn.executemany(f"INSERT INTO order_lines VALUES ({','.join('?' * 16)})", lines)
+    conn.executemany(f"INSERT INTO refunds VALUES ({','.join('?' * 19)})", refunds)
+    conn.executemany(
+        f"INSERT INTO parcels VALUES ({','.join('?' * 13)})",
+        [
+            (p.parcel_id, p.waybill, COURIER_OF.get(normalise_waybill(p.waybill)[:2], ""),
+             p.sender_name, p.sender_phone, p.district, json.dumps(p.items), "0.80",
+             _fmt(p.received_at), "", None, None, None)
+            for p in (t.parcel for t in data.parcels)
+        ],
+    )  # fmt: skip

@@ -1,63 +1,27 @@
 """Back-office order / after-sales search and the parcel page (the returns robot's web side).
 
-Search answers by order number, after-sales number, waybill (outbound or return), phone tail
-(4 digits) or buyer name; each result row carries its values in ``data-*`` attributes. The
-parcel page shows whether, and to what, a parcel is linked.
+Search (``sandbox.ordersearch``) answers by order number, after-sales number, waybill
+(outbound or return, one character apart with ``fuzzy=1``), phone tail (4 digits) or buyer
+name, narrowed by SKU and date, paged with a 下一页 link; each result row carries its values in
+``data-*`` attributes. The parcel page shows whether, and to what, a parcel is linked.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-MAX_RESULTS = 50
+from sandbox.ordersearch import OrderQuery, find_orders
+
 Render = Callable[..., Response]
 Guard = Callable[[Request], Response | None]
-
-
-def _order_ids(conn: sqlite3.Connection, q: str) -> list[str]:
-    q = q.strip()
-    if not q:
-        return []
-    found: list[str] = []
-
-    def add(sql: str, *args: str) -> None:
-        for (order_id,) in conn.execute(sql + f" LIMIT {MAX_RESULTS}", args):
-            if order_id not in found:
-                found.append(order_id)
-
-    add("SELECT order_id FROM order_lines WHERE order_id = ?", q)
-    add(
-        "SELECT l.order_id FROM refunds r JOIN order_lines l USING (line_id) WHERE r.refund_id = ?",
-        q,
-    )
-    add("SELECT order_id FROM order_lines WHERE outbound_sid = ?", q)
-    add(
-        "SELECT l.order_id FROM refunds r JOIN order_lines l USING (line_id) "
-        "WHERE r.return_sid = ?",
-        q,
-    )
-    if re.fullmatch(r"\d{4}", q):
-        add(
-            "SELECT l.order_id FROM buyers b JOIN order_lines l USING (buyer_nick) "
-            "WHERE substr(b.phone, -4) = ? ORDER BY l.paid_at DESC",
-            q,
-        )
-    else:
-        add(
-            "SELECT l.order_id FROM buyers b JOIN order_lines l USING (buyer_nick) "
-            "WHERE b.name = ? OR b.buyer_nick = ? ORDER BY l.paid_at DESC",
-            q,
-            q,
-        )
-    return found[:MAX_RESULTS]
 
 
 def order_summary(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
@@ -102,9 +66,28 @@ def aftersales_routes(
     async def search(request: Request) -> Response:
         if redirect := login_required(request):
             return redirect
-        q = request.query_params.get("q", "")
-        rows = [order_summary(conn, o) for o in _order_ids(conn, q)]
-        return render(request, "search.html", {"q": q, "rows": rows})
+        params = request.query_params
+        try:
+            page = int(params.get("page", "1"))
+        except ValueError:
+            page = 1
+        query = OrderQuery(
+            q=params.get("q", ""),
+            sku=params.get("sku", "").strip(),
+            since=params.get("since", "").strip(),
+            fuzzy=params.get("fuzzy", "") == "1",
+            page=page,
+        )
+        hits = find_orders(conn, query)
+        rows = [order_summary(conn, o) for o in hits.order_ids]
+        more = (
+            f"/search?{urlencode({**params, 'page': str(hits.page + 1)})}"
+            if hits.page < hits.pages
+            else ""
+        )
+        return render(
+            request, "search.html", {"query": query, "hits": hits, "rows": rows, "next": more}
+        )
 
     async def parcel(request: Request) -> Response:
         if redirect := login_required(request):

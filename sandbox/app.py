@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db, warehouse
+from sandbox import catalog, db, ordersearch, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.storefront import storefront_routes
@@ -186,6 +186,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
     conn = db.connect(data_dir)
     conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
     conn.executescript(warehouse.SCHEMA)
+    conn.executescript(ordersearch.INDEXES)
     if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
         conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
     if "modified_at" not in {r["name"] for r in conn.execute("PRAGMA table_info(refunds)")}:

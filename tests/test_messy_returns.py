@@ -14,9 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from messy_returns import KINDS, PAGE, Messy, SearchSim, evaluate, kinds_made
 
-from robots.returns.matching import MatchRules, normalise_waybill
+from robots.returns.lookup import Lookup
+from robots.returns.matching import normalise_waybill
+from robots.returns.scenario import load_returns_scenario
 
 NOW = datetime(2026, 11, 23, 12, 0)
+SCENARIO = load_returns_scenario(
+    Path(__file__).resolve().parent.parent / "scenarios" / "demo-shop" / "returns.toml"
+)
 
 
 def test_every_kind_is_made_with_a_truth_that_holds() -> None:
@@ -49,25 +54,37 @@ def test_every_kind_is_made_with_a_truth_that_holds() -> None:
             assert len(twins) == 2
 
 
-def test_the_search_shows_one_page_newest_first_and_finds_by_number() -> None:
+def test_the_search_pages_newest_first_narrows_and_finds_by_number() -> None:
     data = Messy(7, 600, 6000, NOW)
-    sim = SearchSim(data.orders)
-    tail = next(o.buyer.phone[-4:] for o in data.orders if o.buyer.phone.endswith("6888"))
-    rows = sim.search(tail)
-    assert len(rows) == PAGE
-    paid = [sim.orders[c.order_id].paid_at for c in rows]
+    sim = SearchSim(data.orders, SCENARIO.search)
+    lucky = next(o for o in data.orders if o.buyer.phone.endswith("6888"))
+    every = sim.search(Lookup("6888"))
+    assert len(every.rows) > PAGE and not every.cut  # every page read
+    paid = [sim.orders[c.order_id].paid_at for c in every.rows]
     assert paid == sorted(paid, reverse=True)
+    short = SearchSim(data.orders, SCENARIO.search.model_copy(update={"max_pages": 1}))
+    one_page = short.search(Lookup("6888"))
+    assert len(one_page.rows) == PAGE and one_page.cut
+    sku = lucky.lines[0][0]
+    narrowed = sim.search(Lookup("6888", sku=sku, since="2000-01-01"))
+    assert lucky.order_id in {c.order_id for c in narrowed.rows}
+    assert all(sku in dict(c.lines) for c in narrowed.rows) and len(narrowed.rows) < PAGE
     some = next(o for o in data.orders if o.refund_id)
     for key in (some.order_id, some.refund_id, some.return_waybill, some.outbound):
-        assert [c.order_id for c in sim.search(key)][:1] == [some.order_id]
+        assert [c.order_id for c in sim.search(Lookup(key)).rows][:1] == [some.order_id]
+    typo = some.return_waybill[:-1] + ("1" if some.return_waybill[-1] != "1" else "2")
+    assert some.order_id not in {c.order_id for c in sim.search(Lookup(typo)).rows}
+    fuzzy = sim.search(Lookup(typo, fuzzy=True)).rows
+    assert some.order_id in {c.order_id for c in fuzzy}
 
 
 def test_evaluate_counts_every_parcel_once_and_never_links_an_unmatchable_one_right() -> None:
     data = Messy(7, 400, 4000, NOW)
     for path in ("robot", "global"):
-        tallies = evaluate(data, MatchRules(), path)
+        tallies = evaluate(data, SCENARIO.matching, SCENARIO.search, path)
         every = tallies["all"]
         assert every.parcels == len(data.parcels)
         assert every.matchable == sum(1 for t in data.parcels if t.target)
         assert every.right + every.wrong == every.linked
         assert tallies["unknown"].right == tallies["look_alike"].right == 0
+        assert every.wrong_true_unseen == 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from robots.returns.lookup import CandidateSearch
 from robots.returns.matching import (
     LINK,
     SUGGEST,
@@ -14,12 +16,22 @@ from robots.returns.matching import (
     CandidateIndex,
     MatchRules,
     UnlabelledParcel,
+    match_candidates,
     match_parcel,
     name_signal,
     normalise_waybill,
     phone_parts,
 )
-from robots.returns.robot import lookups
+from robots.returns.scenario import load_returns_scenario
+
+SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "demo-shop" / "returns.toml"
+SEARCH = load_returns_scenario(SCENARIO).search
+
+
+def lookups(parcel: UnlabelledParcel) -> list[str]:
+    """What the robot types, the fuzzy waybill search aside (tests/test_returns_lookup.py)."""
+    return [lk.q for lk in CandidateSearch(parcel, SEARCH).lookups() if not lk.fuzzy]
+
 
 NOW = datetime(2026, 11, 20, 10, 0)
 RULES = MatchRules()
@@ -95,13 +107,14 @@ def test_a_one_character_typo_needs_other_signals_too() -> None:
     bare = replace(typo, sender_phone="", sender_name="", district="", items=(("XX", 1),))
     other = replace(ORDER, lines=(("XX", 1), ("YY", 1)), refund_created_at=None)
     d = decide(bare, other)
-    assert (d.outcome, d.best.score) == (SUGGEST, 40 + 30)  # a typo alone never links
+    assert (d.outcome, d.best.score) == (SUGGEST, 40 + 30 + 20)  # a typo alone never links
+    assert d.best.buyer == ""  # nothing says who sent it
 
 
 def test_no_waybill_phone_name_skus_and_dates_still_link() -> None:
     d = decide(replace(PARCEL, waybill=""))
     assert d.outcome == LINK
-    assert d.best.score == 25 + 5 + 20 + 10 + 30 + 10
+    assert d.best.score == 25 + 5 + 20 + 10 + 30 + 20 + 10
 
 
 def test_two_plausible_orders_go_to_a_person_with_both() -> None:
@@ -122,13 +135,17 @@ def test_hard_constraints_exclude_a_candidate_whatever_its_score() -> None:
     assert decide(other_shop, replace(ORDER, shop="A")).best is None
 
 
-def test_an_order_already_linked_is_never_linked_again_nor_gives_way_to_a_sibling() -> None:
-    """A second box: its order's request already has a parcel. It goes to a person with that
-    order on top, and a sibling order of the same buyer and SKU is not linked instead."""
+def test_an_order_already_linked_takes_another_box_on_its_exact_waybill_only() -> None:
+    """A second box: its order's request already has a parcel. On the request's own return
+    waybill it is linked (the first box arriving after the second); on softer evidence it goes
+    to a person with that order on top, and a sibling order of the same buyer and SKU is not
+    linked instead."""
     linked = replace(ORDER, linked=True)
     d = decide(PARCEL, linked)
-    assert d.outcome == SUGGEST and d.target == "RF1"
+    assert (d.outcome, d.target) == (LINK, "RF1")
     assert "该订单已关联过包裹（需人工确认）" in d.best.signals
+    d = decide(replace(PARCEL, waybill="4301234567899"), linked)  # one digit off: a person
+    assert (d.outcome, d.target) == (SUGGEST, "RF1")
     sibling = replace(
         ORDER,
         order_id="TB9",
@@ -206,5 +223,82 @@ def test_blocking_scores_only_what_shares_a_key() -> None:
         for n in range(5000)
     ]
     index = CandidateIndex([ORDER, *others])
-    assert [c.order_id for c in index.block(PARCEL, 200)] == ["TB1"]
+    assert [c.order_id for c in index.block(PARCEL, 200)[0]] == ["TB1"]
     assert decide(PARCEL, ORDER, *others).target == "RF1"
+
+
+def test_an_open_return_request_leads_a_repurchase_of_the_same_items() -> None:
+    """A buyer with a lucky phone tail returns an order with a request and bought the same
+    items again since: the request is the strong signal that separates the two."""
+    parcel = replace(PARCEL, waybill="", sender_name="")
+    again = replace(
+        ORDER,
+        order_id="TB2",
+        refund_id="",
+        return_waybill="",
+        outbound_waybill="SF9999999999",
+        refund_created_at=None,
+        signed_at=NOW - timedelta(days=2),
+    )
+    d = decide(parcel, ORDER, again)
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    assert "有退货申请 +20" in d.best.signals
+    assert d.best.score - d.runner_up_score >= RULES.link_lead
+
+
+def test_without_the_exact_waybill_the_sender_must_not_be_someone_else() -> None:
+    """Phone tail, SKU and an open request reach the link score, but the parcel names another
+    person, or shows another phone tail: a person decides."""
+    soft = replace(PARCEL, waybill="")
+    assert decide(replace(soft, sender_name="王*")).outcome == LINK  # the surname agrees
+    for other in (replace(soft, sender_name="李*"), replace(soft, sender_phone="138****0000")):
+        d = decide(other)
+        assert d.best.score >= RULES.link_at
+        assert d.outcome == SUGGEST and "寄件人与买家不符" in d.best.signals
+    named = decide(replace(PARCEL, sender_name="李四"))  # the exact return waybill still links
+    assert named.outcome == LINK
+
+
+def test_candidates_not_all_examined_link_on_the_exact_waybill_only() -> None:
+    soft = replace(PARCEL, waybill="")
+    assert match_candidates(soft, [ORDER], RULES).outcome == LINK
+    cut = match_candidates(soft, [ORDER], RULES, complete=False)
+    assert (cut.outcome, cut.complete) == (SUGGEST, False)
+    typo = replace(PARCEL, waybill="4301234567899")
+    assert match_candidates(typo, [ORDER], RULES, complete=False).outcome == SUGGEST
+    exact = match_candidates(PARCEL, [ORDER], RULES, complete=False)
+    assert (exact.outcome, exact.target) == (LINK, "RF1")
+
+
+def test_a_lucky_phone_tail_is_blocked_by_tail_and_sku_and_never_cut() -> None:
+    """Hundreds of buyers share 6888: the block keyed by tail + the parcel's SKU holds the
+    true order wherever it was inserted; without a SKU, the tail's block is cut and says so."""
+    crowd = [
+        replace(
+            ORDER,
+            order_id=f"TB{n}",
+            refund_id="",
+            phone=f"139{n:04d}5678",
+            return_waybill="",
+            outbound_waybill=f"77{n:011d}",
+            lines=(("OTHER", 1),),
+        )
+        for n in range(1000)
+    ]
+    index = CandidateIndex([*crowd, ORDER])  # the true order inserted last
+    parcel = replace(PARCEL, waybill="")
+    found, cut = index.block(parcel, 200)
+    assert [c.order_id for c in found] == ["TB1"] and not cut
+    assert match_parcel(parcel, index, RULES).target == "RF1"
+    found, cut = index.block(replace(parcel, items=()), 200)
+    assert len(found) == 200 and cut
+    assert match_parcel(replace(parcel, items=()), index, RULES).outcome != LINK
+
+
+def test_a_parcel_under_another_waybill_than_the_request_names_goes_to_a_person() -> None:
+    """The buyer's request says the return went back under 4301234567890; a parcel with a
+    waybill of its own, nowhere near it, from the same buyer with the same SKU may be
+    something bought elsewhere while that return is still on its way."""
+    d = decide(replace(PARCEL, waybill="YT4998827056"))
+    assert d.best.score >= RULES.link_at and d.outcome == SUGGEST
+    assert "运单号与退货运单号不符" in d.best.signals

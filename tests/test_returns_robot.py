@@ -8,10 +8,14 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -29,6 +33,11 @@ from conftest import (
     write_workspace,
 )
 from report_checks import assert_no_phone_numbers, values
+
+sys.path.insert(0, str(ROOT / "bench"))
+from messy_returns import Messy, evaluate, load_into_sandbox
+
+from robots.returns.scenario import load_returns_scenario
 
 pytestmark = pytest.mark.browser
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "returns.toml"
@@ -65,7 +74,7 @@ def run(ws: Path, display: str, *args: str) -> subprocess.CompletedProcess[str]:
         robots_cmd("run", "returns", "-w", str(ws), *args),
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1700,
         env={**robot_env(), "DISPLAY": display},
     )
 
@@ -91,6 +100,7 @@ def links(sb: Sandbox) -> list[sqlite3.Row]:
         return conn.execute("SELECT * FROM parcel_links ORDER BY link_id").fetchall()
 
 
+@pytest.mark.timeout(1800)  # a guard against a hang, not a speed limit: a loaded machine is slow
 @pytest.mark.parcels(500)
 def test_links_match_the_ground_truth(sandbox: Sandbox, display: str, tmp_path: Path) -> None:
     with terminal_and_workspace(sandbox, display, tmp_path) as ws:
@@ -136,6 +146,46 @@ def test_links_match_the_ground_truth(sandbox: Sandbox, display: str, tmp_path: 
     shown = [str(c) for ws_ in wb.worksheets for r in ws_.iter_rows(values_only=True) for c in r]
     assert not [p for p in full if any(p in c for c in shown)]
     assert_no_phone_numbers(ws / "reports" / "open-exceptions.xlsx")
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parcels(0)
+@pytest.mark.refunds(5)
+def test_messier_returns_through_the_browser_hold_the_goals(
+    sandbox: Sandbox, display: str, tmp_path: Path
+) -> None:
+    """500 parcels of issue 14's noise kinds (bench/messy_returns.py, not the sandbox's own
+    generator) loaded into the shop: waybill typos, misread outbound waybills, spaced
+    lower-case waybills, lucky phone tails with more orders than a page shows, second boxes,
+    look-alike orders, near-identical orders and parcels from elsewhere. The robot's real
+    path (terminal export, back-office searches in Chromium, terminal links) must reach
+    precision >= 0.995 and recall >= 0.90, and link exactly what the in-process search the
+    benchmark measures links."""
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    data = Messy(23, 500, 8000, now)
+    with sandbox.db() as conn:
+        load_into_sandbox(conn, data)
+    scenario = load_returns_scenario(SCENARIO)
+    expected_links: dict[str, str] = {}
+    evaluate(data, scenario.matching, scenario.search, "robot", expected_links)
+
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
+        result = run(ws, display)
+        assert result.returncode == 0, result.stderr
+    made = links(sandbox)
+    assert len({r["parcel_id"] for r in made}) == len(made)  # no parcel linked twice
+    truth = {t.parcel.parcel_id: t for t in data.parcels}
+    right = [r for r in made if truth[r["parcel_id"]].target == r["target"]]
+    matchable = [t for t in data.parcels if t.target]
+    precision, recall = len(right) / len(made), len(right) / len(matchable)
+    by_kind = Counter(truth[r["parcel_id"]].kind for r in right)
+    print(f"links {len(made)}, right {len(right)}, matchable {len(matchable)}; {dict(by_kind)}")
+    assert precision >= 0.995 and recall >= 0.90, (precision, recall)
+    for kind in ("waybill_typo", "outbound_misread", "spaced_waybill", "lucky_tail"):
+        assert by_kind[kind] > 0, kind  # each hard kind is found through the browser too
+    linked_kinds = {truth[r["parcel_id"]].kind for r in made}
+    assert not linked_kinds & {"look_alike", "unknown", "near_identical"}
+    assert {r["parcel_id"]: r["target"] for r in made} == expected_links
 
 
 @pytest.mark.parcels(40)

@@ -4,6 +4,7 @@ what a parcel is linked to (the check after every link). Read-only."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
@@ -13,6 +14,7 @@ from robots.engine.fields import FieldKind, FieldReader
 from robots.engine.pages import ROWS_JS
 from robots.errors import PageError, ScenarioUnreadable
 from robots.returns.export import parse_items
+from robots.returns.lookup import Found, Lookup
 from robots.returns.matching import Candidate
 from robots.returns.scenario import ReturnsScenario
 from robots.runtime.browser import LoginForm, goto
@@ -53,44 +55,58 @@ class ReturnsBackOffice:
     def parcel_url(self, parcel_id: str) -> str:
         return urljoin(self.base, self.scenario.parcel_page.path.format(parcel_id=quote(parcel_id)))
 
-    async def search(self, page: Page, q: str) -> list[Candidate]:
+    async def search(self, page: Page, lookup: Lookup) -> Found:
+        """Every page of one search (up to ``max_pages``), each row read as a candidate."""
         s = self.scenario.search
-        await goto(
-            page, urljoin(self.base, s.path.format(q=quote(q))), login_path=self.scenario.login.path
-        )
-        raw_rows = await page.evaluate(ROWS_JS, [s.row, self.row_reader.js_specs])
-        if not raw_rows and s.empty and not await page.query_selector(s.empty):
-            raise ScenarioUnreadable(
-                f"the scenario's search.row selector {s.row!r} matched nothing on {page.url}, "
-                f"nor its empty marker search.empty {s.empty!r}; fix the scenario"
-            )
-        out = []
-        for raw in raw_rows:
-            row = self.row_reader.read(raw)  # UnreadableField: this parcel goes to a person
-            try:
-                lines = parse_items(row["lines"])
-                refunded = parse_items(row["refunded"]) if row["refunded"] else ()
-            except ValueError as exc:
-                field = self.row_reader.fields["lines"]
-                raise field.unreadable(str(raw.get("lines")), str(exc)) from None
-            out.append(
-                Candidate(
-                    order_id=row["order_id"],
-                    refund_id=row["refund_id"] or "",
-                    buyer_name=row["buyer_name"] or "",
-                    buyer_nick=row["buyer_nick"] or "",
-                    phone=row["phone"] or "",
-                    district=row["district"] or "",
-                    lines=lines,
-                    refunded=refunded,
-                    return_waybill=row["return_waybill"] or "",
-                    outbound_waybill=row["outbound_waybill"] or "",
-                    refund_created_at=naive(row["refund_created_at"]),
-                    signed_at=naive(row["signed_at"]),
-                    linked=row["linked"],
+        url = urljoin(self.base, lookup.path(s))
+        await goto(page, url, login_path=self.scenario.login.path)
+        rows: list[Candidate] = []
+        for n in range(s.max_pages):
+            raw_rows = await page.evaluate(ROWS_JS, [s.row, self.row_reader.js_specs])
+            if n == 0 and not raw_rows and s.empty and not await page.query_selector(s.empty):
+                raise ScenarioUnreadable(
+                    f"the scenario's search.row selector {s.row!r} matched nothing on "
+                    f"{page.url}, nor its empty marker search.empty {s.empty!r}; fix the scenario"
                 )
-            )
-        return out
+            rows += [self._candidate(raw) for raw in raw_rows]
+            if s.next_page is None:  # no way to page: a full page may hide more
+                return Found(rows, cut=len(raw_rows) >= s.page_rows)
+            more = await page.query_selector(s.next_page)
+            if more is None:
+                return Found(rows)
+            if n + 1 == s.max_pages:
+                break
+            href = await more.get_attribute("href")
+            if href:
+                await goto(page, urljoin(page.url, href), login_path=self.scenario.login.path)
+            else:
+                await more.click()
+                await page.wait_for_load_state()
+        return Found(rows, cut=True)
+
+    def _candidate(self, raw: dict[str, Any]) -> Candidate:
+        row = self.row_reader.read(raw)  # UnreadableField: this parcel goes to a person
+        try:
+            lines = parse_items(row["lines"])
+            refunded = parse_items(row["refunded"]) if row["refunded"] else ()
+        except ValueError as exc:
+            field = self.row_reader.fields["lines"]
+            raise field.unreadable(str(raw.get("lines")), str(exc)) from None
+        return Candidate(
+            order_id=row["order_id"],
+            refund_id=row["refund_id"] or "",
+            buyer_name=row["buyer_name"] or "",
+            buyer_nick=row["buyer_nick"] or "",
+            phone=row["phone"] or "",
+            district=row["district"] or "",
+            lines=lines,
+            refunded=refunded,
+            return_waybill=row["return_waybill"] or "",
+            outbound_waybill=row["outbound_waybill"] or "",
+            refund_created_at=naive(row["refund_created_at"]),
+            signed_at=naive(row["signed_at"]),
+            linked=row["linked"],
+        )
 
     async def linked_to(self, page: Page, parcel_id: str) -> str:
         url = self.parcel_url(parcel_id)

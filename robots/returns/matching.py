@@ -1,18 +1,18 @@
 """Match unlabelled warehouse parcels (无名件) to the orders they came from (DOMAIN.md §2).
 
 Pure logic: no desktop, no browser, no clock. ``CandidateIndex`` is built once over the open
-orders and after-sales requests with blocking indexes (exact waybill, waybills one edit
-apart, phone tail, and surname+SKU as the last resort), so a parcel is scored only against the
-handful of candidates that share something with it, never against every order. Each decision
-carries the signals that fired and the runner-up's score. A wrong link refunds the wrong
-buyer, so the thresholds favour precision.
+orders and after-sales requests with blocking indexes (the exact waybill, or its one-edit
+spellings when it does not hit; phone tail + SKU; surname + SKU as the last resort), so a
+parcel is scored only against the handful of candidates that share something with it, never
+against every order. Each decision carries the signals that fired and the runner-up's score.
+A wrong link refunds the wrong buyer, so the thresholds favour precision.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,6 +38,7 @@ class MatchRules(BaseModel):
     same_district: int = 10
     skus_within_order: int = 30
     skus_exact_bonus: int = 10
+    open_request: int = 20
     recent_refund: int = 10
     recent_refund_days: int = Field(default=10, ge=0)
     late_after_signing: int = -20
@@ -46,7 +47,9 @@ class MatchRules(BaseModel):
     link_lead: int = Field(default=20, ge=0)
     suggest_at: int = 50
     suggestions: int = Field(default=3, ge=1, le=10)
-    max_candidates: int = Field(default=200, ge=1, description="per parcel, after blocking")
+    max_candidates: int = Field(
+        default=200, ge=1, description="per parcel from one phone tail, when it has no SKU"
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Scored:
     candidate: Candidate
     score: int
     signals: tuple[str, ...]
-    waybill: str = ""  # the waybill evidence: "exact", "one_edit" or ""
+    waybill: str = ""  # the waybill evidence: "exact", "one_edit", "conflict" or ""
+    buyer: str = ""  # "match": phone tail or name agree; "conflict": the parcel names another
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class MatchDecision:
     best: Scored | None
     runner_up_score: int | None
     top: tuple[Scored, ...] = field(default_factory=tuple)
+    complete: bool = True  # every candidate the parcel's evidence points at was examined
 
     @property
     def target(self) -> str:
@@ -113,6 +118,8 @@ class MatchDecision:
 def normalise_waybill(w: str) -> str:
     """A waybill as carriers print it: full-width forms folded (ＳＦ１２３ → SF123), upper case,
     spaces, dashes and other punctuation dropped ("sf 1234-5678 90" → "SF1234567890")."""
+    if w.isascii() and w.isalnum():  # the common case, and the index builds over 400k
+        return w.upper()
     folded = unicodedata.normalize("NFKC", w).upper()
     return "".join(c for c in folded if c.isascii() and c.isalnum())
 
@@ -124,6 +131,8 @@ def _digits(s: str) -> str:
 def phone_parts(masked: str) -> tuple[str, str]:
     """'138****5678' -> ('138', '5678'); a full number gives its first 3 and last 4."""
     s = masked.strip()
+    if s.isascii() and s.isdigit() and len(s) >= 7:  # a full number (the back office's)
+        return s[:3], s[-4:]
     tail = _digits(s[-4:]) if len(s) >= 4 else ""
     head = _digits(s[:3]) if len(s) >= 7 else ""
     return (head if len(head) == 3 else "", tail if len(tail) == 4 else "")
@@ -150,53 +159,82 @@ def name_signal(sender: str, buyer_name: str, buyer_nick: str) -> str:
     return ""
 
 
-def _deletions(w: str) -> set[str]:
-    """The waybill with each character deleted once: keys of the one-edit blocking index."""
-    return {w[:i] + w[i + 1 :] for i in range(len(w))}
+_DIGITS = "0123456789"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def one_edit_variants(w: str) -> Iterator[str]:
+    """Every waybill one character from ``w`` as people misread them: a character replaced by
+    another of its kind (digit for digit, letter for letter), one dropped, one added."""
+    for i, ch in enumerate(w):
+        for other in _DIGITS if ch.isdigit() else _LETTERS:
+            if other != ch:
+                yield w[:i] + other + w[i + 1 :]
+        yield w[:i] + w[i + 1 :]
+    for i in range(len(w) + 1):
+        for extra in _DIGITS + _LETTERS:
+            yield w[:i] + extra + w[i:]
 
 
 class CandidateIndex:
-    """Blocking indexes over the candidates, built once for a whole batch of parcels."""
+    """Blocking indexes over the candidates, built once for a whole batch of parcels.
+
+    A phone tail or a surname is shared by many buyers ("lucky" tails such as 6888 by
+    hundreds), so those blocks are keyed with a SKU too: a candidate must hold every SKU of
+    the parcel to be admissible, so keying by the parcel's first SKU loses nothing and keeps
+    every block small enough to examine whole."""
 
     def __init__(self, candidates: Iterable[Candidate]) -> None:
         self.candidates: list[Candidate] = list(candidates)
         self.by_waybill: dict[str, list[int]] = defaultdict(list)
-        self.by_deletion: dict[str, list[int]] = defaultdict(list)
         self.by_phone_tail: dict[str, list[int]] = defaultdict(list)
+        self.by_tail_sku: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.by_surname_sku: dict[tuple[str, str], list[int]] = defaultdict(list)
+        by_waybill, by_tail_sku, by_surname_sku = (
+            self.by_waybill,
+            self.by_tail_sku,
+            self.by_surname_sku,
+        )
         for i, c in enumerate(self.candidates):
-            waybills = {normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)}
-            for w in waybills - {""}:
-                self.by_waybill[w].append(i)
-                for key in _deletions(w) | {w}:  # a typo in either (return or outbound)
-                    self.by_deletion[key].append(i)
+            rw, ow = normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)
+            if rw:
+                by_waybill[rw].append(i)
+            if ow and ow != rw:
+                by_waybill[ow].append(i)
             _, tail = phone_parts(c.phone)
+            skus = {sku for sku, _ in c.lines}
             if tail:
                 self.by_phone_tail[tail].append(i)
+                for sku in skus:
+                    by_tail_sku[(tail, sku)].append(i)
             surname = c.buyer_name[:1]
-            for sku, _ in c.lines:
-                self.by_surname_sku[(surname, sku)].append(i)
+            for sku in skus:
+                by_surname_sku[(surname, sku)].append(i)
 
-    def block(self, parcel: UnlabelledParcel, limit: int) -> list[Candidate]:
-        """Candidates sharing a waybill (or one edit of it), a phone tail, or surname + SKU."""
+    def block(self, parcel: UnlabelledParcel, limit: int) -> tuple[list[Candidate], bool]:
+        """Candidates sharing the waybill (or, when none does, one edit of it), a phone tail
+        (+ the parcel's SKU), or surname + SKU; and whether a block was cut at ``limit`` (only
+        a phone tail with no SKU to key it is)."""
         found: dict[int, None] = {}
+        cut = False
         w = normalise_waybill(parcel.waybill)
-        if w:
-            for i in self.by_waybill.get(w, ()):
-                found[i] = None
-            for key in _deletions(w) | {w}:
-                for i in self.by_deletion.get(key, ()):
-                    found[i] = None
+        exact = self.by_waybill.get(w, ()) if w else ()
+        found.update(dict.fromkeys(exact))
+        if w and not exact:  # as a person does: near spellings when the waybill does not hit
+            for near in one_edit_variants(w):
+                found.update(dict.fromkeys(self.by_waybill.get(near, ())))
         _, tail = phone_parts(parcel.sender_phone)
-        if tail:
-            for i in self.by_phone_tail.get(tail, ())[:limit]:
-                found[i] = None
-        if not found and parcel.sender_name and parcel.items:
+        sku = parcel.items[0][0] if parcel.items else ""
+        if tail and sku:
+            found.update(dict.fromkeys(self.by_tail_sku.get((tail, sku), ())))
+        elif tail:
+            same_tail = self.by_phone_tail.get(tail, ())
+            cut = len(same_tail) > limit
+            found.update(dict.fromkeys(same_tail[:limit]))
+        if not found and parcel.sender_name and sku:
             surname = parcel.sender_name.strip()[:1]
-            for sku, _ in parcel.items[:1]:
-                for i in self.by_surname_sku.get((surname, sku), ())[:limit]:
-                    found[i] = None
-        return [self.candidates[i] for i in list(found)[:limit]]
+            found.update(dict.fromkeys(self.by_surname_sku.get((surname, sku), ())))
+        return [self.candidates[i] for i in found], cut
 
 
 def _multiset(pairs: Sequence[tuple[str, int]]) -> Counter[str]:
@@ -239,10 +277,15 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
     elif w and ow and Levenshtein.distance(w, ow, score_cutoff=1) <= 1:
         add(rules.waybill_one_edit, "运单号与发货运单号差一位")
         evidence = "one_edit"
+    elif w and rw:  # the buyer said which waybill the return went back under: not this one
+        signals.append("运单号与退货运单号不符")
+        evidence = "conflict"
     head, tail = phone_parts(parcel.sender_phone)
     c_head, c_tail = phone_parts(c.phone)
+    buyer = ""
     if tail and tail == c_tail:
         add(rules.phone_tail, "手机尾号一致")
+        buyer = "match"
         if head and head == c_head:
             add(rules.phone_head_bonus, "手机前三位一致")
     name = name_signal(parcel.sender_name, c.buyer_name, c.buyer_nick)
@@ -250,6 +293,13 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         add(rules.name_exact, "姓名一致")
     elif name == "surname":
         add(rules.surname_only, "姓氏一致")
+    if name:
+        buyer = "match"
+    if (tail and c_tail and tail != c_tail) or (
+        parcel.sender_name.strip() and c.buyer_name and not name
+    ):
+        buyer = "conflict"
+        signals.append("寄件人与买家不符")
     if parcel.district and parcel.district == c.district:
         add(rules.same_district, "地区一致")
     got, bought = _multiset(parcel.items), _multiset(c.lines)
@@ -257,6 +307,8 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         add(rules.skus_within_order, "商品都在订单内")
         if got == bought:
             add(rules.skus_exact_bonus, "商品与订单完全一致")
+    if c.refund_id:
+        add(rules.open_request, "有退货申请")
     if c.refund_created_at is not None:
         before = parcel.received_at - c.refund_created_at
         if timedelta(0) <= before <= timedelta(days=rules.recent_refund_days):
@@ -267,39 +319,66 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         add(rules.late_after_signing, "签收很久后才到货")
     if c.linked:
         signals.append("该订单已关联过包裹（需人工确认）")
-    return Scored(c, points, tuple(signals), evidence)
+    return Scored(c, points, tuple(signals), evidence, buyer)
 
 
-def may_link(best: Scored) -> bool:
-    """Evidence enough to link without a person, beyond the score: an order with no open
-    after-sales request needs the parcel's waybill to point at it (a buyer's old order of
-    the same SKU is not a return), and an order already linked to a parcel is never linked
-    again automatically (a second box goes to a person)."""
+def may_link(best: Scored, complete: bool = True) -> bool:
+    """Evidence enough to link without a person, beyond the score:
+    - an order with no open after-sales request needs the parcel's waybill to point at it
+      (a buyer's old order of the same SKU is not a return);
+    - an order already linked to a parcel is linked again only on its exact waybill (a
+      second box with softer evidence goes to a person);
+    - when some candidates were never examined (a search cut short), only the exact waybill
+      links: the runner-up that would have stopped it may be among those not seen;
+    - without the exact waybill, the buyer must be recognised (phone tail, name or surname)
+      and not contradicted (another phone tail, another name): a waybill one digit off a
+      neighbour's, or a lucky phone tail, with a popular SKU is not enough;
+    - a request whose return waybill the buyer gave is not this parcel's (a parcel with a
+      waybill of its own, far from that one) is a person's call: the buyer may have sent
+      something bought elsewhere while that return is still on its way."""
     c = best.candidate
-    return not c.linked and bool(c.refund_id or best.waybill)
+    if best.waybill == "exact":
+        return True
+    return (
+        bool(c.refund_id or best.waybill == "one_edit")
+        and best.waybill != "conflict"
+        and not c.linked
+        and complete
+        and best.buyer == "match"
+    )
 
 
-def match_parcel(
-    parcel: UnlabelledParcel, index: CandidateIndex, rules: MatchRules
+def match_candidates(
+    parcel: UnlabelledParcel,
+    candidates: Iterable[Candidate],
+    rules: MatchRules,
+    *,
+    complete: bool = True,
 ) -> MatchDecision:
+    """Score every admissible candidate, rank them all, then decide. ``complete``: the
+    candidates are every one the parcel's evidence points at (no search was cut)."""
     scored = sorted(
-        (
-            score(parcel, c, rules)
-            for c in index.block(parcel, rules.max_candidates)
-            if admissible(parcel, c)
-        ),
+        (score(parcel, c, rules) for c in candidates if admissible(parcel, c)),
         key=lambda s: (-s.score, s.candidate.target),
     )
     best = scored[0] if scored else None
     runner = scored[1].score if len(scored) > 1 else None
     top = tuple(scored[: rules.suggestions])
     if best is None or best.score < rules.suggest_at:
-        return MatchDecision(parcel, LEAVE, best, runner, top)
+        return MatchDecision(parcel, LEAVE, best, runner, top, complete)
     lead = best.score - (runner if runner is not None else 0)
     if (
         best.score >= rules.link_at
         and (runner is None or lead >= rules.link_lead)
-        and may_link(best)
+        and may_link(best, complete)
     ):
-        return MatchDecision(parcel, LINK, best, runner, top)
-    return MatchDecision(parcel, SUGGEST, best, runner, top)
+        return MatchDecision(parcel, LINK, best, runner, top, complete)
+    return MatchDecision(parcel, SUGGEST, best, runner, top, complete)
+
+
+def match_parcel(
+    parcel: UnlabelledParcel, index: CandidateIndex, rules: MatchRules
+) -> MatchDecision:
+    """One parcel against a batch index (its blocks, then ``match_candidates``)."""
+    candidates, cut = index.block(parcel, rules.max_candidates)
+    return match_candidates(parcel, candidates, rules, complete=not cut)

@@ -28,6 +28,7 @@ REASONS = {
     "LINKED_ELSEWHERE": "包裹已被他人关联到其他单据",
     "SYSTEM_ERROR": "系统异常，多次重试仍失败，请人工处理",
 }
+CUT_NOTE = "查询结果过多，候选未全部看过，仅凭运单号才会自动关联"
 NEXT_STEP = {  # what a person does next with a parcel under 未匹配
     "NO_MATCH": "在后台按手机号、姓名或商品再查；仍无结果请联系快递查寄件人，按无主件登记保管",
     "LINKED_ELSEWHERE": "核对已关联的单据；若关联有误，在仓库终端撤销后重新关联",
@@ -205,11 +206,10 @@ def suggestion_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
     book.header(sheet, SUGGESTION_COLUMNS)
     for r, v in enumerate(items, start=2):
         row = v.details.get("row", {})
-        cells: list[object] = [
-            *_parcel_cells(row, v.item_key),
-            REASONS.get(v.reason_code, v.reason_code),
-            v.reason_code,
-        ]
+        reason = REASONS.get(v.reason_code, v.reason_code)
+        if row.get("cut"):  # some candidates were never examined: say which searches
+            reason += f"；{CUT_NOTE}：{'、'.join(row['cut'])}"
+        cells: list[object] = [*_parcel_cells(row, v.item_key), reason, v.reason_code]
         top = row.get("top", [])
         for i in range(3):
             if i < len(top):

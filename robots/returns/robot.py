@@ -34,16 +34,8 @@ from robots.ledger import ItemView, State
 from robots.returns.backoffice import ReturnsBackOffice
 from robots.returns.desktop import Desktop
 from robots.returns.export import read_export
-from robots.returns.matching import (
-    LINK,
-    SUGGEST,
-    Candidate,
-    CandidateIndex,
-    UnlabelledParcel,
-    match_parcel,
-    normalise_waybill,
-    phone_parts,
-)
+from robots.returns.lookup import CandidateSearch, Found
+from robots.returns.matching import LINK, SUGGEST, UnlabelledParcel, match_candidates
 from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
@@ -66,24 +58,6 @@ def judge(action: str, linked_to: str) -> Verdict:
 
 
 ACTING = ActingRules[str](judge=judge, describe=lambda now: now or "(not linked)")
-
-
-def lookups(parcel: UnlabelledParcel) -> list[str]:
-    """What to type into the back office's search for one parcel: waybill (as carriers print
-    it, and as the parcel shows it when that differs: "sf 1234-5678 90"), phone tail, name."""
-    queries = []
-    waybill = normalise_waybill(parcel.waybill)
-    if waybill:
-        queries.append(waybill)
-    if parcel.waybill.strip() and parcel.waybill.strip() != waybill:
-        queries.append(parcel.waybill.strip())
-    _, tail = phone_parts(parcel.sender_phone)
-    if tail:
-        queries.append(tail)
-    name = parcel.sender_name.strip()
-    if len(name) >= 2 and not name.endswith(("*", "先生", "女士", "小姐")):
-        queries.append(name)
-    return queries
 
 
 class ReturnsRobot(BaseRobot):
@@ -152,15 +126,15 @@ class ReturnsRobot(BaseRobot):
         logger.info("{} parcels to work on", len(todo))
         return todo
 
-    async def _candidates(self, web: Web, page: Page, parcel: UnlabelledParcel) -> list[Candidate]:
-        found: dict[str, Candidate] = {}
-        for q in lookups(parcel):
-            rows: list[Candidate] = await web.retried(
-                f"searching {q}", partial(self.bo.search, page, q)
+    async def _search(self, web: Web, page: Page, parcel: UnlabelledParcel) -> CandidateSearch:
+        """Every lookup a person would make for the parcel, every page of each."""
+        search = CandidateSearch(parcel, self.scenario.search)
+        for lookup in search.lookups():
+            found: Found = await web.retried(
+                f"searching {lookup}", partial(self.bo.search, page, lookup)
             )
-            for c in rows:
-                found.setdefault(c.order_id, c)
-        return list(found.values())
+            search.add(lookup, found)
+        return search
 
     # -- one parcel -----------------------------------------------------------------------
     async def _item(
@@ -211,10 +185,17 @@ class ReturnsRobot(BaseRobot):
                 return
             if verdict == Verdict.ELSEWHERE:
                 raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}：{now}")
-        candidates = await self._candidates(web, page, parcel)
-        decision = match_parcel(parcel, CandidateIndex(candidates), self.scenario.matching)
+        search = await self._search(web, page, parcel)
+        decision = match_candidates(
+            parcel,
+            search.candidates.values(),
+            self.scenario.matching,
+            complete=search.complete,
+        )
         if decision.outcome != LINK:
             code = "NEEDS_REVIEW" if decision.outcome == SUGGEST else "NO_MATCH"
+            if search.cut:
+                item.row["cut"] = [str(lookup) for lookup in search.cut]
             item.row["top"] = [
                 {
                     "target": s.candidate.target,

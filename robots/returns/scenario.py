@@ -49,11 +49,26 @@ class SearchPage(config.Strict):
     """The back office's order / after-sales search: one row per order, each value read by a
     field spec inside the row (``[search.fields]``, as a list's fields), or, the short form,
     every value in an attribute of the row (``[search.attributes]``). ``empty``: what the page
-    shows when nothing was found (a search with neither rows nor it stops the run)."""
+    shows when nothing was found (a search with neither rows nor it stops the run).
 
-    path: Annotated[str, AfterValidator(config.placeholder("q"))]
+    What else the shop's search can do, each optional: ``fuzzy_path`` finds waybills one
+    character apart; ``narrow_path`` narrows a phone-tail or name search to orders holding a
+    SKU (``{sku}``) paid since a day (``{since}``, ``lookback_days`` before the parcel
+    arrived); ``next_page`` is the link to a search's next page, followed up to ``max_pages``.
+    Without ``next_page`` a search showing ``page_rows`` rows counts as cut. A parcel whose
+    candidates came from a cut search is never linked on softer evidence than its waybill."""
+
+    path: Annotated[str, AfterValidator(config.placeholder("q", others=()))]
+    fuzzy_path: Annotated[str, AfterValidator(config.placeholder("q", others=()))] | None = None
+    narrow_path: (
+        Annotated[str, AfterValidator(config.placeholder("q", "sku", others=("since",)))] | None
+    ) = None
     row: config.Selector
     empty: config.Selector | None = None
+    next_page: config.Selector | None = None
+    max_pages: int = Field(default=20, ge=1, le=500)
+    page_rows: int = Field(default=50, ge=1, le=1000)
+    lookback_days: int = Field(default=365, ge=1, le=3650)
     fields: dict[str, config.FieldSpec] | None = None
     attributes: dict[str, str] | None = None
 
