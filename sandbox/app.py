@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pyotp
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -37,6 +38,7 @@ from sandbox.workbench import REMARKS, workbench_routes
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
+BATCH_LIMIT = 50  # refunds one batch approval takes at most
 STATUS_NAMES = {
     "WAIT_SELLER_AGREE": "买家已申请退款，等待卖家同意",
     "WAIT_BUYER_RETURN_GOODS": "卖家已同意退货，等待买家退货",
@@ -96,6 +98,8 @@ class Controls:
     # (wall time, method, path) of every request but the control API's, when recording
     record_requests: bool = False
     requests: list[tuple[float, str, str]] = field(default_factory=list)
+    # added before every answer but the control API's: a back office far away (a SaaS)
+    latency_s: float = 0.0
 
 
 class FaultInjection:
@@ -109,6 +113,8 @@ class FaultInjection:
         if scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
             if self.controls.record_requests:
                 self.controls.requests.append((time.time(), scope["method"], scope["path"]))
+            if self.controls.latency_s:
+                await asyncio.sleep(self.controls.latency_s)
             for fault in self.controls.faults:
                 if fault.count > 0 and scope["path"].startswith(fault.path_prefix):
                     fault.count -= 1
@@ -177,7 +183,7 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
+def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) -> ASGIApp:
     """Build the back-office application over the shop in ``data_dir``."""
     if not (data_dir / db.DB_NAME).exists():
         raise FileNotFoundError(
@@ -200,7 +206,8 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         REMARKS=REMARKS,
     )
     templates.env.filters["yuan"] = lambda v: f"¥{float(v):,.2f}"
-    controls = Controls(record_requests=control)
+    controls = Controls(record_requests=control, latency_s=latency_ms / 1000)
+    batch_results: dict[str, dict[str, Any]] = {}  # the answers of recent batch approvals
 
     def csrf_token(request: Request) -> str:
         token = request.session.get("csrf")
@@ -216,12 +223,16 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         }
         return templates.TemplateResponse(request, name, context, status_code=status)
 
-    async def checked_form(request: Request) -> dict[str, str]:
+    async def checked_form_data(request: Request) -> FormData:
+        """The posted form, once its CSRF token matches the session's (else PermissionError)."""
         form = await request.form()
         sent = str(form.get("csrf_token", ""))
         if not sent or not secrets.compare_digest(sent, str(request.session.get("csrf", ""))):
             raise PermissionError
-        return {k: str(v) for k, v in form.items()}
+        return form
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        return {k: str(v) for k, v in (await checked_form_data(request)).items()}
 
     def login_required(request: Request) -> Response | None:
         if controls.expire_after_requests is not None:
@@ -320,6 +331,16 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         except ValueError:
             page = 1
         where, args = ("WHERE r.status = ?", [status]) if status in STATUS_NAMES else ("", [])
+        # 按退款编号查询: several ids at once, separated by commas (as back offices offer)
+        ids = [i for i in request.query_params.get("ids", "").replace("，", ",").split(",") if i]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            where = (
+                f"{where} AND r.refund_id IN ({marks})"
+                if where
+                else f"WHERE r.refund_id IN ({marks})"
+            )
+            args += ids
         total = conn.execute(f"SELECT count(*) FROM refunds r {where}", args).fetchone()[0]
         pages = max(1, math.ceil(total / PAGE_SIZE))
         rows = conn.execute(
@@ -335,9 +356,11 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             {
                 "rows": rows,
                 "status": status if status in STATUS_NAMES else "",
+                "ids": ",".join(ids),
                 "page": page,
                 "pages": pages,
                 "total": total,
+                "batch": batch_results.get(request.query_params.get("batch", "")),
             },
         )
 
@@ -459,12 +482,16 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         if redirect := login_required(request):
             return redirect
         refund_id = request.path_params["refund_id"]
+        # the page's own script sends the form with fetch and updates itself in place (as
+        # today's back offices do); a plain form post gets the classic redirect
+        in_place = request.headers.get("x-requested-with") == "fetch"
         try:
             form = await checked_form(request)
         except PermissionError:
-            return detail_response(
-                request, refund_id, error="页面已过期（CSRF 校验失败），请刷新后重试", status=403
-            )
+            expired = "页面已过期（CSRF 校验失败），请刷新后重试"
+            if in_place:
+                return JSONResponse({"ok": False, "message": expired}, status_code=403)
+            return detail_response(request, refund_id, error=expired, status=403)
         refused = apply_action(
             refund_id,
             form.get("action", ""),
@@ -472,12 +499,71 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
             refund_fee=form.get("refund_fee", ""),
             user=request.session["user"],
         )
+        if in_place:
+            if refused is not None:
+                return JSONResponse({"ok": False, "message": refused[1]}, status_code=refused[0])
+            row = conn.execute(
+                "SELECT status, version FROM refunds WHERE refund_id = ?", (refund_id,)
+            ).fetchone()
+            return JSONResponse(
+                {
+                    "ok": True,
+                    "status": row["status"],
+                    "status_name": STATUS_NAMES[row["status"]],
+                    "version": row["version"],
+                }
+            )
         if refused is not None:
             status, message = refused
             if status == 404:
                 return render(request, "not_found.html", {"refund_id": refund_id}, 404)
             return detail_response(request, refund_id, status=status, error=message)
         return RedirectResponse(f"/refunds/{refund_id}?done=1", status_code=303)
+
+    async def refund_batch_approve(request: Request) -> Response:
+        """批量同意 from the list: refund-only requests awaiting the seller, each checked
+        against the version its row showed; the answer is the same rows with the outcome."""
+        if redirect := login_required(request):
+            return redirect
+        try:
+            form = await checked_form_data(request)
+        except PermissionError:
+            return PlainTextResponse("页面已过期（CSRF 校验失败），请刷新后重试", status_code=403)
+        picks = [str(v).split(":", 1) for v in form.getlist("pick") if ":" in str(v)]
+        if not picks:
+            return PlainTextResponse("请先勾选退款", status_code=400)
+        outcome: dict[str, Any] = {"ok": [], "failed": []}
+        for refund_id, version in picks[:BATCH_LIMIT]:
+            row = conn.execute(
+                "SELECT status, has_good_return, refund_fee FROM refunds WHERE refund_id = ?",
+                (refund_id,),
+            ).fetchone()
+            if row is None:
+                outcome["failed"].append((refund_id, "退款单不存在"))
+                continue
+            if available_action(row["status"], row["has_good_return"]) != "agree_refund":
+                outcome["failed"].append(
+                    (refund_id, "该退款不支持批量同意（仅限待处理的仅退款申请）")
+                )
+                continue
+            refused = apply_action(
+                refund_id,
+                "agree_refund",
+                version=version,
+                refund_fee=row["refund_fee"],
+                user=request.session["user"],
+            )
+            if refused is None:
+                outcome["ok"].append(refund_id)
+            else:
+                outcome["failed"].append((refund_id, refused[1]))
+        outcome["failed"] += [(i, "超出单次批量上限") for i, _ in picks[BATCH_LIMIT:]]
+        token = secrets.token_urlsafe(8)
+        batch_results[token] = outcome
+        while len(batch_results) > 200:  # only the latest answers are kept
+            batch_results.pop(next(iter(batch_results)))
+        ids = ",".join(refund_id for refund_id, _ in picks)
+        return RedirectResponse(f"/refunds?ids={quote(ids)}&batch={token}", status_code=303)
 
     async def audit_page(request: Request) -> Response:
         if redirect := login_required(request):
@@ -539,6 +625,7 @@ def create_app(data_dir: Path, *, control: bool = False) -> ASGIApp:
         Route("/login/otp", otp_submit, methods=["POST"]),
         Route("/logout", logout),
         Route("/refunds", refund_list),
+        Route("/refunds/batch-approve", refund_batch_approve, methods=["POST"]),
         Route("/refunds/{refund_id}", refund_detail),
         Route("/refunds/{refund_id}/approve", refund_approve, methods=["POST"]),
         Route("/audit", audit_page),

@@ -80,6 +80,9 @@ def serve(
     control: Annotated[
         bool, typer.Option(help="Enable the /_sandbox test-control endpoints.")
     ] = False,
+    latency_ms: Annotated[
+        float, typer.Option(help="Wait this long before every answer (a back office far away).")
+    ] = 0,
 ) -> None:
     """Serve the back office until interrupted."""
     import uvicorn
@@ -87,7 +90,7 @@ def serve(
     from sandbox.app import create_app
 
     try:
-        application = create_app(data, control=control)
+        application = create_app(data, control=control, latency_ms=latency_ms)
     except FileNotFoundError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
