@@ -9,6 +9,7 @@ imports a robot package.
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from collections.abc import Callable
 from datetime import date, datetime
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
@@ -57,10 +59,22 @@ class VaultSettings(Strict):
     keyring: bool = Field(default=True, description="look for the key in the OS keyring first")
 
 
+def pages(value: Any) -> int | str:
+    """How many browser pages side by side: 1 to 32, or "auto"."""
+    if value == "auto" or (type(value) is int and 1 <= value <= 32):
+        return value
+    raise ValueError('expected a number of pages from 1 to 32, or "auto"')
+
+
+Pages = Annotated[int | str, PlainValidator(pages)]
+
+
 class BrowserSettings(Strict):
     executable: Path | None = Field(default=None, description="a Chromium binary; else found")
     headless: bool = True
-    parallel_pages: int = Field(default=1, ge=1, le=16)
+    # pages side by side: a number, or "auto" (chosen as the run goes from how busy the
+    # cores are; engine/pace.py); a scenario's [shop] parallel_pages fixes it for its shop
+    parallel_pages: Pages = "auto"
     timeout_ms: int = Field(default=15_000, ge=1_000, le=300_000)
     trace_on_failure: bool = True
 
@@ -356,12 +370,22 @@ class LoginPage(Strict):
     otp_submit: Selector = "button[type=submit]"
 
 
-def placeholder(name: str) -> Callable[[str], str]:
-    """A URL path template must name the value the robot fills in."""
+def placeholder(*names: str, others: tuple[str, ...] | None = None) -> Callable[[str], str]:
+    """A URL path template must name the values the robot fills in; given ``others`` (values
+    it may fill in too), it names nothing else: a name the robot never fills would fail only
+    when the first page is opened."""
 
     def check(path: str) -> str:
-        if "{" + name + "}" not in path:
-            raise ValueError(f"must contain {{{name}}}")
+        for name in names:
+            if "{" + name + "}" not in path:
+                raise ValueError(f"must contain {{{name}}}")
+        if others is not None:
+            allowed = (*names, *others)
+            used = {n for _, n, _, _ in string.Formatter().parse(path) if n is not None}
+            if extra := used - set(allowed):
+                raise ValueError(
+                    f"unknown placeholder {{{sorted(extra)[0]}}}; use {', '.join(allowed)}"
+                )
         return path
 
     return check
@@ -375,6 +399,9 @@ class Shop(Strict):
         default="Asia/Shanghai", description="every 'now' and every time on the pages"
     )
     pending_statuses: tuple[str, ...] = ("WAIT_SELLER_AGREE", "WAIT_SELLER_CONFIRM_GOODS")
+    # pages side by side against this shop (e.g. a shop that allows few sessions at once);
+    # else robots.toml's browser.parallel_pages
+    parallel_pages: int | None = Field(default=None, ge=1, le=32)
 
 
 # -- loading -----------------------------------------------------------------------------------

@@ -31,16 +31,16 @@ def test_the_shipped_configuration_loads() -> None:
     ("replace", "by", "key", "expected"),
     [
         (
-            "parallel_pages = 1",
+            'parallel_pages = "auto"',
             "parallel_pages = 0",
             "browser.parallel_pages",
-            "greater than or equal to 1",
+            'from 1 to 32, or "auto"',
         ),
         (
-            "parallel_pages = 1",
+            'parallel_pages = "auto"',
             'parallel_pages = "many"',
             "browser.parallel_pages",
-            "valid integer",
+            'from 1 to 32, or "auto"',
         ),
         ("attempts = 3", "attempts = 3\nattempt = 4", "retry.attempt", "unknown key"),
         ('robot = "refunds"', 'robot = "refundz"', "targets.0.robot", "should match pattern"),

@@ -23,6 +23,7 @@ from loguru import logger
 from robots.engine.clock import DEFAULT_ZONE, ShopClock
 from robots.engine.hooks import Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
+from robots.engine.pace import Pace
 from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
 from robots.ledger import Ledger, RunView, new_run_id
 from robots.runtime.retry import RetryPolicy
@@ -118,29 +119,41 @@ class Web:
 
 @dataclass
 class Lane:
-    """One worker's browser context and page; a trace chunk per item when tracing is on."""
+    """One worker's browser context and page. With ``tracing`` on, an item's retries are
+    traced: recording starts at its first failed attempt (a trace of every attempt costs
+    ~20 % of the CPU of a run that never fails, bench/refunds.py) and the trace is kept
+    when the item ends in a system exception."""
 
     context: Any
     page: Any
     tracing: bool
     items_done: int = 0
+    recording: bool = False
 
-    async def start_trace(self) -> None:
-        if self.tracing:
-            await self.context.tracing.start_chunk()
+    async def trace_retries(self) -> None:
+        """An attempt failed: record what the next ones do."""
+        if not self.tracing or self.recording:
+            return
+        try:
+            await self.context.tracing.start(screenshots=False, snapshots=True)
+            self.recording = True
+        except Exception as exc:  # tracing must never turn a result into a failure
+            logger.warning("could not start a trace: {}", exc)
 
     async def finish_trace(self, keep_as: Path | None) -> str | None:
-        if not self.tracing:
+        """Stop recording the item; its trace saved at ``keep_as`` if given."""
+        if not self.recording:
             return None
+        self.recording = False
         try:
             if keep_as is None:
-                await self.context.tracing.stop_chunk()
+                await self.context.tracing.stop()
                 return None
             keep_as.parent.mkdir(parents=True, exist_ok=True)
-            await self.context.tracing.stop_chunk(path=str(keep_as))
+            await self.context.tracing.stop(path=str(keep_as))
             return str(keep_as)
         except Exception as exc:  # tracing must never turn a result into a failure
-            logger.warning("trace chunk {} failed: {}", keep_as, exc)
+            logger.warning("trace {} failed: {}", keep_as, exc)
             return None
 
     async def next_item(self) -> None:
@@ -370,12 +383,15 @@ class RobotRun:
         login: LoginForm | None = None,
         credential: Credential | None = None,
         trace: bool | None = None,
+        args: Sequence[str] = (),
     ) -> AsyncIterator[Web]:
-        """Chromium as robots.toml says, logged in (with retries) when ``login`` is given."""
+        """Chromium as robots.toml says (plus the robot's launch ``args``), logged in (with
+        retries) when ``login`` is given."""
         from robots.runtime.browser import browser_session
 
         b = self.ws.config.browser
         async with browser_session(
+            args=args,
             executable=b.executable,
             headless=b.headless,
             timeout_ms=b.timeout_ms,
@@ -398,34 +414,48 @@ class RobotRun:
         todo: Sequence[T],
         handle: Callable[[T, Any], Awaitable[None]],
         *,
-        lanes: int = 1,
+        lanes: int | Pace = 1,
         lane: Callable[[], Any] | None = None,
     ) -> None:
         """Work through ``todo`` with ``lanes`` workers (each opening ``lane()``, an async
-        context manager, or none); between items, a stop request ends the loop and the items
-        not started stay pending for the next run."""
+        context manager, or none), a fixed number or a ``Pace`` that moves it as the run
+        goes; between items, a stop request ends the loop and the items not started stay
+        pending for the next run."""
+        pace = lanes if isinstance(lanes, Pace) else Pace(fixed=lanes)
         queue: asyncio.Queue[T] = asyncio.Queue()
         for x in todo:
             queue.put_nowait(x)
         for hook in self.hooks:
             hook.work_started(self, len(todo))
+        running = 0
 
         async def worker() -> None:
+            nonlocal running
             async with lane() if lane is not None else _no_lane() as current:
-                while not self.stop.requested:
+                while not self.stop.requested and running <= pace.target:
                     try:
                         x = queue.get_nowait()
                     except asyncio.QueueEmpty:
-                        return
+                        break
                     await handle(x, current)
                     for hook in self.hooks:
                         hook.work_advanced(self)
+                    pace.observe()
+                    while running < min(pace.target, queue.qsize()):
+                        running += 1  # more pages pay: open one
+                        group.create_task(worker())
                     if current is not None and hasattr(current, "next_item"):
                         await current.next_item()
+                running -= 1  # counted out before its lane closes: one leaves, not all
 
         try:
             if todo:
-                await asyncio.gather(*(worker() for _ in range(min(lanes, len(todo)))))
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(pace.target, len(todo))):
+                        running += 1
+                        group.create_task(worker())
+        except BaseExceptionGroup as group_error:  # one worker's bug: raise it as it was
+            raise group_error.exceptions[0] from None
         finally:
             for hook in self.hooks:
                 hook.work_finished(self)

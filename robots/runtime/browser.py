@@ -1,8 +1,8 @@
 """A logged-in Chromium: found on the system, logged in once, shared by every work context.
 
 Login happens in a context of its own that is never traced, so the password cannot reach a
-trace; work contexts start from the saved session (cookies) and trace each item in a chunk
-that is kept only when the item fails.
+trace; work contexts start from the saved session (cookies) and trace an item's retries
+(``engine.run.Lane``), kept only when the item fails.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -211,29 +211,28 @@ class BrowserSession:
         context = await self.browser.new_context(storage_state=self._storage_state, locale="zh-CN")
         context.set_default_timeout(self.timeout_ms)
         context.set_default_navigation_timeout(self.timeout_ms)
-        if self.trace:
-            await context.tracing.start(screenshots=False, snapshots=True)
         self._contexts.append(context)
         return context
 
     async def close_context(self, context: BrowserContext) -> None:
-        if self.trace:
-            try:
-                await context.tracing.stop()
-            except Exception as exc:  # the context may already be broken; closing is what matters
-                logger.debug("stopping a trace failed: {}", exc)
         await context.close()
         self._contexts.remove(context)
 
 
 @asynccontextmanager
 async def browser_session(
-    *, executable: Path | None, headless: bool, timeout_ms: int, trace: bool
+    *,
+    executable: Path | None,
+    headless: bool,
+    timeout_ms: int,
+    trace: bool,
+    args: Sequence[str] = (),
 ) -> AsyncIterator[BrowserSession]:
+    """Chromium launched with ``CHROMIUM_FLAGS`` and a robot's own ``args``."""
     async with async_playwright() as pw:
         path = find_chromium(executable, pw.chromium.executable_path)
         browser = await pw.chromium.launch(
-            executable_path=path, headless=headless, args=CHROMIUM_FLAGS
+            executable_path=path, headless=headless, args=[*CHROMIUM_FLAGS, *args]
         )
         logger.debug("launched {} (version {})", path, browser.version)
         try:
