@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -300,6 +301,15 @@ def assert_secrets_absent(paths: list[Path], secrets: list[str]) -> int:
             for secret in secrets:
                 assert secret not in meta, f"{path} metadata"
     return searched
+
+
+def approvals(ws: Workspace) -> Counter[str]:
+    """How often the shop's audit log shows each refund approved."""
+    return Counter(row["refund_id"] for row in ws.sandbox.audit())
+
+
+def expected_approvals(ws: Workspace) -> set[str]:
+    return {rid for rid, t in ws.sandbox.truth().items() if t["expected"] == "approve"}
 
 
 def write_workspace(

@@ -18,7 +18,9 @@ from conftest import (
     SCENARIO,
     SKINS,
     Workspace,
+    approvals,
     assert_secrets_absent,
+    expected_approvals,
     reaped,
     write_workspace,
 )
@@ -27,10 +29,6 @@ from report_checks import assert_report_shape, records, summary_of, values
 from robots.refunds.backoffice import FIELDS
 
 pytestmark = pytest.mark.browser
-
-
-def approvals(ws: Workspace) -> Counter[str]:
-    return Counter(row["refund_id"] for row in ws.sandbox.audit())
 
 
 def list_order(ws: Workspace) -> list[str]:
@@ -60,10 +58,6 @@ def stall_approval(ws: Workspace, refund_id: str, seconds: float) -> None:
         delay_s=seconds,
         after=True,
     )
-
-
-def expected_approvals(ws: Workspace) -> set[str]:
-    return {rid for rid, t in ws.sandbox.truth().items() if t["expected"] == "approve"}
 
 
 def exceptions_sheet(report: Path) -> list[dict[str, Any]]:

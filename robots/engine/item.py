@@ -34,11 +34,13 @@ from robots.ledger import State
 from robots.runtime.retry import TEMPORARY
 
 if TYPE_CHECKING:
+    from robots.engine.batch import ActBatch
     from robots.engine.run import RobotRun
     from robots.ledger import ItemView
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = TypeVar("P")
 
 
 class Count(enum.StrEnum):
@@ -58,6 +60,7 @@ class Outcome(enum.StrEnum):
     DONE = "done"
     HANDED_OVER = "handed_over"  # a business exception: a person decides
     SYSTEM_EXCEPTION = "system_exception"  # retried next run (or settled, if it was acting)
+    QUEUED = "queued"  # acting, its press left to a batch (engine/batch.py) that settles it
 
 
 class Verdict(enum.StrEnum):
@@ -173,8 +176,6 @@ class Item:
     async def __aenter__(self) -> Item:
         for hook in self.run.hooks:
             hook.before_item(self)
-        if self.lane is not None:
-            await self.lane.start_trace()
         self._log_context = logger.contextualize(item=self.key)
         self._log_context.__enter__()
         return self
@@ -193,7 +194,7 @@ class Item:
     async def _leave(self, exc: BaseException | None) -> bool:
         run = self.run
         temporary = isinstance(exc, TEMPORARY)
-        if self.lane is not None:  # the trace chunk is kept only for a system exception
+        if self.lane is not None:  # a trace of its retries is kept for a system exception
             keep = run.evidence_dir / f"{self.name}.trace.zip" if temporary else None
             kept = await self.lane.finish_trace(keep)
             self.evidence += [kept] if kept else []
@@ -281,6 +282,8 @@ class Item:
                 except TEMPORARY as exc:
                     for hook in run.hooks:
                         await hook.failed_attempt(self, self.attempts, exc)
+                    if self.lane is not None:  # the retries are traced; the trace is kept
+                        await self.lane.trace_retries()  # if the item ends a system exception
                     if self._page is not None and self._page.page.is_closed():
                         self._page.page = await self._page.context.new_page()
                     if isinstance(exc, SessionExpired) and run.web is not None:
@@ -319,6 +322,50 @@ class Item:
         way → ``ELSEWHERE``. The same for the page after a press the shop took; one that still
         shows the record pending raises ``PageError`` (retried: the next attempt starts from
         the live record, via ``verdict``)."""
+        rules = self._start_acting(action)
+        run = self.run
+        if run.dry_run:
+            return Acted(Verdict.LANDED, None)
+        try:
+            after = await press()
+        except BusinessException as refusal:
+            live = await read_live()
+            verdict = rules.judge(action.name, live)
+            self._not_ours = verdict != Verdict.LANDED
+            if verdict == Verdict.NOT_LANDED:
+                raise
+            logger.warning(
+                "the shop refused {} ({}), but the record now shows {}: {}",
+                action.name,
+                refusal,
+                rules.describe(live),
+                "our action landed (counted as ours)"
+                if verdict == Verdict.LANDED
+                else "handled elsewhere",
+            )
+            return Acted(verdict, live)
+        verdict = rules.judge(action.name, after)
+        if verdict == Verdict.NOT_LANDED:  # an answer that shows nothing happened: read again
+            raise PageError(
+                f"after {action.name}, the page shows {rules.describe(after)}",
+                item_id=self.key,
+            )
+        self._not_ours = verdict != Verdict.LANDED
+        return Acted(verdict, after)
+
+    def queue(self, action: Action, batch: ActBatch[P, Any], payload: P, *, again: Any) -> None:
+        """Mark *acting* (reserving money against the cap, as ``act`` does) and leave the
+        press to ``batch``, which settles the item from what the shop shows after it, or
+        hands ``again`` back to the work loop for the per-item path. Not for dry runs (they
+        press nothing: use ``act``)."""
+        assert not self.run.dry_run, "a dry run presses nothing: use act"
+        self._start_acting(action)
+        batch.add(self.key, action.name, payload, row=dict(self.row), again=again)
+        self.outcome = Outcome.QUEUED
+
+    def _start_acting(self, action: Action) -> ActingRules[Any]:
+        """Mark *acting*, reserving the money against the day's cap (a reviewed action:
+        recorded, not counted); the rules the action is judged by."""
         assert self.acting is not None, "run.item(..., acting=rules) to act"
         run = self.run
         if not run.ledger.start_acting(
@@ -338,34 +385,7 @@ class Item:
                 "DAILY_CAP_REACHED", run.reason_text("DAILY_CAP_REACHED"), item_id=self.key
             )
         self._not_ours = False
-        if run.dry_run:
-            return Acted(Verdict.LANDED, None)
-        try:
-            after = await press()
-        except BusinessException as refusal:
-            live = await read_live()
-            verdict = self.acting.judge(action.name, live)
-            self._not_ours = verdict != Verdict.LANDED
-            if verdict == Verdict.NOT_LANDED:
-                raise
-            logger.warning(
-                "the shop refused {} ({}), but the record now shows {}: {}",
-                action.name,
-                refusal,
-                self.acting.describe(live),
-                "our action landed (counted as ours)"
-                if verdict == Verdict.LANDED
-                else "handled elsewhere",
-            )
-            return Acted(verdict, live)
-        verdict = self.acting.judge(action.name, after)
-        if verdict == Verdict.NOT_LANDED:  # an answer that shows nothing happened: read again
-            raise PageError(
-                f"after {action.name}, the page shows {self.acting.describe(after)}",
-                item_id=self.key,
-            )
-        self._not_ours = verdict != Verdict.LANDED
-        return Acted(verdict, after)
+        return self.acting
 
     def done(
         self,

@@ -143,6 +143,35 @@ async def _until(page: Page, js: str, arg: Any, timeout_ms: float | None, contro
         ) from None
 
 
+# tick the box ``pick`` in the rows at ``indices`` and untick it everywhere else (a page that
+# remembers earlier ticks must not carry them into a batch); the number of rows ticked
+_TICK_JS = """
+([row, pick, indices]) => {
+  const wanted = new Set(indices);
+  let ticked = 0;
+  Array.from(document.querySelectorAll(row)).forEach((r, i) => {
+    const box = r.querySelector(pick);
+    if (!box || box.disabled) return;
+    if (box.checked !== wanted.has(i)) box.click();
+    if (box.checked && wanted.has(i)) ticked++;
+  });
+  return ticked;
+}
+"""
+
+
+async def read_rows(page: Page, spec: ListSpec, reader: FieldReader) -> list[dict[str, list[str]]]:
+    """The rows the page shows now, each field read inside its row (no pager)."""
+    rows: list[dict[str, list[str]]] = await page.evaluate(ROWS_JS, [spec.row, reader.js_specs])
+    return rows
+
+
+async def tick_rows(page: Page, row: str, pick: str, indices: list[int]) -> int:
+    """Tick ``pick`` (a checkbox inside each row) in exactly the rows at ``indices``, by
+    clicking it as a person would; returns how many of those rows are ticked."""
+    return int(await page.evaluate(_TICK_JS, [row, pick, indices]))
+
+
 # -- actions ---------------------------------------------------------------------------------
 async def do_step(page: Page, step: Step) -> None:
     """One declared step, as a person would do it."""

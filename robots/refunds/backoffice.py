@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
 
 from robots.engine.clock import ShopClock
 from robots.engine.fields import READ_JS, FieldKind, FieldReader, UnreadableField
-from robots.engine.pages import perform, read_list
+from robots.engine.pages import perform, read_list, read_rows, tick_rows
 from robots.errors import PageError
 from robots.refunds.model import (
     ORDER_STATUSES,
@@ -188,6 +188,61 @@ class RefundBackOffice:
             raise PageError(
                 f"asked for refund {refund_id}, the page shows {shown}", url=url, item_id=refund_id
             )
+
+    async def batch_approve(
+        self, page: Page, refunds: list[RefundRequest]
+    ) -> dict[str, RecordState]:
+        """批量同意 of ``refunds`` as ``[batch_approve]`` declares it: open the list of exactly
+        these refunds, tick each row still showing the version the robot decided on (a row
+        showing another version, or none, stays unticked: that refund changed since), do the
+        steps, and return what the rows then show of each refund, by refund id. Refunds not
+        ticked are absent from the answer."""
+        batch = self.s.batch_approve
+        assert batch is not None, "the scenario declares no batch_approve"
+        decided = {r.refund_id: r.version for r in refunds}
+        url = self.url(batch.path.format(ids=batch.separator.join(quote(i) for i in decided)))
+        await goto(page, url, login_path=self.s.login.path)
+        picks = [
+            i
+            for i, state in enumerate(
+                self._row_states(await read_rows(page, self.s.list, self.row_reader))
+            )
+            if state is not None and decided.get(state.refund_id) == state.version
+        ]
+        if not picks:
+            return {}
+        ticked = await tick_rows(page, self.s.list.row, batch.pick, picks)
+        if ticked != len(picks):
+            raise PageError(
+                f"ticked {ticked} of {len(picks)} rows with batch_approve.pick {batch.pick!r}",
+                url=page.url,
+            )
+        await perform(
+            page,
+            batch.action,
+            what=f"batch approving {len(picks)} refunds",
+            item_id=",".join(decided),
+            login_path=self.s.login.path,
+        )
+        if batch.action.reread:
+            await goto(page, url, login_path=self.s.login.path)
+        shown = self._row_states(await read_rows(page, self.s.list, self.row_reader))
+        return {s.refund_id: s for s in shown if s is not None and s.refund_id in decided}
+
+    def _row_states(self, rows: list[dict[str, Any]]) -> list[RecordState | None]:
+        """Each list row as a record state; None for a row that cannot be read whole."""
+        states: list[RecordState | None] = []
+        for raw in rows:
+            try:
+                v = self.row_reader.read(raw)
+            except UnreadableField:
+                states.append(None)
+                continue
+            version, status = v.get("version"), v.get("status")
+            states.append(
+                RecordState(v["refund_id"], status, version) if version and status else None
+            )
+        return states
 
     async def approve(self, page: Page, refund: RefundRequest) -> RecordState:
         """Do the scenario's approve steps on the page already showing ``refund`` and return

@@ -17,4 +17,6 @@ SYSTEM = ("system_exception", "system exceptions")
 
 def summary(result: Any, dry_run: bool) -> str:
     money = f", ¥{result.details['money']:,.2f}{' would be' if dry_run else ''} approved"
+    batched = result.counts.get("approved_in_batch", 0)
+    money += f" ({batched} in batches)" if batched else ""
     return done_line(result, dry_run, [*COUNT_NAMES.items(), SYSTEM], money)

@@ -92,6 +92,7 @@ class ListedRefund:
     version: str
     status: str
     problem: Exception | None = None  # an UnreadableField (kept free of imports: pure model)
+    one_by_one: bool = False  # a batch did not settle it: approved from its own page
 
     @property
     def fingerprint(self) -> str:

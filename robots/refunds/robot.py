@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from loguru import logger
 from playwright.async_api import Page
 
+from robots.engine.batch import ActBatch, Queued
 from robots.engine.item import (
     Acted,
     ActingRules,
@@ -27,6 +29,7 @@ from robots.engine.item import (
     Verdict,
     settle_acting,
 )
+from robots.engine.pace import Pace
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
@@ -50,6 +53,7 @@ class RefundCount(enum.StrEnum):
     APPROVED = "approved"
     # waiting for a person, then handled in the back office by someone: out of the queue
     CLOSED_ELSEWHERE = "closed_elsewhere"
+    IN_BATCH = "approved_in_batch"  # of the approved, those a batch approval carried
 
 
 # hand-overs that time cures while the refund record stays the same: read again every run
@@ -115,6 +119,19 @@ class RefundsRobot(BaseRobot):
         self.rules = self.scenario.policy
         self.daily_cap_cents = cents(self.rules.daily_auto_total)
         self.money = Decimal("0")  # approved by this run (the summary line)
+        batch = self.scenario.batch_approve
+        # 批量同意 where the scenario declares it; a dry run presses nothing, batched or not
+        self.batch: ActBatch[RefundRequest, RefundRequest | RecordState] | None = None
+        if batch is not None and not self.run.dry_run:
+            self.batch = ActBatch(
+                self.run,
+                ACTING,
+                press=self.bo.batch_approve,
+                shown_as=lambda refund: refund.refund_id,
+                landed=self._landed_in_batch,
+                size=batch.size,
+            )
+        self.batched = frozenset(batch.actions if batch is not None else ())
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
@@ -130,12 +147,23 @@ class RefundsRobot(BaseRobot):
                 if not todo:
                     logger.info("nothing to do")
                     return
-                await run.work(
-                    todo,
-                    self._item,
-                    lanes=self.ws.config.browser.parallel_pages,
-                    lane=web.lane,
+                lanes = Pace.of(
+                    self.scenario.shop.parallel_pages or self.ws.config.browser.parallel_pages
                 )
+                if self.batch is None:
+                    await run.work(todo, self._item, lanes=lanes, lane=web.lane)
+                    return
+                async with self.batch.serving(web.lane):
+                    await run.work(todo, self._item, lanes=lanes, lane=web.lane)
+                stats = self.batch.stats
+                logger.info(
+                    "batch approval: {} batches, {} of {} sent landed, {} worked one by one",
+                    stats.batches,
+                    stats.landed,
+                    stats.sent,
+                    stats.again,
+                )
+                await run.work(self.batch.again, self._item, lanes=lanes, lane=web.lane)
 
         return run.run(
             work,
@@ -233,13 +261,17 @@ class RefundsRobot(BaseRobot):
             item.row["reasons"] = list(decision.codes)
             raise BusinessException(decision.code, decision.reasons, item_id=item.key)
         assert isinstance(decision, Approve)
+        action = Action(
+            decision.action,
+            refund.fingerprint,
+            amount_cents=cents(refund.refund_fee) if decision.action in MOVES_MONEY else 0,
+            daily_cap_cents=self.daily_cap_cents,
+        )
+        if self.batch is not None and decision.action in self.batched and not listed.one_by_one:
+            item.queue(action, self.batch, refund, again=replace(listed, one_by_one=True))
+            return
         acted: Acted = await item.act(
-            Action(
-                decision.action,
-                refund.fingerprint,
-                amount_cents=cents(refund.refund_fee) if decision.action in MOVES_MONEY else 0,
-                daily_cap_cents=self.daily_cap_cents,
-            ),
+            action,
             press=lambda: self.bo.approve(page, refund),
             read_live=lambda: self.bo.read(page, refund.refund_id),
         )
@@ -274,11 +306,25 @@ class RefundsRobot(BaseRobot):
     ) -> None:
         """Booked as the robot's: ``refund`` as it was decided on; ``fingerprint`` the
         record's as the page shows it now."""
-        item.row["at"] = self.run.clock.wall(self.run.clock.now()).isoformat(timespec="seconds")
+        self._approved(item.row, refund, action, verified_as=verified_as)
         item.done(
             details={"verified_as": verified_as, "action": action},
             fingerprint=fingerprint or refund.fingerprint,
         )
+
+    def _landed_in_batch(
+        self, queued: Queued[RefundRequest], live: RefundRequest | RecordState
+    ) -> None:
+        """A refund a batch approved, as its row showed after (the ledger is written next)."""
+        self._approved(queued.row, queued.payload, queued.action, verified_as=live.status)
+        self.run.count(RefundCount.IN_BATCH)
+
+    def _approved(
+        self, row: dict[str, Any], refund: RefundRequest, action: str, *, verified_as: str
+    ) -> None:
+        """An approval of the robot's, one by one or in a batch: its time on the workbook
+        row, its money in the run's total, its count and its log line."""
+        row["at"] = self.run.clock.wall(self.run.clock.now()).isoformat(timespec="seconds")
         self.money += refund.refund_fee if action in MOVES_MONEY else Decimal("0")
         self.run.count(RefundCount.APPROVED)
         logger.info(

@@ -4,7 +4,7 @@ policy's numbers. Loaded and checked at once (file, key, expected)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -128,13 +128,41 @@ class DetailPage(config.Strict):
         )
 
 
+class BatchApprove(config.Strict):
+    """批量同意, where the shop's list offers it. The robot still reads and decides every
+    refund on its own page; the approvals whose action is in ``actions`` are then sent
+    ``size`` at a time: ``path`` (with ``{ids}``, joined by ``separator``) lists exactly
+    those refunds with the list's own rows (``[list]``: row, fields, which must include the
+    version), the robot ticks ``pick`` in each row still showing the version it decided on,
+    does ``action``'s steps, and verifies each refund by its row on the page after.
+    Without this table every approval is sent from the refund's own page."""
+
+    actions: list[Literal["agree_refund", "agree_return", "confirm_refund"]] = Field(min_length=1)
+    path: Annotated[str, AfterValidator(config.placeholder("ids", others=()))]
+    separator: str = Field(default=",", min_length=1)
+    size: int = Field(default=20, ge=2, le=500)
+    pick: config.Selector
+    action: config.PageAction
+
+
 class RefundScenario(config.Strict):
     shop: config.Shop
     login: config.LoginPage
     list: ListPage
     detail: DetailPage
+    batch_approve: BatchApprove | None = None
     policy: RefundRules = RefundRules()
     review: ReviewRules = ReviewRules()
+
+    @model_validator(mode="after")
+    def _batch_rows_show_versions(self) -> RefundScenario:
+        missing = [f for f in ("version", "status") if f not in self.list.row_fields]
+        if self.batch_approve is not None and missing:
+            raise ValueError(
+                f"batch_approve needs list.fields.{missing[0]}: a row is ticked only while it "
+                "shows the version the robot decided on, and verified by its status after"
+            )
+        return self
 
 
 def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundScenario:
