@@ -22,6 +22,7 @@ from playwright.async_api import Page
 
 from robots.config import Workspace
 from robots.engine.item import Outcome
+from robots.engine.pace import Pace
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunOptions, RunResult, Web
 from robots.errors import ScenarioUnreadable
@@ -109,7 +110,7 @@ class PageScanRobot(BaseRobot):
         words = load_banned_words(scenario.words.banned)
         allow = load_allowlist(scenario.words.allowlist) if scenario.words.allowlist else []
         self.matcher = WordMatcher(words, allow, context_chars=scenario.words.context_chars)
-        self.parallel = scenario.crawl.parallel_pages or ws.config.browser.parallel_pages
+        self.parallel = Pace.of(scenario.crawl.parallel_pages or ws.config.browser.parallel_pages)
         self.shop_key = scenario.shop.name
         self.resumed_from = ""
         self.scan_id = self._scan_to_work_on()
@@ -131,7 +132,7 @@ class PageScanRobot(BaseRobot):
                     "resuming scan {} (left unfinished by {})", self.scan_id, self.resumed_from
                 )
             logger.info("scan {}", self.scan_id)
-            async with run.browser() as web:
+            async with run.browser(args=shop.launch_args()) as web:
                 todo = await self._claim_pages(web, shop)
                 if not todo:
                     logger.info("nothing to do: every page of scan {} is done", self.scan_id)
