@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium xvfb scrot xdotool fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps system-deps lint unit bench clean
+.PHONY: demo test deps system-deps lint unit bench bench-deps clean
 
 demo: deps
 	bash scripts/demo.sh
@@ -25,8 +25,9 @@ lint: deps
 unit: deps
 	$(BIN)/pytest -m "not browser"
 
-bench: deps
+bench: deps bench-deps
 	$(BIN)/python bench/refunds.py
+	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/pagescan.py
 	$(BIN)/python bench/returns.py
 	$(BIN)/python bench/cli_start.py
@@ -46,6 +47,12 @@ system-deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
+
+# what only the benchmarks use: Selenium and Debian's ChromeDriver (bench/peers.py)
+bench-deps: deps
+	@command -v chromedriver >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium-driver >/dev/null; }
+	@$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 
 $(VENV)/.installed: pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)

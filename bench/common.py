@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ def free_port() -> int:
 class Shop:
     """A fresh copy of the seeded shop, served on its own port."""
 
-    def __init__(self, seeded: Path, into: Path) -> None:
+    def __init__(self, seeded: Path, into: Path, *, latency_ms: float = 0) -> None:
         shutil.copytree(seeded, into)
         self.data = into
         self.port = free_port()
@@ -37,6 +38,8 @@ class Shop:
                 str(into),
                 "--port",
                 str(self.port),
+                "--latency-ms",
+                str(latency_ms),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -49,6 +52,28 @@ class Shop:
                 time.sleep(0.05)
         raise RuntimeError("sandbox did not start")
 
+    def cpu_s(self) -> float:
+        """CPU seconds the shop's server has used so far (user + system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def uncommented(text: str, table: str) -> str:
+    """A scenario's text with its commented-out ``[table]`` (and its sub-tables) switched on:
+    the demo scenarios carry optional tables that way, ready to use."""
+    lines, on = [], False
+    for line in text.splitlines(keepends=True):
+        header = line.startswith("# [")
+        if header:
+            on = line.startswith((f"# [{table}]", f"# [{table}."))
+        elif not line.startswith("# "):
+            on = False
+        lines.append(line[2:] if on else line)
+    out = "".join(lines)
+    if f"\n[{table}]" not in out:
+        raise ValueError(f"no commented-out [{table}] table in the scenario")
+    return out

@@ -4,9 +4,10 @@
 
 Part 1 seeds one storefront and copies it fresh for each variant: the robot with one page,
 then with the default parallelism (the demo scenario's crawl.parallel_pages, else
-robots.toml's; at least 2). The request-rate throttle is lifted so the robot itself is
-measured. Each variant's findings are checked against the ground truth before its figure
-counts.
+"auto": pages chosen as the run goes; or ``--parallel N``), with the CPU a page costs (the
+robot and Chromium) and the load average. The request-rate throttle is lifted so the robot
+itself is measured. Each variant's findings are checked against the ground truth before its
+figure counts, and the two variants must find the same.
 
 Part 2 runs the matcher on at least 1 MB of normalised product copy with at least 1,000 words:
 one Aho-Corasick pass (every occurrence of every word) against the naive
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -42,15 +45,17 @@ SCENARIO = ROOT / "scenarios" / "demo-shop" / "pagescan.toml"
 PRODUCT_LEVEL_RULES = {"VARIANT_SPREAD", "PAGE_PRICE_MISMATCH"}
 
 
-def scan(url: str, scenario: Path, price_list: Path, work: Path, parallel: int) -> tuple[int, set]:
+def scan(
+    url: str, scenario: Path, price_list: Path, work: Path, parallel: int | str
+) -> tuple[int, set]:
     """One full scan in a fresh workspace; returns pages read and the findings."""
     work.mkdir()
     (work / "robots.toml").write_text(
-        f"[browser]\nparallel_pages = {parallel}\n[retry]\nattempts = 3\n", encoding="utf-8"
+        f"[browser]\nparallel_pages = {json.dumps(parallel)}\n[retry]\nattempts = 3\n",
+        encoding="utf-8",
     )
     ws = load_workspace(work)
     sc = load_pagescan_scenario(scenario, base_url=url, price_list=price_list)
-    sc = sc.model_copy(update={"crawl": sc.crawl.model_copy(update={"parallel_pages": parallel})})
     result = PageScanRobot(ws, sc, scenario).perform()
     found: set[tuple[str, ...]] = set()
     ledger = Ledger.at(work / "state" / "ledger.sqlite3")
@@ -64,6 +69,15 @@ def scan(url: str, scenario: Path, price_list: Path, work: Path, parallel: int) 
     return result.counts.get("pages_read", 0), found
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (Chromium, once closed)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def truth_of(data: Path) -> set[tuple[str, ...]]:
     out: set[tuple[str, ...]] = set()
     with (data / "products_truth.jsonl").open(encoding="utf-8") as f:
@@ -75,8 +89,7 @@ def truth_of(data: Path) -> set[tuple[str, ...]]:
 
 def robot_part(args: argparse.Namespace) -> None:
     configured = load_pagescan_scenario(SCENARIO).crawl.parallel_pages
-    default = configured or load_workspace(ROOT).config.browser.parallel_pages
-    parallel = args.parallel or max(2, default)
+    parallel: int | str = args.parallel or configured or "auto"
     with tempfile.TemporaryDirectory(prefix="bench-pagescan-") as tmp_name:
         tmp = Path(tmp_name)
         seeded = tmp / "seeded"
@@ -98,17 +111,21 @@ def robot_part(args: argparse.Namespace) -> None:
         text = text.replace("requests_per_second = 20", "requests_per_second = 1000")
         scenario.write_text(text, encoding="utf-8")
         print(f"{args.products} products seeded (seed {args.seed}); throttle lifted")
-        results: dict[int, float] = {}
+        results: dict[int | str, float] = {}
+        findings: dict[int | str, set[tuple[str, ...]]] = {}
         for pages in (1, parallel):
             shop = Shop(seeded, tmp / f"shop{pages}")
             try:
+                cpu_before = cpu_s()
                 start = time.perf_counter()
                 read, found = scan(
                     shop.url, scenario, seeded / "price-list.xlsx", tmp / f"ws{pages}", pages
                 )
                 elapsed = time.perf_counter() - start
+                cpu = cpu_s() - cpu_before
             finally:
                 shop.stop()
+            findings[pages] = found
             recall = len(found & truth) / len(truth)
             precision = len(found & truth) / len(found)
             if read != args.products or recall < 0.99 or precision < 0.98:
@@ -118,12 +135,19 @@ def robot_part(args: argparse.Namespace) -> None:
                 )
             results[pages] = read / elapsed * 60
             print(
-                f"  robot, {pages} page{'s' if pages > 1 else ' '}  {read:>6} pages in "
-                f"{elapsed:7.1f} s = {results[pages]:7.0f} pages/min  "
-                f"(recall {recall:.3f}, precision {precision:.3f} against the ground truth)"
+                f"  robot, {pages} page(s)  {read:>6} pages in {elapsed:7.1f} s = "
+                f"{results[pages]:7.0f} pages/min, CPU {cpu / read:5.3f} s a page (robot and "
+                f"Chromium)  (recall {recall:.3f}, precision {precision:.3f} against the ground "
+                f"truth)  load {os.getloadavg()[0]:.2f}"
             )
+        same = findings[parallel] == findings[1]
         print("ratio")
-        print(f"  robot {parallel} pages / robot 1 page   {results[parallel] / results[1]:6.2f}x")
+        print(
+            f"  robot {parallel} pages / robot 1 page   {results[parallel] / results[1]:6.2f}x"
+            f"  (same findings: {same})"
+        )
+        if not same:
+            raise SystemExit(f"{parallel} pages found other things than 1 page")
 
 
 def matcher_part(args: argparse.Namespace) -> None:

@@ -1,189 +1,283 @@
-"""Benchmark: the refunds robot against the ceiling of plain HTTP, on the same seeded shop.
+"""Benchmark: the refunds robot's own variants, on fresh copies of one seeded shop.
 
-    python bench/refunds.py [--refunds 2000] [--seed 11] [--parallel N]
+    python bench/refunds.py [--refunds 600] [--seed 11] [--rounds 1] [--latency-ms 150]
 
-One shop is seeded, then copied fresh for each variant, so all of them decide the same
-refunds: (1) plain HTTP requests (httpx + lxml, same selectors, same policy): the ceiling a UI
-robot can approach; (2) the robot with one page; (3) the robot with its configured parallelism
-(robots.toml's browser.parallel_pages, at least 2). Each variant is checked against the
-ground truth before its figure counts. Prints decisions per minute and the ratios between them.
+One shop is seeded, then copied fresh for each variant and round, so every variant decides
+the same refunds: plain HTTP (the ceiling), the robot with one page, with its automatic
+choice of pages, and with the scenario's batch approval (批量同意) declared. Each variant runs
+in a process of its own; its CPU (Chromium's included, from the kernel's accounting of the
+process tree) and the shop's are printed per decision, with decisions per minute, the
+ratios and the load average. A variant's figure counts only once its approvals match the
+ground truth, each refund approved once (the shop's audit log). ``bench/peers.py`` measures
+the robot against Selenium robots with the same harness.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import json
+import os
 import re
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin
-
-import httpx
-from lxml import html as lxml_html
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
 
-from common import Shop  # noqa: E402
-
-from robots.config import load_workspace  # noqa: E402
-from robots.refunds.backoffice import RefundBackOffice  # noqa: E402
-from robots.refunds.policy import Approve, decide  # noqa: E402
-from robots.refunds.robot import RefundsRobot  # noqa: E402
-from robots.refunds.scenario import load_refund_scenario  # noqa: E402
-from sandbox.seed import load_ground_truth, seed_shop  # noqa: E402
+from common import Shop, uncommented  # noqa: E402
 
 PASSWORD = "bench-" + "pw-4711"
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
+Variant = Callable[[str, Path, Path], int]  # (shop url, scenario file, work dir) -> decisions
 
 
-def approved(shop: Shop) -> set[str]:
-    with sqlite3.connect(shop.data / "shop.sqlite3") as conn:
-        return {r[0] for r in conn.execute("SELECT refund_id FROM audit_log")}
+def robot_variant(pages: int | str, *, batch: bool = False) -> Variant:
+    def run(url: str, scenario_file: Path, work: Path) -> int:
+        return robot_run(url, scenario_file, work, pages, batch=batch)
+
+    run.spec = {"robot": pages, "batch": batch}  # type: ignore[attr-defined]
+    return run
 
 
-def http_baseline(url: str, scenario_file: Path) -> int:
-    """Same reads, same policy, same approvals, with no browser: returns decisions made."""
-    sc = load_refund_scenario(scenario_file, base_url=url)
-    decisions = 0
-    with httpx.Client(base_url=url, timeout=30) as client:
-        page = lxml_html.fromstring(client.get(sc.login.path).text)
-        token = page.cssselect("input[name=csrf_token]")[0].get("value")
-        client.post(
-            sc.login.path,
-            data={
-                "csrf_token": token,
-                "username": "robot",
-                "password": PASSWORD,
-                "next": "/refunds",
-            },
-        )
-        listed: list[str] = []
-        for status in sc.shop.pending_statuses:
-            next_url: str | None = urljoin(url, sc.list.path.format(status=status))
-            while next_url:
-                doc = lxml_html.fromstring(client.get(next_url).text)
-                id_spec = sc.list.row_fields["refund_id"]  # the demo keeps it in an attribute
-                listed += [r.get(id_spec.attribute or "") for r in doc.cssselect(sc.list.row)]
-                nxt = doc.cssselect(sc.list.next_page or "a[rel=next]")
-                next_url = urljoin(url, nxt[0].get("href")) if nxt else None
-        office = RefundBackOffice(sc)
-        for refund_id in listed:
-            detail = sc.detail.path.format(refund_id=refund_id)
-            doc = lxml_html.fromstring(client.get(detail).text)
-            raw: dict[str, Any] = {}
-            for name, spec in sc.detail.fields.items():
-                found = doc.cssselect(spec.selector)[: None if spec.all else 1]
-                raw[name] = [
-                    (el.get(spec.attribute) or "") if spec.attribute else el.text_content()
-                    for el in found
-                ]
-            refund = office.parse(raw)  # the same typed, fail-closed reading as the robot
-            decision = decide(refund, sc.policy, office.clock.now())
-            decisions += 1
-            if isinstance(decision, Approve):
-                form = {
-                    i.get("name"): i.get("value")
-                    for i in doc.cssselect("#approve-form input[type=hidden]")
-                }
-                r = client.post(f"{detail}/approve", data=form)
-                if r.status_code != 303:
-                    raise RuntimeError(f"approval of {refund_id} answered {r.status_code}")
-    return decisions
+def robot_run(url: str, scenario_file: Path, work: Path, pages: int | str, *, batch: bool) -> int:
+    from robots.config import load_workspace
+    from robots.refunds.robot import RefundsRobot
+    from robots.refunds.scenario import load_refund_scenario
 
-
-def robot_run(url: str, scenario_file: Path, work: Path, parallel: int) -> int:
-    work.mkdir()
+    work.mkdir(parents=True, exist_ok=True)
     creds = work / "credentials.toml"
     creds.write_text(f'[demo-shop]\nusername = "robot"\npassword = "{PASSWORD}"\n')
     creds.chmod(0o600)
+    if batch:
+        batched = work / "refunds.toml"
+        batched.write_text(
+            uncommented(scenario_file.read_text(encoding="utf-8"), "batch_approve"),
+            encoding="utf-8",
+        )
+        scenario_file = batched
     base = (ROOT / "robots.toml").read_text(encoding="utf-8")
-    base = re.sub(r"parallel_pages = \d+", f"parallel_pages = {parallel}", base)
+    pages_value = f'"{pages}"' if isinstance(pages, str) else str(pages)
+    base = re.sub(r"parallel_pages = \S+", f"parallel_pages = {pages_value}", base)
     base = base.replace(
         'credentials_file = "~/.config/robots/credentials.toml"', f'credentials_file = "{creds}"'
     )
-    base = base.replace(
-        'scenario = "scenarios/demo-shop/refunds.toml"', f'scenario = "{scenario_file}"'
-    )
+    base = base.replace('scenario = "scenarios/', f'scenario = "{ROOT}/scenarios/')
+    if os.environ.get("BENCH_TRACE") == "0":  # what keeping a trace of failures costs
+        base = base.replace("trace_on_failure = true", "trace_on_failure = false")
     (work / "robots.toml").write_text(base, encoding="utf-8")
     ws = load_workspace(work)
     sc = load_refund_scenario(scenario_file, base_url=url)
     result = RefundsRobot(ws, sc, scenario_file).perform()
+    if result.counts.get("system_exception"):
+        raise RuntimeError(f"{result.counts['system_exception']} system exceptions")
+    print(json.dumps({"counts": result.counts}), file=sys.stderr)
     return result.counts.get("approved", 0) + result.counts.get("handed_to_person", 0)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--refunds", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument(
-        "--parallel",
-        type=int,
-        default=None,
-        help="the robot's parallelism to compare with one page "
-        "(default: robots.toml's browser.parallel_pages)",
-    )
-    args = ap.parse_args()
-    # compare one page with the configured parallelism, or with 2 when that is 1 too
-    parallel = args.parallel or max(2, load_workspace(ROOT).config.browser.parallel_pages)
+# -- one variant in a process of its own ---------------------------------------------------
+def _child(name: str, url: str, scenario: Path, work: Path) -> None:
+    """Run variant ``name``; orphaned grandchildren (Chromium's helpers) are reparented here
+    and reaped, so the parent's ``wait4`` counts their CPU too."""
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    decided = all_variants()[name](url, scenario, work)
+    while True:
+        try:
+            if os.waitpid(-1, 0)[0] <= 0:
+                break
+        except ChildProcessError:
+            break
+    print(json.dumps({"decided": decided}))
 
-    with tempfile.TemporaryDirectory(prefix="bench-refunds-") as tmp_name:
-        tmp = Path(tmp_name)
-        seeded = tmp / "seeded"
-        seed_shop(seeded, refunds=args.refunds, seed=args.seed, username="robot", password=PASSWORD)
-        truth = load_ground_truth(seeded)
-        expected = {rid for rid, t in truth.items() if t["expected"] == "approve"}
-        to_decide = sum(1 for t in truth.values() if t["expected"] != "untouched")
-        # the daily total would stop a 2,000-refund shop early; it is not what is measured
-        scenario = tmp / "refunds.toml"
-        scenario.write_text(
+
+def all_variants() -> dict[str, Variant]:
+    from peers import VARIANTS as PEERS
+
+    return {**PEERS, **ROBOT_VARIANTS}
+
+
+ROBOT_VARIANTS: dict[str, Variant] = {
+    "robot, 1 page": robot_variant(1),
+    "robot, auto pages": robot_variant("auto"),
+    "robot, auto pages, batch": robot_variant("auto", batch=True),
+}
+
+
+@dataclass
+class Figure:
+    decided: int
+    seconds: float
+    cpu_s: float  # the variant's process tree
+    shop_cpu_s: float
+    load: float  # 1-minute load average when it ended
+
+    @property
+    def per_min(self) -> float:
+        return self.decided / self.seconds * 60
+
+
+@dataclass
+class Bench:
+    refunds: int
+    seed: int
+    tmp: Path = field(init=False)
+    runs: int = 0
+
+    def __enter__(self) -> Bench:
+        from sandbox.seed import load_ground_truth, seed_shop
+
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-refunds-")
+        self.tmp = Path(self._dir.name)
+        self.seeded = self.tmp / "seeded"
+        seed_shop(
+            self.seeded, refunds=self.refunds, seed=self.seed, username="robot", password=PASSWORD
+        )
+        truth = load_ground_truth(self.seeded)
+        self.expected = {rid for rid, t in truth.items() if t["expected"] == "approve"}
+        self.to_decide = sum(1 for t in truth.values() if t["expected"] != "untouched")
+        # the daily total would stop a large shop early; it is not what is measured
+        self.scenario = self.tmp / "refunds.toml"
+        self.scenario.write_text(
             SCENARIO.read_text(encoding="utf-8").replace(
                 "daily_auto_total = 20000", "daily_auto_total = 100000000"
             ),
             encoding="utf-8",
         )
-
-        variants = [
-            ("plain HTTP (ceiling)", lambda url: http_baseline(url, scenario)),
-            ("robot, 1 page", lambda url: robot_run(url, scenario, tmp / "ws1", 1)),
-            (
-                f"robot, {parallel} pages",
-                lambda url: robot_run(url, scenario, tmp / "wsN", parallel),
-            ),
-        ]
-        results: dict[str, float] = {}
         print(
-            f"{args.refunds} refunds seeded (seed {args.seed}): {to_decide} to decide, "
-            f"{len(expected)} eligible"
+            f"{self.refunds} refunds seeded (seed {self.seed}): {self.to_decide} to decide, "
+            f"{len(self.expected)} eligible; {os.cpu_count()} cores"
         )
-        for i, (name, fn) in enumerate(variants):
-            shop = Shop(seeded, tmp / f"shop{i}")
-            try:
-                start = time.perf_counter()
-                decided = fn(shop.url)
-                elapsed = time.perf_counter() - start
-                approved_ids = approved(shop)
-            finally:
-                shop.stop()
-            if decided != to_decide or approved_ids != expected:
-                raise SystemExit(
-                    f"{name}: decided {decided}/{to_decide}, approvals differ from "
-                    f"the ground truth by {len(approved_ids ^ expected)}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._dir.cleanup()
+
+    def measure(self, name: str, *, latency_ms: float = 0) -> Figure:
+        self.runs += 1
+        shop = Shop(self.seeded, self.tmp / f"shop{self.runs}", latency_ms=latency_ms)
+        work = self.tmp / f"work{self.runs}"
+        try:
+            shop_before = shop.cpu_s()
+            start = time.perf_counter()
+            errors = self.tmp / f"stderr{self.runs}.txt"
+            with errors.open("w") as err_file:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        name,
+                        shop.url,
+                        str(self.scenario),
+                        str(work),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=err_file,
+                    text=True,
                 )
-            per_min = decided / elapsed * 60
-            results[name] = per_min
-            print(
-                f"  {name:<22} {decided:>6} decisions in {elapsed:7.1f} s = "
-                f"{per_min:9.0f} decisions/min  (approvals match the ground truth)"
+                out = proc.stdout.read() if proc.stdout else ""
+                _, status, usage = os.wait4(proc.pid, 0)  # the whole tree's CPU, reaped
+            err = errors.read_text()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            seconds = time.perf_counter() - start
+            shop_cpu = shop.cpu_s() - shop_before
+            audit = approvals(shop)
+        finally:
+            shop.stop()
+        if proc.returncode != 0:
+            raise SystemExit(f"{name} failed ({proc.returncode}):\n{err[-3000:]}")
+        decided = json.loads(out.strip().splitlines()[-1])["decided"]
+        twice = [rid for rid, n in audit.items() if n > 1]
+        if decided != self.to_decide or set(audit) != self.expected or twice:
+            raise SystemExit(
+                f"{name}: decided {decided}/{self.to_decide}, approvals differ from the ground "
+                f"truth by {len(set(audit) ^ self.expected)}, approved twice: {twice[:5]}"
             )
-        http, one, many = (results[name] for name, _ in variants)
-        print("ratios")
-        print(f"  robot {parallel} pages / plain HTTP   {many / http:6.3f}")
-        print(f"  robot 1 page / plain HTTP    {one / http:6.3f}")
-        print(f"  robot {parallel} pages / robot 1 page {many / one:6.2f}x")
+        return Figure(
+            decided, seconds, usage.ru_utime + usage.ru_stime, shop_cpu, os.getloadavg()[0]
+        )
+
+    def rounds(
+        self, variants: list[str], rounds: int, *, latency_ms: float = 0
+    ) -> dict[str, Figure]:
+        """Each variant once per round, rounds interleaved; the median round per variant."""
+        where = f"{latency_ms:.0f} ms added to every answer" if latency_ms else "local shop"
+        print(f"\n{where}: {rounds} round(s), each variant's approvals checked")
+        seen: dict[str, list[Figure]] = {name: [] for name in variants}
+        for r in range(rounds):
+            for name in variants:
+                fig = self.measure(name, latency_ms=latency_ms)
+                seen[name].append(fig)
+                print(
+                    f"  [{r + 1}] {name:<28} {fig.decided:>5} decisions in {fig.seconds:7.1f} s "
+                    f"= {fig.per_min:7.0f}/min  CPU {fig.cpu_s / fig.decided:6.3f} s a decision "
+                    f"(+ shop {fig.shop_cpu_s / fig.decided:5.3f})  load {fig.load:4.2f}"
+                )
+        medians = {}
+        for name, figs in seen.items():
+            medians[name] = sorted(figs, key=lambda f: f.per_min)[len(figs) // 2]
+        if rounds > 1:
+            print("  medians")
+            for name, fig in medians.items():
+                spread = [round(f.per_min) for f in seen[name]]
+                print(f"    {name:<28} {fig.per_min:7.0f}/min  (rounds {spread})")
+        return medians
+
+    @staticmethod
+    def ratios(figs: dict[str, Figure], pairs: list[tuple[str, str]]) -> None:
+        print("  ratios (decisions/min)")
+        for a, b in pairs:
+            if a in figs and b in figs:
+                print(f"    {a} / {b}: {figs[a].per_min / figs[b].per_min:6.2f}x")
+
+
+def approvals(shop: Shop) -> Counter[str]:
+    with sqlite3.connect(shop.data / "shop.sqlite3") as conn:
+        return Counter(r[0] for r in conn.execute("SELECT refund_id FROM audit_log"))
+
+
+def bench_args(doc: str | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--refunds", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--latency-ms", type=float, default=150)
+    return ap.parse_args()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
+        return
+    args = bench_args(__doc__)
+    with Bench(args.refunds, args.seed) as bench:
+        figs = bench.rounds(["plain HTTP", *ROBOT_VARIANTS], args.rounds)
+        bench.ratios(
+            figs,
+            [
+                ("robot, auto pages", "robot, 1 page"),
+                ("robot, auto pages, batch", "robot, auto pages"),
+                ("robot, auto pages", "plain HTTP"),
+            ],
+        )
+        if args.latency_ms:
+            far = bench.rounds(list(ROBOT_VARIANTS), args.rounds, latency_ms=args.latency_ms)
+            bench.ratios(
+                far,
+                [
+                    ("robot, auto pages", "robot, 1 page"),
+                    ("robot, auto pages, batch", "robot, 1 page"),
+                ],
+            )
 
 
 if __name__ == "__main__":
