@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := chromium xvfb scrot xdotool fonts-wqy-microhei
+APT_PACKAGES := chromium chromium-headless-shell xvfb scrot xdotool fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test deps system-deps lint unit bench bench-deps clean
@@ -38,6 +38,7 @@ deps: system-deps $(VENV)/.installed
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromium-headless-shell >/dev/null || missing="$$missing chromium-headless-shell"; \
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	command -v scrot >/dev/null || missing="$$missing scrot"; \
 	command -v xdotool >/dev/null || missing="$$missing xdotool"; \

@@ -41,11 +41,16 @@ SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
 Variant = Callable[[str, Path, Path], int]  # (shop url, scenario file, work dir) -> decisions
 
 
-def robot_variant(pages: int | str, *, batch: bool = False) -> Variant:
+def robot_variant(pages: int | str, *, batch: bool = False, chromium: str | None = None) -> Variant:
+    """The robot with ``pages``; ``chromium`` a browser binary other than the one it picks
+    (headless runs take Debian's chromium-headless-shell)."""
+
     def run(url: str, scenario_file: Path, work: Path) -> int:
+        if chromium:
+            os.environ["ROBOTS_CHROMIUM"] = chromium  # this variant's own process
         return robot_run(url, scenario_file, work, pages, batch=batch)
 
-    run.spec = {"robot": pages, "batch": batch}  # type: ignore[attr-defined]
+    run.spec = {"robot": pages, "batch": batch, "chromium": chromium}  # type: ignore[attr-defined]
     return run
 
 
@@ -106,6 +111,7 @@ def all_variants() -> dict[str, Variant]:
 
 
 ROBOT_VARIANTS: dict[str, Variant] = {
+    "robot, 1 page, full Chromium": robot_variant(1, chromium="/usr/bin/chromium"),
     "robot, 1 page": robot_variant(1),
     "robot, auto pages": robot_variant("auto"),
     "robot, auto pages, batch": robot_variant("auto", batch=True),
@@ -264,6 +270,7 @@ def main() -> None:
         bench.ratios(
             figs,
             [
+                ("robot, 1 page", "robot, 1 page, full Chromium"),
                 ("robot, auto pages", "robot, 1 page"),
                 ("robot, auto pages, batch", "robot, auto pages"),
                 ("robot, auto pages", "plain HTTP"),

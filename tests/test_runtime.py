@@ -29,6 +29,7 @@ def test_chromium_from_env_must_be_executable(
 def test_no_chromium_names_the_apt_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROBOTS_CHROMIUM", raising=False)
     monkeypatch.setattr(browser, "SYSTEM_CHROMIUM", tmp_path / "chromium")
+    monkeypatch.setattr(browser, "HEADLESS_SHELL", tmp_path / "chromium-headless-shell")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BrowserNotFound, match="apt-get install chromium"):
         browser.find_chromium(None, str(tmp_path / "playwright-chromium"))
@@ -39,7 +40,22 @@ def test_no_chromium_names_the_apt_package(tmp_path: Path, monkeypatch: pytest.M
 
 def test_system_chromium_is_preferred_to_playwrights(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROBOTS_CHROMIUM", raising=False)
-    assert browser.find_chromium(None, "/somewhere/else") == "/usr/bin/chromium"
+    assert browser.find_chromium(None, "/somewhere/else", headless=False) == "/usr/bin/chromium"
+
+
+def test_headless_runs_take_debians_headless_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROBOTS_CHROMIUM", raising=False)
+    # make test installs it, so a headless run here gets it
+    assert browser.find_chromium(None, None) == "/usr/lib/chromium/chromium-headless-shell"
+    # a shop's own setting still wins, and without the shell a headless run takes chromium
+    own = tmp_path / "my-chromium"
+    own.write_text("")
+    own.chmod(0o755)
+    assert browser.find_chromium(own, None) == str(own)
+    monkeypatch.setattr(browser, "HEADLESS_SHELL", tmp_path / "absent")
+    assert browser.find_chromium(None, None) == "/usr/bin/chromium"
 
 
 def test_log_lines_and_exceptions_are_redacted(tmp_path: Path) -> None:
