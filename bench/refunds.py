@@ -3,11 +3,12 @@
     python bench/refunds.py [--refunds 600] [--seed 11] [--rounds 1] [--latency-ms 150]
 
 One shop is seeded, then copied fresh for each variant and round, so every variant decides
-the same refunds: plain HTTP (the ceiling), the robot with one page, with its automatic
-choice of pages, and with the scenario's batch approval (批量同意) declared. Each variant runs
-in a process of its own; its CPU (Chromium's included, from the kernel's accounting of the
-process tree) and the shop's are printed per decision, with decisions per minute, the
-ratios and the load average. A variant's figure counts only once its approvals match the
+the same refunds: plain HTTP (the ceiling), the robot with one page (on the headless shell
+it takes, and on full Chromium for comparison), with its automatic choice of pages, and with
+the scenario's batch approval (批量同意) declared. Each variant runs in a process of its
+own; its CPU (Chromium's included, from the kernel's accounting of the process tree) and the
+shop's are printed per decision, with decisions per minute, the ratios and the load
+average. A variant's figure counts only once its approvals match the
 ground truth, each refund approved once (the shop's audit log). ``bench/peers.py`` measures
 the robot against Selenium robots with the same harness.
 """
@@ -125,6 +126,8 @@ class Figure:
     cpu_s: float  # the variant's process tree
     shop_cpu_s: float
     load: float  # 1-minute load average when it ended
+    approved: int = 0  # the robot's own count (the audit log is checked apart)
+    in_batch: int = 0  # of those, the approvals a batch approval carried
 
     @property
     def per_min(self) -> float:
@@ -208,8 +211,18 @@ class Bench:
                 f"{name}: decided {decided}/{self.to_decide}, approvals differ from the ground "
                 f"truth by {len(set(audit) ^ self.expected)}, approved twice: {twice[:5]}"
             )
+        counts: dict[str, int] = {}
+        for line in err.splitlines():
+            if line.startswith('{"counts"'):
+                counts = json.loads(line)["counts"]
         return Figure(
-            decided, seconds, usage.ru_utime + usage.ru_stime, shop_cpu, os.getloadavg()[0]
+            decided,
+            seconds,
+            usage.ru_utime + usage.ru_stime,
+            shop_cpu,
+            os.getloadavg()[0],
+            counts.get("approved", 0),
+            counts.get("approved_in_batch", 0),
         )
 
     def rounds(
@@ -228,6 +241,12 @@ class Bench:
                     f"= {fig.per_min:7.0f}/min  CPU {fig.cpu_s / fig.decided:6.3f} s a decision "
                     f"(+ shop {fig.shop_cpu_s / fig.decided:5.3f})  load {fig.load:4.2f}"
                 )
+                if fig.in_batch:
+                    print(
+                        f"      {fig.in_batch} of {fig.approved} approvals sent in batches "
+                        f"({fig.in_batch / fig.approved:.0%}); each refund approved once "
+                        "(audit log)"
+                    )
         medians = {}
         for name, figs in seen.items():
             medians[name] = sorted(figs, key=lambda f: f.per_min)[len(figs) // 2]
