@@ -44,8 +44,9 @@ CHROMIUM_FLAGS = [
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 # Debian's build of the old headless mode (what Playwright itself runs headless): measured
 # at about a third less CPU a decision than full Chromium running headless, on a local shop
-# and on one 150 ms away (bench/refunds.py). The binary itself, not /usr/bin's wrapper script: the wrapper does not exec, so killing the
-# pid a driver knows would leave the browser running
+# and on one 150 ms away (bench/refunds.py). The binary itself, not /usr/bin's wrapper
+# script: the wrapper does not exec, so killing the pid a driver knows would leave the
+# browser running
 HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
 # A tab that has navigated hundreds of times gets slow (measured: 104 ms a page for the first
 # hundred, 372 ms by the sixth); a fresh tab every 100 navigations stays flat.
