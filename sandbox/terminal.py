@@ -5,7 +5,10 @@ warehouse programs look. Keyboard-driven on purpose, as they are:
 * the list of unlabelled parcels, with a menu: 文件 → 导出无名件… (Ctrl+E) asks for a file name
   and writes the list to .xlsx; 文件 → 刷新 (F5);
 * 操作 → 关联包裹… (Ctrl+L): a form with the parcel number and the after-sales or order number;
-  Enter links them and shows a visible confirmation (or the reason it refused).
+  Enter links them and shows a visible confirmation (or the reason it refused);
+* 操作 → 查找订单… (Ctrl+F): the back office's order search (``sandbox.ordersearch``, the same
+  keyword, SKU, date and one-character-apart waybill options, the same hits in the same order,
+  50 to a page: PageDown / PageUp); Ctrl+S writes every hit of every page to .xlsx.
 
 It runs on an X display (Xvfb in tests and in `make demo`) and writes the same SQLite file the
 back office reads, so a link made here shows up on the web parcel page.
@@ -16,11 +19,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import tkinter as tk
+from dataclasses import replace
 from pathlib import Path
 from tkinter import ttk
 
 from sandbox import db
+from sandbox.aftersales import order_summary
 from sandbox.clock import shop_now
+from sandbox.ordersearch import OrderQuery, find_orders
 
 TITLE = "仓库管理终端"
 EXPORT_HEADERS = [
@@ -34,6 +40,21 @@ EXPORT_HEADERS = [
     "重量(kg)",
     "到货时间",
     "备注",
+]
+
+# the columns of 查找订单's table and export, as the back office's search shows them
+SEARCH_COLUMNS = [
+    ("order_id", "订单号", 150),
+    ("refund_id", "售后单号", 150),
+    ("buyer_name", "买家", 70),
+    ("buyer_nick", "昵称", 90),
+    ("phone", "手机", 110),
+    ("district", "地区", 90),
+    ("lines", "商品", 160),
+    ("outbound_waybill", "发货运单", 130),
+    ("return_waybill", "退货运单", 130),
+    ("signed_at", "签收时间", 140),
+    ("linked", "已关联包裹", 70),
 ]
 
 
@@ -77,6 +98,39 @@ def export_parcels(conn: sqlite3.Connection, path: Path) -> int:
     wb.save(tmp)
     tmp.replace(path)
     return len(rows)
+
+
+def search_row(conn: sqlite3.Connection, order_id: str) -> list[str]:
+    """One hit of 查找订单 as its table and export show it."""
+    row = order_summary(conn, order_id)
+    row["linked"] = "是" if row["linked"] else "否"
+    return [row[key] for key, _, _ in SEARCH_COLUMNS]
+
+
+def export_hits(conn: sqlite3.Connection, query: OrderQuery, path: Path) -> int:
+    """Write every hit of ``query`` (all its pages, in the search's order) to .xlsx; returns how
+    many."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "查找订单"
+    ws.append([text for _, text, _ in SEARCH_COLUMNS])
+    page, total = 1, 0
+    while True:
+        hits = find_orders(conn, replace(query, page=page))
+        for order_id in hits.order_ids:
+            ws.append(search_row(conn, order_id))
+            total += 1
+        if hits.page >= hits.pages:
+            break
+        page += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    wb.save(tmp)
+    tmp.replace(path)
+    return total
 
 
 def link_parcel(conn: sqlite3.Connection, parcel_id: str, target: str, actor: str) -> str:
@@ -193,10 +247,12 @@ class Terminal:
         menubar.add_cascade(label="文件", menu=file_menu, underline=0)
         action_menu = tk.Menu(menubar, tearoff=False)
         action_menu.add_command(label="关联包裹…", accelerator="Ctrl+L", command=self.link_dialog)
+        action_menu.add_command(label="查找订单…", accelerator="Ctrl+F", command=self.search_dialog)
         menubar.add_cascade(label="操作", menu=action_menu, underline=0)
         root.configure(menu=menubar)
         root.bind_all("<Control-e>", lambda _e: self.export_dialog())
         root.bind_all("<Control-l>", lambda _e: self.link_dialog())
+        root.bind_all("<Control-f>", lambda _e: self.search_dialog())
         root.bind_all("<F5>", lambda _e: self.refresh())
         columns = ("parcel", "waybill", "courier", "sender", "phone", "items", "received")
         self.table = ttk.Treeview(root, columns=columns, show="headings", height=22)
@@ -291,6 +347,66 @@ class Terminal:
 
         dialog.bind("<Return>", submit)
         dialog.bind("<Escape>", lambda _e: dialog.destroy())
+        dialog.grab_set()
+
+    # -- order search -------------------------------------------------------------------
+    def search_dialog(self) -> None:
+        dialog = tk.Toplevel(self.root)
+        dialog.title("查找订单")
+        dialog.geometry("1240x600+10+40")
+        form = ttk.Frame(dialog, padding=8)
+        form.pack(fill="x")
+        entries: dict[str, ttk.Entry] = {}
+        for col, (key, label, width) in enumerate(
+            (("q", "关键字", 30), ("sku", "商品编码", 16), ("since", "付款日期不早于", 12))
+        ):
+            ttk.Label(form, text=label).grid(row=0, column=2 * col, sticky="w", padx=(0, 4))
+            entries[key] = ttk.Entry(form, width=width)
+            entries[key].grid(row=0, column=2 * col + 1, padx=(0, 12))
+        fuzzy = tk.BooleanVar(value=False)
+        ttk.Checkbutton(form, text="运单号模糊（差一位）", variable=fuzzy).grid(row=0, column=6)
+        ttk.Label(form, text="导出到").grid(row=1, column=0, sticky="w", pady=(6, 0))
+        target = ttk.Entry(form, width=80)
+        target.insert(0, str(self.export_dir / "查找订单.xlsx"))
+        target.grid(row=1, column=1, columnspan=6, sticky="w", pady=(6, 0))
+        table = ttk.Treeview(
+            dialog, columns=[k for k, _, _ in SEARCH_COLUMNS], show="headings", height=22
+        )
+        for key, text, width in SEARCH_COLUMNS:
+            table.heading(key, text=text)
+            table.column(key, width=width, anchor="w")
+        table.pack(fill="both", expand=True)
+        status = ttk.Label(dialog, text="输入关键字后按回车", anchor="w", padding=4)
+        status.pack(fill="x")
+        shown = {"page": 1}
+
+        def query(page: int = 1) -> OrderQuery:
+            q, sku, since = (entries[k].get().strip() for k in ("q", "sku", "since"))
+            return OrderQuery(q, sku, since, fuzzy.get(), page)
+
+        def show(page: int) -> None:
+            hits = find_orders(self.conn, query(page))
+            table.delete(*table.get_children())
+            for order_id in hits.order_ids:
+                table.insert("", "end", values=search_row(self.conn, order_id))
+            shown["page"] = hits.page
+            status.configure(text=f"共 {hits.total} 条，第 {hits.page}/{hits.pages} 页")
+
+        def export(_event: object = None) -> None:
+            path = Path(target.get().strip()).expanduser()
+            try:
+                n = export_hits(self.conn, query(), path)
+            except OSError as exc:
+                status.configure(text=f"导出失败：{exc}")
+            else:
+                status.configure(text=f"已导出 {n} 条到 {path}")
+
+        dialog.bind("<Return>", lambda _e: show(1))
+        dialog.bind("<Next>", lambda _e: show(shown["page"] + 1))
+        dialog.bind("<Prior>", lambda _e: show(shown["page"] - 1))
+        dialog.bind("<Control-s>", export)
+        dialog.bind("<Escape>", lambda _e: dialog.destroy())
+        entries["q"].focus_set()
         dialog.grab_set()
 
 

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import lxml.html
 import openpyxl
 import pytest
 from conftest import PASSWORD, USERNAME, Sandbox, robots_cmd
@@ -115,3 +117,110 @@ def test_no_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(DesktopError, match="no X display"):
         Desktop(None)
+
+
+def back_office_search(sandbox: Sandbox, **query: str) -> tuple[int, list[list[str]]]:
+    """Every row of the back office's /search for ``query``, following 下一页 to the end."""
+    with httpx.Client(base_url=sandbox.url, timeout=30, follow_redirects=True) as web:
+        form = lxml.html.fromstring(web.get("/login").text)
+        token = form.xpath("//input[@name='csrf_token']/@value")[0]
+        web.post(
+            "/login", data={"username": USERNAME, "password": PASSWORD, "csrf_token": token}
+        ).raise_for_status()
+        rows: list[list[str]] = []
+        page = web.get("/search", params=query)
+        total = 0
+        while True:
+            doc = lxml.html.fromstring(page.text)
+            total = int(doc.xpath("string(//span[@id='total'])") or 0)
+            for tr in doc.xpath("//tr[@class='order']"):
+                rows.append([tr.get(f"data-{key.replace('_', '-')}") for key in WEB_KEYS])
+            more = doc.xpath("//a[@class='next']/@href")
+            if not more:
+                return total, rows
+            page = web.get(more[0])
+
+
+# the terminal's export columns that the back office's result rows carry as data-* values
+WEB_KEYS = ["order_id", "refund_id", "buyer_name", "buyer_nick", "phone", "district", "lines"]
+WEB_KEYS += ["outbound_waybill", "return_waybill", "signed_at", "linked"]
+
+
+def terminal_search(
+    desktop: Desktop, export: Path, q: str, sku: str = "", since: str = "", fuzzy: bool = False
+) -> tuple[str, list[list[str]]]:
+    """查找订单 typed on the terminal, then Ctrl+S: its status line and the exported rows."""
+    main = desktop.wait_for("仓库管理终端", "无名件")
+    assert main is not None
+    desktop.point_into(main)
+    desktop.keys("ctrl+f")
+    dialog = desktop.wait_for("查找订单")
+    assert dialog is not None
+    desktop.point_into(dialog)
+    desktop.type(q)
+    desktop.keys("tab")
+    desktop.type(sku)
+    desktop.keys("tab")
+    desktop.type(since)
+    desktop.keys("tab")
+    if fuzzy:
+        desktop.keys("space")
+    desktop.keys("enter")
+    export.unlink(missing_ok=True)
+    desktop.keys("ctrl+s")
+    deadline = time.monotonic() + 20
+    while not export.is_file():
+        assert time.monotonic() < deadline, "the terminal wrote no search export"
+        time.sleep(0.05)
+    desktop.keys("escape")
+    desktop.wait_for("查找订单", gone=True)
+    sheet = openpyxl.load_workbook(export).active
+    assert sheet is not None
+    header, *body = list(sheet.iter_rows(values_only=True))
+    assert header[0] == "订单号"
+    return sheet.title, [["" if v is None else str(v) for v in row] for row in body]
+
+
+@pytest.mark.parcels(60)
+def test_the_terminal_finds_orders_as_the_back_office_does(
+    terminal: Desktop, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Both sides of the sandbox answer a search from the same data alike: the same orders in
+    the same order, page after page, whichever way the keyword was typed."""
+    WarehouseTerminal(terminal, TerminalSpec()).ensure_logged_in(
+        Credential("warehouse", USERNAME, PASSWORD)
+    )
+    with sandbox.db() as conn:
+        # a lucky tail, as real shops have: a third of the buyers' phones end in 6888
+        conn.execute("UPDATE buyers SET phone = substr(phone, 1, 7) || '6888' WHERE rowid % 3 = 0")
+        conn.commit()
+        waybill = conn.execute(
+            "SELECT return_sid FROM refunds WHERE return_sid IS NOT NULL ORDER BY refund_id"
+        ).fetchone()[0]
+        sku, nick = conn.execute(
+            "SELECT l.sku, l.buyer_nick FROM buyers b JOIN order_lines l USING (buyer_nick) "
+            "WHERE b.phone LIKE '%6888' GROUP BY l.sku ORDER BY count(*) DESC, 1"
+        ).fetchone()
+    tail = "6888"
+    spaced = f"{waybill[:3].lower()} {waybill[3:7]}-{waybill[7:]}"
+    misread = waybill[:-1] + ("1" if waybill[-1] != "1" else "2")
+    queries = [
+        {"q": spaced},
+        {"q": misread},
+        {"q": misread, "fuzzy": True},
+        {"q": tail},
+        {"q": tail, "sku": sku, "since": "2026-01-01"},
+        {"q": nick},
+    ]
+    export = tmp_path / "查找订单.xlsx"
+    for query in queries:
+        sheet, on_desktop = terminal_search(terminal, export, **query)  # type: ignore[arg-type]
+        web_query = {k: ("1" if v is True else v) for k, v in query.items()}
+        total, on_web = back_office_search(sandbox, **web_query)  # type: ignore[arg-type]
+        linked = {"0": "否", "1": "是"}
+        on_web = [[*row[:-1], linked[row[-1]]] for row in on_web]
+        assert sheet == "查找订单"
+        assert on_desktop == on_web and len(on_web) == total, query
+    # the queries are worth asking: one finds nothing until fuzzy, one pages
+    assert terminal_search(terminal, export, misread)[1] == []
+    assert back_office_search(sandbox, q=tail)[0] > 50
