@@ -108,7 +108,8 @@ def _child(name: str, url: str, scenario: Path, work: Path) -> None:
 def all_variants() -> dict[str, Variant]:
     from peers import VARIANTS as PEERS
 
-    return {**PEERS, **ROBOT_VARIANTS}
+    fixed = {f"robot, {n} pages": robot_variant(n) for n in range(2, 9)}
+    return {**PEERS, **ROBOT_VARIANTS, **fixed}
 
 
 ROBOT_VARIANTS: dict[str, Variant] = {
@@ -276,6 +277,12 @@ def bench_args(doc: str | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--latency-ms", type=float, default=150)
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="variant names separated by ; instead of the default set "
+        "(also 'robot, N pages' for N = 2..8)",
+    )
     return ap.parse_args()
 
 
@@ -284,7 +291,13 @@ def main() -> None:
         _child(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
         return
     args = bench_args(__doc__)
+    chosen = [v.strip() for v in args.variants.split(";") if v.strip()]
     with Bench(args.refunds, args.seed) as bench:
+        if chosen:
+            bench.rounds(chosen, args.rounds)
+            if args.latency_ms:
+                bench.rounds(chosen, args.rounds, latency_ms=args.latency_ms)
+            return
         figs = bench.rounds(["plain HTTP", *ROBOT_VARIANTS], args.rounds)
         bench.ratios(
             figs,

@@ -46,15 +46,17 @@ def test_idle_cores_add_pages_at_most_doubling_up_to_the_most(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     p = Pace.of("auto")
+    assert p.target == min(2 * pace.cores(), 12)  # twice the cores to start
+    p = Pace(cores=1)
     assert p.target == 2
-    # 10 % busy: the proportional answer (16) is cut to double; then the ceiling of 12
+    # 10 % busy: the proportional answer (18) is cut to double; then the ceiling of 12
     assert run_windows(p, [0.10, 0.10, 0.10, 0.10], monkeypatch) == [4, 8, 12, 12]
 
 
 def test_growth_is_in_proportion_to_the_idle_share(monkeypatch: pytest.MonkeyPatch) -> None:
     p = Pace(start=4)
-    # half busy with 4 pages: 4 * 0.80 / 0.50 = 6.4, so 7; then 80 % to 97 % busy keeps it
-    assert run_windows(p, [0.50, 0.85, 0.90], monkeypatch) == [7, 7, 7]
+    # half busy with 4 pages: 4 * 0.90 / 0.50 = 7.2, so 8; then 90 % to 97 % busy keeps it
+    assert run_windows(p, [0.50, 0.92, 0.96], monkeypatch) == [8, 8, 8]
 
 
 def test_saturated_cores_take_pages_away_down_to_the_core_count(

@@ -4,10 +4,10 @@ A page spends an item partly waiting for the shop and partly computing (the robo
 browser, the page's scripts). While the machine's cores have idle time, pages that wait
 for the shop leave it unused, and another page turns it into items; once the cores are
 busy, more pages only queue for them. ``Pace`` reads how busy the machine was (/proc/stat)
-over each ``window`` of items: below ``busy`` it scales the pages up in proportion (at most
-doubling), above ``full`` with more pages than cores it takes one away. A local back office
-settles near the core count; one 150 ms away needs several times more. Without /proc the
-start value stays.
+over each ``window`` of items, starting from twice the cores: below ``busy`` it scales the
+pages up in proportion (at most doubling), above ``full`` with more pages than cores it takes
+one away. A local back office settles near twice the core count; one 150 ms away needs
+several times more. Without /proc the start value stays.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ class Pace:
 
     fixed: int | None = None
     most: int = 12
-    start: int = 2
+    start: int = 0  # 0: twice the cores (a local shop settles near there; bench/refunds.py)
     window: int = 12
-    busy: float = 0.80  # below this share of the cores busy, more pages
+    # below this share of the cores busy, more pages (at 0.80 a local shop settled at 543
+    # decisions/min, at 0.90 and twice the cores to start at 667: bench/refunds.py)
+    busy: float = 0.90
     full: float = 0.97  # above it, with more pages than cores, one fewer
     cores: int = field(default_factory=cores)
     target: int = 0
@@ -56,7 +58,7 @@ class Pace:
     _mark: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        self.target = self.fixed or max(1, min(self.start, self.most))
+        self.target = self.fixed or max(1, min(self.start or 2 * self.cores, self.most))
 
     @classmethod
     def of(cls, setting: int | str) -> Pace:
