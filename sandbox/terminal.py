@@ -22,11 +22,15 @@ import tkinter as tk
 from dataclasses import replace
 from pathlib import Path
 from tkinter import ttk
+from typing import TYPE_CHECKING
 
 from sandbox import db
 from sandbox.aftersales import order_summary
 from sandbox.clock import shop_now
 from sandbox.ordersearch import OrderQuery, find_orders
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 TITLE = "仓库管理终端"
 EXPORT_HEADERS = [
@@ -68,6 +72,14 @@ def items_text(items_json: str) -> str:
     return "; ".join(f"{sku}×{qty}" for sku, qty in json.loads(items_json))
 
 
+def save_whole(wb: Workbook, path: Path) -> None:
+    """Save under a temporary name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    wb.save(tmp)
+    tmp.replace(path)
+
+
 def export_parcels(conn: sqlite3.Connection, path: Path) -> int:
     """Write the open parcels as the terminal's export does; returns how many."""
     from openpyxl import Workbook
@@ -93,10 +105,7 @@ def export_parcels(conn: sqlite3.Connection, path: Path) -> int:
                 p["note"],
             ]
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    wb.save(tmp)
-    tmp.replace(path)
+    save_whole(wb, path)
     return len(rows)
 
 
@@ -126,10 +135,7 @@ def export_hits(conn: sqlite3.Connection, query: OrderQuery, path: Path) -> int:
         if hits.page >= hits.pages:
             break
         page += 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    wb.save(tmp)
-    tmp.replace(path)
+    save_whole(wb, path)
     return total
 
 

@@ -20,6 +20,7 @@ from robots.returns.desktop import Desktop, DesktopError
 from robots.returns.scenario import TerminalSpec
 from robots.returns.terminal import WarehouseTerminal
 from robots.runtime.credentials import Credential
+from sandbox.terminal import SEARCH_COLUMNS
 
 pytestmark = [
     pytest.mark.browser,
@@ -127,6 +128,8 @@ def back_office_search(sandbox: Sandbox, **query: str) -> tuple[int, list[list[s
         web.post(
             "/login", data={"username": USERNAME, "password": PASSWORD, "csrf_token": token}
         ).raise_for_status()
+        # the terminal's columns, which the back office's result rows carry as data-* values
+        keys = [key for key, _, _ in SEARCH_COLUMNS]
         rows: list[list[str]] = []
         page = web.get("/search", params=query)
         total = 0
@@ -134,22 +137,17 @@ def back_office_search(sandbox: Sandbox, **query: str) -> tuple[int, list[list[s
             doc = lxml.html.fromstring(page.text)
             total = int(doc.xpath("string(//span[@id='total'])") or 0)
             for tr in doc.xpath("//tr[@class='order']"):
-                rows.append([tr.get(f"data-{key.replace('_', '-')}") for key in WEB_KEYS])
+                rows.append([tr.get(f"data-{key.replace('_', '-')}") for key in keys])
             more = doc.xpath("//a[@class='next']/@href")
             if not more:
                 return total, rows
             page = web.get(more[0])
 
 
-# the terminal's export columns that the back office's result rows carry as data-* values
-WEB_KEYS = ["order_id", "refund_id", "buyer_name", "buyer_nick", "phone", "district", "lines"]
-WEB_KEYS += ["outbound_waybill", "return_waybill", "signed_at", "linked"]
-
-
 def terminal_search(
     desktop: Desktop, export: Path, q: str, sku: str = "", since: str = "", fuzzy: bool = False
 ) -> tuple[str, list[list[str]]]:
-    """查找订单 typed on the terminal, then Ctrl+S: its status line and the exported rows."""
+    """查找订单 typed on the terminal, then Ctrl+S: the export's sheet name and its rows."""
     main = desktop.wait_for("仓库管理终端", "无名件")
     assert main is not None
     desktop.point_into(main)
@@ -213,11 +211,11 @@ def test_the_terminal_finds_orders_as_the_back_office_does(
         {"q": nick},
     ]
     export = tmp_path / "查找订单.xlsx"
+    linked = {"0": "否", "1": "是"}
     for query in queries:
         sheet, on_desktop = terminal_search(terminal, export, **query)  # type: ignore[arg-type]
         web_query = {k: ("1" if v is True else v) for k, v in query.items()}
         total, on_web = back_office_search(sandbox, **web_query)  # type: ignore[arg-type]
-        linked = {"0": "否", "1": "是"}
         on_web = [[*row[:-1], linked[row[-1]]] for row in on_web]
         assert sheet == "查找订单"
         assert on_desktop == on_web and len(on_web) == total, query
