@@ -42,20 +42,35 @@ SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
 Variant = Callable[[str, Path, Path], int]  # (shop url, scenario file, work dir) -> decisions
 
 
-def robot_variant(pages: int | str, *, batch: bool = False, chromium: str | None = None) -> Variant:
+def robot_variant(
+    pages: int | str,
+    *,
+    batch: bool = False,
+    chromium: str | None = None,
+    args: tuple[str, ...] = (),
+) -> Variant:
     """The robot with ``pages``; ``chromium`` a browser binary other than the one it picks
-    (headless runs take Debian's chromium-headless-shell)."""
+    (headless runs take Debian's chromium-headless-shell); ``args`` more Chromium switches
+    (robots.toml's browser.args)."""
 
     def run(url: str, scenario_file: Path, work: Path) -> int:
         if chromium:
             os.environ["ROBOTS_CHROMIUM"] = chromium  # this variant's own process
-        return robot_run(url, scenario_file, work, pages, batch=batch)
+        return robot_run(url, scenario_file, work, pages, batch=batch, args=args)
 
     run.spec = {"robot": pages, "batch": batch, "chromium": chromium}  # type: ignore[attr-defined]
     return run
 
 
-def robot_run(url: str, scenario_file: Path, work: Path, pages: int | str, *, batch: bool) -> int:
+def robot_run(
+    url: str,
+    scenario_file: Path,
+    work: Path,
+    pages: int | str,
+    *,
+    batch: bool,
+    args: tuple[str, ...] = (),
+) -> int:
     from robots.config import load_workspace
     from robots.refunds.robot import RefundsRobot
     from robots.refunds.scenario import load_refund_scenario
@@ -74,6 +89,8 @@ def robot_run(url: str, scenario_file: Path, work: Path, pages: int | str, *, ba
     base = (ROOT / "robots.toml").read_text(encoding="utf-8")
     pages_value = f'"{pages}"' if isinstance(pages, str) else str(pages)
     base = re.sub(r"parallel_pages = \S+", f"parallel_pages = {pages_value}", base)
+    if args:
+        base = base.replace("\n[browser]\n", f"\n[browser]\nargs = {json.dumps(list(args))}\n")
     base = base.replace(
         'credentials_file = "~/.config/robots/credentials.toml"', f'credentials_file = "{creds}"'
     )
@@ -95,7 +112,7 @@ def _child(name: str, url: str, scenario: Path, work: Path) -> None:
     """Run variant ``name``; orphaned grandchildren (Chromium's helpers) are reparented here
     and reaped, so the parent's ``wait4`` counts their CPU too."""
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    decided = all_variants()[name](url, scenario, work)
+    decided = variant(name)(url, scenario, work)
     while True:
         try:
             if os.waitpid(-1, 0)[0] <= 0:
@@ -103,6 +120,22 @@ def _child(name: str, url: str, scenario: Path, work: Path) -> None:
         except ChildProcessError:
             break
     print(json.dumps({"decided": decided}))
+
+
+def variant(name: str) -> Variant:
+    """A variant by name; a robot variant's name may end in `` +--switch ...``: the same
+    variant with those Chromium switches added (a lean setting measured on its own)."""
+    base, _, switches = name.partition(" +")
+    if switches:
+        chosen = ROBOT_VARIANTS.get(base) or all_variants()[base]
+        spec = chosen.spec  # type: ignore[attr-defined]
+        return robot_variant(
+            spec["robot"],
+            batch=spec["batch"],
+            chromium=spec["chromium"],
+            args=tuple(switches.split()),
+        )
+    return all_variants()[name]
 
 
 def all_variants() -> dict[str, Variant]:
@@ -281,7 +314,8 @@ def bench_args(doc: str | None) -> argparse.Namespace:
         "--variants",
         default="",
         help="variant names separated by ; instead of the default set "
-        "(also 'robot, N pages' for N = 2..8)",
+        "(also 'robot, N pages' for N = 2..8; a robot variant's name + ' +--switch ...' "
+        "adds Chromium switches)",
     )
     return ap.parse_args()
 

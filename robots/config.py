@@ -77,6 +77,8 @@ class BrowserSettings(Strict):
     parallel_pages: Pages = "auto"
     timeout_ms: int = Field(default=15_000, ge=1_000, le=300_000)
     trace_on_failure: bool = True
+    # more Chromium switches, after the robots' own (a proxy, a language, a lean setting)
+    args: list[Annotated[str, Field(pattern=r"^--[a-z0-9]")]] = []
 
 
 class EarlyStop(Strict):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -410,41 +410,70 @@ class Ledger:
         reason is one time can cure without the record changing (``recheck``: the goods
         reached the warehouse, a new day's cap).
         """
+        return self.claim_many(
+            robot, [(key, fingerprint, details)], run_id=run_id, recheck=recheck
+        )[0]
+
+    def claim_many(
+        self,
+        robot: str,
+        entries: Sequence[tuple[str, str, dict[str, Any]]],
+        *,
+        run_id: str,
+        recheck: frozenset[str] = frozenset(),
+    ) -> list[bool]:
+        """``claim`` for each (key, fingerprint, details), in one transaction: a thousand
+        pages of a scan are claimed in one commit, not a thousand."""
         with self._tx() as s:
-            row = self._row(s, robot, key)
-            if row is None:
-                s.add(
-                    WorkItem(
-                        robot=robot,
-                        item_key=key,
-                        state=State.PENDING,
-                        attempts=0,
-                        fingerprint=fingerprint,
-                        run_id=run_id,
-                        details=details,
-                        evidence=[],
-                        updated_at=host_now(),
-                    )
+            return [
+                self._claim(s, robot, key, run_id, fingerprint, details, recheck)
+                for key, fingerprint, details in entries
+            ]
+
+    def _claim(
+        self,
+        s: Session,
+        robot: str,
+        key: str,
+        run_id: str,
+        fingerprint: str,
+        details: dict[str, Any],
+        recheck: frozenset[str],
+    ) -> bool:
+        row = self._row(s, robot, key)
+        if row is None:
+            s.add(
+                WorkItem(
+                    robot=robot,
+                    item_key=key,
+                    state=State.PENDING,
+                    attempts=0,
+                    fingerprint=fingerprint,
+                    run_id=run_id,
+                    details=details,
+                    evidence=[],
+                    updated_at=host_now(),
                 )
-                return True
-            if row.state == State.DONE or row.state == State.ACTING:
-                return False
-            unchanged = row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint
-            # every rule it failed, not only the headline: over the cap AND not received is
-            # read again too, so its reasons stay true once the goods arrive
-            failed = {row.reason_code, *(row.details or {}).get("row", {}).get("reasons", [])}
-            if unchanged and not failed & recheck:
-                return False
-            # a re-check that ends with the same reason stays the earlier run's hand-over
-            # (its workbook, its row in the queue), not a new one
-            details = {
-                **details,
-                "recheck": {"run_id": row.run_id, "reason": row.reason_code} if unchanged else None,
-            }
-            row.state, row.fingerprint, row.run_id = State.PENDING, fingerprint, run_id
-            row.details = {**(row.details or {}), **details}
-            row.reason_code, row.error_message, row.updated_at = "", "", host_now()
+            )
             return True
+        if row.state == State.DONE or row.state == State.ACTING:
+            return False
+        unchanged = row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint
+        # every rule it failed, not only the headline: over the cap AND not received is
+        # read again too, so its reasons stay true once the goods arrive
+        failed = {row.reason_code, *(row.details or {}).get("row", {}).get("reasons", [])}
+        if unchanged and not failed & recheck:
+            return False
+        # a re-check that ends with the same reason stays the earlier run's hand-over
+        # (its workbook, its row in the queue), not a new one
+        details = {
+            **details,
+            "recheck": {"run_id": row.run_id, "reason": row.reason_code} if unchanged else None,
+        }
+        row.state, row.fingerprint, row.run_id = State.PENDING, fingerprint, run_id
+        row.details = {**(row.details or {}), **details}
+        row.reason_code, row.error_message, row.updated_at = "", "", host_now()
+        return True
 
     def start_acting(
         self,

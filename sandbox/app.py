@@ -38,6 +38,7 @@ from sandbox.workbench import REMARKS, workbench_routes
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
+PAGE_SIZES = (20, 50, 100)  # 每页显示, as back offices offer it
 BATCH_LIMIT = 50  # refunds one batch approval takes at most
 STATUS_NAMES = {
     "WAIT_SELLER_AGREE": "买家已申请退款，等待卖家同意",
@@ -330,6 +331,8 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             page = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             page = 1
+        per = request.query_params.get("per_page", "")
+        size = int(per) if per in {str(n) for n in PAGE_SIZES} else PAGE_SIZE
         where, args = ("WHERE r.status = ?", [status]) if status in STATUS_NAMES else ("", [])
         # 按退款编号查询: several ids at once, separated by commas (as back offices offer)
         ids = [i for i in request.query_params.get("ids", "").replace("，", ",").split(",") if i]
@@ -342,19 +345,21 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             )
             args += ids
         total = conn.execute(f"SELECT count(*) FROM refunds r {where}", args).fetchone()[0]
-        pages = max(1, math.ceil(total / PAGE_SIZE))
+        pages = max(1, math.ceil(total / size))
         rows = conn.execute(
             f"""SELECT r.refund_id, r.refund_fee, r.status, r.created_at, r.deadline, r.version,
                        r.has_good_return, l.order_id, l.buyer_nick, l.title
                 FROM refunds r JOIN order_lines l USING (line_id) {where}
                 ORDER BY r.created_at, r.refund_id LIMIT ? OFFSET ?""",
-            [*args, PAGE_SIZE, (page - 1) * PAGE_SIZE],
+            [*args, size, (page - 1) * size],
         ).fetchall()
         return render(
             request,
             "refunds.html",
             {
                 "rows": rows,
+                "per_page": size,
+                "page_sizes": PAGE_SIZES,
                 "status": status if status in STATUS_NAMES else "",
                 "ids": ",".join(ids),
                 "page": page,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -321,3 +322,79 @@ def test_the_progress_bar_advances_for_every_element_of_the_work_list(tmp_path: 
         lambda: run.work(["a", "held", "b"], handle), where="the stub shop", report=lambda _: None
     )
     assert seen == [3]
+
+
+def test_items_fed_while_the_work_goes_on_are_each_worked_once(tmp_path: Path) -> None:
+    """A crawl feeds the work loop list by list: three lanes start on the first list while
+    later ones arrive; every item is worked once, and the progress bar's total grows."""
+    import io
+
+    from rich.console import Console
+
+    from robots.engine.hooks import Progress
+    from robots.engine.run import RunOptions
+
+    console = Console(file=io.StringIO(), force_terminal=True)
+    run = RobotRun(
+        workspace(tmp_path), "stub", tmp_path / "stub.toml", options=RunOptions(console=console)
+    )
+    [bar] = [h for h in run.hooks if isinstance(h, Progress)]
+    lists = [[f"l{n}-{i}" for i in range(k)] for n, k in enumerate((5, 0, 7, 1))]
+    worked: list[str] = []
+    fed: list[int] = []
+    totals: list[float] = []
+
+    async def feed() -> AsyncIterator[list[str]]:
+        for batch in lists:
+            await asyncio.sleep(0.01)
+            fed.append(len(worked))
+            yield batch
+
+    async def handle(key: str, _lane: object) -> None:
+        await asyncio.sleep(0.005)
+        worked.append(key)
+
+    original = bar.work_finished
+
+    def finished(r: RobotRun) -> None:
+        totals.append(bar._bar.tasks[0].total)
+        original(r)
+
+    bar.work_finished = finished  # type: ignore[method-assign]
+    result = run.run(
+        lambda: run.work([], handle, lanes=3, feed=feed()),
+        where="the stub shop",
+        report=lambda _: None,
+    )
+    assert result.exit_code == 0
+    assert sorted(worked) == sorted(k for batch in lists for k in batch)
+    assert fed[-1] > 0, "the work waited for the whole feed"  # overlapped, not one after
+    assert totals == [13]
+
+
+def test_a_stop_while_the_feed_goes_on_leaves_the_rest_not_started(tmp_path: Path) -> None:
+    run = new_run(tmp_path)
+    worked: list[int] = []
+    fed: list[int] = []
+
+    async def feed() -> AsyncIterator[list[int]]:
+        for n in range(5):
+            await asyncio.sleep(0.01)
+            fed.extend(range(n * 10, n * 10 + 10))
+            yield fed[-10:]
+
+    async def handle(key: int, _lane: object) -> None:
+        worked.append(key)
+        if len(worked) == 12:
+            run.stop.request("test")
+        await asyncio.sleep(0)
+
+    result = run.run(
+        lambda: run.work([], handle, lanes=2, feed=feed()),
+        where="the stub shop",
+        report=lambda _: None,
+    )
+    assert result.stopped
+    assert len(set(worked)) == len(worked) <= 13  # the other lane ends the item in its hands
+    assert len(fed) < 50, "the feed went on after the stop"
+    assert result.counts["not_started"] == len(fed) - len(worked) > 0

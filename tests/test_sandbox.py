@@ -91,6 +91,14 @@ def test_list_filters_by_status_and_pages_by_20(sandbox: Sandbox) -> None:
             page += 1
         assert sorted(seen) == sorted(pending)
         assert page == -(-len(pending) // 20)
+        # 每页 50 条 keeps its size through the pager; a size not offered is the default 20
+        html = client.get("/refunds?status=WAIT_SELLER_AGREE&per_page=50").text
+        assert len(seen) > 20
+        assert re.findall(r'data-refund-id="(RF\d+)"', html) == seen[:50]
+        if len(pending) > 50:
+            assert "per_page=50&amp;page=2" in html
+        html = client.get("/refunds?status=WAIT_SELLER_AGREE&per_page=7").text
+        assert re.findall(r'data-refund-id="(RF\d+)"', html) == seen[:20]
 
 
 @pytest.mark.refunds(60)

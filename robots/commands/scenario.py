@@ -61,7 +61,11 @@ def probe(
 
     async def run() -> list:
         async with browser_session(
-            executable=b.executable, headless=b.headless, timeout_ms=b.timeout_ms, trace=False
+            executable=b.executable,
+            headless=b.headless,
+            timeout_ms=b.timeout_ms,
+            trace=False,
+            args=b.args,
         ) as session:
             return await probe_fn(loaded, session, credential, item=item, url=url)
 

@@ -29,6 +29,9 @@ class Hooks:
     def work_started(self, run: RobotRun, total: int) -> None:
         """``total`` items are about to be worked."""
 
+    def work_grew(self, run: RobotRun, total: int) -> None:
+        """More items arrived while the work went on (a crawl): ``total`` in all so far."""
+
     def work_advanced(self, run: RobotRun) -> None:
         """The work loop finished one element of its list (worked as an item or not)."""
 
@@ -70,6 +73,15 @@ class Progress(Hooks):
     def work_started(self, run: RobotRun, total: int) -> None:
         if not getattr(self.console, "is_terminal", False) or total == 0:
             return
+        self._start(total)
+
+    def work_grew(self, run: RobotRun, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+        else:
+            self.work_started(run, total)
+
+    def _start(self, total: int) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -10,6 +10,7 @@ way for every robot.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from robots.runtime.credentials import Credential
 
 T = TypeVar("T")
+CLAIM_CHUNK = 500  # claims a ledger transaction holds (one commit, one fsync)
 
 
 @dataclass
@@ -238,22 +240,23 @@ class RobotRun:
         ``up_to_limit`` claiming stops once ``--limit`` items are claimed. Hand-overs whose
         reason is in ``recheck`` are worked again even when unchanged."""
         todo: list[T] = []
-        for x in items:
-            if up_to_limit and self.limit is not None and len(todo) >= self.limit:
-                break
-            key, fingerprint, details = claim(x)
-            if self.ledger.claim(
-                self.robot,
-                key,
-                run_id=self.run_id,
-                fingerprint=fingerprint,
-                details=details,
-                recheck=recheck,
-            ):
-                todo.append(x)
-            else:
-                self.count(unchanged)
-        return todo
+        rest = iter(items)
+        while True:
+            # a few hundred claims to a transaction; never more than --limit still allows
+            room = CLAIM_CHUNK
+            if up_to_limit and self.limit is not None:
+                room = min(room, self.limit - len(todo))
+            chunk = list(itertools.islice(rest, max(room, 0)))
+            if not chunk:
+                return todo
+            claimed = self.ledger.claim_many(
+                self.robot, [claim(x) for x in chunk], run_id=self.run_id, recheck=recheck
+            )
+            for x, needs_work in zip(chunk, claimed, strict=True):
+                if needs_work:
+                    todo.append(x)
+                else:
+                    self.count(unchanged)
 
     def item(
         self,
@@ -391,7 +394,7 @@ class RobotRun:
 
         b = self.ws.config.browser
         async with browser_session(
-            args=args,
+            args=[*args, *b.args],
             executable=b.executable,
             headless=b.headless,
             timeout_ms=b.timeout_ms,
@@ -416,56 +419,95 @@ class RobotRun:
         *,
         lanes: int | Pace = 1,
         lane: Callable[[], Any] | None = None,
+        feed: AsyncIterator[Sequence[T]] | None = None,
     ) -> None:
         """Work through ``todo`` with ``lanes`` workers (each opening ``lane()``, an async
         context manager, or none), a fixed number or a ``Pace`` that moves it as the run
-        goes; between items, a stop request ends the loop and the items not started stay
-        pending for the next run."""
+        goes; ``feed`` yields more items while the work goes on (a crawl, its items already
+        claimed), and the work ends when it is spent. Between items, a stop request ends the
+        loop and the items not started stay pending for the next run."""
         pace = lanes if isinstance(lanes, Pace) else Pace(fixed=lanes)
-        queue: asyncio.Queue[T] = asyncio.Queue()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
         for x in todo:
             queue.put_nowait(x)
+        total, ended, running = len(todo), False, 0
         for hook in self.hooks:
-            hook.work_started(self, len(todo))
-        running = 0
+            hook.work_started(self, total)
 
-        async def worker() -> None:
+        def waiting() -> int:
+            return queue.qsize() - ended  # the end mark is no item
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                queue.put_nowait(_END)
+
+        def grow(group: asyncio.TaskGroup) -> None:
+            nonlocal running
+            while running < min(pace.target, waiting()):
+                running += 1  # more pages pay: open one
+                group.create_task(worker(group))
+
+        async def fill(group: asyncio.TaskGroup) -> None:
+            nonlocal total
+            assert feed is not None
+            try:
+                async for more in feed:
+                    for x in more:
+                        queue.put_nowait(x)
+                    total += len(more)
+                    for hook in self.hooks:
+                        hook.work_grew(self, total)
+                    grow(group)
+                    if self.stop.requested:
+                        break
+            finally:
+                end()
+                close = getattr(feed, "aclose", None)
+                if close is not None:
+                    await close()  # its browser page is closed now, not when collected
+
+        async def worker(group: asyncio.TaskGroup) -> None:
             nonlocal running
             async with lane() if lane is not None else _no_lane() as current:
                 while not self.stop.requested and running <= pace.target:
-                    try:
-                        x = queue.get_nowait()
-                    except asyncio.QueueEmpty:
+                    x = await queue.get()
+                    if x is _END or self.stop.requested:  # asked to stop while it waited
+                        queue.put_nowait(x)  # the end for the other workers, or not started
                         break
                     await handle(x, current)
                     for hook in self.hooks:
                         hook.work_advanced(self)
                     pace.observe()
-                    while running < min(pace.target, queue.qsize()):
-                        running += 1  # more pages pay: open one
-                        group.create_task(worker())
+                    grow(group)
                     if current is not None and hasattr(current, "next_item"):
                         await current.next_item()
                 running -= 1  # counted out before its lane closes: one leaves, not all
 
+        if feed is None:
+            end()
         try:
-            if todo:
+            if todo or feed is not None:
                 async with asyncio.TaskGroup() as group:
-                    for _ in range(min(pace.target, len(todo))):
-                        running += 1
-                        group.create_task(worker())
+                    if feed is not None:
+                        group.create_task(fill(group))
+                    grow(group)
         except BaseExceptionGroup as group_error:  # one worker's bug: raise it as it was
             raise group_error.exceptions[0] from None
         finally:
             for hook in self.hooks:
                 hook.work_finished(self)
-        if self.stop.requested and not queue.empty():
+        if self.stop.requested and waiting():
             self.stopped = True
-            self.count(Count.NOT_STARTED, queue.qsize())
+            self.count(Count.NOT_STARTED, waiting())
         elif self.stop.requested:
             self.stopped = True
         if self.broken:
             raise ScenarioUnreadable(self.broken)
+
+
+_END = object()  # the work queue's end: no more items will come
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections import Counter
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,8 @@ class PageScanRobot(BaseRobot):
         self.resumed_from = ""
         self.scan_id = self._scan_to_work_on()
         self.crawled_all = False
+        self.found: set[str] = set()  # the product pages claimed in this scan so far
+        self.to_read = 0  # of those, the pages this run reads
         self.complete = False
         self.ready_seen, self.not_ready = False, 0
         self.pages_ok, self.field_hits = 0, Counter[str]()
@@ -133,16 +136,21 @@ class PageScanRobot(BaseRobot):
                 )
             logger.info("scan {}", self.scan_id)
             async with run.browser(args=shop.launch_args()) as web:
-                todo = await self._claim_pages(web, shop)
-                if not todo:
+                todo: list[str] = []
+                feed = None
+                if self.only:
+                    todo, self.crawled_all = self._claim([shop.url(u) for u in self.only]), True
+                else:  # the pages are read while the crawl goes on, each list claimed first
+                    feed = self._crawled(web, shop)
+                await run.work(
+                    todo,
+                    lambda url, lane: self._item(shop, lane, url),
+                    lanes=self.parallel,
+                    lane=lambda: web.lane(anonymous=True, prepare=shop.prepare),
+                    feed=feed,
+                )
+                if not self.to_read:
                     logger.info("nothing to do: every page of scan {} is done", self.scan_id)
-                else:
-                    await run.work(
-                        todo,
-                        lambda url, lane: self._item(shop, lane, url),
-                        lanes=self.parallel,
-                        lane=lambda: web.lane(anonymous=True, prepare=shop.prepare),
-                    )
             self._check_selectors()
             left = [
                 i
@@ -173,36 +181,45 @@ class PageScanRobot(BaseRobot):
             break
         return run.run_id
 
-    async def _claim_pages(self, web: Web, shop: Storefront) -> list[str]:
-        """Crawl (or take ``--only``), record every page as pending, return those to read."""
-        if self.only:
-            urls = [shop.url(u) for u in self.only]
-        else:
-            async with web.lane(anonymous=True, prepare=shop.prepare) as lane:
-                urls = await self._crawl(shop, lane.page)
-        self.crawled_all = True
-        # every page is claimed (the scan's whole list); --limit only cuts what is read now
+    def _claim(self, urls: list[str]) -> list[str]:
+        """Record these pages as pending (all of them: the scan's whole list); return those
+        to read now (``--limit`` cuts what is read, not what is claimed)."""
+        found = [u for u in dict.fromkeys(urls) if u not in self.found]
+        self.found.update(found)
         todo = self.run.claim(
-            dict.fromkeys(urls),
+            found,
             lambda url: (f"{self.scan_id}|{item_path(url)}", "", {"url": url}),
             unchanged=ScanCount.DONE_BEFORE,
             up_to_limit=False,
         )
-        logger.info("{} product pages found, {} to read", len(urls), len(todo))
-        if self.run.limit is not None and len(todo) > self.run.limit:
-            todo = todo[: self.run.limit]
+        if self.run.limit is not None:
+            todo = todo[: max(self.run.limit - self.to_read, 0)]
+        self.to_read += len(todo)
         return todo
 
-    async def _crawl(self, shop: Storefront, page: Page) -> list[str]:
-        """The product pages, from the scenario's source; none at all stops the run."""
+    async def _crawled(self, web: Web, shop: Storefront) -> AsyncIterator[list[str]]:
+        """The product pages as the crawl finds them, a product list at a time, claimed; no
+        page at all stops the run."""
+        async with web.lane(anonymous=True, prepare=shop.prepare) as lane:
+            async for urls in self._crawl(shop, lane.page):
+                yield self._claim(urls)
+        if not self.found:
+            raise ScenarioUnreadable(f"no product page found: {self._nothing_found(shop)}")
+        self.crawled_all = True
+        logger.info("{} product pages found, {} to read", len(self.found), self.to_read)
+
+    async def _crawl(self, shop: Storefront, page: Page) -> AsyncIterator[list[str]]:
+        """The product pages, from the scenario's source: the list, the sitemap, or each
+        product list of the crawl in turn."""
         crawl, retry = self.scenario.crawl, self.run.retry
         urls: list[str] = []
         if crawl.source == "product_urls":
-            urls = [shop.url(u) for u in crawl.product_urls]
+            yield [shop.url(u) for u in crawl.product_urls]
         elif crawl.source == "sitemap":
             async for attempt in retry.retrying("reading the sitemap"):
                 with attempt:
                     urls = await shop.sitemap_urls(page)
+            yield urls
         else:
             categories: list[str] = []
             async for attempt in retry.retrying("opening the storefront"):
@@ -212,19 +229,19 @@ class PageScanRobot(BaseRobot):
             for category in categories:
                 async for attempt in retry.retrying(f"category {category}"):
                     with attempt:
-                        found = await shop.product_urls(page, category)
-                logger.info("{}: {} products", category, len(found))
-                urls += found
-        if not urls:
-            where = {
-                "product_urls": "crawl.product_urls is empty",
-                "sitemap": f"crawl.sitemap {crawl.sitemap!r} lists no URL matching "
-                f"crawl.sitemap_pattern {crawl.sitemap_pattern!r}",
-                "crawl": f"crawl.product_link {crawl.product_link!r} matched nothing on the "
-                f"product lists from {shop.url(crawl.start_path)}",
-            }[crawl.source]
-            raise ScenarioUnreadable(f"no product page found: {where}; fix the scenario")
-        return urls
+                        urls = await shop.product_urls(page, category)
+                logger.info("{}: {} products", category, len(urls))
+                yield urls
+
+    def _nothing_found(self, shop: Storefront) -> str:
+        crawl = self.scenario.crawl
+        return {
+            "product_urls": "crawl.product_urls is empty; fix the scenario",
+            "sitemap": f"crawl.sitemap {crawl.sitemap!r} lists no URL matching "
+            f"crawl.sitemap_pattern {crawl.sitemap_pattern!r}; fix the scenario",
+            "crawl": f"crawl.product_link {crawl.product_link!r} matched nothing on the "
+            f"product lists from {shop.url(crawl.start_path)}; fix the scenario",
+        }[crawl.source]
 
     # -- one page -------------------------------------------------------------------------
     async def _item(self, shop: Storefront, lane: Lane, url: str) -> None:
