@@ -13,8 +13,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: deps
 	bash scripts/demo.sh
 
+# the tests' PostgreSQL and Redis: the machine's own, or private ones for this run only
+SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
+	trap 'scripts/services.sh stop '"$$dir" EXIT; \
+	eval "$$(scripts/services.sh start $$dir)" &&
+
 test: deps lint
-	$(BIN)/pytest
+	@$(SERVICES) $(BIN)/pytest
 
 lint: deps
 	$(BIN)/ruff check robots sandbox scheduler tests bench
@@ -23,7 +28,7 @@ lint: deps
 	$(BIN)/lint-imports
 
 unit: deps
-	$(BIN)/pytest -m "not browser"
+	@$(SERVICES) $(BIN)/pytest -m "not browser"
 
 bench: deps bench-deps
 	$(BIN)/python bench/refunds.py

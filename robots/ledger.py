@@ -11,14 +11,19 @@ The acting protocol every robot follows: mark *acting*, re-read the live record,
 the new state on the page, mark *done*. An item found *acting* when a run starts was
 interrupted mid-action; it is settled by reading its live state, never by acting blindly.
 
-SQLAlchemy keeps the store swappable (SQLite here, PostgreSQL when many machines share it).
+SQLAlchemy keeps the store swappable: a SQLite file on one machine (every write transaction
+takes the file's lock up front), PostgreSQL when many machines share it (``postgresql+psycopg://``:
+read committed, each state change locks its row with ``SELECT … FOR UPDATE``, and a reservation
+against the daily cap locks the robot's row of that day in ``cap_days`` first, so workers racing
+for the last of the cap take turns). The schema is Alembic's (``robots/migrations``), brought up
+to date whenever a ledger is opened.
 """
 
 from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -28,6 +33,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Index,
     Integer,
     String,
     Text,
@@ -35,7 +41,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -63,7 +71,10 @@ class Base(DeclarativeBase):
 
 class WorkItem(Base):
     __tablename__ = "work_items"
-    __table_args__ = (UniqueConstraint("robot", "item_key"),)
+    __table_args__ = (
+        UniqueConstraint("robot", "item_key"),
+        Index("ix_work_items_cap", "robot", "acted_on"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     robot: Mapped[str] = mapped_column(String(64))
@@ -93,6 +104,15 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CapDay(Base):
+    """The lock every reservation against a robot's daily cap takes first (one row a day)."""
+
+    __tablename__ = "cap_days"
+
+    robot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
 
 
 @dataclass(frozen=True)
@@ -209,10 +229,43 @@ class Ledger:
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
             self.engine = _sqlite_engine(url, memory=memory)
-        else:
-            self.engine = create_engine(url, isolation_level="SERIALIZABLE")
-        Base.metadata.create_all(self.engine)
+        else:  # read committed: row locks (FOR UPDATE) order the writers that meet
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        self._upgrade()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # an insert that can yield to a row already there (ON CONFLICT DO NOTHING)
+        self._insert: Callable[[Any], Any]
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._insert = pg_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
+
+    def _upgrade(self) -> None:
+        """Bring the schema to the newest revision; Alembic is loaded only when it is not."""
+        from robots.migrations import HEAD
+
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            version = (
+                "alembic_version" in tables
+                and conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            )
+            if version == HEAD:
+                return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            if "work_items" in tables and "alembic_version" not in tables:
+                command.stamp(config, "0001_ledger")  # made by create_all, before migrations
+            command.upgrade(config, "head")
 
     @classmethod
     def at(cls, path: Path) -> Ledger:
@@ -232,8 +285,11 @@ class Ledger:
         with self._sessions.begin() as session:
             yield session
 
-    def _row(self, s: Session, robot: str, key: str) -> WorkItem | None:
-        return s.scalar(select(WorkItem).where(WorkItem.robot == robot, WorkItem.item_key == key))
+    def _row(self, s: Session, robot: str, key: str, *, lock: bool = True) -> WorkItem | None:
+        """The item's row, locked for this transaction (PostgreSQL; SQLite's transactions
+        hold the whole file) unless only read."""
+        query = select(WorkItem).where(WorkItem.robot == robot, WorkItem.item_key == key)
+        return s.scalar(query.with_for_update() if lock else query)
 
     # -- runs -----------------------------------------------------------------------------
     def begin_run(
@@ -342,7 +398,7 @@ class Ledger:
     # -- items ----------------------------------------------------------------------------
     def get(self, robot: str, key: str) -> ItemView | None:
         with self._tx() as s:
-            row = self._row(s, robot, key)
+            row = self._row(s, robot, key, lock=False)
             return _view(row) if row else None
 
     def items(
@@ -440,22 +496,32 @@ class Ledger:
         details: dict[str, Any],
         recheck: frozenset[str],
     ) -> bool:
-        row = self._row(s, robot, key)
-        if row is None:
-            s.add(
-                WorkItem(
-                    robot=robot,
-                    item_key=key,
-                    state=State.PENDING,
-                    attempts=0,
-                    fingerprint=fingerprint,
-                    run_id=run_id,
-                    details=details,
-                    evidence=[],
-                    updated_at=host_now(),
-                )
-            )
+        now = host_now()
+        new = self._insert(WorkItem).values(
+            robot=robot,
+            item_key=key,
+            state=State.PENDING,
+            attempts=0,
+            fingerprint=fingerprint,
+            action="",
+            amount_cents=0,
+            acted_on="",
+            reason_code="",
+            error_message="",
+            evidence=[],
+            details=details,
+            run_id=run_id,
+            created_at=now,
+            updated_at=now,
+        )
+        # a new item in one statement: two claimers of one key cannot both insert it
+        inserted = s.execute(
+            new.on_conflict_do_nothing(index_elements=["robot", "item_key"]).returning(WorkItem.id)
+        )
+        if inserted.first() is not None:
             return True
+        row = self._row(s, robot, key)
+        assert row is not None
         if row.state == State.DONE or row.state == State.ACTING:
             return False
         unchanged = row.state == State.BUSINESS_EXCEPTION and row.fingerprint == fingerprint
@@ -511,6 +577,7 @@ class Ledger:
                 if row is None or row.state not in (State.PENDING, State.ACTING):
                     raise RuntimeError(f"{robot}/{key} is not claimed (state {row and row.state})")
                 if daily_cap_cents is not None and amount_cents:
+                    self._lock_cap_day(s, robot, day)
                     committed = s.scalar(
                         select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
                             WorkItem.robot == robot,
@@ -527,6 +594,20 @@ class Ledger:
             row.attempts += 1
             row.updated_at = host_now()
             return True
+
+    def _lock_cap_day(self, s: Session, robot: str, day: date) -> None:
+        """Take the day's cap lock: the sum read next is the sum every other reservation of
+        the day left (they wait here until this transaction ends)."""
+        s.execute(
+            self._insert(CapDay)
+            .values(robot=robot, day=day.isoformat())
+            .on_conflict_do_nothing(index_elements=["robot", "day"])
+        )
+        s.execute(
+            select(CapDay.robot)
+            .where(CapDay.robot == robot, CapDay.day == day.isoformat())
+            .with_for_update()
+        )
 
     def note_review(self, robot: str, key: str, *, run_id: str, review: dict[str, Any]) -> None:
         """Record a person's decision on an item without changing its state (e.g. hold)."""

@@ -499,3 +499,51 @@ def start_terminal(sb: Sandbox, display: str, export_dir: Path) -> Terminal:
                 f"terminal did not start: {proc.stderr.read() if proc.stderr else ''}"
             )
         time.sleep(0.1)
+
+
+# -- the cluster's servers: PostgreSQL and Redis (make test starts them when none answers) --
+POSTGRES = os.environ.get(
+    "ROBOTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS = os.environ.get("ROBOTS_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def _server_database(url: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL at ``url``, dropped after; a server that does not
+    answer fails the test (the cluster is tested on a real one, never skipped)."""
+    import secrets
+
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"robots_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.fail(
+            f"no PostgreSQL answers at {url} ({str(exc).splitlines()[0]}): run the tests "
+            "through `make test`, which starts one, or set ROBOTS_TEST_POSTGRES"
+        )
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL of an empty PostgreSQL database for this test."""
+    yield from _server_database(POSTGRES)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same ledger test on a SQLite file and on a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        yield from _server_database(POSTGRES)

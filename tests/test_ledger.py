@@ -1,21 +1,41 @@
-"""The work-item ledger on a real SQLite file: states, claims, the daily-cap reservation."""
+"""The work-item ledger on a real SQLite file and a real PostgreSQL database (each test on both):
+states, claims, the daily-cap reservation, the schema's migrations."""
 
 from __future__ import annotations
 
 import multiprocessing
-from datetime import date
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from robots.ledger import Ledger, State
 
 DAY = date(2026, 11, 23)
+OPENED: list[Ledger] = []
+
+
+def opened(url: str) -> Ledger:
+    """A ledger closed when the test ends (a database is dropped with its connections)."""
+    OPENED.append(Ledger(url))
+    return OPENED[-1]
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
 
 
 def claim(ledger: Ledger, key: str, fingerprint: str = "WAIT_SELLER_AGREE/1") -> bool:
     return ledger.claim("refunds", key, run_id="r1", fingerprint=fingerprint, details={})
 
 
-def act(ledger: Ledger, key: str, cents: int, cap: int | None = None) -> bool:
+def act(ledger: Ledger, key: str, cents: int, cap: int | None = None, day: date = DAY) -> bool:
     return ledger.start_acting(
         "refunds",
         key,
@@ -24,7 +44,7 @@ def act(ledger: Ledger, key: str, cents: int, cap: int | None = None) -> bool:
         amount_cents=cents,
         fingerprint="f",
         daily_cap_cents=cap,
-        day=DAY,
+        day=day,
     )
 
 
@@ -48,8 +68,8 @@ def test_lifecycle_on_a_wal_file(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_done_is_never_claimed_again() -> None:
-    ledger = Ledger.in_memory()
+def test_done_is_never_claimed_again(ledger_url: str) -> None:
+    ledger = opened(ledger_url)
     claim(ledger, "A")
     act(ledger, "A", 100)
     ledger.finish("refunds", "A", State.DONE, run_id="r1")
@@ -57,16 +77,16 @@ def test_done_is_never_claimed_again() -> None:
     assert not claim(ledger, "A", fingerprint="WAIT_SELLER_AGREE/9")
 
 
-def test_acting_is_not_claimed_it_is_settled() -> None:
-    ledger = Ledger.in_memory()
+def test_acting_is_not_claimed_it_is_settled(ledger_url: str) -> None:
+    ledger = opened(ledger_url)
     claim(ledger, "A")
     act(ledger, "A", 100)
     assert not claim(ledger, "A")
     assert [i.item_key for i in ledger.items("refunds", state=State.ACTING)] == ["A"]
 
 
-def test_business_exception_waits_for_the_record_to_change() -> None:
-    ledger = Ledger.in_memory()
+def test_business_exception_waits_for_the_record_to_change(ledger_url: str) -> None:
+    ledger = opened(ledger_url)
     claim(ledger, "A")
     ledger.finish(
         "refunds", "A", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="OVER_AMOUNT_CAP"
@@ -75,8 +95,8 @@ def test_business_exception_waits_for_the_record_to_change() -> None:
     assert claim(ledger, "A", fingerprint="WAIT_SELLER_AGREE/2")  # the record changed
 
 
-def test_system_exception_is_retried_next_run() -> None:
-    ledger = Ledger.in_memory()
+def test_system_exception_is_retried_next_run(ledger_url: str) -> None:
+    ledger = opened(ledger_url)
     claim(ledger, "A")
     ledger.finish(
         "refunds",
@@ -92,8 +112,8 @@ def test_system_exception_is_retried_next_run() -> None:
     assert row is not None and row.state == State.PENDING and row.evidence == ("a.png",)
 
 
-def test_daily_cap_counts_acting_and_done_and_releases_failures() -> None:
-    ledger = Ledger.in_memory()
+def test_daily_cap_counts_acting_and_done_and_releases_failures(ledger_url: str) -> None:
+    ledger = opened(ledger_url)
     for key in "ABCD":
         claim(ledger, key)
     assert act(ledger, "A", 600, cap=1000)
@@ -107,32 +127,110 @@ def test_daily_cap_counts_acting_and_done_and_releases_failures() -> None:
     assert act(ledger, "D", 0, cap=1000)  # moving no money is never capped
 
 
-def _reserve(path: str, keys: list[str], out: multiprocessing.Queue) -> None:
-    ledger = Ledger(f"sqlite:///{path}")
-    won = [k for k in keys if act(ledger, k, 300, cap=3000)]
+def _reserve(url: str, keys: list[str], start: Any, out: multiprocessing.Queue) -> None:
+    """Each key ``<day>|<n>`` reserves 3 yuan of that day's cap of 5: one a day can win."""
+    ledger = Ledger(url)
+    start.wait(60)  # all at once: they race for each day's last yuan
+    won = [k for k in keys if act(ledger, k, 300, cap=500, day=DAY + timedelta(int(k[:2])))]
+    ledger.close()
     out.put(won)
 
 
-def test_two_processes_cannot_overspend_the_cap(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    ledger = Ledger.at(path)
-    keys = [f"K{i}" for i in range(40)]
-    for key in keys:
-        claim(ledger, key)
+def _claim_all(url: str, keys: list[str], start: Any, out: multiprocessing.Queue) -> None:
+    ledger = Ledger(url)
+    start.wait(60)
+    got = [k for k in keys if claim(ledger, k)]
+    ledger.close()
+    out.put(got)
+
+
+def race(target: Any, url: str, keys: list[list[str]]) -> list[list[str]]:
+    """``target`` in one process per key list, started together; what each returned."""
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_reserve, args=(str(path), keys[i::2], out)) for i in range(2)]
+    start = ctx.Barrier(len(keys))
+    procs = [ctx.Process(target=target, args=(url, k, start, out)) for k in keys]
     for p in procs:
         p.start()
-    won = [*out.get(timeout=60), *out.get(timeout=60)]
+    results = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(60)
-    assert len(won) == 10  # exactly 3000 / 300, never more
-    assert ledger.money_committed("refunds", DAY) == 3000
+    return results
 
 
-def test_hand_overs_time_can_cure_are_claimed_again_and_open_items_are_listed() -> None:
-    ledger = Ledger.in_memory()
+def test_processes_racing_for_the_cap_cannot_overspend_it(ledger_url: str) -> None:
+    """Three processes reach each of 40 days together, each with its own refund; a day's cap
+    has room for one: every day exactly one wins (without the day's lock, some day's sum is
+    read by two before either commits, and both win)."""
+    ledger = opened(ledger_url)
+    days = range(40)
+    keys = [[f"{d:02d}|{p}" for d in days] for p in range(3)]
+    for key in (k for ks in keys for k in ks):
+        claim(ledger, key)
+    won = [k for got in race(_reserve, ledger_url, keys) for k in got]
+    per_day = Counter(k[:2] for k in won)
+    assert per_day == {f"{d:02d}": 1 for d in days}
+    for d in days:
+        assert ledger.money_committed("refunds", DAY + timedelta(d)) == 300
+    acting = {i.item_key for i in ledger.items("refunds", state=State.ACTING)}
+    assert acting == set(won)
+
+
+def test_processes_claiming_the_same_items_claim_each_once(ledger_url: str) -> None:
+    """Claimers meeting on new items: one inserts each row, none fails on the other's."""
+    ledger = opened(ledger_url)
+    keys = [f"K{i}" for i in range(80)]
+    got = race(_claim_all, ledger_url, [keys, keys[::-1], keys])
+    assert [sorted(g) for g in got] == [sorted(keys)] * 3  # pending: work for whoever claims
+    assert sorted(i.item_key for i in ledger.items("refunds")) == sorted(keys)
+
+
+def test_the_schema_is_the_migrations_and_the_models_alike(ledger_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from robots.ledger import Base
+    from robots.migrations import HEAD
+
+    ledger = opened(ledger_url)
+    with ledger.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
+    ledger.close()
+    opened(ledger_url).close()  # opening an up-to-date ledger again changes nothing
+
+
+def test_a_ledger_from_before_the_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
+    """Tables made by create_all, no version table: stamped at the first revision, then
+    upgraded, its items kept."""
+    import sqlalchemy
+
+    from robots.migrations import HEAD
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    ledger = opened(url)
+    claim(ledger, "A")
+    ledger.close()
+    old = sqlalchemy.create_engine(url)
+    with old.begin() as conn:  # back to what a ledger of 0.1 held
+        for sql in (
+            "DROP TABLE alembic_version",
+            "DROP TABLE cap_days",
+            "DROP INDEX ix_work_items_cap",
+        ):
+            conn.exec_driver_sql(sql)
+    old.dispose()
+    ledger = opened(url)
+    assert ledger.get("refunds", "A") is not None
+    assert act(ledger, "A", 100, cap=1000)  # the cap's lock table is there again
+    with ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
+
+
+def test_hand_overs_time_can_cure_are_claimed_again_and_open_items_are_listed(
+    ledger_url: str,
+) -> None:
+    ledger = opened(ledger_url)
     for key in ("A", "B", "C"):
         assert claim(ledger, key)
     ledger.finish("refunds", "A", State.BUSINESS_EXCEPTION, run_id="r1", reason_code="BUYER_RISK")
@@ -165,9 +263,9 @@ def test_hand_overs_time_can_cure_are_claimed_again_and_open_items_are_listed() 
     assert not again("C")
     assert again("D")  # read again: its reasons must not go stale when the goods arrive
     # while re-checked (or if that run is killed) they stay in the open set as handed over
-    opened = {v.item_key: v for v in ledger.open_items("refunds")}
-    assert list(opened) == ["A", "B", "D"]
-    assert (opened["B"].state, opened["B"].reason_code, opened["B"].run_id) == (
+    still_open = {v.item_key: v for v in ledger.open_items("refunds")}
+    assert list(still_open) == ["A", "B", "D"]
+    assert (still_open["B"].state, still_open["B"].reason_code, still_open["B"].run_id) == (
         State.BUSINESS_EXCEPTION,
         "RETURN_NOT_RECEIVED",
         "r1",
