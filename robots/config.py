@@ -8,6 +8,7 @@ imports a robot package.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import tomllib
@@ -167,8 +168,23 @@ class SchedulerSettings(Strict):
     blackouts: list[Blackout] = Field(default_factory=list)
 
 
+class ClusterSettings(Strict):
+    """Many machines, one ledger: robots.toml's ``[cluster]``. ``ROBOTS_LEDGER`` and
+    ``ROBOTS_BROKER`` in the environment win over the file (passwords stay out of it)."""
+
+    ledger: str | None = Field(
+        default=None,
+        pattern=r"^postgresql(\+psycopg)?://",
+        description="the shared ledger, postgresql+psycopg://user@host/db",
+    )
+    broker: str | None = Field(
+        default=None, pattern=r"^rediss?://", description="Celery's broker, redis://host:6379/0"
+    )
+
+
 class WorkspaceConfig(Strict):
     paths: Paths = Paths()
+    cluster: ClusterSettings | None = None
     browser: BrowserSettings = BrowserSettings()
     retry: RetrySettings = RetrySettings()
     early_stop: EarlyStop = EarlyStop()
@@ -201,6 +217,18 @@ class Workspace:
     def path(self, p: Path) -> Path:
         p = p.expanduser()
         return p if p.is_absolute() else self.root / p
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger every command of this workspace opens: the cluster's PostgreSQL when
+        ``[cluster] ledger`` (or ``ROBOTS_LEDGER``) names one, else the SQLite file."""
+        cluster = self.config.cluster
+        url = os.environ.get("ROBOTS_LEDGER") or (cluster.ledger if cluster else None)
+        if url:
+            return url.replace("postgresql://", "postgresql+psycopg://", 1)
+        path = self.path(self.config.paths.ledger)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
 
     @property
     def lock_dir(self) -> Path:

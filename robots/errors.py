@@ -7,6 +7,7 @@
     ├── InvalidReview            a reviewed workbook that cannot be applied (every problem); 2
     ├── MalformedExport          the warehouse terminal's export is not a parcel list; 2
     ├── UnknownRun               no run with that id in the ledger; 2
+    ├── LedgerUnavailable        the cluster's ledger (PostgreSQL) does not answer; 69
     ├── RunLocked                another run of the same robot is in progress; 75
     ├── SchedulerAlreadyRunning  another scheduler serves the same job store; 75
     ├── BrowserNotFound          no Chromium to drive; says which apt package to install; 2
@@ -95,6 +96,12 @@ class UnknownRun(RobotsError):
     """No run with the given id (or prefix) is in the ledger."""
 
     exit_code = 2
+
+
+class LedgerUnavailable(RobotsError):
+    """The shared ledger cannot be reached: nothing is done without it (EX_UNAVAILABLE)."""
+
+    exit_code = 69
 
 
 class RunLocked(RobotsError):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -46,10 +46,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from robots.engine.clock import host_now  # the shop's days (the daily cap's) are passed in
+from robots.engine.clock import host_now
+from robots.errors import LedgerUnavailable
+
+if TYPE_CHECKING:
+    from robots.config import Workspace  # the shop's days (the daily cap's) are passed in
 
 
 def new_run_id(robot: str) -> str:
@@ -221,6 +226,15 @@ def _sqlite_engine(url: str, *, memory: bool) -> Engine:
     return engine
 
 
+def unavailable(engine: Engine, exc: OperationalError) -> LedgerUnavailable:
+    """The one line for a cluster ledger that does not answer (the URL's password masked)."""
+    cause = " ".join(str(exc.orig or exc).split())[:300]
+    return LedgerUnavailable(
+        f"the ledger at {engine.url!r} does not answer ({cause}); check robots.toml "
+        "[cluster] ledger or ROBOTS_LEDGER, and that PostgreSQL runs"
+    )
+
+
 class Ledger:
     """Durable record of every item every robot touched. Safe to share between processes."""
 
@@ -231,7 +245,13 @@ class Ledger:
             self.engine = _sqlite_engine(url, memory=memory)
         else:  # read committed: row locks (FOR UPDATE) order the writers that meet
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
-        self._upgrade()
+        try:
+            self._upgrade()
+        except OperationalError as exc:
+            self.engine.dispose()
+            if self.engine.dialect.name == "sqlite":
+                raise
+            raise unavailable(self.engine, exc) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # an insert that can yield to a row already there (ON CONFLICT DO NOTHING)
         self._insert: Callable[[Any], Any]
@@ -266,6 +286,11 @@ class Ledger:
             if "work_items" in tables and "alembic_version" not in tables:
                 command.stamp(config, "0001_ledger")  # made by create_all, before migrations
             command.upgrade(config, "head")
+
+    @classmethod
+    def of(cls, ws: Workspace) -> Ledger:
+        """The workspace's ledger: its SQLite file, or the cluster's PostgreSQL."""
+        return cls(ws.ledger_url)
 
     @classmethod
     def at(cls, path: Path) -> Ledger:

@@ -15,13 +15,13 @@ from robots.config import Workspace
 from robots.engine.run import RobotRun, RunResult
 from robots.errors import RobotsError, first_line
 from robots.ledger import Ledger
-from robots.runtime.lock import robot_lock
+from robots.runtime.lock import run_lock
 from robots.runtime.stopping import StopRequest
 
 
 def history_for(ws: Workspace, robot: str, run_id: str) -> list[dict[str, int]]:
     """Counts of the robot's earlier finished runs, newest first (this run left out)."""
-    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger = Ledger.of(ws)
     try:
         runs = ledger.runs(robot, limit=ws.config.alerts.spike_window * 3 + 1)
     finally:
@@ -58,7 +58,7 @@ def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
     from robots.engine.clock import ShopClock
     from robots.reports.queue import write_queue
 
-    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger = Ledger.of(ws)
     clock = ShopClock()
     try:
         return write_queue(
@@ -110,7 +110,7 @@ def execute_run(
     its alert is deferred until the CLI has printed the error's one line."""
     stop = StopRequest()
     holder = os.environ.get("ROBOTS_RUN_BY", "command line")
-    lock = nullcontext() if dry_run else robot_lock(ws.lock_dir, robot, holder=holder)
+    lock = nullcontext() if dry_run else run_lock(ws, robot, holder=holder)
     with lock, stop.on_signals():
         runner = build(stop)
         try:
@@ -174,7 +174,7 @@ def _annotate(
     report: str = "",
     logs: str = "",
 ) -> None:
-    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger = Ledger.of(ws)
     try:
         extra: dict[str, Any] = {
             "exit_code": exit_code,

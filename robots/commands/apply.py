@@ -47,7 +47,7 @@ def apply(
     from robots.refunds.scenario import load_refund_scenario
 
     ws = load_workspace(workspace)
-    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger = Ledger.of(ws)
     try:
 
         def run_is_known(run_id: str) -> bool:

@@ -37,7 +37,7 @@ def report(
     ws = load_workspace(workspace)
     clock = ShopClock()
     now = clock.wall(clock.now())
-    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger = Ledger.of(ws)
     try:
         if open_:
             from robots.reports.queue import write_queue

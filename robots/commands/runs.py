@@ -13,7 +13,7 @@ from robots.commands import WorkspaceOpt, out
 from robots.engine.clock import host_now
 from robots.errors import UnknownRun
 from robots.registry import ROBOTS, spec
-from robots.runtime.lock import is_locked
+from robots.runtime.lock import run_is_locked
 from robots.runtime.stopping import STOPPED_EXIT_CODE
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ QUIET = {"stopped", "unchanged_since_last_run"}
 def run_status(ws: Workspace, run: RunView) -> str:
     code = run.summary.get("exit_code")
     if run.ended_at is None:
-        return "running" if is_locked(ws.lock_dir, run.robot) else "interrupted (no end recorded)"
+        return "running" if run_is_locked(ws, run.robot) else "interrupted (no end recorded)"
     counts = run.summary.get("counts", {})
     if run.failure:
         status = f"failed: {run.failure}"
@@ -64,7 +64,7 @@ def _counts(run: RunView) -> str:
 def _open(ws: Workspace) -> Ledger:
     from robots.ledger import Ledger  # SQLAlchemy: only when a command reads the ledger
 
-    return Ledger.at(ws.path(ws.config.paths.ledger))
+    return Ledger.of(ws)
 
 
 @app.callback(invoke_without_command=True)

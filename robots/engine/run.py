@@ -194,7 +194,7 @@ class RobotRun:
         self.run_id = new_run_id(run_prefix or robot)
         self.run_dir = ws.path(cfg.paths.logs) / self.run_id
         self.evidence_dir = self.run_dir / "evidence"
-        self.real_ledger = Ledger.at(ws.path(cfg.paths.ledger))
+        self.real_ledger = Ledger.of(ws)
         # a dry run decides everything and writes nothing a real run would read
         self.ledger = Ledger.in_memory() if self.dry_run else self.real_ledger
         guard = cfg.early_stop
