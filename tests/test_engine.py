@@ -1,9 +1,10 @@
-"""The engine's item lifecycle and acting protocol, with a stub shop (no browser): fast."""
+"""The engine's item lifecycle and acting protocol, with a stub shop (no browser): fast. Each
+test runs on a SQLite ledger and on a PostgreSQL one."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -125,8 +126,21 @@ def work_a(root: Path, shop: StubShop, cap: int | None = None) -> tuple[RunResul
     return result, item
 
 
+@pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
+def _ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every engine test on the workspace's SQLite file and on a PostgreSQL database (the
+    cluster's ledger, through ROBOTS_LEDGER)."""
+    if request.param == "sqlite":
+        yield
+        return
+    monkeypatch.setenv("ROBOTS_LEDGER", request.getfixturevalue("postgres_url"))
+    yield
+
+
 def ledger_row(root: Path, key: str) -> object:
-    ledger = Ledger.at(root / "state" / "ledger.sqlite3")
+    ledger = Ledger.of(workspace(root))
     try:
         return ledger.get("stub", key)
     finally:
@@ -265,7 +279,7 @@ def test_a_failed_run_is_recorded_with_its_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="could not work with the stub shop") as caught:
         run.run(down, where="the stub shop", report=lambda _r: None)
     assert type(caught.value).__name__ == "SystemException"
-    ledger = Ledger.at(tmp_path / "state" / "ledger.sqlite3")
+    ledger = Ledger.of(workspace(tmp_path))
     [view] = ledger.recent_runs()
     ledger.close()
     assert view.ended_at is not None and view.summary["exit_code"] == 1
