@@ -169,16 +169,13 @@ class SchedulerSettings(Strict):
 
 
 class ClusterSettings(Strict):
-    """Many machines, one ledger: robots.toml's ``[cluster]``. ``ROBOTS_LEDGER`` and
-    ``ROBOTS_BROKER`` in the environment win over the file (passwords stay out of it)."""
+    """Many machines, one ledger: robots.toml's ``[cluster]``. ``ROBOTS_LEDGER`` in the
+    environment wins over the file (its password stays out of it)."""
 
     ledger: str | None = Field(
         default=None,
         pattern=r"^postgresql(\+psycopg)?://",
         description="the shared ledger, postgresql+psycopg://user@host/db",
-    )
-    broker: str | None = Field(
-        default=None, pattern=r"^rediss?://", description="Celery's broker, redis://host:6379/0"
     )
 
 
