@@ -12,7 +12,9 @@ from conftest import PASSWORD, USERNAME, Sandbox
 from loguru import logger
 from PIL import Image
 
-from robots.errors import BrowserNotFound
+from robots.config import PageAction, Step
+from robots.engine.pages import perform
+from robots.errors import BrowserNotFound, StaleRecord
 from robots.runtime import browser
 from robots.runtime.logs import run_logging
 from robots.runtime.redaction import Redactor
@@ -135,3 +137,66 @@ def test_press_is_a_real_click_and_waits_when_it_must() -> None:
             return await page.evaluate("window.log")
 
     assert asyncio.run(run()) == ["now:true", "below:true", "late:true"]
+
+
+@pytest.mark.browser
+def test_a_declared_action_reads_its_sign_and_fields_in_one_go_and_falls_back_to_waiting() -> None:
+    """The modal opens late (the merged wait + click falls back to waiting); a hidden error
+    container is no sign; a visible error fails the action, naming its text; a sign only
+    ``success_text`` tells still counts; ``then_read`` comes back from the page that showed."""
+    page_html = """
+    <div id="err" style="display:none">old error</div>
+    <span data-field="status">PENDING</span>
+    <button id="open">open</button>
+    <div id="modal" style="display:none"><button id="ok">ok</button></div>
+    <div id="done" style="display:none"></div>
+    <script>
+      document.getElementById("open").onclick = () => setTimeout(() => {
+        document.getElementById("modal").style.display = "block";
+      }, 300);
+      document.getElementById("ok").onclick = (e) => setTimeout(() => {
+        const outcome = window.outcome;
+        if (outcome === "error") {
+          const err = document.getElementById("err");
+          err.textContent = "记录已被修改"; err.style.display = "block";
+        } else {
+          document.querySelector("[data-field=status]").textContent = "SUCCESS";
+          const done = document.getElementById("done");
+          done.textContent = "已同意退款"; done.style.display = "block";
+        }
+      }, 100);
+    </script>"""
+    steps = [Step(click="#open"), Step(wait="#modal"), Step(click="#ok")]
+    by_id = PageAction(steps=steps, success="#done", error="#err")
+    by_text = PageAction(steps=steps, success_text="已同意", error="#err")
+    status = {"status": ["[data-field=status]", None, False]}
+
+    async def run() -> list[object]:
+        async with browser.browser_session(
+            executable=None, headless=True, timeout_ms=5_000, trace=False
+        ) as session:
+            page = await session.browser.new_page()
+            page.set_default_timeout(5_000)
+            out: list[object] = []
+            for action, outcome in ((by_id, "ok"), (by_text, "ok"), (by_id, "error")):
+                await page.set_content(page_html)
+                await page.evaluate(f"window.outcome = {outcome!r}")
+                try:
+                    done = await perform(
+                        page,
+                        action,
+                        what="approving R1",
+                        item_id="R1",
+                        login_path="/login",
+                        then_read=status,
+                    )
+                    out.append((done.message, done.read))
+                except StaleRecord as exc:
+                    out.append(str(exc))
+            return out
+
+    assert asyncio.run(run()) == [
+        ("已同意退款", {"status": ["SUCCESS"]}),
+        ("已同意退款", {"status": ["SUCCESS"]}),
+        "approving R1: the shop refused: 记录已被修改",
+    ]

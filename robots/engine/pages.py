@@ -21,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from robots.config import ListSpec, PageAction, Step
-from robots.engine.fields import FieldReader
+from robots.engine.fields import READ_JS, FieldReader
 from robots.errors import PageError, ScenarioUnreadable, SessionExpired, StaleRecord
 from robots.runtime.browser import press
 
@@ -201,6 +201,40 @@ class ActionResult:
     """How an action ended, as the page showed it."""
 
     message: str  # the success or error text shown
+    read: dict[str, list[str]] | None = None  # ``then_read``'s fields, read as the sign showed
+
+
+# the texts of the first visible error and success sign (null: none visible), and the fields
+# of ``read`` (READ_JS's specs) off the same page, in one round trip
+_SHOWN_JS = (
+    """
+([error, success, read]) => {
+  const visible = (el) => {
+    if (!el.checkVisibility({visibilityProperty: true})) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const first = (selector) => {
+    if (selector === null) return null;
+    const el = Array.from(document.querySelectorAll(selector)).find(visible);
+    return el === undefined ? null : el.textContent ?? "";
+  };
+  const error_ = first(error);
+  return {error: error_, success: error_ === null ? first(success) : null,
+          read: read === null ? null : ("""
+    + READ_JS.strip()
+    + """)(read)};
+}
+"""
+)
+
+
+async def _shown(page: Page, arg: list[Any]) -> dict[str, Any]:
+    try:
+        seen: dict[str, Any] = await page.evaluate(_SHOWN_JS, arg)
+    except PlaywrightError:  # navigated between the sign and this read: the locators decide
+        return {"error": None, "success": None, "read": None}
+    return seen
 
 
 async def perform(
@@ -211,16 +245,25 @@ async def perform(
     item_id: str,
     login_path: str,
     timeout_ms: float | None = None,
+    then_read: dict[str, Any] | None = None,
 ) -> ActionResult:
-    """Do ``action``'s steps, then wait for its success sign or its error.
+    """Do ``action``'s steps, then wait for its success sign or its error; ``then_read``
+    (``FieldReader.js_specs``) is read off the page in the same round trip as the sign.
 
     An error whose text holds one of ``stale_text`` raises ``StaleRecord`` (a person looks);
     any other error, no sign at all, or the login page raises a system exception, which the
     acting protocol settles by reading the record (never by pressing again blindly).
     """
-    for step in action.steps:
+    steps = list(action.steps)
+    while steps:
+        step = steps.pop(0)
         try:
-            await do_step(page, step)
+            if step.verb == "wait" and steps and steps[0].verb == "click":
+                # a modal's wait and the click in it: one round trip when it is already open
+                modal, step = step.target, steps.pop(0)
+                await press(page, step.target, after_shown=modal)
+            else:
+                await do_step(page, step)
         except PlaywrightError as exc:
             raise PageError(
                 f"{what}: step {step.verb} {step.target!r} failed: {str(exc).splitlines()[0]}",
@@ -238,8 +281,13 @@ async def perform(
     try:
         shown_sign = signs.filter(visible=True).first
         await shown_sign.wait_for(state="visible", timeout=timeout_ms)
-        failed = await error.count() > 0
-        shown = await (error if failed else shown_sign).text_content()
+        seen = await _shown(page, [action.error, action.success, then_read])
+        read = seen["read"]
+        if seen["error"] is not None or seen["success"] is not None:
+            failed, shown = seen["error"] is not None, seen["error"] or seen["success"]
+        else:  # a sign only Playwright's own selectors tell (success_text), or the page moved
+            failed = await error.count() > 0
+            shown = await (error if failed else shown_sign).text_content()
     except PlaywrightError as exc:
         if page.url.split("?")[0].endswith(login_path):
             raise SessionExpired(
@@ -257,4 +305,4 @@ async def perform(
         if any(word in message for word in action.stale_text):
             raise StaleRecord(f"{what}: the shop refused: {message}", item_id=item_id)
         raise PageError(f"{what}: the shop answered: {message}", url=page.url, item_id=item_id)
-    return ActionResult(message)
+    return ActionResult(message, read)

@@ -253,16 +253,20 @@ class RefundBackOffice:
         record changed becomes ``StaleRecord``, whatever the HTTP status.
         """
         action = self.s.detail.approve_action
-        await perform(
+        identity = {n: self.reader.js_specs[n] for n in IDENTITY}
+        done = await perform(
             page,
             action,
             what=f"approving {refund.refund_id}",
             item_id=refund.refund_id,
             login_path=self.s.login.path,
+            then_read=None if action.reread else identity,
         )
+        raw = done.read
         if action.reread:
             await goto(page, self.detail_url(refund.refund_id), login_path=self.s.login.path)
-        raw = await page.evaluate(READ_JS, {n: self.reader.js_specs[n] for n in IDENTITY})
+        if raw is None:
+            raw = await page.evaluate(READ_JS, identity)
         self._check_identity(raw, page.url, refund.refund_id)
         values = self.reader.read(raw, IDENTITY)
         return RecordState(values["refund_id"], values["status"], values["version"])
