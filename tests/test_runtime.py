@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, USERNAME, Sandbox
 from loguru import logger
 from PIL import Image
+from playwright.async_api import Page
 
 from robots.config import PageAction, Step
 from robots.engine.pages import perform
@@ -99,6 +102,17 @@ def test_screenshots_mask_password_fields(sandbox: Sandbox, tmp_path: Path) -> N
     assert image.getpixel((2, 2)) != (255, 0, 255)  # the rest of the page is not masked
 
 
+@asynccontextmanager
+async def blank_page(timeout_ms: float) -> AsyncIterator[Page]:
+    """A page of a headless Chromium of our own, waiting at most ``timeout_ms`` for anything."""
+    async with browser.browser_session(
+        executable=None, headless=True, timeout_ms=timeout_ms, trace=False
+    ) as session:
+        page = await session.browser.new_page()
+        page.set_default_timeout(timeout_ms)
+        yield page
+
+
 @pytest.mark.browser
 def test_press_is_a_real_click_and_waits_when_it_must() -> None:
     page_html = """
@@ -118,11 +132,7 @@ def test_press_is_a_real_click_and_waits_when_it_must() -> None:
     </script>"""
 
     async def run() -> list[str]:
-        async with browser.browser_session(
-            executable=None, headless=True, timeout_ms=2_000, trace=False
-        ) as session:
-            page = await session.browser.new_page()
-            page.set_default_timeout(2_000)
+        async with blank_page(2_000) as page:
             await page.set_content(page_html)
             await page.evaluate("document.querySelector('div[style*=fixed]').remove()")
             await browser.press(page, "#now")
@@ -172,11 +182,7 @@ def test_a_declared_action_reads_its_sign_and_fields_in_one_go_and_falls_back_to
     status = {"status": ["[data-field=status]", None, False]}
 
     async def run() -> list[object]:
-        async with browser.browser_session(
-            executable=None, headless=True, timeout_ms=5_000, trace=False
-        ) as session:
-            page = await session.browser.new_page()
-            page.set_default_timeout(5_000)
+        async with blank_page(5_000) as page:
             out: list[object] = []
             for action, outcome in ((by_id, "ok"), (by_text, "ok"), (by_id, "error")):
                 await page.set_content(page_html)

@@ -23,7 +23,7 @@ from playwright.async_api import Page
 from robots.config import ListSpec, PageAction, Step
 from robots.engine.fields import READ_JS, FieldReader
 from robots.errors import PageError, ScenarioUnreadable, SessionExpired, StaleRecord
-from robots.runtime.browser import press
+from robots.runtime.browser import VISIBLE_JS, press
 
 MAX_PAGES = 10_000  # a pager that never ends is a broken pager
 
@@ -209,11 +209,9 @@ class ActionResult:
 _SHOWN_JS = (
     """
 ([error, success, read]) => {
-  const visible = (el) => {
-    if (!el.checkVisibility({visibilityProperty: true})) return false;
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.height > 0;
-  };
+  const visible = """
+    + VISIBLE_JS
+    + """;
   const first = (selector) => {
     if (selector === null) return null;
     const el = Array.from(document.querySelectorAll(selector)).find(visible);

@@ -253,17 +253,27 @@ async def browser_session(
             await browser.close()
 
 
+# Whether a person could see an element (Playwright's "visible": a box that is not empty,
+# not hidden by display or visibility), as a JavaScript function for page scripts to embed.
+VISIBLE_JS = """(el) => {
+  if (!el.checkVisibility({visibilityProperty: true})) return false;
+  const r = el.getBoundingClientRect();
+  return r.width > 0 && r.height > 0;
+}"""
+
 # Our own actionability check in one round trip: the element exists, is in view, visible,
 # enabled, and is what a mouse at its centre would hit. Returns that centre, or null; with
 # ``shown`` also null unless the first element ``shown`` matches is visible (a "wait" step
 # that has nothing left to wait for, checked in the same round trip).
-_AIM_JS = """
+_AIM_JS = (
+    """
 ([selector, shown]) => {
+  const visible = """
+    + VISIBLE_JS
+    + """;
   if (shown !== null) {
     const s = document.querySelector(shown);
-    if (s === null || !s.checkVisibility({visibilityProperty: true})) return null;
-    const b = s.getBoundingClientRect();
-    if (b.width === 0 || b.height === 0) return null;
+    if (s === null || !visible(s)) return null;
   }
   const el = document.querySelector(selector);
   if (el === null || el.disabled) return null;
@@ -279,6 +289,7 @@ _AIM_JS = """
   return hit !== null && (hit === el || el.contains(hit)) ? [x, y] : null;
 }
 """
+)
 
 
 async def recycled(page: Page, items_done: int) -> Page:
