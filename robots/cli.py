@@ -29,13 +29,14 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import apply, report, runs, scenario, scheduler, vault
+    from robots.commands import apply, report, runs, scenario, scheduler, vault, worker
     from robots.registry import specs
 
     for robot in specs():
         run_app.command(robot.name)(robot.run_command())
     app.command("apply")(apply.apply)
     app.command("report")(report.report)
+    app.command("worker")(worker.worker)
     app.add_typer(vault.app, name="vault")
     app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")

@@ -169,13 +169,30 @@ class SchedulerSettings(Strict):
 
 
 class ClusterSettings(Strict):
-    """Many machines, one ledger: robots.toml's ``[cluster]``. ``ROBOTS_LEDGER`` in the
-    environment wins over the file (its password stays out of it)."""
+    """Many machines, one ledger: robots.toml's ``[cluster]``. ``ROBOTS_LEDGER`` and
+    ``ROBOTS_BROKER`` in the environment win over the file (their passwords stay out of it)."""
 
     ledger: str | None = Field(
         default=None,
         pattern=r"^postgresql(\+psycopg)?://",
         description="the shared ledger, postgresql+psycopg://user@host/db",
+    )
+    broker: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="the Celery broker the workers take items from, redis://host:6379/0",
+    )
+    visibility_timeout_s: int = Field(
+        default=300,
+        ge=5,
+        description="an item a worker took and never acknowledged (it died) goes back to "
+        "the queue after this long; longer than any one item takes",
+    )
+    resend_after_s: float = Field(
+        default=30,
+        gt=0,
+        description="the coordinator sends an item again when the queue is empty, no worker "
+        "holds it and it has not moved for this long",
     )
 
 
@@ -226,6 +243,16 @@ class Workspace:
         path = self.path(self.config.paths.ledger)
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
+
+    @property
+    def broker_url(self) -> str | None:
+        """The cluster's Celery broker (``[cluster] broker`` or ``ROBOTS_BROKER``), if any."""
+        cluster = self.config.cluster
+        return os.environ.get("ROBOTS_BROKER") or (cluster.broker if cluster else None)
+
+    @property
+    def cluster(self) -> ClusterSettings:
+        return self.config.cluster or ClusterSettings()
 
     @property
     def lock_dir(self) -> Path:

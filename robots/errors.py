@@ -104,6 +104,12 @@ class LedgerUnavailable(RobotsError):
     exit_code = 69
 
 
+class BrokerUnavailable(RobotsError):
+    """The cluster's broker (Redis) cannot be reached: no item is sent or taken (EX_UNAVAILABLE)."""
+
+    exit_code = 69
+
+
 class RunLocked(RobotsError):
     """Another run of the same robot holds its lock (from cron, the scheduler or a person)."""
 

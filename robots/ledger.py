@@ -235,6 +235,9 @@ def unavailable(engine: Engine, exc: OperationalError) -> LedgerUnavailable:
     )
 
 
+SCHEMA_LOCK = 2  # the advisory lock class of schema upgrades (0: run locks, 1: item holds)
+
+
 class Ledger:
     """Durable record of every item every robot touched. Safe to share between processes."""
 
@@ -282,6 +285,11 @@ class Ledger:
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # machines starting at once upgrade one after the other (the lock ends with
+                # this transaction); the later ones find the schema at its head
+                conn.execute(text("SELECT pg_advisory_xact_lock(:c, 0)"), {"c": SCHEMA_LOCK})
+                tables = set(inspect(conn).get_table_names())
             config.attributes["connection"] = conn
             if "work_items" in tables and "alembic_version" not in tables:
                 command.stamp(config, "0001_ledger")  # made by create_all, before migrations
@@ -425,6 +433,38 @@ class Ledger:
         with self._tx() as s:
             row = self._row(s, robot, key, lock=False)
             return _view(row) if row else None
+
+    def views(self, robot: str, keys: Sequence[str]) -> dict[str, ItemView]:
+        """The rows of ``keys`` (those that exist), a few hundred to a query."""
+        found: dict[str, ItemView] = {}
+        with self._tx() as s:
+            for start in range(0, len(keys), 500):
+                q = select(WorkItem).where(
+                    WorkItem.robot == robot, WorkItem.item_key.in_(keys[start : start + 500])
+                )
+                found.update((r.item_key, _view(r)) for r in s.scalars(q))
+        return found
+
+    def note_worked(self, robot: str, key: str, *, run_id: str, counts: dict[str, int]) -> None:
+        """What a cluster worker counted while it worked ``key`` for ``run_id``: the
+        coordinator adds these up into the run's counts."""
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None:
+                return
+            row.details = {**(row.details or {}), "worked": {"run": run_id, "counts": counts}}
+
+    def run_money(self, robot: str, run_id: str) -> int:
+        """Cents moved by the actions of ``run_id`` (done by the robot, kept against the cap)."""
+        with self._tx() as s:
+            total = s.scalar(
+                select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
+                    WorkItem.robot == robot,
+                    WorkItem.run_id == run_id,
+                    WorkItem.state == State.DONE,
+                )
+            )
+            return int(total or 0)
 
     def items(
         self,

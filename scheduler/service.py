@@ -42,6 +42,7 @@ from robots.alerts import RunOutcome
 from robots.config import Schedule, Workspace, load_workspace
 from robots.errors import SchedulerAlreadyRunning
 from robots.ops import alert_on
+from robots.registry import spec
 from scheduler.calendar import blackout_at, non_working_reason
 from scheduler.cron import cron_trigger
 from scheduler.history import BUSY, OUTCOMES, History
@@ -149,6 +150,8 @@ class Service:
             str(ws.root),
             *s.args,
         ]
+        if ws.broker_url and "--cluster" not in cmd and spec(target.robot).on_cluster:
+            cmd.append("--cluster")  # [cluster] is set: the cluster's workers do the work
         env = {**os.environ, "ROBOTS_RUN_BY": f"scheduler ({name})"}
         with log_file.open("wb") as out:
             process = subprocess.Popen(

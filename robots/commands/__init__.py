@@ -43,6 +43,13 @@ LimitOpt = Annotated[
     int | None, typer.Option(min=1, help="Work on at most N items now; the next run goes on.")
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every item.")]
+ClusterOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cluster",
+        help="Send the items to the cluster's workers (robots.toml [cluster]); wait, report.",
+    ),
+]
 
 
 def scenario_for(
@@ -78,6 +85,7 @@ def robot_command(name: str, help: str) -> Callable[..., None]:
         target: TargetOpt = None,
         base_url: BaseUrlOpt = None,
         verbose: VerboseOpt = False,
+        cluster: ClusterOpt = False,
         workspace: WorkspaceOpt = Path("."),
     ) -> None:
         run_robot(
@@ -89,6 +97,7 @@ def robot_command(name: str, help: str) -> Callable[..., None]:
             verbose=verbose,
             dry_run=dry_run,
             limit=limit,
+            cluster=cluster,
         )
 
     run.__doc__ = help
@@ -111,6 +120,7 @@ def run_robot(
     verbose: bool,
     dry_run: bool = False,
     limit: int | None = None,
+    cluster: bool = False,
     scenario_options: dict[str, Any] | None = None,
     robot_options: dict[str, Any] | None = None,
 ) -> None:
@@ -123,6 +133,18 @@ def run_robot(
 
     robot = spec(name)
     ws = load_workspace(workspace)
+    if cluster and not robot.on_cluster:
+        raise ConfigError(
+            f"the {name} robot does not work on the cluster yet; leave out --cluster",
+            file=f"robots run {name}",
+            key="--cluster",
+        )
+    if cluster and dry_run:
+        raise ConfigError(
+            "a dry run changes nothing and runs on this machine; leave out --cluster",
+            file=f"robots run {name}",
+            key="--cluster",
+        )
     scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
     loaded = robot.load_scenario(scenario_file, base_url=base_url, **(scenario_options or {}))
     build = robot.build()
@@ -134,7 +156,7 @@ def run_robot(
             ws,
             loaded,
             scenario_file,
-            RunOptions(dry_run, limit, console, verbose, stop),
+            RunOptions(dry_run, limit, console, verbose, stop, cluster=cluster),
             **(robot_options or {}),
         ),
         dry_run=dry_run,

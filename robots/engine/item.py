@@ -424,35 +424,47 @@ async def settle_acting(
     """Items a killed run left *acting*: read each live record, never act here. Landed →
     done (ours, money kept); still pending → pending again; moved on → done, not ours."""
     for view in run.ledger.items(run.robot, state=State.ACTING):
-        live = await read_live(view)
-        verdict = rules.judge(view.action, live)
-        shown = rules.describe(live)
-        if verdict == Verdict.NOT_LANDED:
-            logger.info("{}: interrupted before the action landed; back to pending", view.item_key)
-            run.ledger.finish(
-                run.robot,
-                view.item_key,
-                State.PENDING,
-                run_id=run.run_id,
-                message="interrupted before acting landed; re-decided",
-            )
-            continue
-        logger.info(
-            "{}: interrupted after acting; live record shows {} (ours: {})",
-            view.item_key,
-            shown,
-            verdict == Verdict.LANDED,
-        )
+        with run.holding(view.item_key) as mine:
+            if not mine:  # a cluster worker works it now: it settles it itself
+                continue
+            if run.dispatch is not None:  # held now: as it is, not as it was listed
+                fresh = run.ledger.get(run.robot, view.item_key)
+                if fresh is None or fresh.state != State.ACTING:
+                    continue
+                view = fresh
+            await _settle(run, rules, view, await read_live(view))
+
+
+async def _settle(run: RobotRun, rules: ActingRules[R], view: ItemView, live: R) -> None:
+    """One acting item settled from its live record."""
+    verdict = rules.judge(view.action, live)
+    shown = rules.describe(live)
+    if verdict == Verdict.NOT_LANDED:
+        logger.info("{}: interrupted before the action landed; back to pending", view.item_key)
         run.ledger.finish(
             run.robot,
             view.item_key,
-            State.DONE,
+            State.PENDING,
             run_id=run.run_id,
-            acted=verdict == Verdict.LANDED,
-            fingerprint=rules.fingerprint(live),
-            details={"settled_on_resume": shown},
+            message="interrupted before acting landed; re-decided",
         )
-        run.count(Count.SETTLED_ON_RESUME)
+        return
+    logger.info(
+        "{}: interrupted after acting; live record shows {} (ours: {})",
+        view.item_key,
+        shown,
+        verdict == Verdict.LANDED,
+    )
+    run.ledger.finish(
+        run.robot,
+        view.item_key,
+        State.DONE,
+        run_id=run.run_id,
+        acted=verdict == Verdict.LANDED,
+        fingerprint=rules.fingerprint(live),
+        details={"settled_on_resume": shown},
+    )
+    run.count(Count.SETTLED_ON_RESUME)
 
 
 __all__ = [

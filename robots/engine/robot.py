@@ -6,11 +6,12 @@ writes ``perform()``; see ``robots/refunds/robot.py`` for the model to copy.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from robots.engine.run import RobotRun, RunOptions, RunResult
+from robots.engine.run import Lane, RobotRun, RunOptions, RunResult, Web
 
 if TYPE_CHECKING:
     from robots.config import Workspace
@@ -20,6 +21,7 @@ class BaseRobot:
     NAME: ClassVar[str]
     REASONS: ClassVar[dict[str, str]] = {}
     RUN_PREFIX: ClassVar[str | None] = None  # run ids name the robot, unless this is set
+    ITEM: ClassVar[Any] = None  # the type of the work loop's items (a cluster decodes them)
 
     def __init__(
         self, ws: Workspace, scenario: Any, scenario_file: Path, options: RunOptions | None = None
@@ -41,6 +43,35 @@ class BaseRobot:
 
     def perform(self) -> RunResult:
         raise NotImplementedError
+
+    # -- what a cluster worker needs to work this robot's items (robots.cluster.worker) ------
+    def open_browser(self) -> AbstractAsyncContextManager[Web]:
+        """The robot's browser, as ``perform`` opens it (logged in, if the shop needs it)."""
+        return self.run.browser()
+
+    def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
+        """One worker's context and page in that browser."""
+        return web.lane()
+
+    @property
+    def base_url(self) -> str | None:
+        """The shop's address as this run uses it (a target's or --base-url wins)."""
+        shop = getattr(self.scenario, "shop", None)
+        url = getattr(shop, "base_url", None)
+        return str(url) if url is not None else None
+
+    def encode_item(self, item: Any) -> Any:
+        """An item of the work loop as JSON for a task message; ``decode_item`` undoes it."""
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(type(item)).dump_python(item, mode="json")
+
+    def decode_item(self, data: Any) -> Any:
+        if self.ITEM is None:
+            return data
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(self.ITEM).validate_python(data)
 
     def report_path(self, kind: str, run_id: str | None = None) -> Path:
         """``reports/<kind>-<run id>[-dry-run].xlsx`` (this run's, or ``run_id``'s)."""

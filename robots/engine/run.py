@@ -12,8 +12,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +47,8 @@ if TYPE_CHECKING:
     from robots.runtime.credentials import Credential
 
 T = TypeVar("T")
+# the counts of the item a cluster worker works in this task (robots.cluster.worker)
+ITEM_TALLY: ContextVar[Counter[str] | None] = ContextVar("item_tally", default=None)
 CLAIM_CHUNK = 500  # claims a ledger transaction holds (one commit, one fsync)
 
 
@@ -74,6 +85,8 @@ class RunOptions:
     console: Any = None  # a rich console for the progress bar and console log lines
     verbose: bool = False  # log every item on the console
     stop: StopRequest | None = None  # set by SIGTERM: finish the item in hand, then stop
+    cluster: bool = False  # items go to the cluster's workers (robots.cluster), not lanes here
+    join_run: str | None = None  # a worker's view of a coordinator's run: its id, no envelope
 
 
 class Web:
@@ -191,7 +204,10 @@ class RobotRun:
         self.clock = clock or ShopClock(shop_zone)
         cfg = ws.config
         self.retry = RetryPolicy(cfg.retry.attempts, cfg.retry.wait_initial_s, cfg.retry.wait_max_s)
-        self.run_id = new_run_id(run_prefix or robot)
+        self.run_id = options.join_run or new_run_id(run_prefix or robot)
+        self.cluster, self.joined = options.cluster, options.join_run is not None
+        self.dispatch: Any = None  # the coordinator's side of the cluster (robots.cluster)
+        self._keys: dict[int, str] = {}  # with the cluster: each claimed item's ledger key
         self.run_dir = ws.path(cfg.paths.logs) / self.run_id
         self.evidence_dir = self.run_dir / "evidence"
         self.real_ledger = Ledger.of(ws)
@@ -215,6 +231,9 @@ class RobotRun:
     # -- bookkeeping ---------------------------------------------------------------------------
     def count(self, what: str, n: int = 1) -> None:
         self.counts[str(what)] += n
+        tally = ITEM_TALLY.get()
+        if tally is not None:  # a cluster worker: what this item counted, for its coordinator
+            tally[str(what)] += n
 
     def reason_text(self, code: str) -> str:
         return self._reasons.get(code, code)
@@ -249,14 +268,31 @@ class RobotRun:
             chunk = list(itertools.islice(rest, max(room, 0)))
             if not chunk:
                 return todo
+            entries = [claim(x) for x in chunk]
             claimed = self.ledger.claim_many(
-                self.robot, [claim(x) for x in chunk], run_id=self.run_id, recheck=recheck
+                self.robot, entries, run_id=self.run_id, recheck=recheck
             )
-            for x, needs_work in zip(chunk, claimed, strict=True):
+            for x, (key, _, _), needs_work in zip(chunk, entries, claimed, strict=True):
                 if needs_work:
                     todo.append(x)
+                    if self.cluster:
+                        self._keys[id(x)] = key
                 else:
                     self.count(unchanged)
+
+    def key_of(self, x: object) -> str | None:
+        """The ledger key ``claim`` gave an item of this run (kept with the cluster only)."""
+        return self._keys.get(id(x))
+
+    @contextmanager
+    def holding(self, key: str) -> Iterator[bool]:
+        """Whether this process may work ``key`` now: always on one machine; with the
+        cluster, True only while no worker holds it (robots.cluster.holds)."""
+        if self.dispatch is None:
+            yield True
+            return
+        with self.dispatch.holds.hold(self.robot, key) as mine:
+            yield mine
 
     def item(
         self,
@@ -314,7 +350,7 @@ class RobotRun:
             for hook in self.hooks:
                 hook.before_run(self)
             try:
-                with map_foreign(where):
+                with map_foreign(where), self._dispatching():
                     asyncio.run(work())
             except RobotsError as exc:
                 failure = exc
@@ -361,6 +397,20 @@ class RobotRun:
             failure.run_result = result  # type: ignore[attr-defined]
             raise failure
         return result
+
+    @contextmanager
+    def _dispatching(self) -> Iterator[None]:
+        """With the cluster, the broker and the item holds, open for the run's work."""
+        if not self.cluster:
+            yield
+            return
+        from robots.cluster.coordinator import Dispatch
+
+        self.dispatch = Dispatch.open(self.ws, self.robot)
+        try:
+            yield
+        finally:
+            self.dispatch.close()
 
     def _write_left_behind(self, write: Callable[[RunView], Path]) -> None:
         for view in self.ledger.interrupted_runs(self.robot):
@@ -426,6 +476,12 @@ class RobotRun:
         goes; ``feed`` yields more items while the work goes on (a crawl, its items already
         claimed), and the work ends when it is spent. Between items, a stop request ends the
         loop and the items not started stay pending for the next run."""
+        if self.cluster:  # the cluster's workers work them; this process waits and watches
+            assert self.dispatch is not None, "the cluster's dispatch opens with the run"
+            await self.dispatch.work(self, todo, handle, feed=feed)
+            if self.broken:
+                raise ScenarioUnreadable(self.broken)
+            return
         pace = lanes if isinstance(lanes, Pace) else Pace(fixed=lanes)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         for x in todo:

@@ -5,7 +5,8 @@ has ``load`` (read and check a scenario file), ``robot.py`` has ``Robot`` (the c
 is built from), ``command.py`` has ``run`` (the `robots run <name>` command, whose docstring
 is its help), ``summary`` (the line printed after a run), ``TITLE`` (its Chinese name),
 ``COUNT_NAMES`` and
-``EXCEPTION_COUNTS``; ``report.py`` may have ``write_run`` and ``queue_sheet`` (writing from
+``EXCEPTION_COUNTS`` (and ``ON_CLUSTER`` when its items can go to the cluster's workers);
+``report.py`` may have ``write_run`` and ``queue_sheet`` (writing from
 the ledger: `robots report`, the open-exceptions queue). Parts are imported only when used,
 so listing the robots (or `robots --help`) imports none of their heavy modules.
 """
@@ -47,6 +48,12 @@ class RobotSpec:
         """How `robots runs` shows this robot's counts."""
         names: Mapping[str, str] = self._part("command", "COUNT_NAMES")
         return names
+
+    @property
+    def on_cluster(self) -> bool:
+        """Whether the robot's items can go to the cluster's workers (``command.ON_CLUSTER``)."""
+        module = importlib.import_module(f"{self.package}.command")
+        return bool(getattr(module, "ON_CLUSTER", False))
 
     def load_scenario(self, file: Any, **options: Any) -> Any:
         return self._part("scenario", "load")(file, **options)

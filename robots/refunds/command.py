@@ -12,6 +12,7 @@ run = robot_command(
 TITLE = "退款"  # what ops read: run summaries, the open-exceptions workbook
 COUNT_NAMES = {"approved": "approved", "handed_to_person": "to a person"}
 EXCEPTION_COUNTS = ("handed_to_person", "system_exception")
+ON_CLUSTER = True  # `robots run refunds --cluster`: the cluster's workers approve
 SYSTEM = ("system_exception", "system exceptions")
 
 

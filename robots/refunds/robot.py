@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -20,6 +21,7 @@ from loguru import logger
 from playwright.async_api import Page
 
 from robots.engine.batch import ActBatch, Queued
+from robots.engine.fields import UnreadableField
 from robots.engine.item import (
     Acted,
     ActingRules,
@@ -122,7 +124,7 @@ class RefundsRobot(BaseRobot):
         batch = self.scenario.batch_approve
         # 批量同意 where the scenario declares it; a dry run presses nothing, batched or not
         self.batch: ActBatch[RefundRequest, RefundRequest | RecordState] | None = None
-        if batch is not None and not self.run.dry_run:
+        if batch is not None and not self.run.dry_run and not self.run.cluster:
             self.batch = ActBatch(
                 self.run,
                 ACTING,
@@ -134,13 +136,44 @@ class RefundsRobot(BaseRobot):
         self.batched = frozenset(batch.actions if batch is not None else ())
 
     # -- entry point ----------------------------------------------------------------------
-    def perform(self) -> RunResult:
+    def open_browser(self) -> AbstractAsyncContextManager[Web]:
         credential = self.ws.credentials().get(self.scenario.shop.credential)
         self.run.secrets += credential.secrets
+        return self.run.browser(login=self.bo.login_form, credential=credential)
+
+    def encode_item(self, item: ListedRefund) -> dict[str, Any]:
+        """A listed refund as a task message (its problem, an UnreadableField, as its parts)."""
+        data: dict[str, Any] = {
+            "refund_id": item.refund_id,
+            "version": item.version,
+            "status": item.status,
+            "one_by_one": item.one_by_one,
+        }
+        problem = item.problem
+        if problem is not None:
+            data["problem"] = [
+                getattr(problem, "field", ""),
+                getattr(problem, "selector", ""),
+                getattr(problem, "shown", ""),
+                str(problem),
+            ]
+        return data
+
+    def decode_item(self, data: dict[str, Any]) -> ListedRefund:
+        problem = None
+        if data.get("problem"):
+            field, selector, shown, message = data["problem"]
+            problem = UnreadableField(field, selector, shown, "")
+            problem.args = (message,)
+        return ListedRefund(
+            data["refund_id"], data["version"], data["status"], problem, data["one_by_one"]
+        )
+
+    def perform(self) -> RunResult:
         run = self.run
 
         async def work() -> None:
-            async with run.browser(login=self.bo.login_form, credential=credential) as web:
+            async with self.open_browser() as web:
                 async with web.lane() as lane:
                     await settle_acting(run, ACTING, live_reader(self.bo, web, lane))
                     todo = await self._pending_items(web, lane.page)
@@ -169,7 +202,7 @@ class RefundsRobot(BaseRobot):
             work,
             where=f"the shop at {self.bo.base}",
             report=self._write_report,
-            details=lambda: {"money": self.money},
+            details=lambda: {"money": self._money()},
             left_behind=lambda view: write_run(
                 self.run.ledger,
                 view,
@@ -334,6 +367,12 @@ class RefundsRobot(BaseRobot):
             refund.refund_fee,
             verified_as,
         )
+
+    def _money(self) -> Decimal:
+        """What this run approved: counted here, or by the cluster's workers in the ledger."""
+        if not self.run.cluster or self.run.dry_run:
+            return self.money
+        return Decimal(self.run.ledger.run_money(ROBOT, self.run.run_id)) / 100
 
     def _write_report(self, result: RunResult) -> Path:
         """The run's workbook, from the ledger (as `robots report` writes it later)."""

@@ -1,0 +1,64 @@
+"""The Celery configuration the coordinator and the workers share.
+
+A task is one item of one run (``robots.item``), on the robot's own queue
+(``robots.<robot>``), as JSON. Acknowledged late (after the item is worked), one prefetched
+per worker thread, and redelivered after ``visibility_timeout_s`` when its worker died: the
+ledger and the item holds make a second delivery safe (an item done is skipped; an item
+acting is settled from the live record; an item another process holds is left to it). No
+result backend: results are in the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from robots.errors import BrokerUnavailable
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+TASK = "robots.item"
+
+
+def queue_of(robot: str) -> str:
+    return f"robots.{robot}"
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced by ***, for logs and error lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def celery_app(broker: str, *, visibility_timeout_s: int) -> Celery:
+    from celery import Celery
+
+    app = Celery("robots", broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,  # acknowledged once worked: a killed worker's item comes back
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # a worker takes no more than it can start
+        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=3,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,  # what Flower shows
+        task_send_sent_event=True,
+    )
+    return app
+
+
+def unavailable(broker: str, exc: BaseException) -> BrokerUnavailable:
+    cause = " ".join(str(exc).split())[:300]
+    return BrokerUnavailable(
+        f"the broker at {masked(broker)} does not answer ({cause}); check robots.toml "
+        "[cluster] broker or ROBOTS_BROKER, and that Redis runs"
+    )

@@ -1,0 +1,238 @@
+"""The workers' side of the cluster: item tasks worked in a logged-in browser kept per shop.
+
+``robots worker`` is one Celery worker process with a pool of threads (``--pages``). Each
+task is one item of one coordinator's run (``robots.cluster.coordinator``); the thread that
+took it holds the item (``robots.cluster.holds``) for as long as it works it, and hands the
+work to the process's one asyncio loop, where a **station** per robot, scenario and shop
+keeps a browser logged in and up to ``--pages`` contexts (lanes) of it. The item goes
+through the robot's own handler, so through the engine's item lifecycle and acting
+protocol exactly as on one machine: a redelivered item that was left acting is re-read live
+and settled (landed → done, not landed → decided again), never pressed twice.
+
+What a worker counted for an item goes into the item's ledger row (``worked``), where the
+coordinator adds it up. A worker that finds the scenario unusable (it cannot be loaded, the
+browser will not start or log in, the unreadable-field guard trips) marks the run broken in
+the ledger; its coordinator stops the run with that line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections import Counter, OrderedDict
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from robots.cluster.coordinator import finished, noted
+from robots.cluster.holds import Holds
+from robots.errors import RobotsError, first_line
+from robots.ledger import Ledger
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
+    from robots.engine.run import Lane, Web
+    from robots.runtime.redaction import Redactor
+
+KEEP_RUNS = 4  # robot objects a station keeps, one per coordinator run it has seen lately
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Station:
+    """One robot against one shop in this process: its browser, its lanes, its runs."""
+
+    ws: Workspace
+    robot: str
+    scenario: str
+    base_url: str | None
+    pages: int
+    redactor: Redactor
+    loaded: Any = None
+    web: Web | None = None
+    lanes: asyncio.Queue[Lane] = field(default_factory=asyncio.Queue)
+    opened_lanes: int = 0
+    runs: OrderedDict[str, Any] = field(default_factory=OrderedDict)  # run id -> robot object
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    broken: str = ""  # why this station cannot work (then every item of it is left alone)
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def robot_for(self, run_id: str) -> Any:
+        """The robot as a worker of ``run_id`` (its counts, its ledger view of the run)."""
+        from robots.engine.run import RunOptions
+        from robots.registry import spec
+
+        found = self.runs.get(run_id)
+        if found is not None:
+            self.runs.move_to_end(run_id)
+            return found
+        robot_spec = spec(self.robot)
+        if self.loaded is None:
+            self.loaded = robot_spec.load_scenario(
+                self.ws.path(Path(self.scenario)), base_url=self.base_url
+            )
+        robot = robot_spec.build()(
+            self.ws,
+            self.loaded,
+            self.ws.path(Path(self.scenario)),
+            RunOptions(cluster=True, join_run=run_id),
+        )
+        self.runs[run_id] = robot
+        while len(self.runs) > KEEP_RUNS:
+            _, old = self.runs.popitem(last=False)
+            old.run.real_ledger.close()
+        if self.web is not None:  # the station's browser serves this run's robot too
+            self.web.run, robot.run.web = robot.run, self.web
+        return robot
+
+    async def open(self, robot: Any) -> None:
+        async with self.opening:  # one browser, whichever item comes first
+            if self.web is not None:
+                return
+            opening = robot.open_browser()  # the robot's credential is known from here
+            for secret in robot.run.secrets:
+                self.redactor.add(secret)
+            self.web = await self.stack.enter_async_context(opening)
+            logger.info("{}: browser open for {} ({})", self.robot, self.scenario, self.base_url)
+
+    async def lane(self, robot: Any) -> Lane:
+        if self.lanes.empty() and self.opened_lanes < self.pages:
+            self.opened_lanes += 1
+            assert self.web is not None
+            try:
+                return await self.stack.enter_async_context(robot.open_lane(self.web))
+            except BaseException:
+                self.opened_lanes -= 1
+                raise
+        return await self.lanes.get()
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+        for robot in self.runs.values():
+            robot.run.real_ledger.close()
+        self.runs.clear()
+
+
+class Runtime:
+    """A worker process's robots: one event loop in a thread of its own, a station per
+    robot, scenario and shop, an item hold per pool thread."""
+
+    def __init__(self, ws: Workspace, *, pages: int, redactor: Redactor) -> None:
+        self.ws, self.pages, self.redactor = ws, pages, redactor
+        self.ledger = Ledger.of(ws)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="robots-loop")
+        self.thread.start()
+        self.stations: dict[tuple[str, str, str | None], Station] = {}
+        self._local = threading.local()
+        self._all_holds: list[Holds] = []
+        self._holds_lock = threading.Lock()
+        self.worked: Counter[str] = Counter()  # what this process did, for its last line
+
+    def _holds(self) -> Holds:
+        holds: Holds | None = getattr(self._local, "holds", None)
+        if holds is None:
+            holds = self._local.holds = Holds(self.ws.ledger_url)
+            with self._holds_lock:
+                self._all_holds.append(holds)
+        return holds
+
+    # -- one task ---------------------------------------------------------------------------
+    def work(self, message: dict[str, Any]) -> str:
+        """Work one item message (in a pool thread); returns what became of it, for the log."""
+        robot, key, run_id = message["robot"], message["key"], message["run_id"]
+        view = self.ledger.get(robot, key)
+        if finished(view, run_id):
+            self._note_if_missing(robot, key, run_id, view)
+            return "finished already"
+        with self._holds().hold(robot, key) as mine:
+            if not mine:
+                return "held by another worker"
+            view = self.ledger.get(robot, key)  # as it is now that it is ours
+            if finished(view, run_id):
+                self._note_if_missing(robot, key, run_id, view)
+                return "finished already"
+            future = asyncio.run_coroutine_threadsafe(self._work(message), self.loop)
+            return future.result()
+
+    def _note_if_missing(self, robot: str, key: str, run_id: str, view: Any) -> None:
+        """An item finished for the run with nothing noted (its worker died between the
+        two writes): noted empty, so the coordinator stops waiting for it."""
+        if not noted(view, run_id):
+            self.ledger.note_worked(robot, key, run_id=run_id, counts={})
+
+    async def _work(self, message: dict[str, Any]) -> str:
+        from robots.engine.run import ITEM_TALLY
+
+        robot_name, key, run_id = message["robot"], message["key"], message["run_id"]
+        where = (robot_name, message["scenario"], message.get("base_url"))
+        station = self.stations.get(where)
+        if station is None:
+            station = self.stations[where] = Station(
+                self.ws, robot_name, where[1], where[2], self.pages, self.redactor
+            )
+        if station.broken:
+            self._broken(run_id, station.broken)
+            return "left alone: " + station.broken
+        try:
+            robot = station.robot_for(run_id)
+            await station.open(robot)
+            lane = await station.lane(robot)
+        except RobotsError as exc:
+            station.broken = f"worker {worker_name()}: {first_line(exc)}"
+            logger.error("{}", station.broken)
+            self._broken(run_id, station.broken)
+            return "left alone: " + station.broken
+        tally: Counter[str] = Counter()
+        token = ITEM_TALLY.set(tally)
+        try:
+            handler = getattr(robot, message["handler"])
+            await handler(robot.decode_item(message["item"]), lane)
+        except Exception as exc:  # a bug in the robot: this item fails, the worker goes on
+            logger.opt(exception=exc).bind(item=key).error("{} failed: {}", key, exc)
+            robot.run.ledger.give_up(robot_name, key, exc, run_id=run_id, evidence=[])
+            tally["system_exception"] += 1
+        finally:
+            ITEM_TALLY.reset(token)
+            robot.run.ledger.note_worked(robot_name, key, run_id=run_id, counts=dict(tally))
+            try:
+                await lane.next_item()
+            finally:
+                station.lanes.put_nowait(lane)
+        self.worked.update(tally)
+        if robot.run.broken:
+            self._broken(run_id, robot.run.broken)
+        return ", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "worked"
+
+    def _broken(self, run_id: str, why: str) -> None:
+        found = self.ledger.find_run(run_id)
+        if found is not None and not found.summary.get("broken"):
+            self.ledger.annotate_run(run_id, {"broken": why})
+
+    # -- the end ----------------------------------------------------------------------------
+    def close(self) -> None:
+        async def close_all() -> None:
+            for station in self.stations.values():
+                try:
+                    await station.close()
+                except Exception as exc:  # a browser already gone: nothing left to close
+                    logger.warning("closing {}: {}", station.robot, exc)
+
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+        for holds in self._all_holds:
+            holds.close()
+        self.ledger.close()
+
+
+__all__ = ["Runtime", "Station", "worker_name"]

@@ -1,0 +1,99 @@
+"""`robots worker`: one Celery worker of the cluster, working the items coordinators send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from robots.commands import WorkspaceOpt, console
+from robots.errors import ConfigError
+
+
+def worker(
+    robots: Annotated[
+        str,
+        typer.Option(help="Robots whose items this worker takes, comma-separated."),
+    ] = "refunds",
+    pages: Annotated[
+        int,
+        typer.Option(min=1, max=32, help="Items worked at once: browser pages, one per thread."),
+    ] = 2,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Work the cluster's items (robots.toml [cluster]); SIGTERM finishes the items in hand."""
+    from loguru import logger
+
+    from robots.cluster.app import TASK, celery_app, masked, queue_of, unavailable
+    from robots.cluster.worker import Runtime, worker_name
+    from robots.config import load_workspace
+    from robots.registry import ROBOTS, spec
+    from robots.runtime.logs import run_logging
+    from robots.runtime.redaction import Redactor
+
+    ws = load_workspace(workspace)
+    names = [n.strip() for n in robots.split(",") if n.strip()]
+    for name in names:
+        if name not in ROBOTS:
+            raise ConfigError(
+                f"names {name!r}; expected some of {', '.join(ROBOTS)}",
+                file="robots worker",
+                key="--robots",
+            )
+        if not spec(name).on_cluster:
+            raise ConfigError(
+                f"the {name} robot does not work on the cluster yet; run it with `robots run "
+                f"{name}` on one machine",
+                file="robots worker",
+                key="--robots",
+            )
+    broker = ws.broker_url
+    if not broker or not ws.ledger_url.startswith("postgresql"):
+        raise ConfigError(
+            "a worker needs the cluster: set [cluster] broker (Redis) and ledger (PostgreSQL) "
+            "in robots.toml, or ROBOTS_BROKER and ROBOTS_LEDGER",
+            file=str(ws.file),
+            key="cluster",
+        )
+    app = celery_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=2)
+    except Exception as exc:  # kombu's OperationalError, a refused socket
+        raise unavailable(broker, exc) from None
+    name = worker_name()
+    redactor = Redactor()
+    log_dir = ws.path(ws.config.paths.logs) / f"worker-{name}"
+    with run_logging(log_dir, redactor, console=console, console_level="INFO"):
+        runtime = Runtime(ws, pages=pages, redactor=redactor)
+
+        @app.task(name=TASK)
+        def item(message: dict[str, Any]) -> None:
+            outcome = runtime.work(message)
+            logger.bind(item=message["key"]).info("worked: {}", outcome)
+
+        logger.info(
+            "worker {} takes {} from {} with {} pages; logs in {}",
+            name,
+            ", ".join(names),
+            masked(broker),
+            pages,
+            log_dir,
+        )
+        celery_worker = app.Worker(
+            hostname=f"robots@{name}",
+            pool="threads",
+            concurrency=pages,
+            queues=[queue_of(n) for n in names],
+            loglevel="WARNING",
+            quiet=True,
+            redirect_stdouts=False,
+        )
+        try:
+            celery_worker.start()
+        finally:
+            runtime.close()
+            worked = ", ".join(f"{n} {k}" for k, n in sorted(runtime.worked.items())) or "nothing"
+            logger.info("worker {} stopped; it worked: {}", name, worked)
+    raise typer.Exit(celery_worker.exitcode or 0)

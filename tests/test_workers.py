@@ -1,0 +1,293 @@
+"""The cluster end to end on real servers: `robots worker` processes (Celery on Redis, one
+PostgreSQL ledger) working what `robots run refunds --cluster` sends them, against the
+sandbox, through workers that are SIGKILLed, a coordinator that is SIGKILLed, and a daily
+cap both workers race for. Every figure is checked against the shop's own audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from conftest import (
+    REDIS,
+    SCENARIO,
+    Workspace,
+    approvals,
+    expected_approvals,
+    reaped,
+    robot_env,
+    robots_cmd,
+    write_workspace,
+)
+
+pytestmark = [pytest.mark.browser]
+
+# short enough that a killed worker's item comes back within seconds in a test
+FAST = "visibility_timeout_s = 8\nresend_after_s = 4\n"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The tests' Redis database, emptied before and after (its queues are the test's)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"no Redis answers at {REDIS} ({exc}): run the tests through `make test`")
+    try:
+        yield REDIS
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def cluster_ws(
+    root: Path,
+    ws: Workspace,
+    ledger: str,
+    broker: str,
+    *,
+    tuning: str = FAST,
+    scenario_text: str | None = None,
+) -> Workspace:
+    if scenario_text is None:  # the ground truth assumes a cap no run of this size reaches
+        scenario_text = SCENARIO.read_text(encoding="utf-8").replace(
+            "daily_auto_total = 20000", "daily_auto_total = 100000000"
+        )
+    extra = f'[cluster]\nledger = "{ledger}"\nbroker = "{broker}"\n{tuning}'
+    return Workspace(
+        write_workspace(root, ws.sandbox.url, extra=extra, scenario_text=scenario_text),
+        ws.sandbox,
+    )
+
+
+def start_worker(ws: Workspace, n: int, *, pages: int = 2) -> subprocess.Popen[str]:
+    with (ws.root / f"worker-{n}.out").open("a", encoding="utf-8") as log:  # the child's own
+        return subprocess.Popen(
+            robots_cmd("worker", "--robots", "refunds", "--pages", str(pages), "-w", str(ws.root)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=robot_env(),
+            start_new_session=True,  # its Chromium goes with it when the group is killed
+        )
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def coordinator(ws: Workspace, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        robots_cmd("run", "refunds", "--cluster", "-w", str(ws.root), *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=robot_env(),
+        start_new_session=True,
+    )
+
+
+def ledger_states(url: str) -> Counter[str]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT state, count(*) FROM work_items GROUP BY state")
+            return Counter(dict(rows.fetchall()))
+    finally:
+        engine.dispose()
+
+
+def ledger_runs(url: str) -> list[tuple[str, object, str]]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT run_id, ended_at, summary FROM runs ORDER BY 1")
+            return [tuple(r) for r in rows.fetchall()]
+    finally:
+        engine.dispose()
+
+
+def wait_for_approvals(ws: Workspace, n: int, *, alive: list[subprocess.Popen[str]]) -> None:
+    """Until the shop's audit log holds ``n`` approvals (or a process it needs has ended)."""
+    while len(ws.sandbox.audit()) < n:
+        for proc in alive:
+            assert proc.poll() is None, f"{proc.args} ended early with {proc.returncode}"
+        time.sleep(0.2)
+
+
+def assert_the_ground_truth_once(ws: Workspace, ledger: str) -> None:
+    approved = approvals(ws)
+    assert max(approved.values()) == 1, [k for k, n in approved.items() if n > 1]
+    assert set(approved) == expected_approvals(ws)
+    states = ledger_states(ledger)
+    assert not states["acting"] and not states["pending"], states
+
+
+@pytest.mark.refunds(400)
+def test_two_workers_approve_the_ground_truth_once(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    workers = [start_worker(ws, n) for n in (1, 2)]
+    try:
+        run = coordinator(ws)
+        with reaped(run):
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+        for proc in workers:  # both did a share of the work
+            proc.send_signal(signal.SIGTERM)
+        for proc in workers:
+            assert proc.wait(timeout=120) == 0, (ws.root / "worker-1.out").read_text()
+    finally:
+        for proc in workers:
+            kill_group(proc)
+    assert_the_ground_truth_once(ws, postgres_url)
+    expected = len(expected_approvals(ws))
+    assert f"done: {expected} approved" in err, err
+    [(run_id, ended, _summary)] = ledger_runs(postgres_url)
+    assert ended is not None
+    report = ws.root / "reports" / f"refunds-{run_id}.xlsx"
+    assert report.is_file(), err
+    worker_logs = [(ws.root / f"worker-{n}.out").read_text() for n in (1, 2)]
+    for text in worker_logs:
+        assert "approved" in text, text[-2000:]
+
+
+@pytest.mark.refunds(400)
+def test_a_worker_killed_five_times_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    rng = random.Random(1604)
+    steady = start_worker(ws, 1)
+    victim = start_worker(ws, 2)
+    try:
+        run = coordinator(ws)
+        with reaped(run):
+            seen = 0
+            for _ in range(5):  # at random points: after a random number of approvals more
+                seen += rng.randint(8, 40)
+                wait_for_approvals(ws, seen, alive=[run, steady])
+                kill_group(victim)
+                victim = start_worker(ws, 2)
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    finally:
+        kill_group(victim)
+        kill_group(steady)
+    assert_the_ground_truth_once(ws, postgres_url)
+    assert (ws.root / "worker-2.out").read_text().count("takes refunds from") >= 6  # six starts
+
+
+@pytest.mark.refunds(300)
+def test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    workers = [start_worker(ws, n) for n in (1, 2)]
+    try:
+        first = coordinator(ws)
+        with reaped(first):
+            wait_for_approvals(ws, 30, alive=[first])
+            kill_group(first)
+        shown = subprocess.run(
+            robots_cmd("runs", "-w", str(ws.root)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=robot_env(),
+        )
+        assert "interrupted" in shown.stdout, shown.stdout
+        again = coordinator(ws)
+        with reaped(again):
+            _out, err = again.communicate(timeout=900)
+        assert again.returncode == 0, err
+    finally:
+        for proc in workers:
+            kill_group(proc)
+    assert_the_ground_truth_once(ws, postgres_url)
+    runs = ledger_runs(postgres_url)
+    assert len(runs) == 2 and runs[0][1] is None and runs[1][1] is not None, runs
+
+
+@pytest.mark.refunds(300)
+def test_the_daily_cap_holds_with_two_workers_racing(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    cap = 2500
+    text = SCENARIO.read_text(encoding="utf-8").replace(
+        "daily_auto_total = 20000", f"daily_auto_total = {cap}"
+    )
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url, scenario_text=text)
+    workers = [start_worker(ws, n, pages=3) for n in (1, 2)]
+    try:
+        run = coordinator(ws)
+        with reaped(run):
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    finally:
+        for proc in workers:
+            kill_group(proc)
+    audit = ws.sandbox.audit()
+    paid = [r for r in audit if r["action"] != "agree_return" and r["actor"] == "robot"]
+    assert max(approvals(ws).values()) == 1
+    assert 0 < sum(float(r["amount"]) for r in paid) <= cap
+    truth = ws.sandbox.truth()
+    paying = {rid for rid, t in truth.items() if t["action"] == "agree_refund"}
+    assert len({r["refund_id"] for r in paid}) < len(paying), "the cap never bound"
+    assert "DAILY_CAP_REACHED" in str(ledger_reasons(postgres_url))
+
+
+def ledger_reasons(url: str) -> Counter[str]:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT reason_code, count(*) FROM work_items GROUP BY 1")
+            return Counter({str(k): n for k, n in rows.fetchall()})
+    finally:
+        engine.dispose()
+
+
+def test_cluster_mistakes_are_one_clear_line(tmp_path: Path, postgres_url: str) -> None:
+    from conftest import free_port
+
+    root = write_workspace(tmp_path / "ws", "http://127.0.0.1:9/")
+
+    def robots(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            robots_cmd(*args, "-w", str(root)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=robot_env(**env),
+        )
+
+    no_cluster = robots("run", "refunds", "--cluster")
+    assert no_cluster.returncode == 2, no_cluster.stderr
+    assert "cluster.broker" in no_cluster.stderr.splitlines()[0], no_cluster.stderr
+    dry = robots("run", "refunds", "--cluster", "--dry-run")
+    assert dry.returncode == 2 and "--cluster" in dry.stderr.splitlines()[0], dry.stderr
+    dead = f"redis://:Hush-9917@127.0.0.1:{free_port()}/0"
+    for args in (("run", "refunds", "--cluster"), ("worker",)):
+        done = robots(*args, ROBOTS_BROKER=dead, ROBOTS_LEDGER=postgres_url)
+        assert done.returncode == 69, done.stderr
+        first = done.stderr.strip().splitlines()[0]
+        assert first.startswith("BrokerUnavailable: the broker at redis://:***@"), done.stderr
+        assert "Hush-9917" not in done.stderr
+    worker_alone = robots("worker")
+    assert worker_alone.returncode == 2, worker_alone.stderr
+    assert "cluster" in worker_alone.stderr.splitlines()[0]
