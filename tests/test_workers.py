@@ -310,3 +310,60 @@ def test_cluster_mistakes_are_one_clear_line(tmp_path: Path, postgres_url: str) 
     worker_alone = robots("worker")
     assert worker_alone.returncode == 2, worker_alone.stderr
     assert "cluster" in worker_alone.stderr.splitlines()[0]
+
+
+def test_a_page_scan_through_two_workers_finds_the_ground_truth(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """The crawl runs in the coordinator; each product list's pages go to the workers as it
+    is crawled; the findings in the shared ledger meet the same ground truth as one machine."""
+    import json
+
+    from conftest import start_sandbox, stop_sandbox, write_pagescan_workspace
+    from test_pagescan_robot import check_against_truth
+
+    sb = start_sandbox(tmp_path / "shop", refunds=1, products=320, seed=5)
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        root = write_pagescan_workspace(tmp_path / "ws", sb.url, sb.data / "price-list.xlsx")
+        with (root / "robots.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'\n[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}')
+        for n in (1, 2):
+            with (root / f"worker-{n}.out").open("a", encoding="utf-8") as log:
+                workers.append(
+                    subprocess.Popen(
+                        robots_cmd("worker", "--robots", "pagescan", "-w", str(root)),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                        env=robot_env(),
+                        start_new_session=True,
+                    )
+                )
+        done = subprocess.run(
+            robots_cmd("run", "pagescan", "--cluster", "-w", str(root)),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=robot_env(),
+        )
+        assert done.returncode == 0, done.stderr
+        assert "complete: 320 pages read" in done.stderr, done.stderr
+        engine = sqlalchemy.create_engine(postgres_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.exec_driver_sql(
+                    "SELECT state, details FROM work_items WHERE robot = 'pagescan'"
+                ).fetchall()
+        finally:
+            engine.dispose()
+        items = [{"state": r[0], "details": json.dumps(r[1])} for r in rows]
+        assert len(items) == 320 and {i["state"] for i in items} == {"done"}
+        check_against_truth(sb, items)  # type: ignore[arg-type]
+        for n in (1, 2):  # both workers read pages
+            assert "pages_read" in (root / f"worker-{n}.out").read_text()
+        assert list((root / "reports").glob("pagescan-*.xlsx"))
+    finally:
+        for proc in workers:
+            kill_group(proc)
+        stop_sandbox(sb)

@@ -162,6 +162,7 @@ class Dispatch:
                         "run_id": run.run_id,
                         "dry_run": run.dry_run,
                         "handler": name,
+                        "shared": robot.shared(),
                         "key": key,
                         "item": robot.encode_item(x),
                     },
@@ -181,14 +182,26 @@ class Dispatch:
         is finished in the ledger, or the run is asked to stop (what is still queued is taken
         off the queue and stays pending for the next run)."""
         jobs = self.jobs(run, todo, handle)
-        if feed is not None:
-            async for more in feed:
-                jobs += self.jobs(run, more, handle)
         for hook in run.hooks:
             hook.work_started(run, len(jobs))
         try:
             if jobs:
                 await asyncio.to_thread(self._send, jobs)
+            if feed is not None:  # a crawl: each batch goes out as it comes, the workers start
+                try:
+                    async for more in feed:
+                        batch = self.jobs(run, more, handle)
+                        await asyncio.to_thread(self._send, batch)
+                        jobs += batch
+                        for hook in run.hooks:
+                            hook.work_grew(run, len(jobs))
+                        if run.stop.requested:
+                            break
+                finally:
+                    close = getattr(feed, "aclose", None)
+                    if close is not None:
+                        await close()
+            if jobs:
                 logger.info("{} items sent to the workers on queue {}", len(jobs), self.queue)
                 await self._watch(run, jobs)
         finally:

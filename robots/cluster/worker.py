@@ -65,7 +65,7 @@ class Station:
     broken: str = ""  # why this station cannot work (then every item of it is left alone)
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def robot_for(self, run_id: str) -> Any:
+    def robot_for(self, run_id: str, shared: dict[str, Any]) -> Any:
         """The robot as a worker of ``run_id`` (its counts, its ledger view of the run)."""
         from robots.engine.run import RunOptions
         from robots.registry import spec
@@ -85,6 +85,7 @@ class Station:
             self.ws.path(Path(self.scenario)),
             RunOptions(cluster=True, join_run=run_id),
         )
+        robot.join(shared)
         self.runs[run_id] = robot
         while len(self.runs) > KEEP_RUNS:
             _, old = self.runs.popitem(last=False)
@@ -183,7 +184,7 @@ class Runtime:
             self._broken(run_id, station.broken)
             return "left alone: " + station.broken
         try:
-            robot = station.robot_for(run_id)
+            robot = station.robot_for(run_id, message.get("shared") or {})
             await station.open(robot)
             lane = await station.lane(robot)
         except RobotsError as exc:

@@ -60,6 +60,14 @@ class BaseRobot:
         url = getattr(shop, "base_url", None)
         return str(url) if url is not None else None
 
+    def shared(self) -> dict[str, Any]:
+        """What a worker's copy of this robot must share with the coordinator's (JSON),
+        beyond the run id: ``join`` takes it on the worker's side."""
+        return {}
+
+    def join(self, shared: dict[str, Any]) -> None:
+        """A worker's copy of the robot takes what the coordinator's ``shared`` gave."""
+
     def encode_item(self, item: Any) -> Any:
         """An item of the work loop as JSON for a task message; ``decode_item`` undoes it."""
         from pydantic import TypeAdapter

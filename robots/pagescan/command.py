@@ -9,6 +9,7 @@ import typer
 
 from robots.commands import (
     BaseUrlOpt,
+    ClusterOpt,
     LimitOpt,
     ScenarioOpt,
     TargetOpt,
@@ -31,9 +32,19 @@ def run(
         Path | None, typer.Option(help="Approved price list (.xlsx), overriding the scenario's.")
     ] = None,
     verbose: VerboseOpt = False,
+    cluster: ClusterOpt = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Check every product page for price errors and banned words; never changes the shop."""
+    if cluster and price_list is not None:  # the workers check prices: they read the scenario's
+        from robots.errors import ConfigError
+
+        raise ConfigError(
+            "the cluster's workers check against the scenario's price list; set "
+            "price_list.file in the scenario instead of --price-list",
+            file="robots run pagescan",
+            key="--price-list",
+        )
     run_robot(
         "pagescan",
         workspace=workspace,
@@ -42,11 +53,13 @@ def run(
         base_url=base_url,
         verbose=verbose,
         limit=limit,
+        cluster=cluster,
         scenario_options={"price_list": price_list},
         robot_options={"only": only},
     )
 
 
+ON_CLUSTER = True  # `robots run pagescan --cluster`: the cluster's workers read the pages
 TITLE = "商品页巡检"  # what ops read: run summaries, the open-exceptions workbook
 COUNT_NAMES = {"pages_read": "pages", "pages_with_findings": "with findings"}
 EXCEPTION_COUNTS = ("pages_with_findings", "page_unreadable", "system_exception")

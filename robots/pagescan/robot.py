@@ -13,6 +13,7 @@ import dataclasses
 import enum
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ class PageScanRobot(BaseRobot):
     """One run of the page scan against one storefront."""
 
     NAME = ROBOT
+    ITEM = str  # a product page URL
     scenario: PageScanScenario
 
     def __init__(
@@ -121,13 +123,13 @@ class PageScanRobot(BaseRobot):
         self.complete = False
         self.ready_seen, self.not_ready = False, 0
         self.pages_ok, self.field_hits = 0, Counter[str]()
+        rps = scenario.crawl.requests_per_second
+        limiter = AsyncLimiter(rps, 1.0) if rps >= 1 else AsyncLimiter(1, 1.0 / rps)
+        self.shop = Storefront(scenario, limiter)
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
-        run = self.run
-        rps = self.scenario.crawl.requests_per_second
-        limiter = AsyncLimiter(rps, 1.0) if rps >= 1 else AsyncLimiter(1, 1.0 / rps)
-        shop = Storefront(self.scenario, limiter)
+        run, shop = self.run, self.shop
 
         async def work() -> None:
             if self.resumed_from:
@@ -135,7 +137,7 @@ class PageScanRobot(BaseRobot):
                     "resuming scan {} (left unfinished by {})", self.scan_id, self.resumed_from
                 )
             logger.info("scan {}", self.scan_id)
-            async with run.browser(args=shop.launch_args()) as web:
+            async with self.open_browser() as web:
                 todo: list[str] = []
                 feed = None
                 if self.only:
@@ -144,9 +146,9 @@ class PageScanRobot(BaseRobot):
                     feed = self._crawled(web, shop)
                 await run.work(
                     todo,
-                    lambda url, lane: self._item(shop, lane, url),
+                    self._page,
                     lanes=self.parallel,
-                    lane=lambda: web.lane(anonymous=True, prepare=shop.prepare),
+                    lane=lambda: self.open_lane(web),
                     feed=feed,
                 )
                 if not self.to_read:
@@ -166,6 +168,19 @@ class PageScanRobot(BaseRobot):
             summary={"scan": self.scan_id, "partial": bool(self.only)},
             details=lambda: {"scan": self.scan_id, "complete": self.complete},
         )
+
+    # -- what the cluster's workers need (robots.cluster.worker) ---------------------------
+    def open_browser(self) -> AbstractAsyncContextManager[Web]:
+        return self.run.browser(args=self.shop.launch_args())
+
+    def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
+        return web.lane(anonymous=True, prepare=self.shop.prepare)
+
+    def shared(self) -> dict[str, Any]:
+        return {"scan": self.scan_id}  # a worker's pages are the coordinator's scan's
+
+    def join(self, shared: dict[str, Any]) -> None:
+        self.scan_id = str(shared.get("scan") or self.scan_id)
 
     def _scan_to_work_on(self) -> str:
         """An unfinished full scan of this scenario is resumed; otherwise a new one starts."""
@@ -244,6 +259,9 @@ class PageScanRobot(BaseRobot):
         }[crawl.source]
 
     # -- one page -------------------------------------------------------------------------
+    async def _page(self, url: str, lane: Lane) -> None:
+        await self._item(self.shop, lane, url)
+
     async def _item(self, shop: Storefront, lane: Lane, url: str) -> None:
         run = self.run
         key = f"{self.scan_id}|{item_path(url)}"
@@ -258,7 +276,7 @@ class PageScanRobot(BaseRobot):
             self.pages_ok += 1
             self.field_hits.update(product.matched)
             result = self._check(product)
-            item.done(details=_to_json(result))
+            item.done(details={**_to_json(result), "matched": sorted(product.matched)})
             run.ledger.remember(
                 ROBOT,
                 {f"{self.shop_key}|{sku}": price for sku, price in result.shown_prices.items()},
@@ -283,14 +301,21 @@ class PageScanRobot(BaseRobot):
             for n in ("subtitle", "detail", "page_price", "image_alts", "sku_name")
             if getattr(p, n) is not None
         ] + list(p.extra)
-        never = [n for n in named if not self.field_hits[n]]
-        if self.pages_ok < self.ws.config.early_stop.min_items or not never or self.run.broken:
+        pages_ok, field_hits = self.pages_ok, self.field_hits
+        if self.run.cluster:  # the workers read the pages: what each matched is in the ledger
+            pages_ok, field_hits = 0, Counter[str]()
+            for view in self.run.ledger.items(ROBOT, key_prefix=f"{self.scan_id}|"):
+                if view.run_id == self.run.run_id and "matched" in view.details:
+                    pages_ok += 1
+                    field_hits.update(view.details["matched"])
+        never = [n for n in named if not field_hits[n]]
+        if pages_ok < self.ws.config.early_stop.min_items or not never or self.run.broken:
             return
         shown = ", ".join(
             f"product.{n} ({(p.extra.get(n) or getattr(p, n)).selector!r})" for n in never
         )
         raise ScenarioUnreadable(
-            f"the scenario's {shown} matched nothing on any of the {self.pages_ok} product "
+            f"the scenario's {shown} matched nothing on any of the {pages_ok} product "
             "pages read: fix the selector or leave the field out (a text never read is never "
             "checked)"
         )
