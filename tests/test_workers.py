@@ -72,10 +72,12 @@ def cluster_ws(
     )
 
 
-def start_worker(ws: Workspace, n: int, *, pages: int = 2) -> subprocess.Popen[str]:
-    with (ws.root / f"worker-{n}.out").open("a", encoding="utf-8") as log:  # the child's own
+def start_worker(
+    root: Path, n: int, *, pages: int = 2, robots: str = "refunds"
+) -> subprocess.Popen[str]:
+    with (root / f"worker-{n}.out").open("a", encoding="utf-8") as log:  # the child's own
         return subprocess.Popen(
-            robots_cmd("worker", "--robots", "refunds", "--pages", str(pages), "-w", str(ws.root)),
+            robots_cmd("worker", "--robots", robots, "--pages", str(pages), "-w", str(root)),
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -101,34 +103,34 @@ def coordinator(ws: Workspace, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def ledger_states(url: str) -> Counter[str]:
+def pg_rows(url: str, sql: str) -> list[tuple]:
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT state, count(*) FROM work_items GROUP BY state")
-            return Counter(dict(rows.fetchall()))
+            return [tuple(r) for r in conn.exec_driver_sql(sql).fetchall()]
     finally:
         engine.dispose()
+
+
+def coordinate(ws: Workspace) -> str:
+    """A coordinator run to its end, which must be clean; its stderr."""
+    run = coordinator(ws)
+    with reaped(run):
+        _out, err = run.communicate(timeout=900)
+    assert run.returncode == 0, err
+    return err
+
+
+def ledger_states(url: str) -> Counter[str]:
+    return Counter(dict(pg_rows(url, "SELECT state, count(*) FROM work_items GROUP BY state")))
 
 
 def acting_keys(url: str) -> set[str]:
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT item_key FROM work_items WHERE state = 'acting'")
-            return {r[0] for r in rows.fetchall()}
-    finally:
-        engine.dispose()
+    return {r[0] for r in pg_rows(url, "SELECT item_key FROM work_items WHERE state = 'acting'")}
 
 
-def ledger_runs(url: str) -> list[tuple[str, object, str]]:
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT run_id, ended_at, summary FROM runs ORDER BY 1")
-            return [tuple(r) for r in rows.fetchall()]
-    finally:
-        engine.dispose()
+def ledger_runs(url: str) -> list[tuple]:
+    return pg_rows(url, "SELECT run_id, ended_at, summary FROM runs ORDER BY 1")
 
 
 def wait_for_approvals(ws: Workspace, n: int, *, alive: list[subprocess.Popen[str]]) -> None:
@@ -152,12 +154,9 @@ def test_two_workers_approve_the_ground_truth_once(
     tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
 ) -> None:
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
-    workers = [start_worker(ws, n) for n in (1, 2)]
+    workers = [start_worker(ws.root, n) for n in (1, 2)]
     try:
-        run = coordinator(ws)
-        with reaped(run):
-            _out, err = run.communicate(timeout=900)
-        assert run.returncode == 0, err
+        err = coordinate(ws)
         for proc in workers:  # both did a share of the work
             proc.send_signal(signal.SIGTERM)
         for proc in workers:
@@ -189,8 +188,8 @@ def test_a_worker_killed_five_times_loses_nothing_and_doubles_nothing(
             "faults", path_prefix=f"/refunds/{rid}/approve", count=1, after=True, delay_s=0.6
         )
     rng = random.Random(1604)
-    steady = start_worker(ws, 1)
-    victim = start_worker(ws, 2)
+    steady = start_worker(ws.root, 1)
+    victim = start_worker(ws.root, 2)
     caught_acting: set[str] = set()
     try:
         run = coordinator(ws)
@@ -201,7 +200,7 @@ def test_a_worker_killed_five_times_loses_nothing_and_doubles_nothing(
                 wait_for_approvals(ws, seen, alive=[run, steady])
                 caught_acting |= acting_keys(postgres_url)
                 kill_group(victim)
-                victim = start_worker(ws, 2)
+                victim = start_worker(ws.root, 2)
             _out, err = run.communicate(timeout=900)
         assert run.returncode == 0, err
     finally:
@@ -217,7 +216,7 @@ def test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes(
     tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
 ) -> None:
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
-    workers = [start_worker(ws, n) for n in (1, 2)]
+    workers = [start_worker(ws.root, n) for n in (1, 2)]
     try:
         first = coordinator(ws)
         with reaped(first):
@@ -231,10 +230,7 @@ def test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes(
             env=robot_env(),
         )
         assert "interrupted" in shown.stdout, shown.stdout
-        again = coordinator(ws)
-        with reaped(again):
-            _out, err = again.communicate(timeout=900)
-        assert again.returncode == 0, err
+        coordinate(ws)
     finally:
         for proc in workers:
             kill_group(proc)
@@ -252,12 +248,9 @@ def test_the_daily_cap_holds_with_two_workers_racing(
         "daily_auto_total = 20000", f"daily_auto_total = {cap}"
     )
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url, scenario_text=text)
-    workers = [start_worker(ws, n, pages=3) for n in (1, 2)]
+    workers = [start_worker(ws.root, n, pages=3) for n in (1, 2)]
     try:
-        run = coordinator(ws)
-        with reaped(run):
-            _out, err = run.communicate(timeout=900)
-        assert run.returncode == 0, err
+        coordinate(ws)
     finally:
         for proc in workers:
             kill_group(proc)
@@ -272,13 +265,8 @@ def test_the_daily_cap_holds_with_two_workers_racing(
 
 
 def ledger_reasons(url: str) -> Counter[str]:
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT reason_code, count(*) FROM work_items GROUP BY 1")
-            return Counter({str(k): n for k, n in rows.fetchall()})
-    finally:
-        engine.dispose()
+    rows = pg_rows(url, "SELECT reason_code, count(*) FROM work_items GROUP BY 1")
+    return Counter({str(k): n for k, n in rows})
 
 
 def test_cluster_mistakes_are_one_clear_line(tmp_path: Path, postgres_url: str) -> None:
@@ -328,18 +316,7 @@ def test_a_page_scan_through_two_workers_finds_the_ground_truth(
         root = write_pagescan_workspace(tmp_path / "ws", sb.url, sb.data / "price-list.xlsx")
         with (root / "robots.toml").open("a", encoding="utf-8") as toml:
             toml.write(f'\n[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}')
-        for n in (1, 2):
-            with (root / f"worker-{n}.out").open("a", encoding="utf-8") as log:
-                workers.append(
-                    subprocess.Popen(
-                        robots_cmd("worker", "--robots", "pagescan", "-w", str(root)),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                        env=robot_env(),
-                        start_new_session=True,
-                    )
-                )
+        workers += [start_worker(root, n, robots="pagescan") for n in (1, 2)]
         done = subprocess.run(
             robots_cmd("run", "pagescan", "--cluster", "-w", str(root)),
             capture_output=True,
@@ -349,14 +326,9 @@ def test_a_page_scan_through_two_workers_finds_the_ground_truth(
         )
         assert done.returncode == 0, done.stderr
         assert "complete: 320 pages read" in done.stderr, done.stderr
-        engine = sqlalchemy.create_engine(postgres_url)
-        try:
-            with engine.connect() as conn:
-                rows = conn.exec_driver_sql(
-                    "SELECT state, details FROM work_items WHERE robot = 'pagescan'"
-                ).fetchall()
-        finally:
-            engine.dispose()
+        rows = pg_rows(
+            postgres_url, "SELECT state, details FROM work_items WHERE robot = 'pagescan'"
+        )
         items = [{"state": r[0], "details": json.dumps(r[1])} for r in rows]
         assert len(items) == 320 and {i["state"] for i in items} == {"done"}
         check_against_truth(sb, items)  # type: ignore[arg-type]

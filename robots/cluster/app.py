@@ -56,6 +56,18 @@ def celery_app(broker: str, *, visibility_timeout_s: int) -> Celery:
     return app
 
 
+def connected_app(broker: str, *, visibility_timeout_s: int) -> Celery:
+    """``celery_app`` once the broker answers; ``BrokerUnavailable`` (one line) if it does not."""
+    app = celery_app(broker, visibility_timeout_s=visibility_timeout_s)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=2)
+    except Exception as exc:  # kombu's OperationalError, a refused socket
+        app.close()
+        raise unavailable(broker, exc) from None
+    return app
+
+
 def unavailable(broker: str, exc: BaseException) -> BrokerUnavailable:
     cause = " ".join(str(exc).split())[:300]
     return BrokerUnavailable(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from robots.cluster.app import TASK, celery_app, queue_of, unavailable
+from robots.cluster.app import TASK, connected_app, queue_of
 from robots.cluster.holds import Holds
 from robots.engine.item import Count
 from robots.errors import ConfigError
@@ -96,12 +96,7 @@ class Dispatch:
                 file=str(ws.file),
                 key="cluster.ledger",
             )
-        app = celery_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
-        try:
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=2)
-        except Exception as exc:  # kombu's OperationalError, a refused socket
-            raise unavailable(broker, exc) from None
+        app = connected_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
         return cls(ws, robot, app, Holds(ws.ledger_url))
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ def worker(
     """Work the cluster's items (robots.toml [cluster]); SIGTERM finishes the items in hand."""
     from loguru import logger
 
-    from robots.cluster.app import TASK, celery_app, masked, queue_of, unavailable
+    from robots.cluster.app import TASK, connected_app, masked, queue_of
     from robots.cluster.worker import Runtime, worker_name
     from robots.config import load_workspace
     from robots.registry import ROBOTS, spec
@@ -56,12 +56,7 @@ def worker(
             file=str(ws.file),
             key="cluster",
         )
-    app = celery_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=2)
-    except Exception as exc:  # kombu's OperationalError, a refused socket
-        raise unavailable(broker, exc) from None
+    app = connected_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
     name = worker_name()
     redactor = Redactor()
     log_dir = ws.path(ws.config.paths.logs) / f"worker-{name}"

@@ -205,7 +205,7 @@ class RobotRun:
         cfg = ws.config
         self.retry = RetryPolicy(cfg.retry.attempts, cfg.retry.wait_initial_s, cfg.retry.wait_max_s)
         self.run_id = options.join_run or new_run_id(run_prefix or robot)
-        self.cluster, self.joined = options.cluster, options.join_run is not None
+        self.cluster = options.cluster
         self.dispatch: Any = None  # the coordinator's side of the cluster (robots.cluster)
         self._keys: dict[int, str] = {}  # with the cluster: each claimed item's ledger key
         self.run_dir = ws.path(cfg.paths.logs) / self.run_id
