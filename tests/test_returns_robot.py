@@ -43,10 +43,10 @@ pytestmark = pytest.mark.browser
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "returns.toml"
 
 
-def workspace(root: Path, sandbox_url: str) -> Path:
+def workspace(root: Path, sandbox_url: str, *, extra: str = "") -> Path:
     """The refunds test workspace (its shop target too), with the warehouse terminal's
-    credential and a returns target."""
-    write_workspace(root, sandbox_url)
+    credential and a returns target (``extra``: more of robots.toml)."""
+    write_workspace(root, sandbox_url, extra=extra)
     creds = root / "secrets" / "credentials.toml"
     creds.write_text(
         creds.read_text() + f'[demo-warehouse]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n'

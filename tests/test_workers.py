@@ -20,6 +20,7 @@ import sqlalchemy
 from conftest import (
     REDIS,
     SCENARIO,
+    Sandbox,
     Workspace,
     approvals,
     expected_approvals,
@@ -73,7 +74,7 @@ def cluster_ws(
 
 
 def start_worker(
-    root: Path, n: int, *, pages: int = 2, robots: str = "refunds"
+    root: Path, n: int, *, pages: int = 2, robots: str = "refunds", **env: str
 ) -> subprocess.Popen[str]:
     with (root / f"worker-{n}.out").open("a", encoding="utf-8") as log:  # the child's own
         return subprocess.Popen(
@@ -81,7 +82,7 @@ def start_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
-            env=robot_env(),
+            env=robot_env(**env),
             start_new_session=True,  # its Chromium goes with it when the group is killed
         )
 
@@ -339,3 +340,65 @@ def test_a_page_scan_through_two_workers_finds_the_ground_truth(
         for proc in workers:
             kill_group(proc)
         stop_sandbox(sb)
+
+
+@pytest.mark.parcels(200)
+@pytest.mark.refunds(5)
+def test_returns_through_a_worker_at_the_terminal_link_each_parcel_once(
+    tmp_path: Path, sandbox: Sandbox, display: str, postgres_url: str, redis_url: str
+) -> None:
+    """The run exports the parcel list from the terminal; one worker on the terminal's
+    display (two pages for the back-office searches) links them; it is SIGKILLed once
+    mid-run and started again. Links meet the one-machine goals, none is made twice."""
+    from conftest import start_terminal
+    from test_returns_robot import links, truth
+    from test_returns_robot import workspace as returns_workspace
+
+    extra = f'[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}'
+    terminal = start_terminal(sandbox, display, tmp_path / "exports")
+    worker = None
+    try:
+        root = returns_workspace(tmp_path / "ws", sandbox.url, extra=extra)
+        worker = start_worker(root, 1, robots="returns", DISPLAY=display)
+        run = subprocess.Popen(
+            robots_cmd("run", "returns", "--cluster", "-w", str(root)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=robot_env(DISPLAY=display),
+            start_new_session=True,
+        )
+        with reaped(run):
+            while len(links(sandbox)) < 40:
+                assert run.poll() is None and worker.poll() is None, (
+                    root / "worker-1.out"
+                ).read_text()[-3000:]
+                time.sleep(0.2)
+            kill_group(worker)
+            worker = start_worker(root, 1, robots="returns", DISPLAY=display)
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    finally:
+        if worker is not None:
+            kill_group(worker)
+        terminal.stop()
+    made = links(sandbox)
+    assert len({r["parcel_id"] for r in made}) == len(made)  # no parcel linked twice
+    expected = truth(sandbox)
+    right = [r for r in made if expected[r["parcel_id"]]["target"] == r["target"]]
+    with_order = [t for t in expected.values() if t["order_id"]]
+    precision, recall = len(right) / len(made), len(right) / len(with_order)
+    assert precision >= 0.995 and recall >= 0.90, (precision, recall)
+    states = Counter(
+        dict(pg_rows(postgres_url, "SELECT state, count(*) FROM work_items GROUP BY state"))
+    )
+    assert not states["acting"] and not states["pending"], states
+    assert sum(states.values()) == len(expected), states  # every parcel reached an end
+    linked_rows = pg_rows(
+        postgres_url, "SELECT count(*) FROM work_items WHERE strpos(details::text, 'linked_to') > 0"
+    )
+    assert linked_rows[0][0] == len(made)
+    assert f"{len(made)} linked" in err, err
+    log = (root / "worker-1.out").read_text()
+    assert log.count("takes returns from") == 2 and "linked" in log
+    assert list((root / "reports").glob("returns-*.xlsx"))

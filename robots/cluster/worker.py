@@ -61,6 +61,7 @@ class Station:
     lanes: asyncio.Queue[Lane] = field(default_factory=asyncio.Queue)
     opened_lanes: int = 0
     runs: OrderedDict[str, Any] = field(default_factory=OrderedDict)  # run id -> robot object
+    prepared: set[str] = field(default_factory=set)  # runs whose robot's prepare_worker ran
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     broken: str = ""  # why this station cannot work (then every item of it is left alone)
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -88,8 +89,8 @@ class Station:
         robot.join(shared)
         self.runs[run_id] = robot
         while len(self.runs) > KEEP_RUNS:
-            _, old = self.runs.popitem(last=False)
-            old.run.real_ledger.close()
+            old_id, old = self.runs.popitem(last=False)
+            self._release(old_id, old)
         if self.web is not None:  # the station's browser serves this run's robot too
             self.web.run, robot.run.web = robot.run, self.web
         return robot
@@ -104,6 +105,22 @@ class Station:
             self.web = await self.stack.enter_async_context(opening)
             logger.info("{}: browser open for {} ({})", self.robot, self.scenario, self.base_url)
 
+    async def prepare(self, run_id: str, robot: Any) -> None:
+        """The robot's own worker setup (``BaseRobot.prepare_worker``), once per run."""
+        if run_id in self.prepared:
+            return
+        await robot.prepare_worker()
+        for secret in robot.run.secrets:
+            self.redactor.add(secret)
+        self.prepared.add(run_id)
+
+    def _release(self, run_id: str, robot: Any) -> None:
+        self.prepared.discard(run_id)
+        try:
+            robot.release_worker()
+        finally:
+            robot.run.real_ledger.close()
+
     async def lane(self, robot: Any) -> Lane:
         if self.lanes.empty() and self.opened_lanes < self.pages:
             self.opened_lanes += 1
@@ -117,8 +134,8 @@ class Station:
 
     async def close(self) -> None:
         await self.stack.aclose()
-        for robot in self.runs.values():
-            robot.run.real_ledger.close()
+        for run_id, robot in list(self.runs.items()):
+            self._release(run_id, robot)
         self.runs.clear()
 
 
@@ -186,6 +203,7 @@ class Runtime:
         try:
             robot = station.robot_for(run_id, message.get("shared") or {})
             await station.open(robot)
+            await station.prepare(run_id, robot)
             lane = await station.lane(robot)
         except RobotsError as exc:
             station.broken = f"worker {worker_name()}: {first_line(exc)}"

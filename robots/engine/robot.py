@@ -60,6 +60,13 @@ class BaseRobot:
         url = getattr(shop, "base_url", None)
         return str(url) if url is not None else None
 
+    async def prepare_worker(self) -> None:
+        """What a worker's copy of the robot opens before its first item, beyond the
+        browser (the returns robot: the terminal on the worker's display)."""
+
+    def release_worker(self) -> None:
+        """Closes what ``prepare_worker`` opened."""
+
     def shared(self) -> dict[str, Any]:
         """What a worker's copy of this robot must share with the coordinator's (JSON),
         beyond the run id: ``join`` takes it on the worker's side."""

@@ -9,6 +9,7 @@ from robots.commands import done_line, robot_command
 run = robot_command(
     "returns", "Link unlabelled returned parcels to their orders through the warehouse terminal."
 )
+ON_CLUSTER = True  # `robots run returns --cluster`: workers with the terminal link the parcels
 TITLE = "无名件"  # what ops read: run summaries, the open-exceptions workbook
 COUNT_NAMES = {
     "linked": "linked",

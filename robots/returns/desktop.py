@@ -8,9 +8,13 @@ step first puts the pointer inside the window it types into.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
+import re
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,34 @@ class Desktop:
 
     def close(self) -> None:
         self._x.close()
+
+    @contextlib.contextmanager
+    def held(self, *, timeout_s: float = 120.0) -> Iterator[None]:
+        """The display's keyboard and mouse, for this process only while the block runs.
+
+        Every process that types on one display (a run exporting, cluster workers linking)
+        takes this lock around each whole step, so two never type into one form at once. It
+        is a lock file in the temporary directory, released by the kernel if the holder dies.
+        """
+        name = re.sub(r"[^0-9A-Za-z.]+", "_", self.name)
+        path = Path(tempfile.gettempdir()) / f"robots-desktop-{name}.lock"
+        with path.open("a+") as f:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise DesktopError(
+                            f"DISPLAY={self.name} stayed in another process's hands for "
+                            f"{timeout_s:.0f} s (lock file {path})"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     # -- windows --------------------------------------------------------------------------
     def _title(self, win: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from robots.returns.matching import LINK, SUGGEST, UnlabelledParcel, match_candi
 from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
+from robots.runtime.credentials import Credential
 
 ROBOT = "returns"
 
@@ -61,56 +63,95 @@ ACTING = ActingRules[str](judge=judge, describe=lambda now: now or "(not linked)
 
 
 class ReturnsRobot(BaseRobot):
-    """One run of the returns robot: one terminal, one back office."""
+    """One run of the returns robot: one terminal, one back office.
+
+    On the cluster (``robots run returns --cluster``) the run exports the parcel list from
+    the terminal of its own machine and sends the parcels to the workers that take
+    ``returns``: each worker searches the back office on its pages and types the links into
+    the terminal on its own display (``prepare_worker``). Whoever types holds the display
+    (``Desktop.held``) for that one step, so the run's export and a worker's links on one
+    machine never type into one form at once."""
 
     NAME, REASONS = ROBOT, REASONS
+    ITEM = UnlabelledParcel
     scenario: ReturnsScenario
 
     def setup(self) -> None:
         self.bo = ReturnsBackOffice(self.scenario)
+        self.desktop: Desktop | None = None
+        self.terminal: WarehouseTerminal | None = None
+        self._creds: tuple[Credential, Credential] | None = None
 
-    # -- entry point ----------------------------------------------------------------------
-    def perform(self) -> RunResult:
-        store = self.ws.credentials()
-        web_credential = store.get(self.scenario.shop.credential)
-        terminal_credential = store.get(self.scenario.terminal.credential)
-        self.run.secrets += [*web_credential.secrets, *terminal_credential.secrets]
-        run = self.run
+    def _credentials(self) -> tuple[Credential, Credential]:
+        """The back office's and the terminal's credentials (read once, kept out of logs)."""
+        if self._creds is None:
+            store = self.ws.credentials()
+            web = store.get(self.scenario.shop.credential)
+            terminal = store.get(self.scenario.terminal.credential)
+            self.run.secrets += [*web.secrets, *terminal.secrets]
+            self._creds = web, terminal
+        return self._creds
 
-        async def work() -> None:
+    def open_browser(self) -> AbstractAsyncContextManager[Web]:
+        web, _ = self._credentials()
+        return self.run.browser(login=self.bo.login_form, credential=web, trace=False)
+
+    def _open_terminal(self) -> WarehouseTerminal:
+        """The terminal on this machine's display, its dialogs closed, logged in."""
+        if self.terminal is None:
             desktop = Desktop()
             try:
                 terminal = WarehouseTerminal(desktop, self.scenario.terminal)
                 terminal.require_running()
-                async with (
-                    run.browser(
-                        login=self.bo.login_form, credential=web_credential, trace=False
-                    ) as web,
-                    web.lane() as lane,
-                ):
+            except BaseException:
+                desktop.close()
+                raise
+            self.desktop, self.terminal = desktop, terminal
+        assert self.desktop is not None
+        _, credential = self._credentials()
+        with self.desktop.held():
+            self.terminal.close_dialogs()
+            self.terminal.ensure_logged_in(credential)
+        return self.terminal
 
-                    async def read(view: ItemView) -> str:
-                        return await web.retried(
-                            f"settling {view.item_key}",
-                            lambda: self.bo.linked_to(lane.page, view.item_key),
-                        )
+    async def prepare_worker(self) -> None:
+        self._open_terminal()
 
-                    await settle_acting(run, ACTING, read)
-                    terminal.close_dialogs()
-                    terminal.ensure_logged_in(terminal_credential)
-                    export = terminal.export(run.run_dir / self.scenario.export.file_name)
+    def release_worker(self) -> None:
+        if self.desktop is not None:
+            self.desktop.close()
+            self.desktop = self.terminal = None
+
+    # -- entry point ----------------------------------------------------------------------
+    def perform(self) -> RunResult:
+        self._credentials()
+        run = self.run
+
+        async def work() -> None:
+            try:
+                terminal = self._open_terminal()  # no terminal, no run: before the browser
+                async with self.open_browser() as web:
+                    async with web.lane() as lane:
+
+                        async def read(view: ItemView) -> str:
+                            return await web.retried(
+                                f"settling {view.item_key}",
+                                lambda: self.bo.linked_to(lane.page, view.item_key),
+                            )
+
+                        await settle_acting(run, ACTING, read)
+                    with terminal.desktop.held():
+                        export = terminal.export(run.run_dir / self.scenario.export.file_name)
                     parcels = read_export(export, self.scenario.export)
                     logger.info("{} unlabelled parcels exported", len(parcels))
                     todo = self._claim(parcels)
                     try:
-                        await run.work(
-                            todo,
-                            lambda parcel, _: self._item(web, terminal, desktop, lane, parcel),
-                        )
+                        await run.work(todo, self._parcel, lane=web.lane)
                     finally:
-                        terminal.close_dialogs()
+                        with terminal.desktop.held():
+                            terminal.close_dialogs()
             finally:
-                desktop.close()
+                self.release_worker()
 
         return run.run(
             work,
@@ -137,16 +178,20 @@ class ReturnsRobot(BaseRobot):
         return search
 
     # -- one parcel -----------------------------------------------------------------------
+    async def _parcel(self, parcel: UnlabelledParcel, lane: Lane) -> None:
+        """The work loop's handler (here, or in a cluster worker): one parcel on ``lane``."""
+        web, terminal = self.run.web, self.terminal
+        assert web is not None and terminal is not None, "the browser and terminal are open"
+        await self._item(web, terminal, lane, parcel)
+
     async def _item(
-        self,
-        web: Web,
-        terminal: WarehouseTerminal,
-        desktop: Desktop,
-        lane: Lane,
-        parcel: UnlabelledParcel,
+        self, web: Web, terminal: WarehouseTerminal, lane: Lane, parcel: UnlabelledParcel
     ) -> None:
         async with self.run.item(
-            parcel.parcel_id, lane=lane, acting=ACTING, surfaces=[DesktopSurface(desktop)]
+            parcel.parcel_id,
+            lane=lane,
+            acting=ACTING,
+            surfaces=[DesktopSurface(terminal.desktop)],
         ) as item:
             item.row.update(
                 parcel_row(
@@ -216,7 +261,8 @@ class ReturnsRobot(BaseRobot):
         }
 
         async def press() -> str:
-            terminal.link(key, target)
+            with terminal.desktop.held():
+                terminal.link(key, target)
             return await self._verified_link(page, key, target)
 
         acted = await item.act(
