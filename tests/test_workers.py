@@ -402,3 +402,75 @@ def test_returns_through_a_worker_at_the_terminal_link_each_parcel_once(
     log = (root / "worker-1.out").read_text()
     assert log.count("takes returns from") == 2 and "linked" in log
     assert list((root / "reports").glob("returns-*.xlsx"))
+
+
+@pytest.mark.refunds(120)
+def test_sigterm_lets_a_worker_finish_the_items_in_hand(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    """A drained worker (SIGTERM, as systemd stops it) takes no new item and finishes the
+    ones it holds, pressed and waiting for the shop's answer; another worker does the rest."""
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    for rid in expected_approvals(ws):  # each approval lands, then its answer takes 3 s
+        ws.sandbox.control(
+            "faults", path_prefix=f"/refunds/{rid}/approve", count=1, after=True, delay_s=3.0
+        )
+    drained = start_worker(ws.root, 1)
+    other = None
+    try:
+        run = coordinator(ws)
+        with reaped(run):
+            in_hand: set[str] = set()
+            while not in_hand:
+                assert run.poll() is None and drained.poll() is None
+                with contextlib.suppress(sqlalchemy.exc.ProgrammingError):  # no schema yet
+                    in_hand = acting_keys(postgres_url)
+                time.sleep(0.05)
+            drained.send_signal(signal.SIGTERM)
+            assert drained.wait(timeout=120) == 0, (ws.root / "worker-1.out").read_text()
+            states = dict(
+                pg_rows(
+                    postgres_url, "SELECT item_key, state FROM work_items WHERE robot = 'refunds'"
+                )
+            )
+            assert {states[k] for k in in_hand} == {"done"}, {k: states[k] for k in in_hand}
+            assert "pending" in states.values()  # the rest waited, untouched
+            other = start_worker(ws.root, 2)
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    finally:
+        kill_group(drained)
+        if other is not None:
+            kill_group(other)
+    assert_the_ground_truth_once(ws, postgres_url)
+    assert "approved" in (ws.root / "worker-2.out").read_text()
+
+
+@pytest.mark.refunds(60)
+def test_the_scheduler_sends_its_fires_to_the_workers(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    """With [cluster] broker set, a scheduled fire of refunds runs as the coordinator."""
+    from test_scheduler import Scheduler, schedule, wait_for
+
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    with (ws.root / "robots.toml").open("a", encoding="utf-8") as toml:
+        toml.write(schedule("often", every_seconds=2))
+    worker = start_worker(ws.root, 1)
+    try:
+        sched = Scheduler(ws.root)
+        try:
+            fire = wait_for("a finished fire", lambda: sched.finished(), timeout=600)[0]
+        finally:
+            code, out = sched.stop()
+        assert code == 0, out
+    finally:
+        kill_group(worker)
+    assert fire["outcome"] == "ok", dict(fire)
+    run_log = ws.root / "logs" / fire["run_id"] / "run.log"  # the fire's run, a coordinator
+    assert "sent to the workers" in run_log.read_text(encoding="utf-8")
+    runs = {r[0]: r for r in ledger_runs(postgres_url)}
+    assert fire["run_id"] in runs and runs[fire["run_id"]][1] is not None
+    assert "approved" in (ws.root / "worker-1.out").read_text()
+    approved = approvals(ws)
+    assert approved and max(approved.values()) == 1
