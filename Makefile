@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: deps
 	bash scripts/demo.sh
 
-# the tests' PostgreSQL and Redis: the machine's own, or private ones for this run only
+# the tests' (and bench/cluster.py's) PostgreSQL and Redis: the machine's own, or private ones for this run only
 SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
 	trap 'scripts/services.sh stop '"$$dir" EXIT; \
 	eval "$$(scripts/services.sh start $$dir)" &&
@@ -36,6 +36,7 @@ bench: deps bench-deps
 	$(BIN)/python bench/pagescan.py
 	$(BIN)/python bench/returns.py
 	$(BIN)/python bench/cli_start.py
+	@$(SERVICES) $(BIN)/python bench/cluster.py
 
 deps: system-deps $(VENV)/.installed
 
