@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,41 @@ def test_a_terminal_that_is_not_running_is_named(display: str) -> None:
     try:
         with pytest.raises(DesktopError, match="the warehouse terminal is not running on DISPLAY="):
             WarehouseTerminal(desktop, TerminalSpec()).require_running()
+    finally:
+        desktop.close()
+
+
+HOLD_ELSEWHERE = """
+import sys
+from robots.returns.desktop import Desktop, DesktopError
+desktop = Desktop(sys.argv[1])
+try:
+    with desktop.held(timeout_s=0.3):
+        print("held")
+except DesktopError as exc:
+    print(exc)
+"""
+
+
+def test_one_process_at_a_time_types_on_a_display(display: str) -> None:
+    """A run exporting and a cluster worker linking on one display take turns."""
+
+    def other_process() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", HOLD_ELSEWHERE, display],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    desktop = Desktop(display)
+    try:
+        with desktop.held():
+            busy = other_process()
+        assert busy.startswith(f"DISPLAY={display} stayed in another process's hands"), busy
+        assert other_process() == "held"  # released when the step ends
     finally:
         desktop.close()
 
