@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from conftest import (
+    PASSWORD,
     REDIS,
     SCENARIO,
     Sandbox,
@@ -474,3 +475,73 @@ def test_the_scheduler_sends_its_fires_to_the_workers(
     assert "approved" in (ws.root / "worker-1.out").read_text()
     approved = approvals(ws)
     assert approved and max(approved.values()) == 1
+
+
+@pytest.mark.refunds(60)
+def test_workers_follow_an_edited_scenario_and_refuse_a_different_copy(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
+) -> None:
+    """A long-running worker loads the scenario again when the coordinator's text changed
+    (an edited selector that reads nothing stops the next run, nothing approved with the old
+    text); a worker whose own copy differs from the coordinator's leaves the run's items."""
+    ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
+    scenario = ws.root / "refunds.toml"
+    worker = start_worker(ws.root, 1)
+    try:
+        first = coordinator(ws, "--limit", "10")
+        with reaped(first):
+            _out, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+        approved = len(ws.sandbox.audit())
+        assert approved, err
+        good = scenario.read_text(encoding="utf-8")
+        broken = good.replace(
+            'reason = { selector = "[data-field=reason]" }',
+            'reason = { selector = "[data-field=no-such-field]" }',
+        )
+        assert broken != good
+        scenario.write_text(broken, encoding="utf-8")
+        second = coordinator(ws)
+        with reaped(second):
+            _out, err = second.communicate(timeout=600)
+        assert second.returncode != 0, err
+        assert "reason" in err and "no-such-field" in err, err
+        assert len(ws.sandbox.audit()) == approved  # nothing approved with the old text
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=120) == 0
+
+        scenario.write_text(good, encoding="utf-8")
+        # another machine: its own copy of the scenario (edited there) and its own password
+        elsewhere = tmp_path / "other-machine"
+        (elsewhere / "secrets").mkdir(parents=True)
+        creds = elsewhere / "secrets" / "credentials.toml"
+        right = (ws.root / "secrets" / "credentials.toml").read_text(encoding="utf-8")
+        creds.write_text(right.replace(PASSWORD, "not-the-password"), encoding="utf-8")
+        creds.chmod(0o600)
+        toml = (ws.root / "robots.toml").read_text(encoding="utf-8")
+        (elsewhere / "robots.toml").write_text(
+            toml.replace(str(ws.root / "secrets"), str(elsewhere / "secrets")), encoding="utf-8"
+        )
+        (elsewhere / "refunds.toml").write_text(good + "\n# edited on this machine only\n")
+        worker = start_worker(elsewhere, 2)
+
+        def run_to_its_end() -> tuple[int, str]:
+            run = coordinator(ws)
+            with reaped(run):
+                _out, err = run.communicate(timeout=600)
+            return run.returncode, err
+
+        code, err = run_to_its_end()
+        assert code != 0 and "differs from the coordinator's" in err, err
+        (elsewhere / "refunds.toml").write_text(good)
+        code, err = run_to_its_end()  # the same worker tries this run again: its password
+        assert code != 0 and "refused credential" in err, err
+        assert len(ws.sandbox.audit()) == approved
+        creds.write_text(right, encoding="utf-8")  # put right there: the next run goes through
+        code, err = run_to_its_end()
+        assert code == 0, err
+        assert len(ws.sandbox.audit()) > approved and max(approvals(ws).values()) == 1
+        states = ledger_states(postgres_url)
+        assert not states["acting"] and not states["pending"], states
+    finally:
+        kill_group(worker)

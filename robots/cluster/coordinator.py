@@ -13,6 +13,7 @@ the next run settles what was left acting and claims the rest again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -58,6 +59,14 @@ def noted(view: ItemView | None, run_id: str) -> bool:
     return (view.details.get("worked") or {}).get("run") == run_id
 
 
+def scenario_sha(file: Path) -> str:
+    """The scenario file's fingerprint: a coordinator's and its workers' must agree."""
+    try:
+        return hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError:
+        return ""  # the loader names the missing file
+
+
 def worked_counts(view: ItemView, run_id: str) -> dict[str, int]:
     worked = view.details.get("worked") or {}
     return dict(worked.get("counts") or {}) if worked.get("run") == run_id else {}
@@ -78,6 +87,7 @@ class Dispatch:
         self.ws, self.robot, self.app, self.holds = ws, robot, app, holds
         self.queue = queue_of(robot)
         self.settings = ws.cluster
+        self.sha: str | None = None
 
     @classmethod
     def open(cls, ws: Workspace, robot: str) -> Dispatch:
@@ -137,6 +147,8 @@ class Dispatch:
                 key="cluster",
             )
         scenario = _relative(run.scenario_file, self.ws.root)
+        if self.sha is None:  # the text this run loaded: a worker with another text refuses
+            self.sha = scenario_sha(run.scenario_file)
         jobs = []
         for x in todo:
             key = run.key_of(x)
@@ -153,6 +165,7 @@ class Dispatch:
                     {
                         "robot": run.robot,
                         "scenario": scenario,
+                        "scenario_sha": self.sha,
                         "base_url": getattr(robot, "base_url", None),
                         "run_id": run.run_id,
                         "dry_run": run.dry_run,

@@ -12,7 +12,10 @@ and settled (landed → done, not landed → decided again), never pressed twice
 What a worker counted for an item goes into the item's ledger row (``worked``), where the
 coordinator adds it up. A worker that finds the scenario unusable (it cannot be loaded, the
 browser will not start or log in, the unreadable-field guard trips) marks the run broken in
-the ledger; its coordinator stops the run with that line.
+the ledger; its coordinator stops the run with that line (the next run is tried again). A
+task names the fingerprint of the scenario text its coordinator loaded: a station loads an
+edited scenario again in a new station (the old one closes when idle), and refuses a run
+whose text differs from this machine's copy.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from robots.cluster.coordinator import finished, noted
+from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
-from robots.errors import RobotsError, first_line
+from robots.errors import ConfigError, RobotsError, first_line
 from robots.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -63,10 +66,13 @@ class Station:
     runs: OrderedDict[str, Any] = field(default_factory=OrderedDict)  # run id -> robot object
     prepared: set[str] = field(default_factory=set)  # runs whose robot's prepare_worker ran
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
-    broken: str = ""  # why this station cannot work (then every item of it is left alone)
+    broken: dict[str, str] = field(default_factory=dict)  # run id -> why its items are left
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sha: str = ""  # the scenario file's fingerprint as loaded here
+    busy: int = 0  # items in hand
+    retired: bool = False  # an edited scenario has a station of its own now: close when idle
 
-    def robot_for(self, run_id: str, shared: dict[str, Any]) -> Any:
+    def robot_for(self, run_id: str, shared: dict[str, Any], sha: str = "") -> Any:
         """The robot as a worker of ``run_id`` (its counts, its ledger view of the run)."""
         from robots.engine.run import RunOptions
         from robots.registry import spec
@@ -77,9 +83,16 @@ class Station:
             return found
         robot_spec = spec(self.robot)
         if self.loaded is None:
-            self.loaded = robot_spec.load_scenario(
-                self.ws.path(Path(self.scenario)), base_url=self.base_url
-            )
+            file = self.ws.path(Path(self.scenario))
+            self.sha = scenario_sha(file)
+            if sha and self.sha != sha:
+                raise ConfigError(
+                    f"this worker's copy of the scenario differs from the coordinator's "
+                    f"(sha256 {self.sha[:12]} here, {sha[:12]} there): give every machine the "
+                    "same workspace",
+                    file=str(file),
+                )
+            self.loaded = robot_spec.load_scenario(file, base_url=self.base_url)
         robot = robot_spec.build()(
             self.ws,
             self.loaded,
@@ -188,28 +201,56 @@ class Runtime:
             self.ledger.note_worked(robot, key, run_id=run_id, counts={})
 
     async def _work(self, message: dict[str, Any]) -> str:
-        from robots.engine.run import ITEM_TALLY
-
-        robot_name, key, run_id = message["robot"], message["key"], message["run_id"]
+        robot_name, run_id = message["robot"], message["run_id"]
         where = (robot_name, message["scenario"], message.get("base_url"))
+        sha = message.get("scenario_sha") or ""
         station = self.stations.get(where)
+        if station is not None and station.sha and sha and station.sha != sha:
+            # the scenario was edited since this station loaded it: a new station (browser,
+            # login) for the new text; the old one closes once its items in hand are done
+            logger.info("{}: {} changed; loading it again", robot_name, where[1])
+            station.retired = True
+            await self._close_if_idle(station)
+            station = None
         if station is None:
             station = self.stations[where] = Station(
                 self.ws, robot_name, where[1], where[2], self.pages, self.redactor
             )
-        if station.broken:
-            self._broken(run_id, station.broken)
-            return "left alone: " + station.broken
+        if run_id in station.broken:
+            return "left alone: " + station.broken[run_id]
+        station.busy += 1
         try:
-            robot = station.robot_for(run_id, message.get("shared") or {})
+            return await self._work_at(station, message)
+        finally:
+            station.busy -= 1
+            await self._close_if_idle(station)
+
+    async def _close_if_idle(self, station: Station) -> None:
+        if station.retired and station.busy == 0:
+            station.retired = False  # closed once
+            try:
+                await station.close()
+            except Exception as exc:  # a browser already gone: nothing left to close
+                logger.warning("closing {}: {}", station.robot, exc)
+
+    async def _work_at(self, station: Station, message: dict[str, Any]) -> str:
+        from robots.engine.run import ITEM_TALLY
+
+        robot_name, key, run_id = message["robot"], message["key"], message["run_id"]
+        try:
+            robot = station.robot_for(
+                run_id, message.get("shared") or {}, message.get("scenario_sha") or ""
+            )
             await station.open(robot)
             await station.prepare(run_id, robot)
             lane = await station.lane(robot)
         except RobotsError as exc:
-            station.broken = f"worker {worker_name()}: {first_line(exc)}"
-            logger.error("{}", station.broken)
-            self._broken(run_id, station.broken)
-            return "left alone: " + station.broken
+            # this run's items are left alone here; a later run tries again (a password put
+            # right in the vault, a terminal started, a scenario mended)
+            why = station.broken[run_id] = f"worker {worker_name()}: {first_line(exc)}"
+            logger.error("{}", why)
+            self._broken(run_id, why)
+            return "left alone: " + why
         tally: Counter[str] = Counter()
         token = ITEM_TALLY.set(tally)
         try:
