@@ -545,3 +545,52 @@ def test_workers_follow_an_edited_scenario_and_refuse_a_different_copy(
         assert not states["acting"] and not states["pending"], states
     finally:
         kill_group(worker)
+
+
+def test_a_worker_with_another_word_list_leaves_the_page_scan(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """The fingerprint covers the files a scenario names: a worker whose banned-word list
+    differs from the coordinator's (same scenario text) leaves the run, naming the file; with
+    the same list the next run goes through."""
+    import json
+
+    from conftest import ROOT, start_sandbox, stop_sandbox, write_pagescan_workspace
+
+    sb = start_sandbox(tmp_path / "shop", refunds=1, products=30, seed=5)
+    words = (ROOT / "scenarios" / "demo-shop" / "banned-words.txt").read_text(encoding="utf-8")
+    roots = []
+    for name, more in (("coordinator", ""), ("worker", "本机独有词    极限词    low\n")):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "words.txt").write_text(words + more, encoding="utf-8")
+        relative = [(json.dumps(str(root / "words.txt")), '"words.txt"')]
+        write_pagescan_workspace(
+            root, sb.url, sb.data / "price-list.xlsx", banned=root / "words.txt", edits=relative
+        )
+        with (root / "robots.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'\n[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}')
+        roots.append(root)
+    assert (roots[0] / "pagescan.toml").read_text() == (roots[1] / "pagescan.toml").read_text()
+    worker = start_worker(roots[1], 1, robots="pagescan")
+
+    def scan() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            robots_cmd("run", "pagescan", "--cluster", "-w", str(roots[0])),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=robot_env(),
+        )
+
+    try:
+        refused = scan()
+        assert refused.returncode != 0, refused.stderr
+        assert "differs from the coordinator's" in refused.stderr, refused.stderr
+        assert str(roots[1] / "words.txt") in refused.stderr, refused.stderr
+        (roots[1] / "words.txt").write_text(words, encoding="utf-8")
+        done = scan()
+        assert done.returncode == 0, done.stderr
+    finally:
+        kill_group(worker)
+        stop_sandbox(sb)

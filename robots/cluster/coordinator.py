@@ -59,12 +59,17 @@ def noted(view: ItemView | None, run_id: str) -> bool:
     return (view.details.get("worked") or {}).get("run") == run_id
 
 
-def scenario_sha(file: Path) -> str:
-    """The scenario file's fingerprint: a coordinator's and its workers' must agree."""
-    try:
-        return hashlib.sha256(file.read_bytes()).hexdigest()
-    except OSError:
-        return ""  # the loader names the missing file
+def scenario_sha(files: Sequence[Path]) -> str:
+    """The fingerprint of a scenario file and the files its robot reads beside it (word
+    lists, price lists): a coordinator's and its workers' must agree."""
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError:
+            data = b"(missing)"  # the robot names the missing file when it needs it
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 def worked_counts(view: ItemView, run_id: str) -> dict[str, int]:
@@ -148,7 +153,7 @@ class Dispatch:
             )
         scenario = _relative(run.scenario_file, self.ws.root)
         if self.sha is None:  # the text this run loaded: a worker with another text refuses
-            self.sha = scenario_sha(run.scenario_file)
+            self.sha = scenario_sha([run.scenario_file, *robot.input_files()])
         jobs = []
         for x in todo:
             key = run.key_of(x)

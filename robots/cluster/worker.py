@@ -82,23 +82,23 @@ class Station:
             self.runs.move_to_end(run_id)
             return found
         robot_spec = spec(self.robot)
+        file = self.ws.path(Path(self.scenario))
         if self.loaded is None:
-            file = self.ws.path(Path(self.scenario))
-            self.sha = scenario_sha(file)
-            if sha and self.sha != sha:
-                raise ConfigError(
-                    f"this worker's copy of the scenario differs from the coordinator's "
-                    f"(sha256 {self.sha[:12]} here, {sha[:12]} there): give every machine the "
-                    "same workspace",
-                    file=str(file),
-                )
             self.loaded = robot_spec.load_scenario(file, base_url=self.base_url)
         robot = robot_spec.build()(
-            self.ws,
-            self.loaded,
-            self.ws.path(Path(self.scenario)),
-            RunOptions(cluster=True, join_run=run_id),
+            self.ws, self.loaded, file, RunOptions(cluster=True, join_run=run_id)
         )
+        inputs = [file, *robot.input_files()]
+        here = scenario_sha(inputs)
+        self.sha = self.sha or here  # the text (and files) this station loaded
+        if sha and here != sha:
+            robot.run.real_ledger.close()
+            raise ConfigError(
+                f"this worker's copy of {', '.join(str(f) for f in inputs)} differs from the "
+                f"coordinator's (sha256 {here[:12]} here, {sha[:12]} there): give every "
+                "machine the same workspace",
+                file=str(file),
+            )
         robot.join(shared)
         self.runs[run_id] = robot
         while len(self.runs) > KEEP_RUNS:

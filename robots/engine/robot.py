@@ -60,6 +60,11 @@ class BaseRobot:
         url = getattr(shop, "base_url", None)
         return str(url) if url is not None else None
 
+    def input_files(self) -> list[Path]:
+        """Files beside the scenario that the robot reads (word lists, price lists): on the
+        cluster, a worker whose copies differ from its coordinator's refuses the run."""
+        return []
+
     async def prepare_worker(self) -> None:
         """What a worker's copy of the robot opens before its first item, beyond the
         browser (the returns robot: the terminal on the worker's display)."""

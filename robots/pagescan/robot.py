@@ -173,6 +173,10 @@ class PageScanRobot(BaseRobot):
     def open_browser(self) -> AbstractAsyncContextManager[Web]:
         return self.run.browser(args=self.shop.launch_args())
 
+    def input_files(self) -> list[Path]:
+        words = self.scenario.words
+        return [self.scenario.price_list.file, words.banned, *filter(None, [words.allowlist])]
+
     def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
         return web.lane(anonymous=True, prepare=self.shop.prepare)
 
