@@ -13,9 +13,10 @@ What a worker counted for an item goes into the item's ledger row (``worked``), 
 coordinator adds it up. A worker that finds the scenario unusable (it cannot be loaded, the
 browser will not start or log in, the unreadable-field guard trips) marks the run broken in
 the ledger; its coordinator stops the run with that line (the next run is tried again). A
-task names the fingerprint of the scenario text its coordinator loaded: a station loads an
-edited scenario again in a new station (the old one closes when idle), and refuses a run
-whose text differs from this machine's copy.
+task names the fingerprint of the scenario its coordinator loaded (its text and the files
+its robot reads beside it, ``BaseRobot.input_files``): an edited scenario gets a new station
+(the old one closes when idle), and a run whose files differ from this machine's copies is
+refused.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Station:
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     broken: dict[str, str] = field(default_factory=dict)  # run id -> why its items are left
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
-    sha: str = ""  # the scenario file's fingerprint as loaded here
+    sha: str = ""  # the scenario's fingerprint (with its robot's input files) as loaded here
     busy: int = 0  # items in hand
     retired: bool = False  # an edited scenario has a station of its own now: close when idle
 
