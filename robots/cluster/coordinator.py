@@ -154,6 +154,7 @@ class Dispatch:
         scenario = _relative(run.scenario_file, self.ws.root)
         if self.sha is None:  # the text this run loaded: a worker with another text refuses
             self.sha = scenario_sha([run.scenario_file, *robot.input_files()])
+        shared, base_url = robot.shared(), getattr(robot, "base_url", None)
         jobs = []
         for x in todo:
             key = run.key_of(x)
@@ -171,11 +172,11 @@ class Dispatch:
                         "robot": run.robot,
                         "scenario": scenario,
                         "scenario_sha": self.sha,
-                        "base_url": getattr(robot, "base_url", None),
+                        "base_url": base_url,
                         "run_id": run.run_id,
                         "dry_run": run.dry_run,
                         "handler": name,
-                        "shared": robot.shared(),
+                        "shared": shared,
                         "key": key,
                         "item": robot.encode_item(x),
                     },

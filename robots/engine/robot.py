@@ -15,6 +15,7 @@ from robots.engine.run import Lane, RobotRun, RunOptions, RunResult, Web
 
 if TYPE_CHECKING:
     from robots.config import Workspace
+    from robots.runtime.credentials import Credential
 
 
 class BaseRobot:
@@ -36,6 +37,7 @@ class BaseRobot:
             run_prefix=self.RUN_PREFIX,
             reasons=self.REASONS,
         )
+        self._read: dict[str, Credential] = {}  # credentials read for this run, by name
         self.setup()
 
     def setup(self) -> None:
@@ -43,6 +45,15 @@ class BaseRobot:
 
     def perform(self) -> RunResult:
         raise NotImplementedError
+
+    def credential(self, name: str) -> Credential:
+        """The named credential, read once; from here its secrets are kept out of logs,
+        traces and reports. Read before the run starts, a missing one is bad input."""
+        found = self._read.get(name)
+        if found is None:
+            found = self._read[name] = self.ws.credentials().get(name)
+            self.run.secrets += found.secrets
+        return found
 
     # -- what a cluster worker needs to work this robot's items (robots.cluster.worker) ------
     def open_browser(self) -> AbstractAsyncContextManager[Web]:

@@ -77,8 +77,7 @@ class ReviewedApprovals(BaseRobot):
         self.rows: list[ApplyRow] = []
 
     def perform(self) -> RunResult:
-        credential = self.ws.credentials().get(self.scenario.shop.credential)
-        self.run.secrets += credential.secrets
+        credential = self.credential(self.scenario.shop.credential)
         run = self.run
         logger.info(
             "applying {} (run {}): {} decisions",

@@ -49,7 +49,6 @@ from robots.refunds.policy import (
 )
 from robots.refunds.report import write_from_ledger, write_run
 from robots.refunds.scenario import RefundScenario
-from robots.runtime.credentials import Credential
 
 
 class RefundCount(enum.StrEnum):
@@ -135,18 +134,11 @@ class RefundsRobot(BaseRobot):
                 size=batch.size,
             )
         self.batched = frozenset(batch.actions if batch is not None else ())
-        self._credential: Credential | None = None
 
     # -- entry point ----------------------------------------------------------------------
-    def _login(self) -> Credential:
-        """The shop's credential, read once (a missing one stops the run before it starts)."""
-        if self._credential is None:
-            self._credential = self.ws.credentials().get(self.scenario.shop.credential)
-            self.run.secrets += self._credential.secrets
-        return self._credential
-
     def open_browser(self) -> AbstractAsyncContextManager[Web]:
-        return self.run.browser(login=self.bo.login_form, credential=self._login())
+        credential = self.credential(self.scenario.shop.credential)
+        return self.run.browser(login=self.bo.login_form, credential=credential)
 
     def encode_item(self, item: ListedRefund) -> dict[str, Any]:
         """A listed refund as a task message (its problem, an UnreadableField, as its parts)."""
@@ -178,7 +170,7 @@ class RefundsRobot(BaseRobot):
 
     def perform(self) -> RunResult:
         run = self.run
-        self._login()  # before the run is recorded: a credential that is missing is bad input
+        self.credential(self.scenario.shop.credential)  # before the run is recorded
 
         async def work() -> None:
             async with self.open_browser() as web:

@@ -40,7 +40,6 @@ from robots.returns.matching import LINK, SUGGEST, UnlabelledParcel, match_candi
 from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
-from robots.runtime.credentials import Credential
 
 ROBOT = "returns"
 
@@ -80,21 +79,10 @@ class ReturnsRobot(BaseRobot):
         self.bo = ReturnsBackOffice(self.scenario)
         self.desktop: Desktop | None = None
         self.terminal: WarehouseTerminal | None = None
-        self._creds: tuple[Credential, Credential] | None = None
-
-    def _credentials(self) -> tuple[Credential, Credential]:
-        """The back office's and the terminal's credentials (read once, kept out of logs)."""
-        if self._creds is None:
-            store = self.ws.credentials()
-            web = store.get(self.scenario.shop.credential)
-            terminal = store.get(self.scenario.terminal.credential)
-            self.run.secrets += [*web.secrets, *terminal.secrets]
-            self._creds = web, terminal
-        return self._creds
 
     def open_browser(self) -> AbstractAsyncContextManager[Web]:
-        web, _ = self._credentials()
-        return self.run.browser(login=self.bo.login_form, credential=web, trace=False)
+        credential = self.credential(self.scenario.shop.credential)
+        return self.run.browser(login=self.bo.login_form, credential=credential, trace=False)
 
     def _open_terminal(self) -> WarehouseTerminal:
         """The terminal on this machine's display, its dialogs closed, logged in."""
@@ -108,7 +96,7 @@ class ReturnsRobot(BaseRobot):
                 raise
             self.desktop, self.terminal = desktop, terminal
         assert self.desktop is not None
-        _, credential = self._credentials()
+        credential = self.credential(self.scenario.terminal.credential)
         with self.desktop.held():
             self.terminal.close_dialogs()
             self.terminal.ensure_logged_in(credential)
@@ -124,7 +112,8 @@ class ReturnsRobot(BaseRobot):
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:
-        self._credentials()
+        for name in (self.scenario.shop.credential, self.scenario.terminal.credential):
+            self.credential(name)  # before the run is recorded: a missing one is bad input
         run = self.run
 
         async def work() -> None:
