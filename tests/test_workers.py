@@ -54,6 +54,11 @@ def redis_url() -> Iterator[str]:
         client.close()
 
 
+def cluster_toml(ledger: str, broker: str, tuning: str = FAST) -> str:
+    """robots.toml's [cluster] table for the test's PostgreSQL and Redis."""
+    return f'\n[cluster]\nledger = "{ledger}"\nbroker = "{broker}"\n{tuning}'
+
+
 def cluster_ws(
     root: Path,
     ws: Workspace,
@@ -67,7 +72,7 @@ def cluster_ws(
         scenario_text = SCENARIO.read_text(encoding="utf-8").replace(
             "daily_auto_total = 20000", "daily_auto_total = 100000000"
         )
-    extra = f'[cluster]\nledger = "{ledger}"\nbroker = "{broker}"\n{tuning}'
+    extra = cluster_toml(ledger, broker, tuning)
     return Workspace(
         write_workspace(root, ws.sandbox.url, extra=extra, scenario_text=scenario_text),
         ws.sandbox,
@@ -317,7 +322,7 @@ def test_a_page_scan_through_two_workers_finds_the_ground_truth(
     try:
         root = write_pagescan_workspace(tmp_path / "ws", sb.url, sb.data / "price-list.xlsx")
         with (root / "robots.toml").open("a", encoding="utf-8") as toml:
-            toml.write(f'\n[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}')
+            toml.write(cluster_toml(postgres_url, redis_url))
         workers += [start_worker(root, n, robots="pagescan") for n in (1, 2)]
         done = subprocess.run(
             robots_cmd("run", "pagescan", "--cluster", "-w", str(root)),
@@ -355,7 +360,7 @@ def test_returns_through_a_worker_at_the_terminal_link_each_parcel_once(
     from test_returns_robot import links, truth
     from test_returns_robot import workspace as returns_workspace
 
-    extra = f'[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}'
+    extra = cluster_toml(postgres_url, redis_url)
     terminal = start_terminal(sandbox, display, tmp_path / "exports")
     worker = None
     try:
@@ -569,7 +574,7 @@ def test_a_worker_with_another_word_list_leaves_the_page_scan(
             root, sb.url, sb.data / "price-list.xlsx", banned=root / "words.txt", edits=relative
         )
         with (root / "robots.toml").open("a", encoding="utf-8") as toml:
-            toml.write(f'\n[cluster]\nledger = "{postgres_url}"\nbroker = "{redis_url}"\n{FAST}')
+            toml.write(cluster_toml(postgres_url, redis_url))
         roots.append(root)
     assert (roots[0] / "pagescan.toml").read_text() == (roots[1] / "pagescan.toml").read_text()
     worker = start_worker(roots[1], 1, robots="pagescan")
