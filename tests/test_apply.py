@@ -169,6 +169,17 @@ def test_bad_workbook_is_rejected_whole_with_every_problem_named(
     openpyxl.Workbook().save(other)
     refused = apply(workspace, other)
     assert refused.returncode == 2 and "not a refunds exception workbook" in refused.stderr
+    # a column deleted (the amount a reviewer decided by): refused, naming it, whatever
+    # else the sheet says
+    cut = openpyxl.load_workbook(report)
+    cut["待人工处理"]["L2"], cut["待人工处理"]["M2"] = "同意", "王芳"
+    cut["待人工处理"].delete_cols(6)  # 退款金额
+    deleted = tmp_path / "deleted.xlsx"
+    cut.save(deleted)
+    refused = apply(workspace, deleted)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "row 1: no column '退款金额'" in refused.stderr
+    assert workspace.sandbox.audit() == before
     text = tmp_path / "x.xlsx"
     shutil.copy(Path(__file__), text)
     refused = apply(workspace, text)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -31,7 +32,15 @@ from robots.refunds.policy import (
     within_return_window,
 )
 
-NOW = datetime(2026, 11, 23, 10, 0, 0)
+SHOP = ZoneInfo("Asia/Shanghai")
+
+
+def at(*parts: int) -> datetime:
+    """A time on the shop's clock (the rules refuse a naive one)."""
+    return datetime(*parts, tzinfo=SHOP)  # type: ignore[misc]
+
+
+NOW = at(2026, 11, 23, 10, 0, 0)
 RULES = RefundRules()
 
 REFUND_ONLY = RefundRequest(
@@ -127,6 +136,42 @@ def test_buyer_risk_edges() -> None:
     assert code(replace(REFUND_ONLY, buyer_orders_90d=0, buyer_refunds_90d=0)) == AGREE_REFUND
 
 
+@pytest.mark.parametrize("refunds", [1, 2])
+def test_an_undefined_refund_rate_is_a_risk(refunds: int) -> None:
+    # refunds but no orders counted in 90 days: the rate cannot be worked out, a person looks
+    undefined = replace(REFUND_ONLY, buyer_orders_90d=0, buyer_refunds_90d=refunds)
+    assert code(undefined) == "BUYER_RISK"
+    assert code(replace(undefined, buyer_orders_90d=-1)) == "BUYER_RISK"
+
+
+@pytest.mark.parametrize(
+    ("sid", "waybill"), [("", ""), ("  ", ""), ("", "SF123456789012"), ("SF123456789012", "")]
+)
+def test_empty_waybills_never_match(sid: str, waybill: str) -> None:
+    # empty equals empty is no proof that the parcel received is this return
+    receipt = WarehouseReceipt(waybill, "TS2301-BLK-M", 1)
+    assert code(replace(RETURN_RECEIVED, return_sid=sid, receipt=receipt)) == "RETURN_MISMATCH"
+
+
+def test_waybills_compare_without_spaces_or_case() -> None:
+    receipt = WarehouseReceipt("sf 1234 5678 9012", "TS2301-BLK-M", 1)
+    assert code(replace(RETURN_RECEIVED, receipt=receipt)) == CONFIRM_REFUND
+
+
+def test_rules_refuse_a_naive_time() -> None:
+    naive = datetime(2026, 11, 23, 10, 0)  # the mistake under test
+    for call in (
+        lambda: decide(REFUND_ONLY, RULES, naive),
+        lambda: failures(RETURN_REQUEST, RULES, naive),
+        lambda: is_urgent(REFUND_ONLY, RULES, naive),
+        lambda: within_return_window(NOW, naive, 7),
+        lambda: within_return_window(naive, NOW, 7),
+        lambda: is_urgent(replace(REFUND_ONLY, deadline=naive), RULES, NOW),
+    ):
+        with pytest.raises(ValueError, match="time zone"):
+            call()
+
+
 def test_amount_cap_edges() -> None:
     at_cap = replace(REFUND_ONLY, refund_fee=Decimal("300.00"), payment=Decimal("300.00"))
     assert code(at_cap) == AGREE_REFUND
@@ -139,13 +184,12 @@ def test_return_request_edges() -> None:
     assert code(replace(RETURN_REQUEST, category="内衣")) == "EXCLUDED_CATEGORY"
     assert code(replace(RETURN_REQUEST, signed_at=None)) == "RETURN_BEFORE_DELIVERY"
     # 7 days counted from the day after signing: signed on the 16th, last day is the 23rd
-    signed_16th = replace(RETURN_REQUEST, signed_at=datetime(2026, 11, 16, 23, 50))
+    signed_16th = replace(RETURN_REQUEST, signed_at=at(2026, 11, 16, 23, 50))
     assert code(signed_16th) == AGREE_RETURN
-    assert code(signed_16th, now=datetime(2026, 11, 23, 23, 59)) == AGREE_RETURN
-    assert code(signed_16th, now=datetime(2026, 11, 24, 0, 0)) == "OUTSIDE_RETURN_WINDOW"
+    assert code(signed_16th, now=at(2026, 11, 23, 23, 59)) == AGREE_RETURN
+    assert code(signed_16th, now=at(2026, 11, 24, 0, 0)) == "OUTSIDE_RETURN_WINDOW"
     assert (
-        code(signed_16th, RefundRules(return_window_days=15), now=datetime(2026, 11, 30))
-        == AGREE_RETURN
+        code(signed_16th, RefundRules(return_window_days=15), now=at(2026, 11, 30)) == AGREE_RETURN
     )
 
 
@@ -359,6 +403,7 @@ def test_never_approves_what_a_guard_forbids(
     if isinstance(decision, Approve):
         assert fee == paid <= RULES.max_auto_amount
         assert not intervention and not blacklisted and refunds < 3
+        assert orders > 0 or refunds == 0  # a rate that cannot be worked out never approves
         assert first_match(RULES.safe_reasons, reason)
         assert decision.amount == (fee if decision.action != AGREE_RETURN else 0)
     else:
@@ -369,8 +414,8 @@ def test_never_approves_what_a_guard_forbids(
 
 @given(days=st.integers(0, 30), hour=st.integers(0, 23), window=st.integers(0, 15))
 def test_return_window_is_whole_days_after_signing(days: int, hour: int, window: int) -> None:
-    signed = datetime(2026, 11, 1, 15, 30)
-    now = datetime(2026, 11, 1, hour) + timedelta(days=days)
+    signed = at(2026, 11, 1, 15, 30)
+    now = at(2026, 11, 1, hour) + timedelta(days=days)
     if now < signed:
         return
     assert within_return_window(signed, now, window) == (days <= window)

@@ -21,6 +21,7 @@ from robots.refunds.model import (
     WAIT_SELLER_CONFIRM_GOODS,
     WAIT_SELLER_SEND_GOODS,
     RefundRequest,
+    WarehouseReceipt,
 )
 
 # The actions the robot can take; each names the status it leaves the refund in.
@@ -197,8 +198,17 @@ class ReviewRules(BaseModel):
     )
 
 
+def shop_time(now: datetime, what: str = "now") -> datetime:
+    """``now`` as the rules take it: with its zone. A naive time would be read silently as
+    whatever zone the host is in, moving the return window and the deadline by hours."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"{what} must carry the shop's time zone (a naive {now.isoformat()})")
+    return now
+
+
 def failures(refund: RefundRequest, rules: RefundRules, now: datetime) -> list[str]:
     """Every rule the refund fails, in the policy's order (the first is the headline)."""
+    shop_time(now)
     failed: list[str] = []
 
     def check(code: str, fails: bool) -> None:
@@ -229,12 +239,7 @@ def failures(refund: RefundRequest, rules: RefundRules, now: datetime) -> list[s
     if refund.status == WAIT_SELLER_CONFIRM_GOODS:
         receipt = refund.receipt
         check("RETURN_NOT_RECEIVED", receipt is None)
-        check(
-            "RETURN_MISMATCH",
-            receipt is not None
-            and (receipt.waybill, receipt.sku, receipt.quantity)
-            != (refund.return_sid, refund.refund_sku, refund.refund_quantity),
-        )
+        check("RETURN_MISMATCH", receipt is not None and not receipt_matches(refund, receipt))
     elif not refund.has_good_return:
         check("REFUND_ONLY_AFTER_SHIPPING", refund.order_status != WAIT_SELLER_SEND_GOODS)
     else:
@@ -273,21 +278,42 @@ def reviewed_action(refund: RefundRequest) -> str | None:
     return None
 
 
+def receipt_matches(refund: RefundRequest, receipt: WarehouseReceipt) -> bool:
+    """The parcel the warehouse received is this return: the same waybill (an empty one on
+    either side matches nothing, not another empty one), SKU and quantity."""
+    waybill = _waybill(receipt.waybill)
+    return (
+        bool(waybill)
+        and waybill == _waybill(refund.return_sid)
+        and (receipt.sku, receipt.quantity) == (refund.refund_sku, refund.refund_quantity)
+    )
+
+
+def _waybill(text: str) -> str:
+    """A waybill as compared: spaces dropped, letters upper case (sf 1234 = SF1234)."""
+    return "".join((text or "").split()).upper()
+
+
 def buyer_is_risky(refund: RefundRequest, rules: RefundRules) -> bool:
-    if refund.buyer_blacklisted or refund.buyer_refunds_90d >= rules.buyer_max_refunds_90d:
+    """Blacklisted, too many refunds, or too high a refund rate; a rate that cannot be
+    worked out (refunds but no orders counted) is risky: a person looks."""
+    refunds, orders = refund.buyer_refunds_90d, refund.buyer_orders_90d
+    if refund.buyer_blacklisted or refunds >= rules.buyer_max_refunds_90d:
         return True
-    orders = refund.buyer_orders_90d
-    return orders > 0 and refund.buyer_refunds_90d / orders > rules.buyer_max_refund_rate
+    if orders <= 0:
+        return refunds > 0
+    return refunds / orders > rules.buyer_max_refund_rate
 
 
 def within_return_window(signed_at: datetime, now: datetime, days: int) -> bool:
     """七日无理由: the days are counted from the day after signing, whole days, on the
     shop's calendar (``now`` is taken in the zone the signing time was read in)."""
-    if now.tzinfo is not None and signed_at.tzinfo is not None:
-        now = now.astimezone(signed_at.tzinfo)
+    now = shop_time(now).astimezone(shop_time(signed_at, "signed_at").tzinfo)
     return now.date() <= signed_at.date() + timedelta(days=days)
 
 
 def is_urgent(refund: RefundRequest, rules: RefundRules, now: datetime) -> bool:
     """Would the platform's deadline pass within the escalation window?"""
-    return refund.deadline - now <= timedelta(hours=rules.escalate_within_hours)
+    return shop_time(refund.deadline, "deadline") - shop_time(now) <= timedelta(
+        hours=rules.escalate_within_hours
+    )

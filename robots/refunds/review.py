@@ -20,7 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from robots.errors import InvalidReview
-from robots.refunds.report import EXCEPTIONS, QUEUE_SHEET
+from robots.refunds.report import EXCEPTIONS, HEADERS, QUEUE_SHEET
 from robots.reports.queue import QUEUE_KEY  # the open-exceptions queue's Summary key
 from robots.reports.workbook import SUMMARY
 
@@ -128,7 +128,10 @@ def read_review(
     for name, header in COLUMNS.items():
         if header in headers:
             where_of[name] = headers.index(header) + 1
-        else:
+    # every column the robot wrote: what apply reads, and what the reviewer decided by (a
+    # deleted amount or reason column means the decisions were taken on a changed sheet)
+    for header in HEADERS:
+        if header not in headers:
             problems.append(
                 f"sheet '{sheet_name}', row 1: no column {header!r} (columns may be moved, "
                 "but not renamed or deleted)"
