@@ -28,6 +28,8 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from robots.engine.health import health, is_field_count
+
 LEVELS = ("warning", "critical")
 
 
@@ -178,9 +180,14 @@ def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) ->
     """The run's counts in Chinese, then what waits for a person (``waiting``: the open-
     exceptions totals: open, overdue, due_soon, money) and where the workbooks are."""
     counts = "，".join(
-        f"{COUNT_NAMES.get(k, k)} {v}" for k, v in outcome.counts.items() if v and k != "stopped"
+        f"{COUNT_NAMES.get(k, k)} {v}"
+        for k, v in outcome.counts.items()
+        if v and k != "stopped" and not is_field_count(k)
     )
     facts = [f"本次：{counts or '无事可做'}"]
+    unread = health(outcome.counts)
+    if unread:
+        facts.append("无法读取的字段：" + "；".join(h.text() for h in unread))
     if waiting:
         facts.append(
             f"待人工处理（全部）：{waiting.get('open', 0)}，其中紧急 {waiting.get('due_soon', 0)}，"
@@ -215,6 +222,10 @@ def evaluate(
     if system > rules.max_system_exceptions:
         reasons.append(
             ("critical", f"{system} system exceptions (threshold {rules.max_system_exceptions})")
+        )
+    for h in health(c):  # a field that broke on some pages only: said even below any stop
+        reasons.append(
+            ("warning", f"field {h.field} could not be read on {h.unreadable} of {h.reads} reads")
         )
     exceptions = exceptions_in(outcome.robot, c)
     if rules.max_exceptions is not None and exceptions > rules.max_exceptions:

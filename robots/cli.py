@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -44,14 +45,28 @@ def _subcommands() -> None:
 
 
 @config_app.command("check")
-def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Check robots.toml, every target's scenario, the files each scenario names (price
-    list, word lists) and that each credential it needs is stored; report every problem."""
+def config_check(
+    workspace: WorkspaceOpt = Path("."),
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Then read a live item of --target as the robot would (the probe)."
+        ),
+    ] = False,
+    target: Annotated[str | None, typer.Option(help="The target --live reads.")] = None,
+) -> None:
+    """Check robots.toml, every target's scenario (every mistake at once: unknown codes,
+    formats, fields, duplicates), the files each scenario names (price list, word lists) and
+    that each credential it needs is stored; with --live, read a live item of a target."""
     from robots.config import load_workspace
     from robots.errors import ConfigError
     from robots.registry import spec
 
+    if live and target is None:
+        raise ConfigError("--live reads one target's pages: name it with --target", file="")
     ws = load_workspace(workspace)
+    if target is not None:
+        ws.target_named(target)
     store = ws.credentials()
     problems: list[str] = []
     good: list[str] = []
@@ -85,6 +100,10 @@ def config_check(workspace: WorkspaceOpt = Path(".")) -> None:
     for line in good:
         console.print(line)
     console.print(f"ok  {ws.file}")
+    if live:
+        from robots.commands.scenario import probe
+
+        probe(target=target, workspace=workspace)
 
 
 def _plugins() -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import string
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -84,9 +85,13 @@ class BrowserSettings(Strict):
 
 class EarlyStop(Strict):
     """When a broken scenario stops a run: more than ``unreadable_share`` of the items
-    unreadable once ``min_items`` have been worked."""
+    unreadable, or more than ``elsewhere_share`` of them "handled elsewhere" (the list does
+    not show what it should), once ``min_items`` have been worked; and when a run that went
+    to its end still exits 1: a field unreadable on more than ``field_share`` of its reads."""
 
     unreadable_share: float = Field(default=0.5, gt=0, le=1)
+    elsewhere_share: float = Field(default=0.5, gt=0, le=1)
+    field_share: float = Field(default=0.1, ge=0, le=1)
     min_items: int = Field(default=10, ge=1)
 
 
@@ -216,9 +221,12 @@ class WorkspaceConfig(Strict):
                 raise ValueError(
                     f"schedule {s.name!r} names target {s.target!r}, which is not in [[targets]]"
                 )
-        seen = [s.name for s in self.schedules]
-        if len(seen) != len(set(seen)):
-            raise ValueError("two schedules share a name")
+        for what, named in (("schedules", self.schedules), ("targets", self.targets)):
+            seen: set[str] = set()
+            for item in named:
+                if item.name in seen:  # the first would win silently everywhere it is named
+                    raise ValueError(f"two {what} are named {item.name!r}: names must differ")
+                seen.add(item.name)
         return self
 
 
@@ -292,16 +300,53 @@ class Workspace:
 Selector = Annotated[str, Field(min_length=1)]
 
 
+def display_key(text: str) -> str:
+    """How a page's display texts are compared: NFKC (full/half width), case and all white
+    space folded (the map's keys, bool words, none words and labels alike)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+# what strptime understands; anything else after a % would be taken literally by strftime
+# and never match a page (``%Q`` read nothing, and quietly)
+DATETIME_DIRECTIVES = set("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
+_SAMPLE_TIME = datetime(2026, 11, 20, 14, 3, 9)  # noqa: DTZ001 - a wall time, as pages show
+
+
+def datetime_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot read a page's times, or None: an unknown directive, or a format
+    that loses the date (no year, month or day: 11月20日 would be read as 1900)."""
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            directive = fmt[i + 1 : i + 3] if fmt[i + 1 : i + 2] == ":" else fmt[i + 1 : i + 2]
+            if directive.lstrip(":") not in DATETIME_DIRECTIVES or not directive:
+                return f"unknown directive %{directive or ''} (e.g. %Y-%m-%d %H:%M)"
+            i += 1 + len(directive)
+            continue
+        i += 1
+    try:
+        back = datetime.strptime(_SAMPLE_TIME.strftime(fmt), fmt)  # noqa: DTZ007 - wall time
+    except ValueError as exc:
+        return f"does not read back what it writes ({exc})"
+    if back.date() != _SAMPLE_TIME.date():
+        return "loses the date: it needs the year, month and day (%Y or %y, %m or %b, %d)"
+    return None
+
+
 class FieldSpec(Strict):
     """Where a value sits on a page and how to read it (``robots.engine.fields``): a CSS
-    selector; the attribute to read (else the text); ``all`` for every match; a ``regex`` that
-    cuts the value out (group ``value`` or the first); a ``map`` from the shop's words to the
-    robot's values; a ``type`` (text, int, money, bool, datetime; else the robot's default);
-    the words for ``true`` and ``false``; datetime ``formats``; ``required``; a ``default``
-    for an empty value; ``none``: texts that mean "no value" (—, 暂无, 未签收), read as empty.
-    ``{ selector = "…", attribute = "…" }`` alone still works."""
+    selector; the ``label`` a person reads beside the value (with a selector, the value must
+    stand beside it; without one, the value is found by it) and ``label_selector``, which
+    elements are labels; the attribute to read (else the text); ``all`` for every match; a
+    ``regex`` that cuts the value out (group ``value`` or the first); a ``map`` from the
+    shop's words to the robot's values; a ``type`` (text, int, money, bool, datetime; else the
+    robot's default); the words for ``true`` and ``false``; datetime ``formats``;
+    ``required``; a ``default`` for an empty value; ``none``: texts that mean "no value" (—,
+    暂无, 未签收), read as empty. ``{ selector = "…", attribute = "…" }`` alone still works."""
 
-    selector: Selector
+    selector: Selector | None = None
+    label: str | None = Field(default=None, min_length=1)
+    label_selector: Selector | None = None
     attribute: str | None = None
     all: bool = False
     regex: str | None = None
@@ -324,13 +369,34 @@ class FieldSpec(Strict):
                 raise ValueError(f"not a regular expression: {exc}") from None
         return v
 
+    @model_validator(mode="after")
+    def _found_somewhere(self) -> FieldSpec:
+        if self.selector is None and self.label is None:
+            raise ValueError("say where the value is: a selector, a label, or both")
+        words = {display_key(w): w for w in self.true or ()}
+        both = [w for w in self.false or () if display_key(w) in words]
+        if both:
+            raise ValueError(f"{both[0]!r} is in both true and false")
+        return self
+
+
+def _positional(spec: FieldSpec) -> FieldSpec:
+    if spec.selector is None or spec.label is not None or spec.label_selector is not None:
+        raise ValueError("read here by its selector only: give a selector and no label")
+    return spec
+
+
+# a field read by a robot's own page code, where labels are not looked for
+PositionalFieldSpec = Annotated[FieldSpec, AfterValidator(_positional)]
+
 
 PAGERS = ("next_page", "next_button", "load_more")
 
 
 class ListSpec(Strict):
     """Records listed on a page: each ``row``, the ``fields`` read inside it (selectors are
-    relative to the row; ``:scope`` is the row itself, e.g. with ``attribute``), and how more
+    relative to the row; ``:scope`` is the row itself, e.g. with ``attribute``; a field's
+    ``label`` is looked for inside the row, or as its column's header), and how more
     rows are reached: ``next_page`` (a link followed), ``next_button`` (a button that shows the
     next page in place) or ``load_more`` (a button that appends rows), at most one. ``empty``
     is what the page shows when there are no rows at all: without it, or when it is not
@@ -340,6 +406,9 @@ class ListSpec(Strict):
     row: Selector
     empty: Selector | None = None
     fields: dict[str, FieldSpec] = {}
+    # which elements are labels (``th`` for a table's column headers) for row fields that
+    # name a label but not their own label_selector
+    label_selector: Selector | None = None
     next_page: Selector | None = None
     next_button: Selector | None = None
     load_more: Selector | None = None
@@ -482,18 +551,40 @@ def read_toml(file: Path) -> dict[str, Any]:
 
 
 def validate(model: type[M], data: dict[str, Any], file: Path) -> M:
+    """The model, or a ``ConfigError`` naming every problem: the first on the first line
+    (file, key, what was expected), each other one on a line of its own after it. A model
+    with a ``problems()`` method (a robot's scenario) is then checked as a whole too."""
     try:
-        return model.model_validate(data)
+        loaded = model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        given = first.get("input")
-        shown = "" if isinstance(given, dict | list) or given is None else f", got {given!r}"
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = "unknown key (a typo?)"
-        raise ConfigError(f"{message}{shown}{more}", file=str(file), key=key) from None
+        raise_problems(file, [_pydantic_problem(e) for e in exc.errors()])
+    problems = getattr(loaded, "problems", None)
+    if callable(problems):
+        raise_problems(file, problems())
+    return loaded
+
+
+def _pydantic_problem(error: Any) -> tuple[str, str]:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict | list) or given is None else f", got {given!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (a typo?)"
+    return key, f"{message}{shown}"
+
+
+def raise_problems(file: Path, problems: list[tuple[str, str]]) -> None:
+    """Raise one ``ConfigError`` for every (key, message), if there are any."""
+    if not problems:
+        return
+    (key, first), rest = problems[0], problems[1:]
+    if rest:
+        noun = "problem" if len(rest) == 1 else "problems"
+        first += f" (and {len(rest)} more {noun}:)" + "".join(
+            f"\n  {file}: {k}: {m}" for k, m in rest
+        )
+    raise ConfigError(first, file=str(file), key=key)
 
 
 def _blocked_by_file(path: Path) -> Path | None:

@@ -109,7 +109,8 @@ def test_bad_workspace_values(
             "a step does exactly one of",
         ),
         (
-            'receipt_quantity = { selector = "[data-field=receipt_quantity]" }\n',
+            'receipt_quantity = { label = "仓库入库", '
+            'selector = "[data-field=receipt_quantity]" }\n',
             "",
             "detail.fields",
             "missing field selectors: receipt_quantity",

@@ -14,8 +14,9 @@ from test_policy import REFUND_ONLY, RETURN_RECEIVED, RETURN_REQUEST
 
 from robots.config import FieldSpec
 from robots.engine.clock import ShopClock
-from robots.engine.fields import Field, FieldKind, UnreadableField
-from robots.refunds.backoffice import FIELDS, RefundBackOffice
+from robots.engine.fields import LABELS, Field, FieldKind, UnreadableField
+from robots.refunds.backoffice import RefundBackOffice
+from robots.refunds.fields import FIELDS
 from robots.refunds.model import RefundRequest
 from robots.refunds.policy import Approve, decide
 from robots.refunds.scenario import load_refund_scenario
@@ -128,7 +129,15 @@ def page_of(refund: RefundRequest) -> dict[str, list[str]]:
     raw["receipt_waybill"] = shown(receipt.waybill if receipt else None)
     raw["receipt_sku"] = shown(receipt.sku if receipt else None)
     raw["receipt_quantity"] = shown(receipt.quantity if receipt else None)
-    return raw
+    return labelled(raw)
+
+
+def labelled(raw: dict[str, list[str]]) -> dict[str, Any]:
+    """``raw`` as the demo shop's page reads it: each value beside its field's label."""
+    fields = RefundBackOffice(SCENARIO, CLOCK).reader.fields
+    return raw | {
+        LABELS + name: [f.label] * len(raw[name]) for name, f in fields.items() if f.label
+    }
 
 
 NOW = CLOCK.read(datetime(2026, 11, 23, 10, 0))
@@ -188,7 +197,7 @@ def test_a_broken_field_only_turns_approvals_into_hand_overs(name: str, broken: 
     for refund in [*APPROVABLE.values(), *HANDED_OVER.values()]:
         raw = page_of(refund)
         before = decide_page(raw)
-        after = decide_page({**raw, name: BROKEN[broken]})
+        after = decide_page(labelled({**raw, name: BROKEN[broken]}))
         assert not isinstance(after, Approve) or after == before, (name, broken, after)
 
 
@@ -196,7 +205,9 @@ def test_a_broken_field_only_turns_approvals_into_hand_overs(name: str, broken: 
 def test_a_typed_field_on_the_wrong_element_is_unreadable(name: str) -> None:
     """A label where a number, an amount, a yes/no or a time belongs: a person looks."""
     with pytest.raises(UnreadableField, match=name):
-        RefundBackOffice(SCENARIO, CLOCK).parse({**page_of(RETURN_RECEIVED), name: ["平台介入"]})
+        RefundBackOffice(SCENARIO, CLOCK).parse(
+            labelled({**page_of(RETURN_RECEIVED), name: ["平台介入"]})
+        )
 
 
 def test_every_policy_field_is_declared() -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from robots.commands import WorkspaceOpt, out
 from robots.engine.clock import host_now
+from robots.engine.health import health, is_field_count
 from robots.errors import UnknownRun
 from robots.registry import ROBOTS, spec
 from robots.runtime.lock import run_is_locked
@@ -43,6 +44,8 @@ def run_status(ws: Workspace, run: RunView) -> str:
         status = "stopped early"
     elif counts.get("system_exception"):
         status = "system exceptions"
+    elif code == 1:
+        status = "fields unreadable"
     else:
         status = "ok"
     return f"{status} (dry run)" if run.dry_run else status
@@ -58,7 +61,13 @@ def _counts(run: RunView) -> str:
     counts = run.summary.get("counts", {})
     assert isinstance(counts, dict)
     names = {**COUNT_NAMES, **(spec(run.robot).count_names if run.robot in ROBOTS else {})}
-    return " · ".join(f"{names.get(k, k)} {v}" for k, v in counts.items() if k not in QUIET and v)
+    shown = [
+        f"{names.get(k, k)} {v}"
+        for k, v in counts.items()
+        if k not in QUIET and v and not is_field_count(k)
+    ]
+    shown += [f"unreadable {h.field} {h.unreadable}/{h.reads}" for h in health(counts)]
+    return " · ".join(shown)
 
 
 def _open(ws: Workspace) -> Ledger:

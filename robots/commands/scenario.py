@@ -74,13 +74,14 @@ def probe(
     failed = 0
     for t in tables:
         grid = Table(title=f"{t.title}  {t.url}", title_justify="left", show_lines=False)
-        for column in ("field", "selector", "on the page", "read as / problem"):
+        for column in ("field", "selector", "label beside it", "on the page", "read as / problem"):
             grid.add_column(column, overflow="fold")
         for r in t.rows:
             shown = r.shown if r.matched else "(nothing matched)"
             result = f"[red]✗ {escape(r.error)}[/]" if r.failed else escape(_plain(r.value))
             name = f"{r.row} · {r.field}" if r.row else r.field
-            grid.add_row(escape(name), escape(r.selector), escape(shown), result)
+            label = f"[red]{escape(r.label)}[/]" if "≠" in r.label else escape(r.label)
+            grid.add_row(escape(name), escape(r.selector), label, escape(shown), result)
         if t.rows:
             out.print(grid)
         else:
@@ -106,3 +107,44 @@ def _plain(value: object) -> str:
     if isinstance(value, Decimal | int | bool) or value is None:
         return str(value)
     return repr(value)
+
+
+@app.command("fields")
+def fields(
+    robot: Annotated[
+        str | None, typer.Argument(help="refunds, returns or pagescan; every robot without")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the Markdown (docs/fields.md) as it is.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """The field reference: every value a robot reads, what it is exactly, which rules read
+    it, and how each of the workspace's scenarios points at it."""
+    from rich.markdown import Markdown
+
+    from robots.config import WORKSPACE_FILE, load_workspace, read_toml
+    from robots.engine.reference import PREAMBLE, reference
+    from robots.errors import ConfigError
+    from robots.registry import ROBOTS, spec
+
+    if robot is not None and robot not in ROBOTS:
+        raise ConfigError(
+            f"no robot named {robot!r}", file="robots scenario fields", expected=", ".join(ROBOTS)
+        )
+    targets = []
+    if (workspace / WORKSPACE_FILE).is_file():
+        ws = load_workspace(workspace)
+        targets = [(t, ws.path(t.scenario)) for t in ws.config.targets]
+    parts = [PREAMBLE]
+    for name in [robot] if robot else list(ROBOTS):
+        robot_spec = spec(name)
+        examples = {
+            f"{t.name} (`{t.scenario}`)": read_toml(file) for t, file in targets if t.robot == name
+        }
+        parts.append(reference(name, robot_spec.title, robot_spec.field_tables, examples))
+    text = "\n".join(parts).rstrip() + "\n"
+    if markdown:
+        typer.echo(text, nl=False)
+    else:
+        out.print(Markdown(text))

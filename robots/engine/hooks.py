@@ -152,3 +152,29 @@ class UnreadableGuard(Hooks):
             "the run stopped early: fix the scenario and run again"
         )
         run.stop.request(f"{total} of {self.items} items unreadable", console=False)
+
+
+class ElsewhereGuard(Hooks):
+    """Stops a run whose items mostly turn out "handled elsewhere" (no longer at the stage
+    the list showed them in): after ``min_items`` items, more than ``share`` of them so means
+    the list does not show what the scenario says it does (a status filter the shop ignores,
+    ``{status}`` filled with the wrong values), not that others did the work. The items in
+    hand finish; the rest stay pending; the run fails and alerts instead of ending green."""
+
+    def __init__(self, share: float, min_items: int) -> None:
+        self.share, self.min_items = share, min_items
+        self.items = self.elsewhere = 0
+
+    def after_item(self, item: Item) -> None:
+        self.items += 1
+        self.elsewhere += item.elsewhere
+        run = item.run
+        if run.broken or self.items < self.min_items or self.elsewhere <= self.share * self.items:
+            return
+        run.broken = (
+            f"{self.elsewhere} of {self.items} items were no longer where the list showed them "
+            "(handled elsewhere): the list does not show what the scenario says (a status "
+            "filter the shop ignores? list.path, list.status_values or the status map wrong?); "
+            "the run stopped early: check them with robots scenario probe and run again"
+        )
+        run.stop.request(f"{self.elsewhere} of {self.items} items handled elsewhere", console=False)

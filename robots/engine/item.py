@@ -159,6 +159,7 @@ class Item:
     # the ledger with the item however it ends, so reports are written from the ledger
     # whatever happened to the run (`robots report`, the open-exceptions queue)
     row: dict[str, Any] = field(default_factory=dict)
+    elsewhere: bool = False  # someone else moved the record on (``handled_elsewhere``)
     _not_ours: bool = False  # a live read proved an *acting* action did not land
     _page: Any = None
 
@@ -406,6 +407,21 @@ class Item:
             fingerprint=fingerprint,
         )
         self.outcome = Outcome.DONE
+
+    def handled_elsewhere(
+        self, shown: str, *, fingerprint: str | None, details: dict[str, Any] | None = None
+    ) -> None:
+        """Someone else moved the record on (it now shows ``shown``): done, not ours, no
+        money, counted as handled elsewhere. A run where most items end so stops
+        (``hooks.ElsewhereGuard``): its list does not show what the scenario says."""
+        logger.info("{}: handled elsewhere (now {})", self.key, shown)
+        self.done(
+            acted=False,
+            fingerprint=fingerprint,
+            details={"handled_elsewhere": shown, **(details or {})},
+        )
+        self.elsewhere = True
+        self.run.count(Count.HANDLED_ELSEWHERE)
 
 
 class _AlreadyActing(BusinessException):

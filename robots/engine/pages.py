@@ -21,25 +21,32 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from robots.config import ListSpec, PageAction, Step
-from robots.engine.fields import READ_JS, FieldReader
+from robots.engine.fields import FIELD_JS, READ_JS, FieldReader
 from robots.errors import PageError, ScenarioUnreadable, SessionExpired, StaleRecord
 from robots.runtime.browser import VISIBLE_JS, press
 
 MAX_PAGES = 10_000  # a pager that never ends is a broken pager
 
-# every row of ``row`` with each field read inside it: [{name: [text|attribute, ...]}]
-ROWS_JS = """
-([row, specs]) => Array.from(document.querySelectorAll(row)).map((r) => {
-  const out = {};
-  for (const [name, [selector, attribute, all]] of Object.entries(specs)) {
-    const els = selector === ":scope" ? [r]
-      : all ? Array.from(r.querySelectorAll(selector))
-      : [r.querySelector(selector)].filter((e) => e !== null);
-    out[name] = els.map((el) => (attribute ? el.getAttribute(attribute) : el.textContent) ?? "");
-  }
-  return out;
-})
+# every row of ``row`` with each field read inside it: [{name: [text|attribute, ...],
+# "@label:" + name: [label, ...] for a field with a label}] (fields.FIELD_JS, under the row)
+ROWS_JS = (
+    """
+([row, specs]) => {
+  const field = """
+    + FIELD_JS.strip()
+    + """;
+  return Array.from(document.querySelectorAll(row)).map((r) => {
+    const out = {};
+    for (const [name, spec] of Object.entries(specs)) {
+      const [texts, labels] = field(r, spec);
+      out[name] = texts;
+      if (labels !== null) out["@label:" + name] = labels;
+    }
+    return out;
+  });
+}
 """
+)
 # the pager control if a person could use it now: its href for a link, true for a button
 PAGER_JS = """
 (selector) => {

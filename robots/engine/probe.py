@@ -16,7 +16,7 @@ from typing import Any
 from playwright.async_api import Page
 
 from robots.config import ListSpec
-from robots.engine.fields import READ_JS, FieldReader, UnreadableField
+from robots.engine.fields import LABELS, READ_JS, FieldReader, UnreadableField, label_key
 from robots.engine.pages import PAGER_JS, ROWS_JS
 
 SHOWN = 80
@@ -27,6 +27,7 @@ class ProbeRow:
     field: str
     selector: str
     shown: str  # what the page had there ("" when nothing matched)
+    label: str = ""  # the label found beside the value (with " ≠ expected" when it differs)
     value: Any = None
     error: str = ""  # why the value cannot be read (the hand-over's words)
     matched: bool = True
@@ -50,25 +51,35 @@ class ProbeTable:
         return bool(self.problems) or any(r.failed for r in self.rows)
 
 
-def probe_values(reader: FieldReader, raw: Mapping[str, list[str] | None]) -> list[ProbeRow]:
-    """Every field of ``reader`` read from ``raw`` on its own, so one failure hides none."""
+def probe_values(reader: FieldReader, raw: Mapping[str, Any]) -> list[ProbeRow]:
+    """Every field of ``reader`` read from ``raw`` (``FieldReader.probe_specs``: with the
+    label beside each value) on its own, so one failure hides none."""
     rows: list[ProbeRow] = []
     for name, f in reader.fields.items():
         found = raw.get(name) or []
-        shown = " | ".join(" ".join(t.split()) for t in found)[:SHOWN]
-        spec = f.selector + (f" @{f.attribute}" if f.attribute else "")
+        shown = " | ".join(" ".join((t or "").split()) for t in found)[:SHOWN]
+        spec = f.where + (f" @{f.attribute}" if f.attribute else "")
+        labels = raw.get(LABELS + name)
+        label = " | ".join(" ".join(t.split()) if t else "（无）" for t in labels or [])[:SHOWN]
+        if (
+            f.label
+            and labels is not None
+            and any(t is None or label_key(t) != label_key(f.label) for t in labels)
+        ):
+            label = f"{label or '（无）'} ≠ {f.label}"
         try:
-            value = f.value(found, reader.clock)
+            value = f.value(found, reader.clock, labels if f.label else None)
         except UnreadableField as exc:
-            rows.append(ProbeRow(name, spec, shown, error=str(exc), matched=bool(found)))
+            problem = exc.problem or str(exc)  # the row names the field and selector
+            rows.append(ProbeRow(name, spec, shown, label, error=problem, matched=bool(found)))
             continue
-        rows.append(ProbeRow(name, spec, shown, value, matched=bool(found)))
+        rows.append(ProbeRow(name, spec, shown, label, value, matched=bool(found)))
     return rows
 
 
 async def probe_page(page: Page, reader: FieldReader, title: str) -> ProbeTable:
     """The fields of the page ``page`` shows now."""
-    raw = await page.evaluate(READ_JS, reader.js_specs)
+    raw = await page.evaluate(READ_JS, reader.probe_specs())
     return ProbeTable(title, page.url, probe_values(reader, raw))
 
 
@@ -80,11 +91,11 @@ async def probe_list(
     url: str,
     goto: Callable[[str], Awaitable[None]],
     rows: int = 5,
-) -> tuple[list[ProbeTable], list[dict[str, list[str]]]]:
+) -> tuple[list[ProbeTable], list[dict[str, Any]]]:
     """The first ``rows`` rows of the list's first page, each read field by field, and
     what the page offers for more rows; also the raw rows (to pick an item to open)."""
     await goto(url)
-    raw_rows: list[dict[str, list[str]]] = await page.evaluate(ROWS_JS, [spec.row, reader.js_specs])
+    raw_rows: list[dict[str, Any]] = await page.evaluate(ROWS_JS, [spec.row, reader.probe_specs()])
     head = ProbeTable(f"list: {len(raw_rows)} rows of {spec.row!r} on the first page", page.url)
     pager = spec.next_page or spec.next_button or spec.load_more
     if pager:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loguru import logger
 
 from robots.engine.clock import DEFAULT_ZONE, ShopClock
-from robots.engine.hooks import Evidence, Hooks, ItemLog, Progress, UnreadableGuard
+from robots.engine.health import FieldHealth, health
+from robots.engine.hooks import ElsewhereGuard, Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
 from robots.engine.pace import Pace
 from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
@@ -65,15 +66,28 @@ class RunResult:
     failure: str = ""  # "Kind: first line" of the error that ended the run, if one did
     failure_exit: int = 1
     details: dict[str, Any] = field(default_factory=dict)  # robot-specific (money, scan id)
+    # a field unreadable on more than this share of its reads fails the run ([early_stop])
+    field_share: float = 1.0
+
+    @property
+    def fields(self) -> list[FieldHealth]:
+        """The fields this run could not read on some of its pages (from its counts)."""
+        return health(self.counts)
+
+    @property
+    def broken_fields(self) -> list[FieldHealth]:
+        """Those unreadable on more than ``field_share`` of their reads."""
+        return [h for h in self.fields if h.share > self.field_share]
 
     @property
     def exit_code(self) -> int:
-        """Failed → the error's code; stopped early → 143; items needing an operator → 1."""
+        """Failed → the error's code; stopped early → 143; items needing an operator, or a
+        field unreadable on more than its share of reads → 1."""
         if self.failure:
             return self.failure_exit
         if self.stopped:
             return STOPPED_EXIT_CODE
-        return 1 if self.counts.get(Count.SYSTEM_EXCEPTION) else 0
+        return 1 if self.counts.get(Count.SYSTEM_EXCEPTION) or self.broken_fields else 0
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,7 @@ class RobotRun:
             ItemLog(),
             Progress(self.console, run_prefix or robot),
             UnreadableGuard(guard.unreadable_share, guard.min_items),
+            ElsewhereGuard(guard.elsewhere_share, guard.min_items),
             *hooks,
         ]
         self.counts: Counter[str] = Counter()
@@ -365,7 +380,18 @@ class RobotRun:
                 failure=first_line(failure) if failure else "",
                 failure_exit=failure.exit_code if failure else 1,
                 details=details(),
+                field_share=self.ws.config.early_stop.field_share,
             )
+            for h in result.fields:  # in the log; the CLI says it after its summary line
+                logger.bind(file_only=True).warning(
+                    "field {}: could not be read on {} of {} reads{}",
+                    h.field,
+                    h.unreadable,
+                    h.reads,
+                    " (over the share [early_stop] field_share allows: exit 1)"
+                    if h in result.broken_fields
+                    else "",
+                )
             self.ledger.end_run(
                 self.run_id,
                 {

@@ -55,6 +55,13 @@ class RobotSpec:
         module = importlib.import_module(f"{self.package}.command")
         return bool(getattr(module, "ON_CLUSTER", False))
 
+    @property
+    def field_tables(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every value the robot reads (``FieldKind``s), by the scenario table they are in
+        (``scenario.FIELD_TABLES``): the field reference."""
+        tables: Mapping[str, Mapping[str, Any]] = self._part("scenario", "FIELD_TABLES")
+        return tables
+
     def load_scenario(self, file: Any, **options: Any) -> Any:
         return self._part("scenario", "load")(file, **options)
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
 
 from robots import config
+from robots.pagescan.fields import PRODUCT_FIELDS
 from robots.pagescan.prices import PriceRules
 
 
@@ -141,7 +142,19 @@ class ProductFields(config.Strict):
     def _what_the_scan_reads(self) -> ProductFields:
         """The page scan reads a selector and an attribute (prices: the first number in the
         text); it refuses the other field-spec keys rather than silently ignore them."""
-        unread = ("regex", "map", "type", "true", "false", "formats", "required", "default", "none")
+        unread = (
+            "regex",
+            "map",
+            "type",
+            "true",
+            "false",
+            "formats",
+            "required",
+            "default",
+            "none",
+            "label",
+            "label_selector",
+        )
         specs = {
             n: getattr(self, n) for n in type(self).model_fields if n not in ("extra", "ready")
         }
@@ -150,6 +163,8 @@ class ProductFields(config.Strict):
             if not isinstance(spec, config.FieldSpec):
                 continue
             given = [k for k in unread if getattr(spec, k) is not None]
+            if spec.selector is None:
+                raise ValueError(f"{name}: the page scan reads a selector: give one")
             if given:
                 raise ValueError(
                     f"{name}: the page scan reads a selector and an attribute only; "
@@ -249,3 +264,7 @@ def check(scenario: PageScanScenario) -> None:
     load_banned_words(scenario.words.banned)
     if scenario.words.allowlist is not None:
         load_allowlist(scenario.words.allowlist)
+
+
+# every value the robot reads, by the scenario table it is in (`robots scenario fields`)
+FIELD_TABLES = {"product": PRODUCT_FIELDS}

@@ -254,7 +254,7 @@ class Storefront:
     def _unreadable(self, name: str, shown: str | None, problem: str) -> UnreadableField:
         f = self.scenario.product
         spec = f.extra.get(name) if name in f.extra else getattr(f, name, None)
-        selector = spec.selector if isinstance(spec, FieldSpec) else str(spec or "")
+        selector = (spec.selector or "") if isinstance(spec, FieldSpec) else str(spec or "")
         return UnreadableField(f"product.{name}", selector, (shown or "")[:60], problem)
 
     def _price(self, name: str, text: str | None) -> Decimal:

@@ -7,6 +7,7 @@ live here: what to do with a refund is ``policy.decide``'s call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -14,13 +15,11 @@ from urllib.parse import quote, urljoin
 from playwright.async_api import Page
 
 from robots.engine.clock import ShopClock
-from robots.engine.fields import READ_JS, FieldKind, FieldReader, UnreadableField
+from robots.engine.fields import READ_JS, FieldReader, UnreadableField
 from robots.engine.pages import perform, read_list, read_rows, tick_rows
-from robots.errors import PageError
+from robots.errors import PageError, ScenarioUnreadable
+from robots.refunds.fields import FIELDS, ROW_FIELDS
 from robots.refunds.model import (
-    ORDER_STATUSES,
-    REFUND_STATUSES,
-    REFUND_TYPES,
     ListedRefund,
     RefundRequest,
     WarehouseReceipt,
@@ -28,50 +27,6 @@ from robots.refunds.model import (
 from robots.refunds.scenario import RefundScenario
 from robots.runtime.browser import LoginForm, goto
 
-# What the robot reads off a refund's page and what each field is, unless the scenario says
-# otherwise; required fields that cannot be read send the refund to a person.
-TEXT, INT, MONEY, BOOL, TIME = (FieldKind(t) for t in ("text", "int", "money", "bool", "datetime"))
-OPTIONAL_TEXT, OPTIONAL_INT = FieldKind("text", required=False), FieldKind("int", required=False)
-FIELDS: dict[str, FieldKind] = {
-    "refund_id": TEXT,
-    "version": TEXT,
-    "status": FieldKind("text", choices=REFUND_STATUSES),
-    "order_id": TEXT,
-    "buyer_nick": TEXT,
-    "has_good_return": BOOL,
-    "refund_type": FieldKind("text", choices=REFUND_TYPES),
-    "refund_fee": MONEY,
-    "payment": MONEY,
-    "refund_sku": TEXT,
-    "refund_quantity": INT,
-    "line_sku": TEXT,
-    "line_quantity": INT,
-    "category": TEXT,
-    "reason": TEXT,
-    "intervention": BOOL,
-    "open_refunds_on_line": INT,
-    "order_status": FieldKind("text", choices=ORDER_STATUSES),
-    "signed_at": FieldKind("datetime", required=False),  # not signed yet: empty
-    "created_at": TIME,
-    "deadline": TIME,
-    "has_gift": BOOL,
-    "shared_discount": BOOL,
-    "buyer_orders_90d": INT,
-    "buyer_refunds_90d": INT,
-    "buyer_blacklisted": BOOL,
-    "return_sid": OPTIONAL_TEXT,  # refund-only requests have none
-    "receipt": BOOL,
-    "receipt_waybill": OPTIONAL_TEXT,  # required when there is a receipt (checked on reading)
-    "receipt_sku": OPTIONAL_TEXT,
-    "receipt_quantity": OPTIONAL_INT,
-}
-
-# ... and off each row of the list
-ROW_FIELDS: dict[str, FieldKind] = {
-    "refund_id": TEXT,
-    "status": FieldKind("text", choices=REFUND_STATUSES),
-    "version": FieldKind("text", required=False),
-}
 IDENTITY = ["refund_id", "status", "version"]  # enough to verify an action: nothing else
 
 
@@ -107,12 +62,35 @@ class RecordState:
 class RefundBackOffice:
     """The refund list and detail pages of one shop, as its scenario describes them."""
 
-    def __init__(self, scenario: RefundScenario, clock: ShopClock | None = None) -> None:
+    def __init__(
+        self,
+        scenario: RefundScenario,
+        clock: ShopClock | None = None,
+        *,
+        tally: Callable[[str], None] | None = None,
+    ) -> None:
+        """``tally``: the run's count, told of every page and row read and every field that
+        could not be read (the run's field health)."""
         self.s = scenario
         self.clock = clock or ShopClock(scenario.shop.timezone)
         self.base = str(scenario.shop.base_url)
-        self.reader = FieldReader(scenario.detail.fields, FIELDS, self.clock)
-        self.row_reader = FieldReader(scenario.list.row_fields, ROW_FIELDS, self.clock)
+        d, lp = scenario.detail, scenario.list
+        self.reader = FieldReader(
+            d.fields,
+            FIELDS,
+            self.clock,
+            label_selector=d.label_selector,
+            name="detail",
+            tally=tally,
+        )
+        self.row_reader = FieldReader(
+            lp.row_fields,
+            ROW_FIELDS,
+            self.clock,
+            label_selector=lp.label_selector,
+            name="list",
+            tally=tally,
+        )
 
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
@@ -124,12 +102,16 @@ class RefundBackOffice:
     def login_form(self) -> LoginForm:
         return LoginForm.at(self.base, self.s.login)
 
-    async def list_refunds(self, page: Page, status: str | None) -> list[ListedRefund]:
-        """Every refund the list shows (in ``status`` when the list path names one), through
-        its pager to the end. A row whose status cannot be read is listed with its problem:
-        it goes to a person, never dropped as "handled elsewhere"."""
+    async def list_refunds(
+        self, page: Page, value: str | None, statuses: tuple[str, ...] = ()
+    ) -> list[ListedRefund]:
+        """Every refund the list shows, through its pager to the end: with ``{status}`` in
+        the path, the list of ``value`` (``statuses``: the statuses it must show; a row in
+        another one stops the run, as the path did not filter); else the one list. A row
+        whose status cannot be read is listed with its problem: it goes to a person, never
+        dropped as "handled elsewhere"."""
         lp = self.s.list
-        url = self.url(lp.path.format(status=status) if status else lp.path)
+        url = self.url(lp.path.format(status=value) if value is not None else lp.path)
         listed = await read_list(
             page,
             lp,
@@ -137,6 +119,8 @@ class RefundBackOffice:
             url=url,
             goto=lambda u: goto(page, u, login_path=self.s.login.path),
         )
+        # the status a row is in when it shows none: the one its list was asked for
+        asked = statuses[0] if value is not None and len(statuses) == 1 else None
         found: list[ListedRefund] = []
         for raw in listed.rows:
             try:
@@ -146,13 +130,16 @@ class RefundBackOffice:
             try:
                 values = self.row_reader.read(raw)
             except UnreadableField as exc:
-                found.append(ListedRefund(refund_id, "", status or "UNREADABLE", exc))
+                found.append(ListedRefund(refund_id, "", asked or "UNREADABLE", exc))
                 continue
-            found.append(
-                ListedRefund(
-                    refund_id, values.get("version") or "", values.get("status") or status or ""
+            status = values.get("status") or asked or ""
+            if value is not None and status not in statuses:
+                raise ScenarioUnreadable(
+                    f"the list at {url} (list.path for {'/'.join(statuses)}) shows refund "
+                    f"{refund_id} as {status}: the path does not filter by status; fix "
+                    "list.path or list.status_values (robots scenario probe shows the list)"
                 )
-            )
+            found.append(ListedRefund(refund_id, values.get("version") or "", status))
         return found
 
     async def read(self, page: Page, refund_id: str) -> RefundRequest:
@@ -173,8 +160,7 @@ class RefundBackOffice:
         if values["receipt"]:
             for name in ("receipt_waybill", "receipt_sku", "receipt_quantity"):
                 if values[name] is None:
-                    field = self.reader.fields[name]
-                    raise field.unreadable("", "页面显示已入库，但没有入库明细")
+                    raise self.reader.unreadable(name, "", "页面显示已入库，但没有入库明细")
         return parse_refund(values)
 
     def _check_identity(self, raw: dict[str, Any], url: str, refund_id: str) -> None:

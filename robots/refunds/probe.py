@@ -31,9 +31,8 @@ async def probe(
     tables: list[ProbeTable] = []
     if url is None and item is None:
         lp = scenario.list
-        path = (
-            lp.path.format(status=scenario.shop.pending_statuses[0]) if lp.per_status else lp.path
-        )
+        first, _ = lp.lists(scenario.shop.pending_statuses)[0]
+        path = lp.path.format(status=first) if first is not None else lp.path
         listed, _ = await probe_list(page, lp, bo.row_reader, url=bo.url(path), goto=open_)
         tables += listed
         ids = [

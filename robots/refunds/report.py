@@ -331,6 +331,7 @@ def summary_rows(
         ("已由他人处理 handled elsewhere", counts.get("handled_elsewhere", 0)),
         ("未变化未重复列出 unchanged since last run", counts.get("unchanged_since_last_run", 0)),
         ("未开始 not started", summary.not_started),
+        *book.field_rows(counts),
     ]
     reasons = by_reason(exceptions)
     if reasons:  # the last section: write_refund_report puts each one's money beside it

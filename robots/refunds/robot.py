@@ -26,7 +26,6 @@ from robots.engine.item import (
     Acted,
     ActingRules,
     Action,
-    Count,
     Item,
     Verdict,
     settle_acting,
@@ -117,7 +116,7 @@ class RefundsRobot(BaseRobot):
     scenario: RefundScenario
 
     def setup(self) -> None:
-        self.bo = RefundBackOffice(self.scenario, self.run.clock)
+        self.bo = RefundBackOffice(self.scenario, self.run.clock, tally=self.run.count)
         self.rules = self.scenario.policy
         self.daily_cap_cents = cents(self.rules.daily_auto_total)
         self.money = Decimal("0")  # approved by this run (the summary line)
@@ -216,12 +215,13 @@ class RefundsRobot(BaseRobot):
         else the one list, keeping rows whose status is pending or could not be read."""
         pending = self.scenario.shop.pending_statuses
         listed: list[ListedRefund] = []
-        for status in pending if self.scenario.list.per_status else [None]:
+        for value, statuses in self.scenario.list.lists(pending):
             rows: list[ListedRefund] = await web.retried(
-                f"listing {status or 'refunds'}", partial(self.bo.list_refunds, page, status)
+                f"listing {value or 'refunds'}",
+                partial(self.bo.list_refunds, page, value, statuses),
             )
             kept = [r for r in rows if r.problem or r.status in pending]
-            logger.info("{} refunds listed as {}", len(kept), status or "pending")
+            logger.info("{} refunds listed as {}", len(kept), "/".join(statuses))
             listed.extend(kept)
         if not self.run.dry_run:
             await self._close_handled(web, page, {item_key(r.refund_id, r.status) for r in listed})
@@ -321,12 +321,7 @@ class RefundsRobot(BaseRobot):
         self, item: Item, refund: RefundRequest | RecordState, stage: str
     ) -> None:
         logger.info("no longer {} (now {}): handled elsewhere", stage, refund.status)
-        item.done(
-            acted=False,
-            fingerprint=refund.fingerprint,
-            details={"handled_elsewhere": refund.status},
-        )
-        self.run.count(Count.HANDLED_ELSEWHERE)
+        item.handled_elsewhere(refund.status, fingerprint=refund.fingerprint)
 
     def _done(
         self,

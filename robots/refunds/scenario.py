@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from robots import config
-from robots.refunds.policy import RefundRules, ReviewRules
+from robots.engine.fields import field_problems
+from robots.refunds.fields import FIELDS, ROW_FIELDS
+from robots.refunds.policy import STATUS_BEFORE, RefundRules, ReviewRules
+
+Problems = list[tuple[str, str]]  # (key, what is wrong)
+# the statuses the robot acts from: what shop.pending_statuses may name
+WORKED_STATUSES = tuple(dict.fromkeys(STATUS_BEFORE.values()))
 
 
 class ListPage(config.ListSpec):
@@ -19,6 +25,9 @@ class ListPage(config.ListSpec):
     ``status``, ``version`` (without one, refunds handed to a person are read again each run)."""
 
     path: str = Field(min_length=1)
+    # what ``{status}`` stands for in the path, per pending status, where the shop's list
+    # takes its own words or numbers (?tab=1); without it, the status code itself
+    status_values: dict[str, str] = Field(default_factory=dict)
     # the short form of earlier scenarios: the id, version and status in the row's attributes
     refund_id_attribute: str | None = None
     version_attribute: str | None = None
@@ -27,6 +36,16 @@ class ListPage(config.ListSpec):
     @property
     def per_status(self) -> bool:
         return "{status}" in self.path
+
+    def lists(self, pending: tuple[str, ...]) -> list[tuple[str | None, tuple[str, ...]]]:
+        """The lists a run reads: (what ``{status}`` is, the statuses its rows may show), one
+        per distinct value; one list, (None, pending), when the path names no status."""
+        if not self.per_status:
+            return [(None, pending)]
+        grouped: dict[str, list[str]] = {}
+        for status in pending:
+            grouped.setdefault(self.status_values.get(status, status), []).append(status)
+        return [(value, tuple(statuses)) for value, statuses in grouped.items()]
 
     @property
     def row_fields(self) -> dict[str, config.FieldSpec]:
@@ -50,39 +69,7 @@ class ListPage(config.ListSpec):
         return self
 
 
-REQUIRED_FIELDS = {
-    "refund_id",
-    "version",
-    "status",
-    "order_id",
-    "buyer_nick",
-    "has_good_return",
-    "refund_type",
-    "refund_fee",
-    "payment",
-    "refund_sku",
-    "refund_quantity",
-    "line_sku",
-    "line_quantity",
-    "category",
-    "reason",
-    "intervention",
-    "open_refunds_on_line",
-    "order_status",
-    "signed_at",
-    "created_at",
-    "deadline",
-    "has_gift",
-    "shared_discount",
-    "buyer_orders_90d",
-    "buyer_refunds_90d",
-    "buyer_blacklisted",
-    "return_sid",
-    "receipt",
-    "receipt_waybill",
-    "receipt_sku",
-    "receipt_quantity",
-}
+REQUIRED_FIELDS = set(FIELDS)  # a scenario says where every one of them is
 
 
 OLD_APPROVE = ("approve_button", "confirm_button", "error_banner", "success_banner")
@@ -94,10 +81,10 @@ class DetailPage(config.Strict):
     with ``error_banner`` and ``success_banner``."""
 
     path: Annotated[str, AfterValidator(config.placeholder("refund_id"))]
-    fields: Annotated[
-        dict[str, config.FieldSpec],
-        AfterValidator(config.requires(REQUIRED_FIELDS, "field selectors")),
-    ]
+    # which elements are labels (``dt``, ``th``, ``.label``) for fields that name a label
+    # but not their own label_selector
+    label_selector: config.Selector | None = None
+    fields: dict[str, config.FieldSpec]  # every one of FIELDS (RefundScenario.problems)
     approve: config.PageAction | None = None
     approve_button: config.Selector | None = None
     confirm_button: config.Selector | None = None
@@ -154,6 +141,59 @@ class RefundScenario(config.Strict):
     policy: RefundRules = RefundRules()
     review: ReviewRules = ReviewRules()
 
+    def problems(self) -> Problems:
+        """Every mistake that would skip work or read a page wrong, found before a run:
+        statuses the robot does not work, field specs it cannot use (``field_problems``)."""
+        found: Problems = []
+        known = ", ".join(WORKED_STATUSES)
+        pending = self.shop.pending_statuses
+        for i, status in enumerate(pending):
+            if status not in WORKED_STATUSES:
+                found.append(
+                    (
+                        f"shop.pending_statuses.{i}",
+                        f"{status!r} is not a status the refunds robot works (one of {known}); "
+                        "a list path that takes the shop's own values says so in "
+                        "list.status_values",
+                    )
+                )
+            elif status in pending[:i]:
+                found.append((f"shop.pending_statuses.{i}", f"{status!r} is listed twice"))
+        values = self.list.status_values
+        for status in values:
+            if status not in pending:
+                found.append(
+                    (
+                        f"list.status_values.{status}",
+                        f"{status!r} is not one of shop.pending_statuses ({', '.join(pending)})",
+                    )
+                )
+        if values and self.list.per_status:
+            for status in pending:
+                if status not in values:
+                    found.append(
+                        (
+                            "list.status_values",
+                            f"no value for {status}: name what {{status}} is for every pending "
+                            "status",
+                        )
+                    )
+        if values and not self.list.per_status:
+            found.append(("list.status_values", "the list path has no {status} to fill in"))
+        shared = [s for _, s in self.list.lists(pending) if len(s) > 1]
+        if shared and "status" not in self.list.row_fields:
+            found.append(
+                (
+                    "list.fields.status",
+                    f"{' and '.join(shared[0])} share one list: say where a row shows its status",
+                )
+            )
+        found += field_problems(
+            self.detail.fields, FIELDS, key="detail.fields", required=REQUIRED_FIELDS
+        )
+        found += field_problems(self.list.row_fields, ROW_FIELDS, key="list.fields")
+        return found
+
     @model_validator(mode="after")
     def _batch_rows_show_versions(self) -> RefundScenario:
         missing = [f for f in ("version", "status") if f not in self.list.row_fields]
@@ -170,3 +210,5 @@ def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundSc
 
 
 load = load_refund_scenario  # what the registry calls (robots.engine.spec)
+# every value the robot reads, by the scenario table it is in (`robots scenario fields`)
+FIELD_TABLES = {"detail.fields": FIELDS, "list.fields": ROW_FIELDS}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
+
+from robots.engine.health import health
 
 MONEY_FORMAT = '"¥"#,##0.00'
 TIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -96,6 +98,20 @@ def summary_sheet(
 
 
 SECTION = object()  # a summary row's value: the label is a section heading
+
+
+def field_rows(counts: Mapping[str, int]) -> list[SummaryRow | None]:
+    """The 汇总's section on fields the run could not read on some pages (field health),
+    each with how often: nothing when every field read everywhere."""
+    unread = health(counts)
+    if not unread:
+        return []
+    rows: list[SummaryRow | None] = [
+        None,
+        ("无法读取的字段 unreadable fields（次数 / 读取次数）", SECTION),
+    ]
+    rows += [(f"  {h.field}", f"{h.unreadable} / {h.reads}") for h in unread]
+    return rows
 
 
 def run_status(

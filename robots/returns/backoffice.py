@@ -3,6 +3,7 @@ what a parcel is linked to (the check after every link). Read-only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -10,33 +11,15 @@ from urllib.parse import quote, urljoin
 from playwright.async_api import Page
 
 from robots.engine.clock import ShopClock
-from robots.engine.fields import FieldKind, FieldReader
+from robots.engine.fields import FieldReader
 from robots.engine.pages import ROWS_JS
 from robots.errors import PageError, ScenarioUnreadable
 from robots.returns.export import parse_items
+from robots.returns.fields import ROW_FIELDS
 from robots.returns.lookup import Found, Lookup
 from robots.returns.matching import Candidate
 from robots.returns.scenario import ReturnsScenario
 from robots.runtime.browser import LoginForm, goto
-
-# what a search row holds and what each value is; an unreadable row sends the parcel to a
-# person (a candidate read wrong, or dropped, could make another order look like the match)
-OPTIONAL_TEXT = FieldKind("text", required=False)
-ROW_FIELDS: dict[str, FieldKind] = {
-    "order_id": FieldKind("text"),
-    "refund_id": OPTIONAL_TEXT,
-    "buyer_name": OPTIONAL_TEXT,
-    "buyer_nick": OPTIONAL_TEXT,
-    "phone": OPTIONAL_TEXT,
-    "district": OPTIONAL_TEXT,
-    "lines": FieldKind("text"),
-    "refunded": OPTIONAL_TEXT,
-    "outbound_waybill": OPTIONAL_TEXT,
-    "return_waybill": OPTIONAL_TEXT,
-    "refund_created_at": FieldKind("datetime", required=False),
-    "signed_at": FieldKind("datetime", required=False),
-    "linked": FieldKind("bool"),
-}
 
 
 def naive(t: datetime | None) -> datetime | None:
@@ -45,12 +28,24 @@ def naive(t: datetime | None) -> datetime | None:
 
 
 class ReturnsBackOffice:
-    def __init__(self, scenario: ReturnsScenario) -> None:
+    def __init__(
+        self, scenario: ReturnsScenario, *, tally: Callable[[str], None] | None = None
+    ) -> None:
+        """``tally``: the run's count, told of every search row read and every field that
+        could not be read in it (the run's field health)."""
         self.scenario = scenario
         self.base = str(scenario.shop.base_url)
         self.login_form = LoginForm.at(self.base, scenario.login)
         clock = ShopClock(scenario.shop.timezone)
-        self.row_reader = FieldReader(scenario.search.row_fields, ROW_FIELDS, clock)
+        s = scenario.search
+        self.row_reader = FieldReader(
+            s.row_fields,
+            ROW_FIELDS,
+            clock,
+            label_selector=s.label_selector,
+            name="search",
+            tally=tally,
+        )
 
     def parcel_url(self, parcel_id: str) -> str:
         return urljoin(self.base, self.scenario.parcel_page.path.format(parcel_id=quote(parcel_id)))
@@ -112,6 +107,7 @@ class ReturnsBackOffice:
         url = self.parcel_url(parcel_id)
         await goto(page, url, login_path=self.scenario.login.path)
         spec = self.scenario.parcel_page.linked_to
+        assert spec.selector is not None  # PositionalFieldSpec: a selector, always
         element = await page.query_selector(spec.selector)
         if element is None:
             raise PageError(f"no link status on the parcel page of {parcel_id}", url=url)

@@ -154,6 +154,7 @@ def write_from_ledger(ledger: Ledger, run: RunView, path: Path) -> Path:
         ("  其中已被他人关联 linked elsewhere", _count(unmatched, "LINKED_ELSEWHERE")),
         ("  其中系统异常 system exceptions", _count(unmatched, "SYSTEM_ERROR")),
         ("未开始 not started", not_started),
+        *book.field_rows(run.summary.get("counts", {})),
     ]
     book.summary_sheet(wb, rows)
     linked_sheet(wb.create_sheet(LINKED), linked)

@@ -76,7 +76,7 @@ class ReturnsRobot(BaseRobot):
     scenario: ReturnsScenario
 
     def setup(self) -> None:
-        self.bo = ReturnsBackOffice(self.scenario)
+        self.bo = ReturnsBackOffice(self.scenario, tally=self.run.count)
         self.desktop: Desktop | None = None
         self.terminal: WarehouseTerminal | None = None
 

@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from robots import config
+from robots.engine.fields import field_problems
+from robots.returns.fields import PARCEL_FIELDS, ROW_FIELDS
 from robots.returns.matching import MatchRules
 
 
@@ -28,21 +30,7 @@ class TerminalSpec(config.Strict):
     credential: str = Field(default="demo-warehouse", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
-CANDIDATE_ATTRIBUTES = {
-    "order_id",
-    "refund_id",
-    "buyer_name",
-    "buyer_nick",
-    "phone",
-    "district",
-    "lines",
-    "refunded",
-    "outbound_waybill",
-    "return_waybill",
-    "refund_created_at",
-    "signed_at",
-    "linked",
-}
+CANDIDATE_ATTRIBUTES = set(ROW_FIELDS)  # a search row says where every one of them is
 
 
 class SearchPage(config.Strict):
@@ -71,6 +59,8 @@ class SearchPage(config.Strict):
     lookback_days: int = Field(default=365, ge=1, le=3650)
     fields: dict[str, config.FieldSpec] | None = None
     attributes: dict[str, str] | None = None
+    # which elements are labels (``th``: the column headers) for fields naming a label
+    label_selector: config.Selector | None = None
 
     @model_validator(mode="after")
     def _every_value(self) -> SearchPage:
@@ -94,7 +84,7 @@ class SearchPage(config.Strict):
 
 class ParcelPage(config.Strict):
     path: Annotated[str, AfterValidator(config.placeholder("parcel_id"))]
-    linked_to: config.FieldSpec
+    linked_to: config.PositionalFieldSpec
 
 
 EXPORT_COLUMNS = {
@@ -126,9 +116,15 @@ class ReturnsScenario(config.Strict):
     export: ExportSpec
     matching: MatchRules = MatchRules()
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Search-row field specs the robot cannot use (``field_problems``), before a run."""
+        return field_problems(self.search.row_fields, ROW_FIELDS, key="search.fields")
+
 
 def load_returns_scenario(file: Path, *, base_url: str | None = None) -> ReturnsScenario:
     return config.load_scenario_file(ReturnsScenario, file, base_url=base_url)
 
 
 load = load_returns_scenario  # what the registry calls (robots.engine.spec)
+# every value the robot reads, by the scenario table it is in (`robots scenario fields`)
+FIELD_TABLES = {"search.fields": ROW_FIELDS, "parcel_page": PARCEL_FIELDS}
