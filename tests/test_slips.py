@@ -151,7 +151,7 @@ def test_config_check_names_every_static_mistake_at_once(tmp_path: Path) -> None
     assert "two targets are named 'sandbox'" in first_line(result)
 
 
-# -- runs that must stop, on a shop -----------------------------------------------------------------
+# -- runs that must stop, on a shop ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sb = start_sandbox(tmp_path_factory.mktemp("slips") / "shop", refunds=40)
@@ -174,7 +174,8 @@ def test_a_list_path_the_shop_does_not_filter_by_stops_the_run(
         text = text.replace('path = "/v2/aftersale"', 'path = "/v2/aftersale?tab={status}"')
         text = text.replace(
             "[list.fields]",
-            '[list.status_values]\nWAIT_SELLER_AGREE = "1"\nWAIT_SELLER_CONFIRM_GOODS = "3"\n\n[list.fields]',
+            '[list.status_values]\nWAIT_SELLER_AGREE = "1"\n'
+            'WAIT_SELLER_CONFIRM_GOODS = "3"\n\n[list.fields]',
         )
     ws = workspace_for(tmp_path / "ws", shop, text)
     result = ws.run(check=False)
@@ -197,7 +198,8 @@ def test_a_list_whose_items_all_turn_out_handled_elsewhere_stops_and_alerts(
     if skin == "demo-shop":  # each status's list fetched for the other, rows showing none
         text = text.replace(
             "[list.fields]",
-            '[list.status_values]\nWAIT_SELLER_AGREE = "WAIT_SELLER_CONFIRM_GOODS"\nWAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_AGREE"\n\n[list.fields]',
+            '[list.status_values]\nWAIT_SELLER_AGREE = "WAIT_SELLER_CONFIRM_GOODS"\n'
+            'WAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_AGREE"\n\n[list.fields]',
         )
         text = re.sub(
             r'(?m)^status = \{ selector = ":scope", attribute = "data-status" \}\n', "", text
@@ -216,7 +218,8 @@ def test_a_list_whose_items_all_turn_out_handled_elsewhere_stops_and_alerts(
             tmp_path / "ws",
             shop,
             text,
-            extra=f'[early_stop]\nmin_items = 6\n\n[alerts]\n[[alerts.webhooks]]\nurl = "{hook.url}/generic"\n',
+            extra="[early_stop]\nmin_items = 6\n\n[alerts]\n[[alerts.webhooks]]\n"
+            f'url = "{hook.url}/generic"\n',
         )
         result = ws.run(check=False)
         assert result.returncode == 1, result.stderr
