@@ -92,9 +92,14 @@ class Alert:
         o = self.outcome
         return f"[robots] {self.level.upper()}: {o.robot} ({o.target}) run {o.run_id}"
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The run's outcome counts (its field reads are in the reasons, when they matter)."""
+        return {k: v for k, v in self.outcome.counts.items() if not is_field_count(k)}
+
     def text(self) -> str:
         o = self.outcome
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(o.counts.items())) or "none"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
         lines = [
             self.title,
             *(f"- {r}" for r in self.reasons),
@@ -111,7 +116,7 @@ class Alert:
             f"### {self.title}",
             *(f"- {r}" for r in self.reasons),
             "",
-            "counts: " + (", ".join(f"{k} **{v}**" for k, v in sorted(o.counts.items())) or "-"),
+            "counts: " + (", ".join(f"{k} **{v}**" for k, v in sorted(self.counts.items())) or "-"),
             "",
             f"report: `{o.report or '-'}`",
             "",
@@ -128,7 +133,7 @@ class Alert:
             "target": o.target,
             "run_id": o.run_id,
             "reasons": list(self.reasons),
-            "counts": o.counts,
+            "counts": self.counts,
             "report": o.report,
             "logs": o.logs,
             "host": self.host,

@@ -44,7 +44,9 @@ SLIPS_JS = """
   };
   const under = (a, v) => {
     const idx = [];
-    for (let n = v; n !== a; n = n.parentElement) idx.unshift(Array.from(n.parentElement.children).indexOf(n));
+    for (let n = v; n !== a; n = n.parentElement) {
+      idx.unshift(Array.from(n.parentElement.children).indexOf(n));
+    }
     return idx;
   };
   const follow = (a, idx) => idx.reduce((n, i) => (n ? n.children[i] : null), a);

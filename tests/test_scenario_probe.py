@@ -3,6 +3,7 @@ field (exit 0, a table); a broken field is named with what the page showed (exit
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +96,51 @@ def test_a_page_named_by_url_and_a_list_that_matches_nothing(shop: Sandbox, tmp_
     result = probe(ws)
     assert result.returncode == 1
     assert "list.row '.x' matched nothing" in result.stdout
+
+
+@pytest.mark.parametrize("skin", SKINS)
+def test_the_probe_shows_the_label_beside_each_value(
+    shop: Sandbox, tmp_path: Path, skin: str
+) -> None:
+    """A good scenario: each anchored field with its label. A selector one row off: the label
+    found, ≠ the one expected, and the field unreadable (exit 1), where before the value of
+    the neighbouring row (无) read as a plain "no"."""
+    text = SKINS[skin].read_text("utf-8")
+    ws = write_workspace(tmp_path / "good", shop.url, scenario_text=text)
+    target = pending_refund(shop)
+    result = probe(ws, "--item", target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {ln.split("│")[1].strip(): ln for ln in result.stdout.splitlines() if "│" in ln}
+    label = "平台介入" if skin == "demo-shop" else "平台客服"
+    assert label in rows["intervention"] and "≠" not in rows["intervention"]
+    gift = "[data-field=has_gift]" if skin == "demo-shop" else ".kv:has(.kv-gift) .v"
+    line = next(ln for ln in text.splitlines() if ln.startswith("intervention = "))
+    slipped = text.replace(line, re.sub(r'selector = "[^"]*"', f'selector = "{gift}"', line))
+    ws = write_workspace(tmp_path / "slipped", shop.url, scenario_text=slipped)
+    result = probe(ws, "--item", target)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {ln.split("│")[1].strip(): ln for ln in result.stdout.splitlines() if "│" in ln}
+    assert f"赠品 ≠ {label}" in rows["intervention"], rows["intervention"]
+    assert "✗" in rows["intervention"]
+
+
+def test_config_check_live_reads_a_live_item(shop: Sandbox, tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path, shop.url, scenario_text=SKINS["demo-shop-2"].read_text("utf-8"))
+    result = subprocess.run(
+        robots_cmd("config", "check", "--live", "--target", "sandbox", "-w", str(ws)),
+        capture_output=True,
+        text=True,
+        env={**robot_env(), "COLUMNS": "250"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok  sandbox" in result.stderr and "every field" in result.stderr
+    assert "refund page RF" in result.stdout and "平台客服" in result.stdout
+    refused = subprocess.run(
+        robots_cmd("config", "check", "--live", "-w", str(ws)),
+        capture_output=True,
+        text=True,
+        env=robot_env(),
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "--target" in refused.stderr.splitlines()[0]

@@ -164,7 +164,9 @@ def run_robot(
     console.print(robot.summary_line(result, dry_run))
     for h in result.fields:  # a field that broke on some pages: said, whatever the exit
         over = (
-            " [red](over [early_stop] field_share: exit 1)[/]" if h in result.broken_fields else ""
+            " [red](over \\[early_stop] field_share: exit 1)[/]"
+            if h in result.broken_fields
+            else ""
         )
         console.print(f"unreadable: {h.field} on {h.unreadable} of {h.reads} reads{over}")
     console.print(f"report: {result.report}")

@@ -162,6 +162,8 @@ class UnreadableField(BusinessException):
         self.field, self.selector, self.shown, self.label = field, selector, shown, label
         self.problem = problem  # what is wrong, without the field and selector
         self.others: list[UnreadableField] = []
+        # the page's fields that did read (a hand-over still shows its amount and deadline)
+        self.values: dict[str, Any] = {}
         super().__init__(
             "UNREADABLE_FIELD",
             f"页面字段无法读取：{field}（选择器 {selector}）{problem}；页面显示 {shown!r}",
@@ -498,12 +500,18 @@ class FieldReader:
                 self.tally(f"{UNREADABLE}{self.name}.{problem.field}")
         if problems:
             problems[0].others = problems[1:]
+            problems[0].values = values
             raise problems[0]
         return values
 
-    def unreadable(self, name: str, shown: str, problem: str) -> UnreadableField:
+    def unreadable(
+        self, name: str, shown: str, problem: str, values: dict[str, Any] | None = None
+    ) -> UnreadableField:
         """Field ``name`` found unreadable after its read (a rule across fields: a receipt's
-        details required once the page says there is one), counted as ``read`` counts."""
+        details required once the page says there is one), counted as ``read`` counts;
+        ``values``: what the read gave."""
         if self.tally is not None:
             self.tally(f"{UNREADABLE}{self.name}.{name}")
-        return self.fields[name].unreadable(shown, problem)
+        exc = self.fields[name].unreadable(shown, problem)
+        exc.values = dict(values or {})
+        return exc

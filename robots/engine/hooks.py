@@ -140,7 +140,9 @@ class UnreadableGuard(Hooks):
         if item.reason_code == "UNREADABLE_FIELD" and field is not None:
             key = (field, getattr(exc, "selector", ""))
             self.unreadable[key] += 1
-            self.shown[key] = getattr(exc, "shown", "")
+            problem = getattr(exc, "problem", "")
+            shown = repr(getattr(exc, "shown", ""))
+            self.shown[key] = f"{problem}; the page showed {shown}" if problem else shown
         total = sum(self.unreadable.values())
         run = item.run
         if run.broken or self.items < self.min_items or total <= self.share * self.items:
@@ -148,7 +150,7 @@ class UnreadableGuard(Hooks):
         (field, selector), n = self.unreadable.most_common(1)[0]
         run.broken = (
             f"the scenario's field {field!r} (selector {selector!r}) could not be read on {n} "
-            f"of {self.items} items (the page showed {self.shown[(field, selector)]!r}); "
+            f"of {self.items} items ({self.shown[(field, selector)]}); "
             "the run stopped early: fix the scenario and run again"
         )
         run.stop.request(f"{total} of {self.items} items unreadable", console=False)

@@ -177,7 +177,7 @@ class ReviewedApprovals(BaseRobot):
         failed = failures(live, self.scenario.policy, self.run.clock.now())
         hard = [c for c in failed if c in self.scenario.review.hard_rules]
         if hard:
-            item.row.update(refund_row(live, self.bo.detail_url(refund_id), self.run.clock))
+            item.row.update(refund_row(vars(live), self.bo.detail_url(refund_id), self.run.clock))
             item.row["reasons"] = failed
             applying.ended("REFUSED_HARD_RULE", f"{reasons_text(hard)}（{', '.join(hard)}）")
             raise BusinessException(failed[0], reasons_text(failed))

@@ -160,7 +160,7 @@ class RefundBackOffice:
         if values["receipt"]:
             for name in ("receipt_waybill", "receipt_sku", "receipt_quantity"):
                 if values[name] is None:
-                    raise self.reader.unreadable(name, "", "页面显示已入库，但没有入库明细")
+                    raise self.reader.unreadable(name, "", "页面显示已入库，但没有入库明细", values)
         return parse_refund(values)
 
     def _check_identity(self, raw: dict[str, Any], url: str, refund_id: str) -> None:

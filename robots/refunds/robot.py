@@ -9,7 +9,7 @@ a refund is worked like: read the live record, decide, approve.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from decimal import Decimal
@@ -97,16 +97,23 @@ ACTING = ActingRules[RefundRequest | RecordState](
 )
 
 
-def refund_row(refund: RefundRequest, link: str, clock: Any) -> dict[str, Any]:
-    """What a workbook row shows of a refund (kept with its item in the ledger)."""
-    return {
-        "refund_id": refund.refund_id,
-        "order_id": refund.order_id,
-        "buyer": refund.buyer_nick,
-        "amount": str(refund.refund_fee),
-        "deadline": clock.wall(refund.deadline).isoformat(timespec="seconds"),
-        "link": link,
-    }
+def refund_row(read: Mapping[str, Any], link: str, clock: Any) -> dict[str, Any]:
+    """What a workbook row shows of a refund (kept with its item in the ledger), from the
+    values read off its page: all of them, or those that did read on a page with a field
+    the robot could not read (the hand-over still shows its money and deadline)."""
+    row = {"link": link}
+    for name, key in (
+        ("refund_id", "refund_id"),
+        ("order_id", "order_id"),
+        ("buyer_nick", "buyer"),
+    ):
+        if read.get(name):
+            row[key] = read[name]
+    if read.get("refund_fee") is not None:
+        row["amount"] = str(read["refund_fee"])
+    if read.get("deadline") is not None:
+        row["deadline"] = clock.wall(read["deadline"]).isoformat(timespec="seconds")
+    return row
 
 
 class RefundsRobot(BaseRobot):
@@ -279,9 +286,14 @@ class RefundsRobot(BaseRobot):
 
     async def _attempt(self, page: Page, item: Item, listed: ListedRefund) -> None:
         """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
-        refund = await self.bo.read(page, listed.refund_id)
+        link = self.bo.detail_url(listed.refund_id)
+        try:
+            refund = await self.bo.read(page, listed.refund_id)
+        except UnreadableField as exc:  # a person looks: with what did read (its money)
+            item.row.update(refund_row(exc.values, link, self.run.clock))
+            raise
         item.fingerprint = refund.fingerprint
-        item.row.update(refund_row(refund, self.bo.detail_url(refund.refund_id), self.run.clock))
+        item.row.update(refund_row(vars(refund), link, self.run.clock))
         verdict = item.verdict(refund)  # acting: an earlier attempt pressed
         if verdict == Verdict.LANDED:
             self._done(item, refund, item.acting_action, verified_as=refund.status)
