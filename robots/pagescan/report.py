@@ -291,6 +291,7 @@ def write_pagescan_report(
             1 for f in words if f.severity == level
         )
         rows.append((severity_text(level), n))
+    rows += book.field_rows(summary.this_run)
     ws = book.summary_sheet(wb, rows)
     ws.append([])
     ws.append(["规则代码 rule", "说明"])

@@ -125,7 +125,7 @@ class PageScanRobot(BaseRobot):
         self.pages_ok, self.field_hits = 0, Counter[str]()
         rps = scenario.crawl.requests_per_second
         limiter = AsyncLimiter(rps, 1.0) if rps >= 1 else AsyncLimiter(1, 1.0 / rps)
-        self.shop = Storefront(scenario, limiter)
+        self.shop = Storefront(scenario, limiter, tally=self.run.count)
 
     # -- entry point ----------------------------------------------------------------------
     def perform(self) -> RunResult:

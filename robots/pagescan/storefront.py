@@ -7,6 +7,7 @@ selectors, and turns broken pages into system exceptions (retried) or ``PAGE_GON
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +20,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from robots.config import FieldSpec
 from robots.engine.clock import ShopClock
 from robots.engine.fields import FieldKind, FieldReader, UnreadableField
+from robots.engine.health import READ, UNREADABLE
 from robots.engine.pages import read_list
 from robots.errors import BusinessException, PageError, ScenarioUnreadable
 from robots.pagescan.model import ProductPage, SkuOffer
@@ -85,7 +87,16 @@ def _spec(f: FieldSpec | None) -> dict[str, Any] | None:
 class Storefront:
     """The scenario's storefront, read through pages; every navigation waits its turn."""
 
-    def __init__(self, scenario: PageScanScenario, limiter: AsyncLimiter) -> None:
+    def __init__(
+        self,
+        scenario: PageScanScenario,
+        limiter: AsyncLimiter,
+        *,
+        tally: Callable[[str], None] | None = None,
+    ) -> None:
+        """``tally``: the run's count, told of every product page read and every part of
+        it that could not be read (the run's field health)."""
+        self.tally = tally
         self.scenario = scenario
         self.base = str(scenario.shop.base_url)
         self.limiter = limiter
@@ -252,6 +263,8 @@ class Storefront:
         return self.product_of(raw, url)
 
     def _unreadable(self, name: str, shown: str | None, problem: str) -> UnreadableField:
+        if self.tally is not None:
+            self.tally(f"{UNREADABLE}product.{name}")
         f = self.scenario.product
         spec = f.extra.get(name) if name in f.extra else getattr(f, name, None)
         selector = (spec.selector or "") if isinstance(spec, FieldSpec) else str(spec or "")
@@ -270,6 +283,8 @@ class Storefront:
         """A ``ProductPage`` from what the page showed, failing closed: no product id or
         title, a SKU row without its code, a price that does not read as one, or no SKU
         row at all make the page unreadable (never a clean page with nothing found)."""
+        if self.tally is not None:
+            self.tally(f"{READ}product")
         for name in ("product_id", "title"):
             if not raw[name]:
                 problem = "页面上找不到该元素" if raw[name] is None else "该元素为空"
