@@ -54,12 +54,13 @@ SHOWN = 60  # how much of what the page showed an error repeats
 
 LABELS = "@label:"  # raw[LABELS + name]: the label found beside each match (READ_JS says so)
 
-# one field read under ``root`` (the document, or a list row): (root, [selector|null,
-# attribute|null, all, label|null, label_selector|null]) -> [texts, labels|null]. With a label
-# (any string, "" to only show it) the label beside each match is returned with it; with no
-# selector the value is found by its label: the element after each element whose text is the
-# label (the innermost such element, or one matching label_selector).
-FIELD_JS = r"""
+# the fields read under ``root`` (the document, or a list row): (root, {name: [selector|null,
+# attribute|null, all, label|null, label_selector|null]}) -> {name: [text, ...], LABELS +
+# name: [label, ...]}. With a label (any string, "" to only show it) the label beside each
+# match is returned with it; with no selector the value is found by its label: the element
+# after each element whose text is the label (the innermost such element, or one matching
+# label_selector).
+FIELDS_JS = r"""
 (() => {
   const MEANING = /[\p{L}\p{N}]/u;
   const SKIP = new Set(["SCRIPT", "STYLE", "TEMPLATE", "OPTION", "TITLE", "NOSCRIPT", "HEAD"]);
@@ -119,7 +120,7 @@ FIELD_JS = r"""
     }
     return hits;
   };
-  return (root, [selector, attribute, all, label, ls]) => {
+  const one = (root, [selector, attribute, all, label, ls]) => {
     const read = (el) => (el === null ? "" : (attribute ? el.getAttribute(attribute)
       : el.textContent) ?? "");
     if (selector === null) {
@@ -131,25 +132,19 @@ FIELD_JS = r"""
       : [root.querySelector(selector)].filter((e) => e !== null);
     return [els.map(read), label === null ? null : els.map((el) => labelOf(el, ls, root))];
   };
+  return (root, specs) => {
+    const out = {};
+    for (const [name, spec] of Object.entries(specs)) {
+      const [texts, labels] = one(root, spec);
+      out[name] = texts;
+      if (labels !== null) out["@label:" + name] = labels;
+    }
+    return out;
+  };
 })()
 """
 # every field of a page in one round trip: {name: [text, ...], LABELS + name: [label, ...]}
-READ_JS = (
-    """
-(specs) => {
-  const field = """
-    + FIELD_JS.strip()
-    + """;
-  const out = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    const [texts, labels] = field(document, spec);
-    out[name] = texts;
-    if (labels !== null) out["@label:" + name] = labels;
-  }
-  return out;
-}
-"""
-)
+READ_JS = "(specs) => (" + FIELDS_JS.strip() + ")(document, specs)"
 
 
 class UnreadableField(BusinessException):

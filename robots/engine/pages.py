@@ -21,31 +21,18 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from robots.config import ListSpec, PageAction, Step
-from robots.engine.fields import FIELD_JS, READ_JS, FieldReader
+from robots.engine.fields import FIELDS_JS, READ_JS, FieldReader
 from robots.errors import PageError, ScenarioUnreadable, SessionExpired, StaleRecord
 from robots.runtime.browser import VISIBLE_JS, press
 
 MAX_PAGES = 10_000  # a pager that never ends is a broken pager
 
 # every row of ``row`` with each field read inside it: [{name: [text|attribute, ...],
-# "@label:" + name: [label, ...] for a field with a label}] (fields.FIELD_JS, under the row)
+# "@label:" + name: [label, ...] for a field with a label}] (fields.FIELDS_JS, under the row)
 ROWS_JS = (
-    """
-([row, specs]) => {
-  const field = """
-    + FIELD_JS.strip()
-    + """;
-  return Array.from(document.querySelectorAll(row)).map((r) => {
-    const out = {};
-    for (const [name, spec] of Object.entries(specs)) {
-      const [texts, labels] = field(r, spec);
-      out[name] = texts;
-      if (labels !== null) out["@label:" + name] = labels;
-    }
-    return out;
-  });
-}
-"""
+    "([row, specs]) => { const read = "
+    + FIELDS_JS.strip()
+    + "; return Array.from(document.querySelectorAll(row)).map((r) => read(r, specs)); }"
 )
 # the pager control if a person could use it now: its href for a link, true for a button
 PAGER_JS = """
