@@ -484,6 +484,8 @@ def test_a_status_nobody_mapped_goes_to_a_person_not_handled_elsewhere(
     assert not [d for d in details if "handled_elsewhere" in d]
     rows = exceptions_sheet(ws.reports()[-1])
     assert rows and {r["主因"] for r in rows} == {"UNREADABLE_FIELD"}
+    # each with its money and deadline, read off its own page (its list row said nothing)
+    assert all(r["退款金额"] > 0 and r["截止时间"] for r in rows), rows[:2]
 
 
 @pytest.mark.refunds(80)

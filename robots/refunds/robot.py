@@ -48,6 +48,7 @@ from robots.refunds.policy import (
 )
 from robots.refunds.report import write_from_ledger, write_run
 from robots.refunds.scenario import RefundScenario
+from robots.runtime.retry import TEMPORARY
 
 
 class RefundCount(enum.StrEnum):
@@ -281,19 +282,37 @@ class RefundsRobot(BaseRobot):
         async with self.run.item(key, lane=lane, acting=ACTING) as item:
             item.row.update(refund_id=listed.refund_id, link=self.bo.detail_url(listed.refund_id))
             if listed.problem is not None:  # the list showed a status nobody mapped
+                await self._row_as_far_as_it_reads(item, lane, listed.refund_id)
                 raise listed.problem
             await item.attempt(lambda p: self._attempt(p, item, listed), f"refund {key}")
 
-    async def _attempt(self, page: Page, item: Item, listed: ListedRefund) -> None:
-        """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
-        link = self.bo.detail_url(listed.refund_id)
+    async def _row_as_far_as_it_reads(self, item: Item, lane: Lane, refund_id: str) -> None:
+        """A refund handed over for its list row: its workbook row from its own page, as far
+        as the page reads (its money, its deadline). A page that does not answer leaves the
+        row as it is: the hand-over stands either way."""
         try:
-            refund = await self.bo.read(page, listed.refund_id)
-        except UnreadableField as exc:  # a person looks: with what did read (its money)
+            await self._live_record(lane.page, item, refund_id)
+        except UnreadableField:
+            pass  # the row has what did read
+        except TEMPORARY as exc:
+            logger.info("{}: its page did not answer for its row ({})", item.key, exc)
+
+    async def _live_record(self, page: Page, item: Item, refund_id: str) -> RefundRequest:
+        """The live record, with its workbook row noted: from every field, or, when one
+        cannot be read, from those that did (the hand-over still shows its money)."""
+        link = self.bo.detail_url(refund_id)
+        try:
+            refund = await self.bo.read(page, refund_id)
+        except UnreadableField as exc:
             item.row.update(refund_row(exc.values, link, self.run.clock))
             raise
-        item.fingerprint = refund.fingerprint
         item.row.update(refund_row(vars(refund), link, self.run.clock))
+        return refund
+
+    async def _attempt(self, page: Page, item: Item, listed: ListedRefund) -> None:
+        """Re-read the live record, decide, act, verify. Safe to repeat after any failure."""
+        refund = await self._live_record(page, item, listed.refund_id)
+        item.fingerprint = refund.fingerprint
         verdict = item.verdict(refund)  # acting: an earlier attempt pressed
         if verdict == Verdict.LANDED:
             self._done(item, refund, item.acting_action, verified_as=refund.status)
