@@ -501,8 +501,8 @@ def test_workers_follow_an_edited_scenario_and_refuse_a_different_copy(
         assert approved, err
         good = scenario.read_text(encoding="utf-8")
         broken = good.replace(
-            'reason = { selector = "[data-field=reason]" }',
-            'reason = { selector = "[data-field=no-such-field]" }',
+            'selector = "[data-field=reason]"',
+            'selector = "[data-field=no-such-field]"',
         )
         assert broken != good
         scenario.write_text(broken, encoding="utf-8")

@@ -123,14 +123,14 @@ FIELDS_JS = r"""
   const one = (root, [selector, attribute, all, label, ls]) => {
     const read = (el) => (el === null ? "" : (attribute ? el.getAttribute(attribute)
       : el.textContent) ?? "");
-    if (selector === null) {
+    if (selector == null) {
       const hits = byLabel(root, label, ls);
       return [hits.map(([el]) => read(el)), hits.map(([, text]) => text)];
     }
     const els = selector === ":scope" && root.nodeType === 1 ? [root]
       : all ? Array.from(root.querySelectorAll(selector))
       : [root.querySelector(selector)].filter((e) => e !== null);
-    return [els.map(read), label === null ? null : els.map((el) => labelOf(el, ls, root))];
+    return [els.map(read), label == null ? null : els.map((el) => labelOf(el, ls, root))];
   };
   return (root, specs) => {
     const out = {};
