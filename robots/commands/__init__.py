@@ -169,6 +169,12 @@ def run_robot(
             else ""
         )
         console.print(f"unreadable: {h.field} on {h.unreadable} of {h.reads} reads{over}")
+    if result.stopped:
+        how = "Ctrl-C (SIGINT)" if result.exit_code == 130 else "SIGTERM"
+        console.print(
+            f"stopped by {how}: the items in hand were finished, "
+            f"{result.counts.get('not_started', 0)} not started wait for the next run"
+        )
     console.print(f"report: {result.report}")
     if result.details.get("open_exceptions"):
         console.print(f"open:   {result.details['open_exceptions']} (everything still waiting)")

@@ -68,6 +68,7 @@ class RunResult:
     details: dict[str, Any] = field(default_factory=dict)  # robot-specific (money, scan id)
     # a field unreadable on more than this share of its reads fails the run ([early_stop])
     field_share: float = 1.0
+    stop_exit: int = STOPPED_EXIT_CODE  # 130 when Ctrl-C stopped it (runtime.stopping)
 
     @property
     def fields(self) -> list[FieldHealth]:
@@ -81,12 +82,13 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """Failed → the error's code; stopped early → 143; items needing an operator, or a
+        """Failed → the error's code; stopped early → 143 (130 by Ctrl-C); items needing an
+        operator, or a
         field unreadable on more than its share of reads → 1."""
         if self.failure:
             return self.failure_exit
         if self.stopped:
-            return STOPPED_EXIT_CODE
+            return self.stop_exit
         return 1 if self.counts.get(Count.SYSTEM_EXCEPTION) or self.broken_fields else 0
 
 
@@ -381,6 +383,7 @@ class RobotRun:
                 failure_exit=failure.exit_code if failure else 1,
                 details=details(),
                 field_share=self.ws.config.early_stop.field_share,
+                stop_exit=self.stop.exit_code,
             )
             for h in result.fields:  # in the log; the CLI says it after its summary line
                 logger.bind(file_only=True).warning(

@@ -11,8 +11,8 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,7 +241,9 @@ async def browser_session(
     args: Sequence[str] = (),
 ) -> AsyncIterator[BrowserSession]:
     """Chromium launched with ``CHROMIUM_FLAGS`` and a robot's own ``args``."""
-    async with async_playwright() as pw:
+    async with AsyncExitStack() as stack:
+        with _driver_in_a_session_of_its_own():
+            pw = await stack.enter_async_context(async_playwright())
         path = find_chromium(executable, pw.chromium.executable_path, headless=headless)
         browser = await pw.chromium.launch(
             executable_path=path, headless=headless, args=[*CHROMIUM_FLAGS, *args]
@@ -251,6 +253,25 @@ async def browser_session(
             yield BrowserSession(browser, timeout_ms=timeout_ms, trace=trace)
         finally:
             await browser.close()
+
+
+@contextmanager
+def _driver_in_a_session_of_its_own() -> Iterator[None]:
+    """Playwright starts its driver (node) in our process group, so Ctrl-C at a terminal
+    reaches it too, and it closes the browser under the item in hand. Started in a session
+    of its own, only this process gets the SIGINT and stops as for SIGTERM
+    (``runtime.stopping``). The driver still ends with us: it exits when its stdin, our
+    pipe, closes (SIGKILL included). Chromium is in a group of its own already."""
+    spawn = asyncio.create_subprocess_exec
+
+    async def in_a_new_session(*args: Any, **kwargs: Any) -> Any:
+        return await spawn(*args, **{"start_new_session": True, **kwargs})
+
+    asyncio.create_subprocess_exec = in_a_new_session
+    try:
+        yield
+    finally:
+        asyncio.create_subprocess_exec = spawn
 
 
 # Whether a person could see an element (Playwright's "visible": a box that is not empty,

@@ -1,9 +1,10 @@
-"""A graceful stop: on SIGTERM a robot finishes (or records) the item in hand and takes no more.
+"""A graceful stop: on SIGTERM, or Ctrl-C (SIGINT) at a terminal, a robot finishes (or
+records) the item in hand and takes no more.
 
 The signal handler only sets a flag; the robot's work loop reads it between items, so the
-ledger is never left half-written. A second SIGTERM is treated the same way: killing harder
+ledger is never left half-written. A second signal is treated the same way: killing harder
 is SIGKILL's job, and the ledger copes with that too (items left *acting* are settled on the
-next run).
+next run). The run exits 143 after SIGTERM and 130 after Ctrl-C, as a shell reports them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import FrameType
 from loguru import logger
 
 STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT: Ctrl-C at a terminal
 
 
 class StopRequest:
@@ -24,6 +26,17 @@ class StopRequest:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.signal = ""  # the first signal that asked (SIGTERM, SIGINT), if one did
+
+    @property
+    def exit_code(self) -> int:
+        """What a run this request stopped exits with: 130 after Ctrl-C, else 143."""
+        return INTERRUPTED_EXIT_CODE if self.signal == "SIGINT" else STOPPED_EXIT_CODE
+
+    @property
+    def how(self) -> str:
+        """How the stop was asked for, as a person reads it."""
+        return {"SIGINT": "Ctrl-C (SIGINT)", "SIGTERM": "SIGTERM"}.get(self.signal, "a request")
 
     @property
     def requested(self) -> bool:
@@ -38,14 +51,17 @@ class StopRequest:
 
     @contextmanager
     def on_signals(self, *signals: signal.Signals) -> Iterator[StopRequest]:
-        """Turn the given signals (default SIGTERM) into a stop request while inside."""
-        chosen = signals or (signal.SIGTERM,)
+        """Turn the given signals (default SIGTERM and SIGINT) into a stop request while
+        inside."""
+        chosen = signals or (signal.SIGTERM, signal.SIGINT)
         if threading.current_thread() is not threading.main_thread():
             yield self  # signals reach the main thread only; the caller stops us another way
             return
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            self.request(f"received {signal.Signals(signum).name}")
+            name = signal.Signals(signum).name
+            self.signal = self.signal or name
+            self.request(f"received {name}")
 
         previous = {s: signal.signal(s, handler) for s in chosen}
         try:
