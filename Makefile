@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium chromium-headless-shell xvfb scrot xdotool fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps system-deps lint unit bench bench-deps clean
+.PHONY: demo test check deps system-deps lint unit bench bench-deps clean
 
 demo: deps
 	bash scripts/demo.sh
@@ -18,8 +18,18 @@ SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
 	trap 'scripts/services.sh stop '"$$dir" EXIT; \
 	eval "$$(scripts/services.sh start $$dir)" &&
 
+# the suite on several workers at once (most of a test's time is waiting on a browser, a
+# shop or a server); tests marked `alone` (they load the machine) after, one at a time
+TEST_WORKERS ?= 4
+PYTEST_ALONE = { $(BIN)/pytest -m alone; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]; }
+
 test: deps lint
-	@$(SERVICES) $(BIN)/pytest
+	@$(SERVICES) $(BIN)/pytest -n $(TEST_WORKERS) -m "not alone" && $(PYTEST_ALONE)
+
+# the no-browser lane: lint, types, layers and every test that needs no browser, X display,
+# PostgreSQL or Redis
+check: deps lint
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not browser and not server and not desktop"
 
 lint: deps
 	$(BIN)/ruff check robots sandbox scheduler tests bench
@@ -27,8 +37,7 @@ lint: deps
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: deps
-	@$(SERVICES) $(BIN)/pytest -m "not browser"
+unit: check
 
 bench: deps bench-deps
 	$(BIN)/python bench/refunds.py

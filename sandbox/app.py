@@ -610,6 +610,10 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     async def control_requests(request: Request) -> Response:
         return JSONResponse({"requests": controls.requests})
 
+    async def control_whoami(request: Request) -> Response:
+        """Which shop answers on this port (a test harness checks it started its own)."""
+        return JSONResponse({"data": str(data_dir.resolve())})
+
     async def control_set_price(request: Request) -> Response:
         """Change a SKU's shown price, as a merchandiser would between two scans."""
         body = await request.json()
@@ -648,6 +652,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
             Route("/_sandbox/requests", control_requests),
+            Route("/_sandbox/whoami", control_whoami),
             Route("/_sandbox/set-price", control_set_price, methods=["POST"]),
         ]
     middleware = [

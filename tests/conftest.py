@@ -27,6 +27,35 @@ PASSWORD = "Tst-pw-7Qz!kL2v"  # distinctive, so a leak is found by a plain searc
 USERNAME = "robot"
 
 
+# a pytest-xdist worker's number (0 without xdist): what its displays and Redis database are
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+_HELD: list[socket.socket] = []  # ports held shut for the whole test session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """What a test needs, marked from its fixtures: ``server`` (the cluster's PostgreSQL or
+    Redis), ``desktop`` (an X display). `make check` runs the tests that need neither, nor a
+    browser."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & {"postgres_url", "redis_url"} or params.get("ledger_url") == "postgresql":
+            item.add_marker(pytest.mark.server)
+        if "display" in names:
+            item.add_marker(pytest.mark.desktop)
+
+
+def dead_port() -> int:
+    """A port where nothing answers, for as long as the tests run: bound and never listened
+    on, so a connection is refused and no other test's server can take it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return int(s.getsockname()[1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,27 +143,35 @@ def start_sandbox(
         env=env,
         capture_output=True,
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        robots_cmd("sandbox", "serve", "--data", str(data), "--port", str(port), "--control"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/"
+    for _ in range(5):  # a port another test took between our look and our bind: another
+        port = free_port()
+        proc = subprocess.Popen(
+            robots_cmd("sandbox", "serve", "--data", str(data), "--port", str(port), "--control"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}/"
+        if _answers_as(url, data, proc):
+            return Sandbox(data, url, proc)
+    raise RuntimeError(f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def _answers_as(url: str, data: Path, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the sandbox started at ``url`` is ours (the shop in ``data``); one that
+    could not take the port is stopped, and False."""
     deadline = time.monotonic() + 30
-    while True:
+    while proc.poll() is None and time.monotonic() < deadline:
         try:
-            if httpx.get(url + "healthz", timeout=1).status_code == 200:
-                break
+            answer = httpx.get(url + "_sandbox/whoami", timeout=1)
         except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(
-                f"sandbox did not start: {proc.stderr.read() if proc.stderr else ''}"
-            )
-        time.sleep(0.05)
-    return Sandbox(data, url, proc)
+            time.sleep(0.05)
+            continue
+        if answer.status_code == 200 and answer.json()["data"] == str(data.resolve()):
+            return True
+        break  # another test's sandbox holds the port
+    proc.kill()
+    proc.wait(10)
+    return False
 
 
 @pytest.fixture
@@ -437,7 +474,9 @@ def run_pagescan(root: Path, *args: str, timeout: float = 600) -> subprocess.Com
 
 
 def free_display() -> int:
-    n = 90
+    """A display number nobody holds, from a range of this xdist worker's own (two workers
+    looking at once would otherwise both take the first free one)."""
+    n = 90 + 20 * WORKER
     while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
         n += 1
     return n
@@ -505,7 +544,16 @@ def start_terminal(sb: Sandbox, display: str, export_dir: Path) -> Terminal:
 POSTGRES = os.environ.get(
     "ROBOTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS = os.environ.get("ROBOTS_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def own_database(url: str) -> str:
+    """The Redis URL with this xdist worker's own database (15, 14, … from the one given):
+    the cluster tests empty theirs before and after."""
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 15) - WORKER}" if db.isdigit() or not db else url
+
+
+REDIS = own_database(os.environ.get("ROBOTS_TEST_REDIS", "redis://127.0.0.1:6379/15"))
 
 
 def _server_database(url: str) -> Iterator[str]:

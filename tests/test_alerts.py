@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import PASSWORD, Workspace, free_port, write_workspace
+from conftest import PASSWORD, Workspace, dead_port, free_port, write_workspace
 
 from robots.alerts import AlertSettings, RunOutcome, dingtalk_signed, evaluate, webhook_body
 from robots.config import load_workspace
@@ -258,7 +258,7 @@ def test_unreachable_shop_alerts_as_a_failed_run(
     from conftest import robot_env, robots_cmd
 
     ws = write_workspace(
-        tmp_path / "ws", f"http://127.0.0.1:{free_port()}/", extra=alerts_config(hook, smtp_port)
+        tmp_path / "ws", f"http://127.0.0.1:{dead_port()}/", extra=alerts_config(hook, smtp_port)
     )
     add_signing_secret(ws, "S3")
     import subprocess

@@ -20,11 +20,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import PAGESCAN_SCENARIO, SCENARIO, free_port, robot_env, robots_cmd
+from conftest import PAGESCAN_SCENARIO, SCENARIO, dead_port, robot_env, robots_cmd
 from openpyxl import Workbook
 
 RETURNS_SCENARIO = SCENARIO.parent / "returns.toml"
-DEAD = f"http://127.0.0.1:{free_port()}/"
+DEAD = f"http://127.0.0.1:{dead_port()}/"
 
 
 @dataclass

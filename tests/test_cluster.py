@@ -143,10 +143,10 @@ def test_a_robot_run_on_the_cluster_ledger(
 
 
 def test_a_ledger_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None:
-    from conftest import free_port
+    from conftest import dead_port
 
     root = write_workspace(tmp_path / "ws", "http://127.0.0.1:9/")
-    dead = f"postgresql://robots:Hush-7731@127.0.0.1:{free_port()}/robots"
+    dead = f"postgresql://robots:Hush-7731@127.0.0.1:{dead_port()}/robots"
     for args in (("run", "refunds"), ("runs",)):
         done = subprocess.run(
             robots_cmd(*args, "-w", str(root)),

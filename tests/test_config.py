@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIO, free_port, robots_cmd, write_workspace
+from conftest import SCENARIO, dead_port, robots_cmd, write_workspace
 
 from robots.config import load_workspace
 from robots.errors import ConfigError
@@ -169,7 +169,7 @@ def test_cli_usage_error_exits_2() -> None:
 
 
 def test_unreachable_shop_is_a_clear_error(tmp_path: Path) -> None:
-    ws = write_workspace(tmp_path, f"http://127.0.0.1:{free_port()}/", attempts=2)
+    ws = write_workspace(tmp_path, f"http://127.0.0.1:{dead_port()}/", attempts=2)
     result = run_cli("run", "refunds", "-w", str(ws))
     flat = result.stderr.replace("\n", " ")
     assert result.returncode == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     Workspace,
-    free_port,
+    dead_port,
     robot_env,
     robots_cmd,
     stop_sandbox,
@@ -97,7 +97,7 @@ def test_runs_table_and_one_run_in_detail(tmp_path: Path) -> None:
 
 @pytest.mark.browser
 def test_a_run_against_a_dead_shop_is_recorded_as_failed(tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/"
+    dead = f"http://127.0.0.1:{dead_port()}/"
     ws_root = write_workspace(tmp_path / "ws", dead, attempts=1)
     result = robots(ws_root, "run", "refunds")
     assert result.returncode == 1, result.stderr

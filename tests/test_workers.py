@@ -277,7 +277,7 @@ def ledger_reasons(url: str) -> Counter[str]:
 
 
 def test_cluster_mistakes_are_one_clear_line(tmp_path: Path, postgres_url: str) -> None:
-    from conftest import free_port
+    from conftest import dead_port
 
     root = write_workspace(tmp_path / "ws", "http://127.0.0.1:9/")
 
@@ -295,7 +295,7 @@ def test_cluster_mistakes_are_one_clear_line(tmp_path: Path, postgres_url: str) 
     assert "cluster.broker" in no_cluster.stderr.splitlines()[0], no_cluster.stderr
     dry = robots("run", "refunds", "--cluster", "--dry-run")
     assert dry.returncode == 2 and "--cluster" in dry.stderr.splitlines()[0], dry.stderr
-    dead = f"redis://:Hush-9917@127.0.0.1:{free_port()}/0"
+    dead = f"redis://:Hush-9917@127.0.0.1:{dead_port()}/0"
     for args in (("run", "refunds", "--cluster"), ("worker",)):
         done = robots(*args, ROBOTS_BROKER=dead, ROBOTS_LEDGER=postgres_url)
         assert done.returncode == 69, done.stderr
