@@ -34,10 +34,26 @@ WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 
 _HELD: list[socket.socket] = []  # ports held shut for the whole test session
 
 
+# the modules whose tests take minutes: started first, so the workers of `make test -n N`
+# do not end with one of them running alone
+SLOW_FIRST = (
+    "test_workers.py",
+    "test_cluster.py",
+    "test_returns_robot.py",
+    "test_warehouse_terminal.py",
+    "test_scheduler.py",
+    "test_pagescan_robot.py",
+    "test_refunds_robot.py",
+    "test_label_property.py",
+    "test_slips.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """What a test needs, marked from its fixtures: ``server`` (the cluster's PostgreSQL or
     Redis), ``desktop`` (an X display). `make check` runs the tests that need neither, nor a
-    browser."""
+    browser. The slow modules go first."""
+    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)  # stable: order kept within
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})

@@ -123,7 +123,8 @@ def cluster_lock(url: str, robot: str, *, holder: str) -> Iterator[None]:
                         "SELECT a.application_name, a.client_addr, a.backend_start "
                         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                         "WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = :k "
-                        "AND l.granted"
+                        "AND l.granted AND l.database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     ),
                     {"k": key},
                 ).first()
@@ -149,7 +150,8 @@ def cluster_lock(url: str, robot: str, *, holder: str) -> Iterator[None]:
 
 
 def cluster_is_locked(url: str, robot: str) -> bool:
-    """Whether a session anywhere holds ``robot``'s advisory lock (looked up, never taken)."""
+    """Whether a session anywhere holds ``robot``'s advisory lock in this ledger's database
+    (looked up, never taken; another database on the same server is another workspace)."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
@@ -158,7 +160,8 @@ def cluster_is_locked(url: str, robot: str) -> bool:
             held = conn.execute(
                 sqlalchemy.text(
                     "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
-                    "AND objid = :k AND granted"
+                    "AND objid = :k AND granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"k": _advisory_key(robot)},
             ).first()
