@@ -50,8 +50,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from robots.engine.clock import host_now
 from robots.errors import LedgerUnavailable
+from robots.runtime.clock import host_now
 
 if TYPE_CHECKING:
     from robots.config import Workspace  # the shop's days (the daily cap's) are passed in

@@ -55,8 +55,8 @@ def alert_on(ws: Workspace, outcome: RunOutcome, history: list[dict[str, int]]) 
 def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
     """Rewrite the open-exceptions workbook from the ledger (after every real run, whatever
     happened to it). A workbook that cannot be written is logged; the run stands."""
-    from robots.engine.clock import ShopClock
     from robots.reports.queue import write_queue
+    from robots.runtime.clock import ShopClock
 
     ledger = Ledger.of(ws)
     clock = ShopClock()

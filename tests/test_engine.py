@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from robots.config import RetrySettings, Workspace, WorkspaceConfig
-from robots.engine.clock import ShopClock
 from robots.engine.item import ActingRules, Action, Item, Outcome, Verdict, settle_acting
 from robots.engine.run import RobotRun, RunResult
 from robots.errors import BusinessException, PageError, StaleRecord
 from robots.ledger import Ledger, State
+from robots.runtime.clock import ShopClock
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ import pytest
 from test_policy import REFUND_ONLY, RETURN_RECEIVED, RETURN_REQUEST
 
 from robots.config import FieldSpec
-from robots.engine.clock import ShopClock
 from robots.engine.fields import LABELS, Field, FieldKind, UnreadableField
 from robots.refunds.backoffice import RefundBackOffice
 from robots.refunds.fields import FIELDS
 from robots.refunds.model import RefundRequest
 from robots.refunds.policy import Approve, decide
 from robots.refunds.scenario import load_refund_scenario
+from robots.runtime.clock import ShopClock
 
 CLOCK = ShopClock("Asia/Shanghai")
 SCENARIO = load_refund_scenario(

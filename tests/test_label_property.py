@@ -15,13 +15,13 @@ import pytest
 from conftest import PASSWORD, SKINS, USERNAME, Sandbox, start_sandbox, stop_sandbox
 
 from robots.config import FieldSpec
-from robots.engine.clock import ShopClock
 from robots.engine.fields import LABELS, READ_JS, UnreadableField
 from robots.errors import PageError
 from robots.refunds.backoffice import RefundBackOffice
 from robots.refunds.policy import Approve, decide
 from robots.refunds.scenario import load_refund_scenario
 from robots.runtime.browser import browser_session, goto
+from robots.runtime.clock import ShopClock
 from robots.runtime.credentials import Credential
 
 pytestmark = pytest.mark.browser

@@ -12,9 +12,9 @@ import pytest
 from test_runtime import blank_page
 
 from robots.config import FieldSpec
-from robots.engine.clock import ShopClock
 from robots.engine.fields import READ_JS, FieldKind, FieldReader, UnreadableField
 from robots.engine.pages import ROWS_JS
+from robots.runtime.clock import ShopClock
 
 CLOCK = ShopClock()
 

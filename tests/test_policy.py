@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from robots.engine.clock import ShopClock
 from robots.engine.wording import first_match
 from robots.refunds.model import RefundRequest, WarehouseReceipt
 from robots.refunds.policy import (
@@ -31,6 +30,7 @@ from robots.refunds.policy import (
     is_urgent,
     within_return_window,
 )
+from robots.runtime.clock import ShopClock
 
 SHOP = ZoneInfo("Asia/Shanghai")
 

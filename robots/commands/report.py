@@ -27,10 +27,10 @@ def report(
 ) -> None:
     """Write a run's workbook again from the ledger, or the open-exceptions workbook."""
     from robots.config import load_workspace
-    from robots.engine.clock import ShopClock
     from robots.errors import ConfigError, UnknownRun
     from robots.ledger import Ledger
     from robots.registry import ROBOTS, spec
+    from robots.runtime.clock import ShopClock
 
     if (run_id is None) == (not open_):
         raise ConfigError("say which: a run id, or --open", file="robots report", key="RUN")

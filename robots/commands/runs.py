@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from robots.commands import WorkspaceOpt, out
-from robots.engine.clock import host_now
 from robots.engine.health import health, is_field_count
 from robots.errors import UnknownRun
 from robots.registry import ROBOTS, spec
+from robots.runtime.clock import host_now
 from robots.runtime.lock import run_is_locked
 from robots.runtime.stopping import STOPPED_EXIT_CODE
 

@@ -33,9 +33,9 @@ from typing import Any
 
 from robots.config import datetime_format_problem
 from robots.config import display_key as _key
-from robots.engine.clock import ShopClock
 from robots.engine.health import READ, UNREADABLE
 from robots.errors import BusinessException
+from robots.runtime.clock import ShopClock
 
 TRUE_WORDS = ("1", "true", "yes", "y", "是", "有")
 FALSE_WORDS = ("0", "false", "no", "n", "否", "无")

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
-from robots.engine.clock import DEFAULT_ZONE, ShopClock
 from robots.engine.health import FieldHealth, health
 from robots.engine.hooks import ElsewhereGuard, Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
 from robots.engine.pace import Pace
 from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
 from robots.ledger import Ledger, RunView, new_run_id
+from robots.runtime.clock import DEFAULT_ZONE, ShopClock
 from robots.runtime.retry import RetryPolicy
 from robots.runtime.stopping import STOPPED_EXIT_CODE, StopRequest
 

@@ -18,13 +18,13 @@ from playwright.async_api import BrowserContext, Page, Route
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from robots.config import FieldSpec
-from robots.engine.clock import ShopClock
 from robots.engine.fields import FieldKind, FieldReader, UnreadableField
 from robots.engine.health import READ, UNREADABLE
 from robots.engine.pages import read_list
 from robots.errors import BusinessException, PageError, ScenarioUnreadable
 from robots.pagescan.model import ProductPage, SkuOffer
 from robots.pagescan.scenario import PageScanScenario, Ready
+from robots.runtime.clock import ShopClock
 
 _PRICE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # kinds of resource Chromium leaves unloaded itself, and the switch that says so

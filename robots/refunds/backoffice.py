@@ -14,7 +14,6 @@ from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
 
-from robots.engine.clock import ShopClock
 from robots.engine.fields import READ_JS, FieldReader, UnreadableField
 from robots.engine.pages import perform, read_list, read_rows, tick_rows
 from robots.errors import PageError, ScenarioUnreadable
@@ -26,6 +25,7 @@ from robots.refunds.model import (
 )
 from robots.refunds.scenario import RefundScenario
 from robots.runtime.browser import LoginForm, goto
+from robots.runtime.clock import ShopClock
 
 IDENTITY = ["refund_id", "status", "version"]  # enough to verify an action: nothing else
 

@@ -10,7 +10,6 @@ from urllib.parse import quote, urljoin
 
 from playwright.async_api import Page
 
-from robots.engine.clock import ShopClock
 from robots.engine.fields import FieldReader
 from robots.engine.pages import ROWS_JS
 from robots.errors import PageError, ScenarioUnreadable
@@ -20,6 +19,7 @@ from robots.returns.lookup import Found, Lookup
 from robots.returns.matching import Candidate
 from robots.returns.scenario import ReturnsScenario
 from robots.runtime.browser import LoginForm, goto
+from robots.runtime.clock import ShopClock
 
 
 def naive(t: datetime | None) -> datetime | None:
