@@ -20,7 +20,7 @@ SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
 
 # the suite on several workers at once (most of a test's time is waiting on a browser, a
 # shop or a server); tests marked `alone` (they load the machine) after, one at a time
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 4
 PYTEST_ALONE = { $(BIN)/pytest -m alone; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]; }
 
 test: deps lint

@@ -71,9 +71,9 @@ def robot_run(
     batch: bool,
     args: tuple[str, ...] = (),
 ) -> int:
-    from robots.config import load_workspace
     from robots.refunds.robot import RefundsRobot
     from robots.refunds.scenario import load_refund_scenario
+    from robots.registry import load_workspace
 
     work.mkdir(parents=True, exist_ok=True)
     creds = work / "credentials.toml"

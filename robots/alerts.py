@@ -21,50 +21,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote_plus
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from robots.config import AlertSettings, Email, Webhook
 from robots.engine.health import health, is_field_count
 
 LEVELS = ("warning", "critical")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Webhook(_Strict):
-    url: str = Field(min_length=8, pattern=r"^https?://")
-    format: Literal["generic", "dingtalk", "wecom"] = "generic"
-    # DingTalk "加签": the signing secret is the password of this credential (vault, env, file)
-    sign_credential: str | None = None
-
-
-class Email(_Strict):
-    host: str = Field(min_length=1)
-    port: int = Field(default=465, ge=1, le=65535)
-    security: Literal["ssl", "starttls", "none"] = "ssl"
-    sender: str = Field(min_length=3)
-    to: list[str] = Field(min_length=1)
-    credential: str | None = None  # SMTP login, if the server wants one
-
-
-class AlertSettings(_Strict):
-    max_system_exceptions: int = Field(default=0, ge=0)
-    max_exceptions: int | None = Field(default=None, ge=0)
-    spike_warning: float = Field(default=0.5, gt=0)
-    spike_critical: float = Field(default=1.0, gt=0)
-    spike_window: int = Field(default=7, ge=1, le=100)
-    spike_min_runs: int = Field(default=3, ge=1)
-    webhooks: list[Webhook] = Field(default_factory=list)
-    email: Email | None = None
-    # after every real run, one short message (Chinese) to the same channels: counts, what
-    # waits for a person, what is overdue, money awaiting review, the workbooks
-    run_summary: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,6 +44,10 @@ class RunOutcome:
     report: str = ""
     logs: str = ""
     failure: str = ""  # the error that ended the run, if it did not finish
+    title: str = ""  # the robot's name as ops read it (退款); its code when not given
+    # the counts that are items a person must look at (the robot's spec says which;
+    # every robot counts hand-overs and system exceptions so)
+    exception_counts: tuple[str, ...] = ("handed_to_person", "system_exception")
 
 
 @dataclass(frozen=True)
@@ -168,11 +138,8 @@ class RunSummaryMessage(Alert):
 
     @property
     def title(self) -> str:
-        from robots.registry import title
-
         o = self.outcome
-        name = title(o.robot)
-        return f"[robots] {name} {o.robot}（{o.target}）运行完成 {o.run_id}"
+        return f"[robots] {o.title or o.robot} {o.robot}（{o.target}）运行完成 {o.run_id}"
 
     def text(self) -> str:
         return "\n".join([self.title, *(f"- {f}" for f in self.facts), f"主机 host: {self.host}"])
@@ -207,12 +174,9 @@ def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) ->
     return RunSummaryMessage("info", outcome, (), facts=tuple(facts))
 
 
-def exceptions_in(robot: str, counts: dict[str, int]) -> int:
-    """Items a person must look at, as the robot's spec counts them (``exception_counts``)."""
-    from robots.registry import ROBOTS, spec
-
-    keys = spec(robot).exception_counts if robot in ROBOTS else ("system_exception",)
-    return sum(counts.get(k, 0) for k in keys)
+def exceptions_in(outcome: RunOutcome, counts: dict[str, int]) -> int:
+    """Items a person must look at in ``counts``, as the outcome's robot counts them."""
+    return sum(counts.get(k, 0) for k in outcome.exception_counts)
 
 
 def evaluate(
@@ -232,12 +196,12 @@ def evaluate(
         reasons.append(
             ("warning", f"field {h.field} could not be read on {h.unreadable} of {h.reads} reads")
         )
-    exceptions = exceptions_in(outcome.robot, c)
+    exceptions = exceptions_in(outcome, c)
     if rules.max_exceptions is not None and exceptions > rules.max_exceptions:
         reasons.append(
             ("warning", f"{exceptions} exceptions for people (threshold {rules.max_exceptions})")
         )
-    recent = [exceptions_in(outcome.robot, h) for h in history[: rules.spike_window]]
+    recent = [exceptions_in(outcome, h) for h in history[: rules.spike_window]]
     if not outcome.failure and len(recent) >= rules.spike_min_runs:
         average = sum(recent) / len(recent)
         if average > 0:

@@ -58,9 +58,8 @@ def config_check(
     """Check robots.toml, every target's scenario (every mistake at once: unknown codes,
     formats, fields, duplicates), the files each scenario names (price list, word lists) and
     that each credential it needs is stored; with --live, read a live item of a target."""
-    from robots.config import load_workspace
     from robots.errors import ConfigError
-    from robots.registry import spec
+    from robots.registry import load_workspace, spec
 
     if live and target is None:
         raise ConfigError("--live reads one target's pages: name it with --target", file="")

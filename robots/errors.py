@@ -103,6 +103,16 @@ class LedgerUnavailable(RobotsError):
 
     exit_code = 69
 
+    @classmethod
+    def of(cls, url: object, exc: BaseException) -> LedgerUnavailable:
+        """The one line for a ledger that does not answer (``url``: SQLAlchemy's, whose repr
+        masks the password)."""
+        cause = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        return cls(
+            f"the ledger at {url!r} does not answer ({cause}); check robots.toml "
+            "[cluster] ledger or ROBOTS_LEDGER, and that PostgreSQL runs"
+        )
+
 
 class BrokerUnavailable(RobotsError):
     """The cluster's broker (Redis) cannot be reached: no item is sent or taken (EX_UNAVAILABLE)."""

@@ -226,15 +226,6 @@ def _sqlite_engine(url: str, *, memory: bool) -> Engine:
     return engine
 
 
-def unavailable(engine: Engine, exc: OperationalError) -> LedgerUnavailable:
-    """The one line for a cluster ledger that does not answer (the URL's password masked)."""
-    cause = " ".join(str(exc.orig or exc).split())[:300]
-    return LedgerUnavailable(
-        f"the ledger at {engine.url!r} does not answer ({cause}); check robots.toml "
-        "[cluster] ledger or ROBOTS_LEDGER, and that PostgreSQL runs"
-    )
-
-
 SCHEMA_LOCK = 2  # the advisory lock class of schema upgrades (0: run locks, 1: item holds)
 
 
@@ -254,7 +245,7 @@ class Ledger:
             self.engine.dispose()
             if self.engine.dialect.name == "sqlite":
                 raise
-            raise unavailable(self.engine, exc) from None
+            raise LedgerUnavailable.of(self.engine.url, exc) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # an insert that can yield to a row already there (ON CONFLICT DO NOTHING)
         self._insert: Callable[[Any], Any]

@@ -15,8 +15,35 @@ from robots.config import Workspace
 from robots.engine.run import RobotRun, RunResult
 from robots.errors import RobotsError, first_line
 from robots.ledger import Ledger
+from robots.registry import ROBOTS, spec
 from robots.runtime.lock import run_lock
 from robots.runtime.stopping import StopRequest
+
+
+def outcome_of(
+    robot: str,
+    target: str,
+    run_id: str,
+    counts: dict[str, int],
+    report: str = "",
+    logs: str = "",
+    failure: str = "",
+) -> RunOutcome:
+    """A run's outcome as the alert rules take it, with what its robot's spec says: its
+    Chinese name, and which counts are items for a person (only system exceptions for a run
+    that is not a robot's, `robots apply`'s)."""
+    known = spec(robot) if robot in ROBOTS else None
+    return RunOutcome(
+        robot,
+        target,
+        run_id,
+        counts,
+        report,
+        logs,
+        failure,
+        title=known.title if known else "",
+        exception_counts=known.exception_counts if known else ("system_exception",),
+    )
 
 
 def history_for(ws: Workspace, robot: str, run_id: str) -> list[dict[str, int]]:
@@ -55,6 +82,7 @@ def alert_on(ws: Workspace, outcome: RunOutcome, history: list[dict[str, int]]) 
 def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
     """Rewrite the open-exceptions workbook from the ledger (after every real run, whatever
     happened to it). A workbook that cannot be written is logged; the run stands."""
+    from robots.registry import queue_sheets
     from robots.reports.queue import write_queue
     from robots.runtime.clock import ShopClock
 
@@ -62,7 +90,10 @@ def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
     clock = ShopClock()
     try:
         return write_queue(
-            ledger, ws.path(ws.config.paths.open_exceptions), now=clock.wall(clock.now())
+            ledger,
+            ws.path(ws.config.paths.open_exceptions),
+            queue_sheets(),
+            now=clock.wall(clock.now()),
         )
     except OSError as exc:  # e.g. the file is open in Excel on Windows, or the disk is full
         logger.error("could not rewrite the open-exceptions workbook: {}", exc)
@@ -120,7 +151,7 @@ def execute_run(
                 refresh_queue(ws)
                 failed: RunResult | None = getattr(exc, "run_result", None)
                 run = runner.run
-                outcome = RunOutcome(
+                outcome = outcome_of(
                     robot,
                     target or robot,
                     run.run_id,
@@ -140,7 +171,7 @@ def execute_run(
         queue = refresh_queue(ws)
         if queue is not None:
             result.details["open_exceptions"] = str(queue[0])
-        outcome = RunOutcome(
+        outcome = outcome_of(
             robot,
             target or robot,
             result.run_id,

@@ -6,7 +6,14 @@ Adding a robot: its package, and one line below.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from robots.engine.spec import RobotSpec
+
+if TYPE_CHECKING:
+    from robots.config import Workspace
+    from robots.reports.queue import QueueSheet
 
 ROBOTS: dict[str, str] = {
     "refunds": "robots.refunds",
@@ -23,6 +30,25 @@ def spec(name: str) -> RobotSpec:
 def title(name: str) -> str:
     """A robot's Chinese name (its own name for one not registered)."""
     return spec(name).title if name in ROBOTS else name
+
+
+def load_workspace(root: Path) -> Workspace:
+    """The workspace in ``root`` (robots.toml), its targets naming robots registered here:
+    how every command loads one (``robots.config`` knows no robot)."""
+    from robots.config import load_workspace as load
+
+    return load(root, robots=ROBOTS)
+
+
+def queue_sheets() -> list[QueueSheet]:
+    """Every robot's part of the open-exceptions queue (its ``report.queue_sheet``)."""
+    from robots.reports.queue import QueueSheet
+
+    return [
+        QueueSheet(s.name, s.title, sheet)
+        for s in specs()
+        if (sheet := s.report_part("queue_sheet")) is not None
+    ]
 
 
 def specs() -> list[RobotSpec]:

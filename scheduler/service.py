@@ -38,13 +38,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 from loguru import logger
 
-from robots.alerts import RunOutcome
-from robots.config import Schedule, Workspace, load_workspace
+from robots.config import Schedule, Workspace
 from robots.errors import SchedulerAlreadyRunning
-from robots.ops import alert_on
-from robots.registry import spec
+from robots.ops import alert_on, outcome_of
+from robots.registry import load_workspace, spec
+from robots.runtime.crontab import cron_trigger
 from scheduler.calendar import blackout_at, non_working_reason
-from scheduler.cron import cron_trigger
 from scheduler.history import BUSY, OUTCOMES, History
 
 JOB_FUNC = "scheduler.service:fire"
@@ -188,7 +187,7 @@ class Service:
             # the robot could not alert for itself: it was cut off or crashed
             alert_on(
                 ws,
-                RunOutcome(
+                outcome_of(
                     target.robot,
                     target.name,
                     run_id or f"schedule {name}",

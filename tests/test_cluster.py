@@ -19,9 +19,9 @@ from conftest import (
     write_workspace,
 )
 
-from robots.config import load_workspace
 from robots.errors import RunLocked
 from robots.ledger import Ledger, State
+from robots.registry import load_workspace
 from robots.runtime.lock import cluster_is_locked, cluster_lock, run_lock
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import SCENARIO, dead_port, robots_cmd, write_workspace
 
-from robots.config import load_workspace
 from robots.errors import ConfigError
 from robots.refunds.scenario import load_refund_scenario
+from robots.registry import load_workspace
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +43,7 @@ def test_the_shipped_configuration_loads() -> None:
             'from 1 to 32, or "auto"',
         ),
         ("attempts = 3", "attempts = 3\nattempt = 4", "retry.attempt", "unknown key"),
-        ('robot = "refunds"', 'robot = "refundz"', "targets.0.robot", "should match pattern"),
+        ('robot = "refunds"', 'robot = "refundz"', "targets.0.robot", "not a registered robot"),
         (
             'scenario = "scenarios',
             'scenario = "scenarios/nope',

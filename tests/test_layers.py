@@ -4,10 +4,13 @@ when a module imports upward (so the check itself can fail)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).parent / "lint-imports"
@@ -62,3 +65,33 @@ def test_the_engine_importing_a_robot_breaks_a_contract(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "robots.engine is not allowed to import robots.returns" in result.stdout
     assert "robots.engine.item -> robots.returns.report" in result.stdout
+
+
+LAYERS = "Dependencies point down"
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # the upward imports the tree had (issue 27), each planted back
+        ("robots/engine/run.py", "import robots.cluster.coordinator", LAYERS),
+        ("robots/config.py", "import robots.alerts", LAYERS),
+        ("robots/config.py", "import robots.registry", LAYERS),
+        ("robots/config.py", "import scheduler.service", "nothing imports the scheduler service"),
+        ("robots/ledger.py", "import robots.engine.item", LAYERS),
+        ("robots/reports/queue.py", "import robots.registry", LAYERS),
+        ("robots/runtime/lock.py", "import robots.ledger", LAYERS),
+        ("robots/alerts.py", "import robots.registry", LAYERS),
+        ("robots/engine/item.py", "import robots.ops", LAYERS),
+    ],
+)
+def test_an_upward_import_breaks_the_layers(
+    tmp_path: Path, module: str, line: str, broken: str
+) -> None:
+    tree = copy_tree(tmp_path)
+    add_import(tree / module, f"{line}  # noqa")
+    result = lint(tree)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0, out
+    verdict = re.search(re.escape(broken) + r".*?\b(KEPT|BROKEN)\b", out)
+    assert verdict is not None and verdict.group(1) == "BROKEN", out

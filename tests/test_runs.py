@@ -15,8 +15,8 @@ from conftest import (
     write_workspace,
 )
 
-from robots.config import load_workspace
 from robots.ledger import Ledger, State
+from robots.registry import load_workspace
 
 
 def robots(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:

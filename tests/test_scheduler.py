@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import Workspace, robot_env, robots_cmd, write_workspace
 
-from robots.config import Blackout, load_workspace
+from robots.config import Blackout
 from robots.errors import ConfigError
+from robots.registry import load_workspace
+from robots.runtime.crontab import cron_trigger
 from robots.runtime.lock import is_locked
 from scheduler.calendar import blackout_at, non_working_reason
-from scheduler.cron import cron_trigger
 from scheduler.history import BUSY
 from scheduler.service import stored_jobs
 

@@ -126,10 +126,9 @@ def run_robot(
 ) -> None:
     """`robots run <name>`: the robot's target and scenario, then one run under its lock;
     prints the robot's summary line, the report and the logs, and exits with the run's code."""
-    from robots.config import load_workspace
     from robots.engine.run import RunOptions
     from robots.ops import execute_run
-    from robots.registry import spec
+    from robots.registry import load_workspace, spec
 
     robot = spec(name)
     ws = load_workspace(workspace)
@@ -145,6 +144,11 @@ def run_robot(
             file=f"robots run {name}",
             key="--cluster",
         )
+    dispatch = None
+    if cluster:  # the items go to the cluster's workers: how the run sends them
+        from robots.cluster.coordinator import Dispatch
+
+        dispatch = Dispatch.open
     scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
     loaded = robot.load_scenario(scenario_file, base_url=base_url, **(scenario_options or {}))
     build = robot.build()
@@ -156,7 +160,7 @@ def run_robot(
             ws,
             loaded,
             scenario_file,
-            RunOptions(dry_run, limit, console, verbose, stop, cluster=cluster),
+            RunOptions(dry_run, limit, console, verbose, stop, cluster=cluster, dispatch=dispatch),
             **(robot_options or {}),
         ),
         dry_run=dry_run,

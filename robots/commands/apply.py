@@ -38,13 +38,13 @@ def apply(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Validate a reviewed workbook, then apply each approve decision exactly once."""
-    from robots.config import load_workspace
     from robots.engine.run import RunOptions
     from robots.ledger import Ledger
     from robots.ops import execute_run
     from robots.refunds.apply import ReviewedApprovals
     from robots.refunds.review import read_review
     from robots.refunds.scenario import load_refund_scenario
+    from robots.registry import load_workspace
 
     ws = load_workspace(workspace)
     ledger = Ledger.of(ws)

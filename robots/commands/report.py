@@ -26,10 +26,9 @@ def report(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Write a run's workbook again from the ledger, or the open-exceptions workbook."""
-    from robots.config import load_workspace
     from robots.errors import ConfigError, UnknownRun
     from robots.ledger import Ledger
-    from robots.registry import ROBOTS, spec
+    from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.clock import ShopClock
 
     if (run_id is None) == (not open_):
@@ -40,9 +39,12 @@ def report(
     ledger = Ledger.of(ws)
     try:
         if open_:
+            from robots.registry import queue_sheets
             from robots.reports.queue import write_queue
 
-            path, totals = write_queue(ledger, ws.path(ws.config.paths.open_exceptions), now=now)
+            path, totals = write_queue(
+                ledger, ws.path(ws.config.paths.open_exceptions), queue_sheets(), now=now
+            )
             console.print(f"{path}: {totals['open']} items waiting for a person")
             return
         assert run_id is not None

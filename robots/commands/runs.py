@@ -86,7 +86,7 @@ def runs(
     """Recent runs of every robot: start, duration, counts per outcome, status."""
     if ctx.invoked_subcommand is not None:
         return
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
 
     ws = load_workspace(workspace)
     ledger = _open(ws)
@@ -120,7 +120,7 @@ def show(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """One run: its summary, then every item it last touched, with errors and evidence."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
 
     ws = load_workspace(workspace)
     ledger = _open(ws)

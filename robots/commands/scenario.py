@@ -31,9 +31,8 @@ def probe(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Read every field of a scenario on the live pages and print what each one got."""
-    from robots.config import load_workspace
     from robots.errors import ConfigError, map_foreign
-    from robots.registry import spec
+    from robots.registry import load_workspace, spec
     from robots.runtime.browser import browser_session
 
     ws = load_workspace(workspace)
@@ -123,10 +122,10 @@ def fields(
     it, and how each of the workspace's scenarios points at it."""
     from rich.markdown import Markdown
 
-    from robots.config import WORKSPACE_FILE, load_workspace, read_toml
+    from robots.config import WORKSPACE_FILE, read_toml
     from robots.engine.reference import PREAMBLE, reference
     from robots.errors import ConfigError
-    from robots.registry import ROBOTS, spec
+    from robots.registry import ROBOTS, load_workspace, spec
 
     if robot is not None and robot not in ROBOTS:
         raise ConfigError(

@@ -25,7 +25,7 @@ def start(
 
     from loguru import logger
 
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from scheduler.service import Service
 
     ws = load_workspace(workspace)
@@ -51,7 +51,7 @@ def _when(t: datetime | None) -> str:
 @app.command("status")
 def status(workspace: WorkspaceOpt = Path(".")) -> None:
     """Each schedule's next fire time and last result."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from scheduler.history import History
     from scheduler.service import job_store_path, stored_jobs
 

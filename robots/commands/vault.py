@@ -23,7 +23,7 @@ def init(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Make a new vault key: a 0600 key file outside the workspace, or a keyring entry."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from robots.vault import KEYRING_ENTRY, KEYRING_SERVICE, new_key, write_key_file
 
     ws = load_workspace(workspace)
@@ -61,7 +61,7 @@ def set_(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Store a credential; the password (and TOTP secret) are asked for and never echoed."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from robots.vault import Secret, Vault, find_key
 
     ws = load_workspace(workspace)
@@ -102,7 +102,7 @@ def set_(
 @app.command("list")
 def list_(workspace: WorkspaceOpt = Path(".")) -> None:
     """Names of the stored credentials (never their values)."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from robots.vault import Vault
 
     ws = load_workspace(workspace)
@@ -120,7 +120,7 @@ def delete(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Remove a credential from the vault."""
-    from robots.config import load_workspace
+    from robots.registry import load_workspace
     from robots.vault import Vault
 
     ws = load_workspace(workspace)

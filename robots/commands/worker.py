@@ -27,8 +27,7 @@ def worker(
 
     from robots.cluster.app import TASK, connected_app, masked, queue_of
     from robots.cluster.worker import Runtime, worker_name
-    from robots.config import load_workspace
-    from robots.registry import ROBOTS, spec
+    from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.logs import run_logging
     from robots.runtime.redaction import Redactor
 

@@ -102,6 +102,10 @@ class RunOptions:
     verbose: bool = False  # log every item on the console
     stop: StopRequest | None = None  # set by SIGTERM: finish the item in hand, then stop
     cluster: bool = False  # items go to the cluster's workers (robots.cluster), not lanes here
+    # how the items go there: opens the coordinator's side of the cluster for a run
+    # (``robots.cluster.coordinator.Dispatch.open``, given by the command: the engine knows
+    # no cluster), its ``work`` taking the place of the lanes here
+    dispatch: Callable[[Workspace, str], Any] | None = None
     join_run: str | None = None  # a worker's view of a coordinator's run: its id, no envelope
 
 
@@ -222,6 +226,7 @@ class RobotRun:
         self.retry = RetryPolicy(cfg.retry.attempts, cfg.retry.wait_initial_s, cfg.retry.wait_max_s)
         self.run_id = options.join_run or new_run_id(run_prefix or robot)
         self.cluster = options.cluster
+        self._open_dispatch = options.dispatch
         self.dispatch: Any = None  # the coordinator's side of the cluster (robots.cluster)
         self._keys: dict[int, str] = {}  # with the cluster: each claimed item's ledger key
         self.run_dir = ws.path(cfg.paths.logs) / self.run_id
@@ -433,9 +438,8 @@ class RobotRun:
         if not self.cluster:
             yield
             return
-        from robots.cluster.coordinator import Dispatch
-
-        self.dispatch = Dispatch.open(self.ws, self.robot)
+        assert self._open_dispatch is not None, "RunOptions(cluster=True, dispatch=…)"
+        self.dispatch = self._open_dispatch(self.ws, self.robot)
         try:
             yield
         finally:

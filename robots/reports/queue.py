@@ -8,6 +8,8 @@ them, and so leave the queue. `robots apply` accepts the refunds sheet as it acc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,22 +18,32 @@ from typing import Any
 from openpyxl import Workbook
 
 from robots.ledger import Ledger
-from robots.registry import specs
 from robots.reports import workbook as book
 
 QUEUE_KEY = "队列 queue"  # `robots apply` knows the queue by this Summary key
 
 
-def write_queue(ledger: Ledger, path: Path, *, now: datetime) -> tuple[Path, dict[str, Any]]:
-    """Write the queue; returns its path and the totals its Summary shows."""
+@dataclass(frozen=True)
+class QueueSheet:
+    """One robot's part of the queue: its name, its Chinese title and the function that
+    writes its sheets (``report.queue_sheet``, returning what the Summary says of them)."""
+
+    robot: str
+    title: str
+    write: Callable[..., dict[str, Any]]
+
+
+def write_queue(
+    ledger: Ledger, path: Path, sheets: Sequence[QueueSheet], *, now: datetime
+) -> tuple[Path, dict[str, Any]]:
+    """Write the queue with each robot's ``sheets`` (``robots.registry.queue_sheets``);
+    returns its path and the totals its Summary shows."""
     wb = Workbook()
     facts: dict[str, dict[str, Any]] = {}
     titles: dict[str, str] = {}
-    for spec in specs():
-        sheet = spec.report_part("queue_sheet")
-        if sheet is not None:
-            facts[spec.name] = sheet(wb, ledger, now=now)
-            titles[spec.name] = spec.title
+    for sheet in sheets:
+        facts[sheet.robot] = sheet.write(wb, ledger, now=now)
+        titles[sheet.robot] = sheet.title
     total = sum(f["open"] for f in facts.values())
     rows: list[book.SummaryRow | None] = [
         (QUEUE_KEY, "待处理队列 open exceptions（每次运行后从台账重写）"),

@@ -85,12 +85,12 @@ def _connected(engine: Any) -> Iterator[Any]:
     """A connection of the cluster's ledger; one that cannot be made is one clear line."""
     from sqlalchemy.exc import OperationalError
 
-    from robots.ledger import unavailable
+    from robots.errors import LedgerUnavailable
 
     try:
         conn = engine.connect()
     except OperationalError as exc:
-        raise unavailable(engine, exc) from None
+        raise LedgerUnavailable.of(engine.url, exc) from None
     with conn:
         yield conn
 

@@ -1,7 +1,7 @@
 """Crontab lines as APScheduler triggers that mean what they mean in a crontab.
 
 Pure: no workspace, no robots; ``robots.config`` uses ``cron_trigger`` to check a schedule's
-``cron`` when robots.toml is loaded, the scheduler service to build its jobs.
+``cron`` when robots.toml is loaded, the scheduler service (``scheduler/``) to build its jobs.
 """
 
 from __future__ import annotations
