@@ -37,7 +37,8 @@ class BaseRobot:
             run_prefix=self.RUN_PREFIX,
             reasons=self.REASONS,
         )
-        self._read: dict[str, Credential] = {}  # credentials read for this run, by name
+        # read for this run, by name; mangled, so no subclass attribute can collide with it
+        self.__credentials: dict[str, Credential] = {}
         self.setup()
 
     def setup(self) -> None:
@@ -49,9 +50,9 @@ class BaseRobot:
     def credential(self, name: str) -> Credential:
         """The named credential, read once; from here its secrets are kept out of logs,
         traces and reports. Read before the run starts, a missing one is bad input."""
-        found = self._read.get(name)
+        found = self.__credentials.get(name)
         if found is None:
-            found = self._read[name] = self.ws.credentials().get(name)
+            found = self.__credentials[name] = self.ws.credentials().get(name)
             self.run.secrets += found.secrets
         return found
 
