@@ -235,6 +235,7 @@ class Runtime:
                 logger.warning("closing {}: {}", station.robot, exc)
 
     async def _work_at(self, station: Station, message: dict[str, Any]) -> str:
+        from robots.engine.item import failed_outside_a_block
         from robots.engine.run import ITEM_TALLY
 
         robot_name, key, run_id = message["robot"], message["key"], message["run_id"]
@@ -259,8 +260,7 @@ class Runtime:
             await handler(robot.decode_item(message["item"]), lane)
         except Exception as exc:  # a bug in the robot: this item fails, the worker goes on
             logger.opt(exception=exc).bind(item=key).error("{} failed: {}", key, exc)
-            robot.run.ledger.give_up(robot_name, key, exc, run_id=run_id, evidence=[])
-            tally["system_exception"] += 1
+            failed_outside_a_block(robot.run, key, exc)  # counted in the item's tally
         finally:
             ITEM_TALLY.reset(token)
             robot.run.ledger.note_worked(robot_name, key, run_id=run_id, counts=dict(tally))

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from loguru import logger
 
-from robots.engine.item import ActingRules, Verdict
+from robots.engine.item import ActingRules, Verdict, landed_elsewhere_than_its_block
 from robots.errors import BusinessException, SessionExpired, first_line
-from robots.ledger import State
 from robots.runtime.retry import TEMPORARY
 
 if TYPE_CHECKING:
@@ -140,19 +139,13 @@ class ActBatch(Generic[P, R]):
                 unsettled.append(q)
                 continue
             self.landed(q, live)  # the robot's bookkeeping (it may add to the row)
-            run.ledger.finish(
-                run.robot,
+            landed_elsewhere_than_its_block(
+                run,
+                self.rules,
                 q.key,
-                State.DONE,
-                run_id=run.run_id,
-                acted=True,
-                details={
-                    "verified_as": self.rules.describe(live),
-                    "action": q.action,
-                    "batch": self.stats.batches,
-                    "row": q.row,
-                },
-                fingerprint=self.rules.fingerprint(live),
+                q.action,
+                live,
+                details={"batch": self.stats.batches, "row": q.row},
             )
             self.stats.landed += 1
         if unsettled:

@@ -451,6 +451,53 @@ async def settle_acting(
             await _settle(run, rules, view, await read_live(view))
 
 
+def landed_elsewhere_than_its_block(
+    run: RobotRun,
+    rules: ActingRules[R],
+    key: str,
+    action: str,
+    live: R,
+    *,
+    details: dict[str, Any],
+) -> None:
+    """An action of ours proved landed after its item's block ended (a batch that pressed
+    it, verified by its row): done, ours, its money kept."""
+    run.ledger.finish(
+        run.robot,
+        key,
+        State.DONE,
+        run_id=run.run_id,
+        acted=True,
+        details={"verified_as": rules.describe(live), "action": action, **details},
+        fingerprint=rules.fingerprint(live),
+    )
+
+
+def closed_elsewhere(
+    run: RobotRun, key: str, shown: str, *, fingerprint: str | None, count: str
+) -> None:
+    """An item waiting for a person that someone handled in the shop (it now shows
+    ``shown``): it leaves the open set (and the queue), not ours, counted as ``count``."""
+    run.ledger.finish(
+        run.robot,
+        key,
+        State.DONE,
+        run_id=run.run_id,
+        acted=False,
+        fingerprint=fingerprint,
+        details={"closed_elsewhere": shown},
+    )
+    run.count(count)
+    logger.info("{} was handled in the shop (now {})", key, shown)
+
+
+def failed_outside_a_block(run: RobotRun, key: str, exc: BaseException) -> None:
+    """An item whose handler raised what its block did not take (a bug in a robot, met by a
+    cluster worker, which goes on): given up as a system exception, for a person."""
+    run.ledger.give_up(run.robot, key, exc, run_id=run.run_id, evidence=[])
+    run.count(Count.SYSTEM_EXCEPTION)
+
+
 async def _settle(run: RobotRun, rules: ActingRules[R], view: ItemView, live: R) -> None:
     """One acting item settled from its live record."""
     verdict = rules.judge(view.action, live)
@@ -494,5 +541,8 @@ __all__ = [
     "Outcome",
     "PageSurface",
     "Verdict",
+    "closed_elsewhere",
+    "failed_outside_a_block",
+    "landed_elsewhere_than_its_block",
     "settle_acting",
 ]

@@ -28,6 +28,7 @@ from robots.engine.item import (
     Action,
     Item,
     Verdict,
+    closed_elsewhere,
     settle_acting,
 )
 from robots.engine.pace import Pace
@@ -264,17 +265,13 @@ class RefundsRobot(BaseRobot):
                 continue
             if live.status == stage:
                 continue
-            run.ledger.finish(
-                ROBOT,
+            closed_elsewhere(
+                run,
                 view.item_key,
-                State.DONE,
-                run_id=run.run_id,
-                acted=False,
+                live.status,
                 fingerprint=live.fingerprint,
-                details={"closed_elsewhere": live.status},
+                count=RefundCount.CLOSED_ELSEWHERE,
             )
-            run.count(RefundCount.CLOSED_ELSEWHERE)
-            logger.info("{} was handled in the back office (now {})", view.item_key, live.status)
 
     # -- one refund -----------------------------------------------------------------------
     async def _item(self, listed: ListedRefund, lane: Lane) -> None:
