@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium chromium-headless-shell xvfb scrot xdotool fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test check deps system-deps lint unit bench bench-deps clean
+.PHONY: demo test check docs deps system-deps lint unit bench bench-deps clean
 
 demo: deps
 	bash scripts/demo.sh
@@ -38,6 +38,10 @@ lint: deps
 	$(BIN)/lint-imports
 
 unit: check
+
+# the reference (docs/) as a site in build/site/; a broken link fails it (mkdocs.yml: strict)
+docs: deps
+	$(BIN)/mkdocs build
 
 bench: deps bench-deps
 	$(BIN)/python bench/refunds.py

@@ -10,7 +10,7 @@ PRODUCTS="${DEMO_PRODUCTS:-200}"
 PARCELS="${DEMO_PARCELS:-100}"
 
 # A fresh random password for this demo's back-office account, handed to the robot through
-# the environment (see README: credentials). It is never written to a file or a log.
+# the environment (see docs/operating.md: credentials). It is never written to a file or a log.
 SANDBOX_PASSWORD="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(16))')"
 export SANDBOX_PASSWORD
 export ROBOTS_CREDENTIAL_DEMO_SHOP_USERNAME=robot
