@@ -561,7 +561,6 @@ class Shop(Strict):
     timezone: Annotated[str, AfterValidator(time_zone)] = Field(
         default="Asia/Shanghai", description="every 'now' and every time on the pages"
     )
-    pending_statuses: tuple[str, ...] = ("WAIT_SELLER_AGREE", "WAIT_SELLER_CONFIRM_GOODS")
     # pages side by side against this shop (e.g. a shop that allows few sessions at once);
     # else robots.toml's browser.parallel_pages
     parallel_pages: int | None = Field(default=None, ge=1, le=32)

@@ -132,8 +132,15 @@ class BatchApprove(config.Strict):
     action: config.PageAction
 
 
+class RefundShop(config.Shop):
+    """The shop, and the statuses whose refunds the robot works (its codes: a shop's own
+    words or tab numbers go in ``map`` and ``list.status_values``)."""
+
+    pending_statuses: tuple[str, ...] = WORKED_STATUSES
+
+
 class RefundScenario(config.Strict):
-    shop: config.Shop
+    shop: RefundShop
     login: config.LoginPage
     list: ListPage
     detail: DetailPage
