@@ -1,7 +1,7 @@
 """The `robots` command line. Catches ``RobotsError`` only: anything else is a bug.
 
-`robots run <robot>` has one sub-command per robot in the registry (``robots.registry``);
-each robot's options live in its own ``command.py``.
+`robots run <robot>` has one sub-command per robot in the registry (``robots.registry``),
+generated from the robot's declared spec (``robots.commands.robot_command``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,20 @@ app.add_typer(config_app, name="config")
 
 
 def _subcommands() -> None:
-    from robots.commands import apply, report, runs, scenario, scheduler, vault, worker
+    from robots.commands import (
+        apply,
+        report,
+        robot_command,
+        runs,
+        scenario,
+        scheduler,
+        vault,
+        worker,
+    )
     from robots.registry import specs
 
     for robot in specs():
-        run_app.command(robot.name)(robot.run_command())
+        run_app.command(robot.name)(robot_command(robot))
     app.command("apply")(apply.apply)
     app.command("report")(report.report)
     app.command("worker")(worker.worker)

@@ -1,7 +1,7 @@
-"""Which robots there are: one line per robot. Each is a package under ``robots/`` laid out
-as ``robots.engine.spec`` describes; nothing is imported until a part is used, so the
+"""Which robots there are: each robot package's declared ``SPEC`` (``robots.engine.spec``),
+one line per robot. A spec imports its robot's parts only when one is used, so the
 workspace config (which checks a target's ``robot``), the CLI and alerts ask freely.
-Adding a robot: its package, and one line below.
+Adding a robot: its package with its ``SPEC``, and one line below.
 """
 
 from __future__ import annotations
@@ -9,22 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from robots import pagescan, refunds, returns
 from robots.engine.spec import RobotSpec
 
 if TYPE_CHECKING:
     from robots.config import Workspace
     from robots.reports.queue import QueueSheet
 
-ROBOTS: dict[str, str] = {
-    "refunds": "robots.refunds",
-    "pagescan": "robots.pagescan",
-    "returns": "robots.returns",
+ROBOTS: dict[str, RobotSpec] = {
+    s.name: s
+    for s in (
+        refunds.SPEC,
+        pagescan.SPEC,
+        returns.SPEC,
+    )
 }
 
 
 def spec(name: str) -> RobotSpec:
     """The robot's spec; KeyError for a name not registered (config checks names first)."""
-    return RobotSpec(name, ROBOTS[name])
+    return ROBOTS[name]
 
 
 def title(name: str) -> str:
@@ -52,4 +56,4 @@ def queue_sheets() -> list[QueueSheet]:
 
 
 def specs() -> list[RobotSpec]:
-    return [spec(name) for name in ROBOTS]
+    return list(ROBOTS.values())

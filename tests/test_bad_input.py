@@ -448,6 +448,15 @@ def _(root: Path) -> list[str]:
     return ["scheduler", "start", "-w", str(root)]
 
 
+@case(
+    "pagescan price list with cluster",
+    r"^ConfigError: robots run pagescan: --price-list: the cluster's workers check",
+)
+def _(root: Path) -> list[str]:
+    make(root, robot="pagescan")
+    return [*run_pagescan(root), "--cluster", "--price-list", str(root / "price-list.xlsx")]
+
+
 def test_the_corpus_is_large_enough() -> None:
     assert len(CASES) >= 80, len(CASES)
     assert len({c.id for c in CASES}) == len(CASES)

@@ -83,6 +83,9 @@ LAYERS = "Dependencies point down"
         ("robots/runtime/lock.py", "import robots.ledger", LAYERS),
         ("robots/alerts.py", "import robots.registry", LAYERS),
         ("robots/engine/item.py", "import robots.ops", LAYERS),
+        # a robot's package naming the commands (its generated command: robots.commands)
+        ("robots/refunds/__init__.py", "import robots.commands", LAYERS),
+        ("robots/cluster/worker.py", "import robots.refunds.robot", "The cluster names no robot"),
     ],
 )
 def test_an_upward_import_breaks_the_layers(
@@ -95,3 +98,20 @@ def test_an_upward_import_breaks_the_layers(
     assert result.returncode != 0, out
     verdict = re.search(re.escape(broken) + r".*?\b(KEPT|BROKEN)\b", out)
     assert verdict is not None and verdict.group(1) == "BROKEN", out
+
+
+def test_a_tool_follows_a_robot_from_the_registry_to_its_parts() -> None:
+    """The registry lists declared specs, whose parts are imports (not module names in
+    strings): the import graph leads from the registry to every robot's class and scenario."""
+    import grimp
+
+    from robots.registry import ROBOTS
+
+    graph = grimp.build_graph("robots")
+    for name, robot in ROBOTS.items():
+        cls = robot.build()
+        scenario = robot.scenario()
+        for module in (cls.__module__, scenario.__name__, robot.report().__name__):
+            assert module.startswith(f"robots.{name}.")
+            chain = graph.find_shortest_chain(importer="robots.registry", imported=module)
+            assert chain is not None, f"robots.registry does not lead to {module}"

@@ -1,12 +1,14 @@
 """Sub-commands of `robots` and what they share: option types, consoles, running a robot.
 
-Each robot's `robots run <robot>` command lives in its package (``command.py``) and calls
-``run_robot`` here, so choosing the target and scenario, the lock, alerts and the closing
-lines are written once. Imports here stay light: `robots --help` loads this module.
+Each robot's `robots run <robot>` command is generated here from its declared spec
+(``robot_command``) and calls ``run_robot``, so choosing the target and scenario, the lock,
+alerts and the closing lines are written once. Imports here stay light: `robots --help`
+loads this module.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +20,7 @@ from robots.errors import ConfigError
 
 if TYPE_CHECKING:
     from robots.config import Workspace
+    from robots.engine.spec import RobotSpec
 
 console = Console(stderr=True, soft_wrap=True)  # messages and errors
 out = Console(soft_wrap=True, width=200)  # tables a script may capture
@@ -75,39 +78,37 @@ def scenario_for(
     return scenario, base_url
 
 
-def robot_command(name: str, help: str) -> Callable[..., None]:
-    """The `robots run <name>` command most robots need: the common options, nothing more."""
+def robot_command(robot: RobotSpec) -> Callable[..., None]:
+    """`robots run <robot>` from its spec: the common options (--dry-run for a robot that
+    changes the shop, --cluster for one whose items the cluster's workers take), then the
+    robot's own (``RobotSpec.options``), each handed to its scenario's ``load`` or to the
+    robot."""
+    params: list[tuple[str, Any, Any]] = [("scenario", ScenarioOpt, None)]
+    if robot.dry_run:
+        params.append(("dry_run", DryRunOpt, False))
+    params.append(("limit", LimitOpt, None))
+    params += [
+        (o.name, Annotated[o.type, typer.Option(o.flag, help=o.help)], None) for o in robot.options
+    ]
+    params += [("target", TargetOpt, None), ("base_url", BaseUrlOpt, None)]
+    params.append(("verbose", VerboseOpt, False))
+    if robot.on_cluster:
+        params.append(("cluster", ClusterOpt, False))
+    params.append(("workspace", WorkspaceOpt, Path(".")))
 
-    def run(
-        scenario: ScenarioOpt = None,
-        dry_run: DryRunOpt = False,
-        limit: LimitOpt = None,
-        target: TargetOpt = None,
-        base_url: BaseUrlOpt = None,
-        verbose: VerboseOpt = False,
-        cluster: ClusterOpt = False,
-        workspace: WorkspaceOpt = Path("."),
-    ) -> None:
-        run_robot(
-            name,
-            workspace=workspace,
-            target=target,
-            scenario=scenario,
-            base_url=base_url,
-            verbose=verbose,
-            dry_run=dry_run,
-            limit=limit,
-            cluster=cluster,
-        )
+    def run(**given: Any) -> None:
+        own = {o.name: given.pop(o.name) for o in robot.options}
+        run_robot(robot.name, **given, own=own)
 
-    run.__doc__ = help
+    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+            for n, a, d in params
+        ]
+    )
+    run.__annotations__ = {n: a for n, a, _ in params}
+    run.__doc__ = robot.help
     return run
-
-
-def done_line(result: Any, dry_run: bool, parts: list[tuple[str, str]], tail: str = "") -> str:
-    """ "[dry run ]done: 3 approved, 2 to a person, …": counts named by ``(count, label)``."""
-    body = ", ".join(f"{result.counts.get(key, 0)} {label}" for key, label in parts)
-    return f"[bold]{'dry run ' if dry_run else ''}done[/]: {body}{tail}"
 
 
 def run_robot(
@@ -121,11 +122,11 @@ def run_robot(
     dry_run: bool = False,
     limit: int | None = None,
     cluster: bool = False,
-    scenario_options: dict[str, Any] | None = None,
-    robot_options: dict[str, Any] | None = None,
+    own: dict[str, Any] | None = None,
 ) -> None:
     """`robots run <name>`: the robot's target and scenario, then one run under its lock;
-    prints the robot's summary line, the report and the logs, and exits with the run's code."""
+    prints the robot's summary line, the report and the logs, and exits with the run's code.
+    ``own``: the robot's own options (``RobotSpec.options``) as given."""
     from robots.engine.run import RunOptions
     from robots.ops import execute_run
     from robots.registry import load_workspace, spec
@@ -144,13 +145,19 @@ def run_robot(
             file=f"robots run {name}",
             key="--cluster",
         )
+    own = own or {}
+    for option in robot.options:
+        if cluster and option.not_on_cluster and own.get(option.name) is not None:
+            raise ConfigError(option.not_on_cluster, file=f"robots run {name}", key=option.flag)
+    scenario_options = {o.name: own.get(o.name) for o in robot.options if o.to == "scenario"}
+    robot_options = {o.name: own.get(o.name) for o in robot.options if o.to == "robot"}
     dispatch = None
     if cluster:  # the items go to the cluster's workers: how the run sends them
         from robots.cluster.coordinator import Dispatch
 
         dispatch = Dispatch.open
     scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
-    loaded = robot.load_scenario(scenario_file, base_url=base_url, **(scenario_options or {}))
+    loaded = robot.load_scenario(scenario_file, base_url=base_url, **scenario_options)
     build = robot.build()
     result = execute_run(
         ws,
@@ -161,7 +168,7 @@ def run_robot(
             loaded,
             scenario_file,
             RunOptions(dry_run, limit, console, verbose, stop, cluster=cluster, dispatch=dispatch),
-            **(robot_options or {}),
+            **robot_options,
         ),
         dry_run=dry_run,
     )

@@ -1,104 +1,101 @@
-"""What the CLI, the scheduler, `robots runs` and alerts need to know about one robot.
+"""A robot, declared: what the CLI, the scheduler, `robots runs`, the cluster and alerts know
+of it.
 
-A robot package follows one layout, so its spec is its name: ``robots/<name>/scenario.py``
-has ``load`` (read and check a scenario file), ``robot.py`` has ``Robot`` (the class a run
-is built from), ``command.py`` has ``run`` (the `robots run <name>` command, whose docstring
-is its help), ``summary`` (the line printed after a run), ``TITLE`` (its Chinese name),
-``COUNT_NAMES`` and
-``EXCEPTION_COUNTS`` (and ``ON_CLUSTER`` when its items can go to the cluster's workers);
-``report.py`` may have ``write_run`` and ``queue_sheet`` (writing from
-the ledger: `robots report`, the open-exceptions queue). Parts are imported only when used,
-so listing the robots (or `robots --help`) imports none of their heavy modules.
+Each robot package exports one ``SPEC = RobotSpec(...)`` in its ``__init__.py``, and
+``robots/registry.py`` lists them. The spec names the robot's parts through small functions
+that import them (``scenario``, ``robot``, ``report``, ``probe``), so a reader, an editor and
+import-linter follow a scenario to its robot, while listing the robots (`robots --help`)
+imports none of their heavy modules. Its `robots run <name>` command is generated from it
+(``robots.commands.robot_command``): the common options, and the robot's own ``options``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+SYSTEM = ("system_exception", "system exceptions")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of `robots run <robot>` beyond the common ones, handed to the scenario's
+    ``load`` (``to="scenario"``) or to the robot's constructor (``to="robot"``) under the
+    flag's name (``--price-list`` → ``price_list``)."""
+
+    flag: str
+    type: Any  # as typer reads it: ``Path | None``, ``list[str] | None``
+    help: str
+    to: Literal["scenario", "robot"]
+    not_on_cluster: str = ""  # said (a ConfigError) when given with --cluster
+
+    @property
+    def name(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def done_line(result: Any, dry_run: bool, parts: list[tuple[str, str]], tail: str = "") -> str:
+    """ "[dry run ]done: 3 approved, 2 to a person, …": counts named by ``(count, label)``."""
+    body = ", ".join(f"{result.counts.get(key, 0)} {label}" for key, label in parts)
+    return f"[bold]{'dry run ' if dry_run else ''}done[/]: {body}{tail}"
 
 
 @dataclass(frozen=True)
 class RobotSpec:
-    name: str
-    package: str  # e.g. "robots.refunds"
-
-    def _part(self, module: str, attribute: str) -> Any:
-        return getattr(importlib.import_module(f"{self.package}.{module}"), attribute)
-
-    @property
-    def help(self) -> str:
-        doc = self.run_command().__doc__ or self.name
-        return doc.strip().splitlines()[0]
-
-    @property
-    def title(self) -> str:
-        """The robot's name as ops read it (退款, 无名件…)."""
-        return str(self._part("command", "TITLE"))
-
-    @property
-    def exception_counts(self) -> tuple[str, ...]:
-        """Counts that are items a person must look at (the alert rules' "exceptions")."""
-        counts: tuple[str, ...] = self._part("command", "EXCEPTION_COUNTS")
-        return counts
-
-    @property
-    def count_names(self) -> Mapping[str, str]:
-        """How `robots runs` shows this robot's counts."""
-        names: Mapping[str, str] = self._part("command", "COUNT_NAMES")
-        return names
-
-    @property
-    def on_cluster(self) -> bool:
-        """Whether the robot's items can go to the cluster's workers (``command.ON_CLUSTER``)."""
-        module = importlib.import_module(f"{self.package}.command")
-        return bool(getattr(module, "ON_CLUSTER", False))
+    name: str  # `robots run <name>`, the ledger's robot column, a target's ``robot``
+    title: str  # its name as ops read it (退款, 无名件…): run summaries, the queue
+    help: str  # the first line of `robots run <name> --help`
+    scenario: Callable[[], ModuleType]  # its scenario module: ``load``, ``FIELD_TABLES``
+    robot: Callable[[], type]  # its ``BaseRobot`` subclass
+    report: Callable[[], ModuleType]  # its report module (``write_run``, ``queue_sheet``)
+    # how `robots runs` and the summary line show its counts
+    count_names: Mapping[str, str] = field(default_factory=dict)
+    # counts that are items a person must look at (the alert rules' "exceptions")
+    exception_counts: tuple[str, ...] = ("system_exception",)
+    summary: Callable[[Any, bool], str] | None = None  # default: done_line of count_names
+    on_cluster: bool = False  # its items can go to the cluster's workers (--cluster)
+    dry_run: bool = True  # offers --dry-run (a robot that never changes the shop does not)
+    options: tuple[Option, ...] = ()
+    probe_part: Callable[[], Callable[..., Any]] | None = None  # `robots scenario probe`
 
     @property
     def field_tables(self) -> Mapping[str, Mapping[str, Any]]:
         """Every value the robot reads (``FieldKind``s), by the scenario table they are in
         (``scenario.FIELD_TABLES``): the field reference."""
-        tables: Mapping[str, Mapping[str, Any]] = self._part("scenario", "FIELD_TABLES")
+        tables: Mapping[str, Mapping[str, Any]] = getattr(self.scenario(), "FIELD_TABLES", {})
         return tables
 
     def load_scenario(self, file: Any, **options: Any) -> Any:
-        return self._part("scenario", "load")(file, **options)
+        return self.scenario().load(file, **options)
 
     def check_inputs(self, scenario: Any) -> None:
         """Open the files a loaded scenario names, if the robot reads any (``scenario.check``)."""
-        module = importlib.import_module(f"{self.package}.scenario")
-        check = getattr(module, "check", None)
+        check = getattr(self.scenario(), "check", None)
         if check is not None:
             check(scenario)
 
     def build(self) -> Callable[..., Any]:
-        robot: Callable[..., Any] = self._part("robot", "Robot")
-        return robot
+        return self.robot()
 
     def probe(self) -> Callable[..., Any]:
-        """``probe.probe`` of the robot package (`robots scenario probe`)."""
+        """What `robots scenario probe` opens and reads for this robot."""
         from robots.errors import ConfigError
 
-        try:
-            found: Callable[..., Any] = self._part("probe", "probe")
-        except ModuleNotFoundError:
+        if self.probe_part is None:
             raise ConfigError(
                 f"the {self.name} robot has no scenario probe yet", file="robots.toml", key="robot"
-            ) from None
-        return found
+            )
+        return self.probe_part()
 
     def report_part(self, name: str) -> Callable[..., Any] | None:
-        """``report.<name>`` of the robot package if it has one: ``write_run`` (a run's
-        workbook from the ledger) or ``queue_sheet`` (its sheet of the open-exceptions queue)."""
-        module = importlib.import_module(f"{self.package}.report")
-        part: Callable[..., Any] | None = getattr(module, name, None)
+        """``report.<name>`` of the robot if it has one: ``write_run`` (a run's workbook from
+        the ledger) or ``queue_sheet`` (its sheet of the open-exceptions queue)."""
+        part: Callable[..., Any] | None = getattr(self.report(), name, None)
         return part
 
-    def run_command(self) -> Callable[..., Any]:
-        command: Callable[..., Any] = self._part("command", "run")
-        return command
-
     def summary_line(self, result: Any, dry_run: bool) -> str:
-        line: str = self._part("command", "summary")(result, dry_run)
-        return line
+        if self.summary is not None:
+            return self.summary(result, dry_run)
+        return done_line(result, dry_run, [*self.count_names.items(), SYSTEM])

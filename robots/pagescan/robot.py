@@ -377,6 +377,3 @@ class PageScanRobot(BaseRobot):
             ),
         )
         return write_pagescan_report(path, summary, prices, words, failed)
-
-
-Robot = PageScanRobot  # what the registry builds (robots.engine.spec)

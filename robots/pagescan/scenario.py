@@ -252,7 +252,7 @@ def load_pagescan_scenario(
     )
 
 
-load = load_pagescan_scenario  # what the registry calls (robots.engine.spec)
+load = load_pagescan_scenario  # what the spec calls (RobotSpec.load_scenario)
 
 
 def check(scenario: PageScanScenario) -> None:

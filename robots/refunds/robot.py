@@ -410,6 +410,3 @@ class RefundsRobot(BaseRobot):
             now=run.clock.wall(run.clock.now()),
             escalate_within_hours=float(self.rules.escalate_within_hours),
         )
-
-
-Robot = RefundsRobot  # what the registry builds (robots.engine.spec)

@@ -216,6 +216,6 @@ def load_refund_scenario(file: Path, *, base_url: str | None = None) -> RefundSc
     return config.load_scenario_file(RefundScenario, file, base_url=base_url)
 
 
-load = load_refund_scenario  # what the registry calls (robots.engine.spec)
+load = load_refund_scenario  # what the spec calls (RobotSpec.load_scenario)
 # every value the robot reads, by the scenario table it is in (`robots scenario fields`)
 FIELD_TABLES = {"detail.fields": FIELDS, "list.fields": ROW_FIELDS}

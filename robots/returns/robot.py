@@ -303,6 +303,3 @@ class ReturnsRobot(BaseRobot):
         view = run.ledger.find_run(run.run_id)
         assert view is not None
         return write_from_ledger(run.ledger, view, self.report_path("returns"))
-
-
-Robot = ReturnsRobot  # what the registry builds (robots.engine.spec)

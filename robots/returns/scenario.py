@@ -125,6 +125,6 @@ def load_returns_scenario(file: Path, *, base_url: str | None = None) -> Returns
     return config.load_scenario_file(ReturnsScenario, file, base_url=base_url)
 
 
-load = load_returns_scenario  # what the registry calls (robots.engine.spec)
+load = load_returns_scenario  # what the spec calls (RobotSpec.load_scenario)
 # every value the robot reads, by the scenario table it is in (`robots scenario fields`)
 FIELD_TABLES = {"search.fields": ROW_FIELDS, "parcel_page": PARCEL_FIELDS}
