@@ -443,6 +443,9 @@ class ListSpec(Strict):
     there, a list whose ``row`` matched nothing stops the run (a wrong selector never reads
     as "nothing to do")."""
 
+    # where the list is, from the shop's address (``{name}``: values the robot fills in); a
+    # robot whose lists are found otherwise (a crawl's categories) leaves it out
+    path: str | None = Field(default=None, min_length=1)
     row: Selector
     empty: Selector | None = None
     fields: dict[str, FieldSpec] = {}
@@ -459,6 +462,16 @@ class ListSpec(Strict):
         if len(given) > 1:
             raise ValueError(f"give one way to the next rows, not {' and '.join(given)}")
         return self
+
+
+class PageSpec(Strict):
+    """One record's page: where it is (``path`` from the shop's address, ``{name}``: values
+    the robot fills in, e.g. ``/orders/{order_id}``), the values read off it (``fields``) and
+    which elements are labels for fields that name one (``dt``, ``th``, ``.label``)."""
+
+    path: str = Field(min_length=1)
+    label_selector: Selector | None = None
+    fields: dict[str, FieldSpec] = {}
 
 
 class Step(Strict):

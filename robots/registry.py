@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robots import pagescan, refunds, returns
+from robots import pagescan, refunds, returns, stalled
 from robots.engine.spec import RobotSpec
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ ROBOTS: dict[str, RobotSpec] = {
         refunds.SPEC,
         pagescan.SPEC,
         returns.SPEC,
+        stalled.SPEC,
     )
 }
 

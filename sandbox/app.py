@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db, ordersearch, warehouse
+from sandbox import catalog, db, logistics, ordersearch, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.storefront import storefront_routes
@@ -193,6 +193,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     conn = db.connect(data_dir)
     conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
     conn.executescript(warehouse.SCHEMA)
+    conn.executescript(logistics.SCHEMA)
     conn.executescript(ordersearch.INDEXES)
     if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
         conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
@@ -640,6 +641,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         Route("/audit", audit_page),
         *storefront_routes(conn, templates),
         *aftersales_routes(conn, render, login_required),
+        *logistics.logistics_routes(conn, render, login_required),
         *workbench_routes(
             conn, render, login_required, checked_form, load_refund, apply_action, after_render
         ),

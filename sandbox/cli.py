@@ -28,6 +28,9 @@ def seed(
     orders: Annotated[
         int, typer.Option(min=0, max=1_000_000, help="At least this many orders (returns).")
     ] = 0,
+    shipments: Annotated[
+        int, typer.Option(min=0, max=100_000, help="How many open shipments (物流跟踪).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
@@ -64,10 +67,14 @@ def seed(
         products=products,
         parcels=parcels,
         orders=orders,
+        shipments=shipments,
         totp_secret=totp_secret,
     )
     total = sum(counts.values())
-    typer.echo(f"seeded {total} refunds, {products} products and {parcels} parcels into {data}")
+    typer.echo(
+        f"seeded {total} refunds, {products} products, {parcels} parcels and {shipments} "
+        f"shipments into {data}"
+    )
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")
 

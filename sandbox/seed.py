@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import catalog, db, warehouse
+from sandbox import catalog, db, logistics, warehouse
 from sandbox.clock import shop_now
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
@@ -414,6 +414,7 @@ def seed_shop(
     products: int = 0,
     parcels: int = 0,
     orders: int = 0,
+    shipments: int = 0,
     totp_secret: str | None = None,
 ) -> dict[str, int]:
     """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
@@ -421,8 +422,9 @@ def seed_shop(
     With ``products`` the storefront gets that many products, the approved price list
     (``price-list.xlsx``) and their ground truth (``products_truth.jsonl``). With ``parcels``
     the warehouse gets that many unlabelled parcels among at least ``orders`` orders, and
-    their ground truth (``parcels_truth.jsonl``). With ``totp_secret`` the login asks for a
-    one-time code after the password.
+    their ground truth (``parcels_truth.jsonl``). With ``shipments`` the back office shows
+    that many open shipments and their tracking (``shipments_truth.jsonl``). With
+    ``totp_secret`` the login asks for a one-time code after the password.
     """
     if not 1 <= refunds <= 100_000:
         raise ValueError("refunds must be between 1 and 100000")
@@ -434,6 +436,7 @@ def seed_shop(
     db.create_schema(conn)
     conn.executescript(catalog.SCHEMA)
     conn.executescript(warehouse.SCHEMA)
+    conn.executescript(logistics.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -461,6 +464,10 @@ def seed_shop(
                 surnames=SURNAMES,
                 given=GIVEN,
                 districts=DISTRICTS,
+            )
+        if shipments:
+            logistics.seed_shipments(
+                conn, data_dir, shipments=shipments, seed=seed, now=now, couriers=COURIERS
             )
         conn.execute("COMMIT")
     conn.close()

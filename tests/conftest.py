@@ -129,6 +129,7 @@ def start_sandbox(
     seed: int = 7,
     products: int = 0,
     parcels: int = 0,
+    shipments: int = 0,
     totp_secret: str | None = None,
 ) -> Sandbox:
     env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
@@ -148,6 +149,8 @@ def start_sandbox(
             str(parcels),
             "--orders",
             str(parcels * 4),
+            "--shipments",
+            str(shipments),
             "--seed",
             str(seed),
             "--username",
@@ -196,11 +199,13 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]
     n = marker.args[0] if marker else 200
     products = request.node.get_closest_marker("products")
     parcels = request.node.get_closest_marker("parcels")
+    shipments = request.node.get_closest_marker("shipments")
     sb = start_sandbox(
         tmp_path / "shop",
         refunds=n,
         products=products.args[0] if products else 0,
         parcels=parcels.args[0] if parcels else 0,
+        shipments=shipments.args[0] if shipments else 0,
     )
     yield sb
     stop_sandbox(sb)

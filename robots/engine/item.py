@@ -200,6 +200,8 @@ class Item:
             kept = await self.lane.finish_trace(keep)
             self.evidence += [kept] if kept else []
         if exc is None:
+            if self.outcome is None:
+                self._ended_without_a_word()
             self.outcome = self.outcome or Outcome.DONE
             return False
         self.exception = exc
@@ -240,6 +242,14 @@ class Item:
             self.message = message
             return True
         return False  # a bug: keep its traceback
+
+    def _ended_without_a_word(self) -> None:
+        """The block ended, nothing raised, and the robot recorded no ending: a check that
+        found nothing to do ends done (nothing acted). An item marked *acting* (pressed, or
+        queued for a batch) keeps its state: what settles it is the action's own path."""
+        view = self.ledger_view
+        if view is not None and view.state == State.PENDING:
+            self.done(acted=False)
 
     def _unsettled(self, message: str) -> None:
         run = self.run

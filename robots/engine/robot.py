@@ -1,28 +1,41 @@
 """The base every robot class extends: its run built from the scenario, report names, times.
 
 A robot subclass sets ``NAME`` (and ``REASONS``, the Chinese texts of its reason codes) and
-writes ``perform()``; see ``robots/refunds/robot.py`` for the model to copy.
+writes ``perform()``, usually ``return self.run_work(work)``: the run envelope with the
+robot's declared report. ``open_list`` and ``open_page`` read a scenario's ``ListSpec`` and
+``PageSpec`` through typed, fail-closed fields. ``robots/stalled/robot.py`` is the smallest
+robot to copy; ``robots/refunds/robot.py`` the one that acts (money, batches, the cluster).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, urljoin
 
 from robots.engine.run import Lane, RobotRun, RunOptions, RunResult, Web
+from robots.errors import ScenarioUnreadable
 
 if TYPE_CHECKING:
-    from robots.config import Workspace
+    from playwright.async_api import Page
+
+    from robots.config import ListSpec, PageSpec, Workspace
+    from robots.engine.fields import FieldKind
+    from robots.ledger import RunView
     from robots.runtime.credentials import Credential
 
 
 class BaseRobot:
     NAME: ClassVar[str]
-    REASONS: ClassVar[dict[str, str]] = {}
+    REASONS: ClassVar[Mapping[str, str]] = {}
     RUN_PREFIX: ClassVar[str | None] = None  # run ids name the robot, unless this is set
     ITEM: ClassVar[Any] = None  # the type of the work loop's items (a cluster decodes them)
+    # the robot's report (``write_run(ledger, run, path, now=…)``, e.g. a
+    # ``reports.items.ItemsReport``): ``run_work`` writes this run's and a killed run's
+    REPORT: ClassVar[Any] = None
 
     def __init__(
         self, ws: Workspace, scenario: Any, scenario_file: Path, options: RunOptions | None = None
@@ -56,10 +69,116 @@ class BaseRobot:
             self.run.secrets += found.secrets
         return found
 
+    # -- the run envelope, and reading pages ------------------------------------------------
+    def run_work(
+        self,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        summary: dict[str, Any] | None = None,
+        details: Callable[[], dict[str, Any]] = dict,
+    ) -> RunResult:
+        """``work`` in the run envelope (``RobotRun.run``): the run recorded, foreign errors
+        mapped, and the robot's ``REPORT`` written from the ledger whatever happened (and an
+        earlier killed run's, so its hand-overs reach a person). The shop's credential is read
+        first: a missing one is bad input, before anything is recorded."""
+        if self._login() is not None:
+            self.credential(self.scenario.shop.credential)
+        report = self.REPORT
+        return self.run.run(
+            work,
+            where=self.base_url or self.NAME,
+            report=lambda _result: None if report is None else self._write_run(report),
+            left_behind=None if report is None else lambda view: self._write_run(report, view),
+            summary=summary,
+            details=details,
+        )
+
+    def _write_run(self, report: Any, view: RunView | None = None) -> Path:
+        """The workbook of run ``view`` (default: this one; or a killed earlier one), from
+        the ledger."""
+        view = view or self.run.ledger.find_run(self.run.run_id)
+        assert view is not None, "the run is recorded before its report is written"
+        mine = view.run_id == self.run.run_id
+        path = self.report_path(self.NAME, None if mine else view.run_id)
+        written: Path = report.write_run(self.run.ledger, view, path, now=self.run.clock.now())
+        return written
+
+    def url(self, path: str, **values: Any) -> str:
+        """``path`` on the shop's address, each ``{name}`` filled with ``values`` (quoted)."""
+        filled = path.format(**{k: quote(str(v), safe="") for k, v in values.items()})
+        return urljoin(self.base_url or "", filled)
+
+    async def goto(self, page: Page, url: str) -> None:
+        """Open ``url``; a shop's error page is a system exception, its login page a lost
+        session (retried after logging in again, in ``item.attempt``)."""
+        from robots.runtime.browser import goto
+
+        login = self._login()
+        await goto(page, url, login_path=login.path if login is not None else "/login")
+
+    async def open_list(
+        self, page: Page, spec: ListSpec, kinds: Mapping[str, FieldKind], **values: Any
+    ) -> list[dict[str, Any]]:
+        """Every row of the list at ``spec.path`` through its pager, each row's ``fields``
+        typed. A row that cannot be read stops the run, naming the field: the rows are the
+        run's items, and one skipped would be work left undone without a word."""
+        from robots.engine.fields import FieldReader, UnreadableField
+        from robots.engine.pages import read_list
+
+        if spec.path is None:
+            raise ScenarioUnreadable("the scenario's list names no path")
+        reader = FieldReader(
+            spec.fields, kinds, self.run.clock, label_selector=spec.label_selector, name="list"
+        )
+        url = self.url(spec.path, **values)
+        listed = await read_list(page, spec, reader, url=url, goto=lambda u: self.goto(page, u))
+        try:
+            return [reader.read(raw) for raw in listed.rows]
+        except UnreadableField as exc:
+            raise ScenarioUnreadable(f"a row of the list at {url}: {exc}") from None
+
+    async def open_page(
+        self,
+        page: Page,
+        spec: PageSpec,
+        kinds: Mapping[str, FieldKind],
+        *,
+        table: str = "detail",
+        **values: Any,
+    ) -> dict[str, Any]:
+        """The fields of the page at ``spec.path`` (``{name}`` filled from ``values``),
+        typed. One that cannot be read raises ``UnreadableField``: inside an item block, the
+        item goes to a person naming field, selector and what the page showed. Counted for
+        the run's field health under ``table``."""
+        from robots.engine.fields import READ_JS, FieldReader
+
+        await self.goto(page, self.url(spec.path, **values))
+        reader = FieldReader(
+            spec.fields,
+            kinds,
+            self.run.clock,
+            label_selector=spec.label_selector,
+            name=table,
+            tally=self.run.count,
+        )
+        return reader.read(await page.evaluate(READ_JS, reader.js_specs))
+
+    def _login(self) -> Any:
+        return getattr(self.scenario, "login", None)
+
     # -- what a cluster worker needs to work this robot's items (robots.cluster.worker) ------
     def open_browser(self) -> AbstractAsyncContextManager[Web]:
-        """The robot's browser, as ``perform`` opens it (logged in, if the shop needs it)."""
-        return self.run.browser()
+        """The robot's browser, as ``perform`` opens it: logged in when the scenario has a
+        ``[login]`` (with the shop's credential)."""
+        login = self._login()
+        if login is None:
+            return self.run.browser()
+        from robots.runtime.browser import LoginForm
+
+        credential = self.credential(self.scenario.shop.credential)
+        return self.run.browser(
+            login=LoginForm.at(self.base_url or "", login), credential=credential
+        )
 
     def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
         """One worker's context and page in that browser."""

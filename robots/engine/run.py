@@ -19,6 +19,7 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from contextlib import asynccontextmanager, contextmanager
@@ -212,7 +213,7 @@ class RobotRun:
         options: RunOptions | None = None,
         hooks: Iterable[Hooks] = (),
         run_prefix: str | None = None,
-        reasons: dict[str, str] | None = None,
+        reasons: Mapping[str, str] | None = None,
         clock: ShopClock | None = None,
     ) -> None:
         options = options or RunOptions()

@@ -2,11 +2,12 @@
 of it.
 
 Each robot package exports one ``SPEC = RobotSpec(...)`` in its ``__init__.py``, and
-``robots/registry.py`` lists them. The spec names the robot's parts through small functions
-that import them (``scenario``, ``robot``, ``report``, ``probe``), so a reader, an editor and
-import-linter follow a scenario to its robot, while listing the robots (`robots --help`)
-imports none of their heavy modules. Its `robots run <name>` command is generated from it
-(``robots.commands.robot_command``): the common options, and the robot's own ``options``.
+``robots/registry.py`` lists them. The spec names the robot's parts through a small function
+that imports them (``parts``, returning ``RobotParts``), so a reader, an editor and
+import-linter follow a scenario to its robot, while listing the robots (`robots --help`,
+`robots runs`) imports none of their heavy modules. Its `robots run <name>` command is
+generated from it (``robots.commands.robot_command``): the common options, and the robot's
+own ``options``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
+@dataclass(frozen=True)
+class RobotParts:
+    """What a robot is made of, imported when first used."""
+
+    scenario: ModuleType  # its scenario module: ``load``, ``FIELD_TABLES`` (and ``check``)
+    robot: type  # its ``BaseRobot`` subclass
+    report: Any  # its report: ``write_run`` (and ``queue_sheet``), a module or an ItemsReport
+    probe: Callable[..., Any] | None = None  # what `robots scenario probe` opens and reads
+
+
 def done_line(result: Any, dry_run: bool, parts: list[tuple[str, str]], tail: str = "") -> str:
     """ "[dry run ]done: 3 approved, 2 to a person, …": counts named by ``(count, label)``."""
     body = ", ".join(f"{result.counts.get(key, 0)} {label}" for key, label in parts)
@@ -47,18 +58,24 @@ class RobotSpec:
     name: str  # `robots run <name>`, the ledger's robot column, a target's ``robot``
     title: str  # its name as ops read it (退款, 无名件…): run summaries, the queue
     help: str  # the first line of `robots run <name> --help`
-    scenario: Callable[[], ModuleType]  # its scenario module: ``load``, ``FIELD_TABLES``
-    robot: Callable[[], type]  # its ``BaseRobot`` subclass
-    report: Callable[[], ModuleType]  # its report module (``write_run``, ``queue_sheet``)
+    parts: Callable[[], RobotParts]
     # how `robots runs` and the summary line show its counts
     count_names: Mapping[str, str] = field(default_factory=dict)
     # counts that are items a person must look at (the alert rules' "exceptions")
-    exception_counts: tuple[str, ...] = ("system_exception",)
+    exception_counts: tuple[str, ...] = ("handed_to_person", "system_exception")
     summary: Callable[[Any, bool], str] | None = None  # default: done_line of count_names
     on_cluster: bool = False  # its items can go to the cluster's workers (--cluster)
     dry_run: bool = True  # offers --dry-run (a robot that never changes the shop does not)
     options: tuple[Option, ...] = ()
-    probe_part: Callable[[], Callable[..., Any]] | None = None  # `robots scenario probe`
+
+    def scenario(self) -> ModuleType:
+        return self.parts().scenario
+
+    def robot(self) -> type:
+        return self.parts().robot
+
+    def report(self) -> Any:
+        return self.parts().report
 
     @property
     def field_tables(self) -> Mapping[str, Mapping[str, Any]]:
@@ -83,11 +100,12 @@ class RobotSpec:
         """What `robots scenario probe` opens and reads for this robot."""
         from robots.errors import ConfigError
 
-        if self.probe_part is None:
+        probe = self.parts().probe
+        if probe is None:
             raise ConfigError(
                 f"the {self.name} robot has no scenario probe yet", file="robots.toml", key="robot"
             )
-        return self.probe_part()
+        return probe
 
     def report_part(self, name: str) -> Callable[..., Any] | None:
         """``report.<name>`` of the robot if it has one: ``write_run`` (a run's workbook from

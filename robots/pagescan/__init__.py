@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from robots.engine.spec import Option, RobotSpec
+from robots.engine.spec import Option, RobotParts, RobotSpec
 
 
-def _scenario() -> ModuleType:
-    from robots.pagescan import scenario
+def parts() -> RobotParts:
+    from robots.pagescan import report, robot, scenario
 
-    return scenario
-
-
-def _robot() -> type:
-    from robots.pagescan.robot import PageScanRobot
-
-    return PageScanRobot
-
-
-def _report() -> ModuleType:
-    from robots.pagescan import report
-
-    return report
+    return RobotParts(scenario, robot.PageScanRobot, report)
 
 
 def _summary(result: Any, dry_run: bool) -> str:
@@ -42,9 +29,7 @@ SPEC = RobotSpec(
     name="pagescan",
     title="商品页巡检",
     help="Check every product page for price errors and banned words; never changes the shop.",
-    scenario=_scenario,
-    robot=_robot,
-    report=_report,
+    parts=parts,
     count_names={"pages_read": "pages", "pages_with_findings": "with findings"},
     exception_counts=("pages_with_findings", "page_unreadable", "system_exception"),
     summary=_summary,

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from robots.engine.spec import SYSTEM, RobotSpec, done_line
+from robots.engine.spec import SYSTEM, RobotParts, RobotSpec, done_line
 
 
-def _scenario() -> ModuleType:
-    from robots.refunds import scenario
+def parts() -> RobotParts:
+    from robots.refunds import probe, report, robot, scenario
 
-    return scenario
-
-
-def _robot() -> type:
-    from robots.refunds.robot import RefundsRobot
-
-    return RefundsRobot
-
-
-def _report() -> ModuleType:
-    from robots.refunds import report
-
-    return report
-
-
-def _probe() -> Any:
-    from robots.refunds.probe import probe
-
-    return probe
+    return RobotParts(scenario, robot.RefundsRobot, report, probe.probe)
 
 
 COUNTS = {"approved": "approved", "handed_to_person": "to a person"}
@@ -46,10 +27,7 @@ SPEC = RobotSpec(
     name="refunds",
     title="退款",
     help="Approve the eligible refunds; hand every other one to a person with the reason.",
-    scenario=_scenario,
-    robot=_robot,
-    report=_report,
-    probe_part=_probe,
+    parts=parts,
     count_names=COUNTS,
     exception_counts=("handed_to_person", "system_exception"),
     summary=_summary,

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from robots.engine.spec import SYSTEM, RobotSpec, done_line
+from robots.engine.spec import SYSTEM, RobotParts, RobotSpec, done_line
 
 
-def _scenario() -> ModuleType:
-    from robots.returns import scenario
+def parts() -> RobotParts:
+    from robots.returns import report, robot, scenario
 
-    return scenario
-
-
-def _robot() -> type:
-    from robots.returns.robot import ReturnsRobot
-
-    return ReturnsRobot
-
-
-def _report() -> ModuleType:
-    from robots.returns import report
-
-    return report
+    return RobotParts(scenario, robot.ReturnsRobot, report)
 
 
 def _summary(result: Any, dry_run: bool) -> str:
@@ -39,9 +26,7 @@ SPEC = RobotSpec(
     name="returns",
     title="无名件",
     help="Link unlabelled returned parcels to their orders through the warehouse terminal.",
-    scenario=_scenario,
-    robot=_robot,
-    report=_report,
+    parts=parts,
     count_names={
         "linked": "linked",
         "suggested": "suggestions",
