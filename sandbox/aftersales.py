@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,9 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.ordersearch import OrderQuery, find_orders
-
-Render = Callable[..., Response]
-Guard = Callable[[Request], Response | None]
+from sandbox.routing import Guard, Render, query_int
 
 
 def order_summary(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
@@ -67,10 +64,7 @@ def aftersales_routes(
         if redirect := login_required(request):
             return redirect
         params = request.query_params
-        try:
-            page = int(params.get("page", "1"))
-        except ValueError:
-            page = 1
+        page = query_int(request, "page", 1)
         query = OrderQuery(
             q=params.get("q", ""),
             sku=params.get("sku", "").strip(),

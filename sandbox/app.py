@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox import catalog, db, logistics, ordersearch, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
+from sandbox.routing import query_int
 from sandbox.storefront import storefront_routes
 from sandbox.workbench import REMARKS, workbench_routes
 
@@ -328,10 +329,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         if redirect := login_required(request):
             return redirect
         status = request.query_params.get("status", "")
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            page = 1
+        page = query_int(request, "page", 1)
         per = request.query_params.get("per_page", "")
         size = int(per) if per in {str(n) for n in PAGE_SIZES} else PAGE_SIZE
         where, args = ("WHERE r.status = ?", [status]) if status in STATUS_NAMES else ("", [])

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.routing import Guard, Render, query_int
+
 SHIPMENTS_TRUTH_NAME = "shipments_truth.jsonl"
 PAGE_ROWS = 50
 FRESH_HOURS, STALLED_HOURS = 66, 78
@@ -49,9 +51,6 @@ CREATE TABLE IF NOT EXISTS tracking (
 );
 CREATE INDEX IF NOT EXISTS tracking_order ON tracking(order_id, at);
 """
-
-Render = Callable[..., Response]
-Guard = Callable[[Request], Response | None]
 
 
 def _fmt(t: datetime) -> str:
@@ -83,7 +82,8 @@ def seed_shipments(
             steps = r.randint(1, 4)
             for n in range(1, steps + 1):
                 at = shipped + (last - shipped) * n / steps
-                events.append((at, r.choice(PLACES), "运输中，已到达"))
+                place = r.choice(PLACES)
+                events.append((at, place, f"运输中，已到达【{place}】"))
             state = {"delivered": "已签收", "returning": "退回中"}.get(kind, "运输中")
             if kind == "delivered":
                 events[-1] = (events[-1][0], PLACES[-1], "已签收，签收人：本人")
@@ -112,10 +112,7 @@ def logistics_routes(
     async def shipments(request: Request) -> Response:
         if redirect := login_required(request):
             return redirect
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            page = 1
+        page = query_int(request, "page", 1)
         rows = conn.execute(
             "SELECT * FROM shipments WHERE listed = 1 ORDER BY shipped_at, order_id "
             "LIMIT ? OFFSET ?",

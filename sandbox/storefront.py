@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from sandbox.catalog import final_price
+from sandbox.routing import query_int
 
 CATEGORY_PAGE_SIZE = 24
 _SVG = (
@@ -52,11 +53,8 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
         name = dict(categories()).get(code)
         if name is None:
             return not_found(request)
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-            size = min(100, max(1, int(request.query_params.get("per", CATEGORY_PAGE_SIZE))))
-        except ValueError:
-            page, size = 1, CATEGORY_PAGE_SIZE
+        page = query_int(request, "page", 1)
+        size = min(100, query_int(request, "per", CATEGORY_PAGE_SIZE))
         total = conn.execute(
             "SELECT count(*) FROM products WHERE category_code = ?", (code,)
         ).fetchone()[0]

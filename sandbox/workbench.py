@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from sandbox.routing import Guard, Render, query_int
+
 PAGE_SIZE = 20
 TODO = ("WAIT_SELLER_AGREE", "WAIT_SELLER_CONFIRM_GOODS")
 STATUS_TEXT = {
@@ -67,9 +69,6 @@ ACTION_LABEL = {
     "confirm_refund": "确认收货并退款",
 }
 REMARKS = ["已核实，同意买家申请", "协商一致", "其他"]
-
-Render = Callable[..., Response]
-Guard = Callable[[Request], Response | None]
 
 
 def cn_time(value: str | None, *, seconds: bool = False) -> str:
@@ -178,10 +177,7 @@ def workbench_routes(
     async def more_cards(request: Request) -> Response:
         if redirect := login_required(request):
             return redirect
-        try:
-            offset = max(0, int(request.query_params.get("offset", "0")))
-        except ValueError:
-            offset = 0
+        offset = query_int(request, "offset", 0, least=0)
         cards, more = todo_rows(offset)
         response = render(request, "wb/cards.html", {"cards": cards})
         response.headers["X-More"] = "1" if more else "0"

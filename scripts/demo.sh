@@ -25,7 +25,8 @@ fi
 
 echo "== seeding $REFUNDS refunds, $PRODUCTS products and $PARCELS returned parcels into $DATA"
 "$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" \
-  --parcels "$PARCELS" --orders "$((PARCELS * 4))" --seed "$(date +%j)"
+  --parcels "$PARCELS" --orders "$((PARCELS * 4))" --shipments "${DEMO_SHIPMENTS:-120}" \
+  --seed "$(date +%j)"
 "$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
 SERVER=$!
 PIDS="$SERVER"
@@ -49,6 +50,8 @@ echo "== second run: nothing new to approve"
 "$BIN/robots" run refunds --base-url "http://127.0.0.1:$PORT/"
 echo "== page scan: price errors and banned words on every product page (read-only)"
 "$BIN/robots" run pagescan --base-url "http://127.0.0.1:$PORT/" --price-list "$DATA/price-list.xlsx"
+echo "== stalled-shipment check (the example robot): open shipments whose tracking has not moved for 3 days"
+"$BIN/robots" run stalled --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

@@ -13,10 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from robots.errors import BrokerUnavailable
+from robots.errors import BrokerUnavailable, ConfigError
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from robots.config import Workspace
 
 TASK = "robots.item"
 
@@ -66,6 +68,28 @@ def connected_app(broker: str, *, visibility_timeout_s: int) -> Celery:
         app.close()
         raise unavailable(broker, exc) from None
     return app
+
+
+def cluster_app(ws: Workspace, who: str) -> Celery:
+    """The cluster's broker, connected, for ``who`` (``--cluster``, a worker): both need the
+    broker (Redis) and the shared ledger (PostgreSQL), named in robots.toml or the
+    environment; the first one missing is bad input naming its key."""
+    broker = ws.broker_url
+    if not broker:
+        raise ConfigError(
+            f"{who} needs the cluster's broker: set [cluster] broker in robots.toml "
+            "(or ROBOTS_BROKER) to the Redis the workers take items from",
+            file=str(ws.file),
+            key="cluster.broker",
+        )
+    if not ws.ledger_url.startswith("postgresql"):
+        raise ConfigError(
+            f"{who} needs the shared ledger: set [cluster] ledger in robots.toml "
+            "(or ROBOTS_LEDGER) to the PostgreSQL every worker writes to",
+            file=str(ws.file),
+            key="cluster.ledger",
+        )
+    return connected_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
 
 
 def unavailable(broker: str, exc: BaseException) -> BrokerUnavailable:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from robots.cluster.app import TASK, connected_app, queue_of
+from robots.cluster.app import TASK, cluster_app, queue_of
 from robots.cluster.holds import Holds
 from robots.engine.item import Count
 from robots.errors import ConfigError
@@ -96,22 +96,7 @@ class Dispatch:
 
     @classmethod
     def open(cls, ws: Workspace, robot: str) -> Dispatch:
-        broker = ws.broker_url
-        if not broker:
-            raise ConfigError(
-                "--cluster needs the cluster's broker: set [cluster] broker in robots.toml "
-                "(or ROBOTS_BROKER) to the Redis the workers take items from",
-                file=str(ws.file),
-                key="cluster.broker",
-            )
-        if not ws.ledger_url.startswith("postgresql"):
-            raise ConfigError(
-                "--cluster needs the shared ledger: set [cluster] ledger in robots.toml "
-                "(or ROBOTS_LEDGER) to the PostgreSQL every worker writes to",
-                file=str(ws.file),
-                key="cluster.ledger",
-            )
-        app = connected_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
+        app = cluster_app(ws, "--cluster")
         return cls(ws, robot, app, Holds(ws.ledger_url))
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ def worker(
     """Work the cluster's items (robots.toml [cluster]); SIGTERM finishes the items in hand."""
     from loguru import logger
 
-    from robots.cluster.app import TASK, connected_app, masked, queue_of
+    from robots.cluster.app import TASK, cluster_app, masked, queue_of
     from robots.cluster.worker import Runtime, worker_name
     from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.logs import run_logging
@@ -47,15 +47,7 @@ def worker(
                 file="robots worker",
                 key="--robots",
             )
-    broker = ws.broker_url
-    if not broker or not ws.ledger_url.startswith("postgresql"):
-        raise ConfigError(
-            "a worker needs the cluster: set [cluster] broker (Redis) and ledger (PostgreSQL) "
-            "in robots.toml, or ROBOTS_BROKER and ROBOTS_LEDGER",
-            file=str(ws.file),
-            key="cluster",
-        )
-    app = connected_app(broker, visibility_timeout_s=ws.cluster.visibility_timeout_s)
+    app = cluster_app(ws, "a worker")
     name = worker_name()
     redactor = Redactor()
     log_dir = ws.path(ws.config.paths.logs) / f"worker-{name}"
@@ -71,7 +63,7 @@ def worker(
             "worker {} takes {} from {} with {} pages; logs in {}",
             name,
             ", ".join(names),
-            masked(broker),
+            masked(ws.broker_url or ""),
             pages,
             log_dir,
         )

@@ -63,8 +63,9 @@ class ActBatch(Generic[P, R]):
     ``press(page, payloads)`` does the shop's batch on ``page`` and returns what the page
     then shows of each record, keyed by ``shown_as(payload)`` (a record not shown is simply
     absent).
-    ``landed(queued, live)`` books an item the batch settled as ours (counts, money, log;
-    it may add to ``queued.row``) right before its ledger row is written *done*.
+    ``landed(queued, live)`` books an item the batch settled as ours (money, log; it may
+    add to ``queued.row``) right before its ledger row is written *done*, counted as
+    ``counts``.
     """
 
     run: RobotRun
@@ -73,6 +74,7 @@ class ActBatch(Generic[P, R]):
     shown_as: Callable[[P], str]  # the key ``press`` answers an item's record by
     landed: Callable[[Queued[P], R], None]
     size: int = 20
+    counts: tuple[str, ...] = ()  # what an item the batch settled as ours counts as
     stats: BatchStats = field(default_factory=BatchStats)
     again: list[Any] = field(default_factory=list)  # for the per-item path, in order
     _queue: list[Queued[P]] = field(default_factory=list)
@@ -146,6 +148,7 @@ class ActBatch(Generic[P, R]):
                 q.action,
                 live,
                 details={"batch": self.stats.batches, "row": q.row},
+                counts=self.counts,
             )
             self.stats.landed += 1
         if unsettled:

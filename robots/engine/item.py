@@ -23,7 +23,7 @@ counted.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -226,6 +226,9 @@ class Item:
             )
             self.outcome, self.reason_code, self.message = Outcome.HANDED_OVER, exc.code, str(exc)
             run.count(Count.UNCHANGED if again else Count.HANDED_TO_PERSON)
+            by_reason = run.reason_counts.get(exc.code, run.reason_counts.get("*"))
+            if by_reason:  # the robot's own name for this hand-over (unmatched, page_gone…)
+                run.count(by_reason)
             logger.info("handed to a person: {} ({})", exc.code, exc)
             return True
         if temporary:
@@ -404,17 +407,13 @@ class Item:
         acted: bool = True,
         details: dict[str, Any] | None = None,
         fingerprint: str | None = None,
+        counts: Sequence[str] = (),
     ) -> None:
-        """Record the item as done; ``acted=False`` when someone else did it (no money)."""
-        run = self.run
-        run.ledger.finish(
-            run.robot,
-            self.key,
-            State.DONE,
-            run_id=run.run_id,
-            acted=acted,
-            details={**(details or {}), **(self._row_details() or {})},
-            fingerprint=fingerprint,
+        """Record the item as done; ``acted=False`` when someone else did it (no money).
+        ``counts``: what this ending counts as in the run's counts (linked, pages_read…)."""
+        details = {**(details or {}), **(self._row_details() or {})}
+        _done(
+            self.run, self.key, acted=acted, details=details, fingerprint=fingerprint, counts=counts
         )
         self.outcome = Outcome.DONE
 
@@ -469,17 +468,17 @@ def landed_elsewhere_than_its_block(
     live: R,
     *,
     details: dict[str, Any],
+    counts: Sequence[str] = (),
 ) -> None:
     """An action of ours proved landed after its item's block ended (a batch that pressed
-    it, verified by its row): done, ours, its money kept."""
-    run.ledger.finish(
-        run.robot,
+    it, verified by its row): done, ours, its money kept, counted as ``counts``."""
+    _done(
+        run,
         key,
-        State.DONE,
-        run_id=run.run_id,
         acted=True,
         details={"verified_as": rules.describe(live), "action": action, **details},
         fingerprint=rules.fingerprint(live),
+        counts=counts,
     )
 
 
@@ -488,17 +487,38 @@ def closed_elsewhere(
 ) -> None:
     """An item waiting for a person that someone handled in the shop (it now shows
     ``shown``): it leaves the open set (and the queue), not ours, counted as ``count``."""
+    _done(
+        run,
+        key,
+        acted=False,
+        details={"closed_elsewhere": shown},
+        fingerprint=fingerprint,
+        counts=[count],
+    )
+    logger.info("{} was handled in the shop (now {})", key, shown)
+
+
+def _done(
+    run: RobotRun,
+    key: str,
+    *,
+    acted: bool,
+    details: dict[str, Any],
+    fingerprint: str | None,
+    counts: Sequence[str],
+) -> None:
+    """The *done* row, and what it counts as: every way an item ends done comes here."""
     run.ledger.finish(
         run.robot,
         key,
         State.DONE,
         run_id=run.run_id,
-        acted=False,
+        acted=acted,
+        details=details,
         fingerprint=fingerprint,
-        details={"closed_elsewhere": shown},
     )
-    run.count(count)
-    logger.info("{} was handled in the shop (now {})", key, shown)
+    for count in counts:
+        run.count(count)
 
 
 def failed_outside_a_block(run: RobotRun, key: str, exc: BaseException) -> None:

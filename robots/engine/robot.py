@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 class BaseRobot:
     NAME: ClassVar[str]
     REASONS: ClassVar[Mapping[str, str]] = {}
+    # what an item handed to a person for each reason code counts as in the run's counts,
+    # beside handed_to_person ("*": any other reason); the engine counts it as the item ends
+    REASON_COUNTS: ClassVar[Mapping[str, str]] = {}
     RUN_PREFIX: ClassVar[str | None] = None  # run ids name the robot, unless this is set
     ITEM: ClassVar[Any] = None  # the type of the work loop's items (a cluster decodes them)
     # the robot's report (``write_run(ledger, run, path, now=…)``, e.g. a
@@ -49,6 +52,7 @@ class BaseRobot:
             options=options,
             run_prefix=self.RUN_PREFIX,
             reasons=self.REASONS,
+            reason_counts=self.REASON_COUNTS,
         )
         # read for this run, by name; mangled, so no subclass attribute can collide with it
         self.__credentials: dict[str, Credential] = {}
@@ -74,19 +78,21 @@ class BaseRobot:
         self,
         work: Callable[[], Coroutine[Any, Any, None]],
         *,
+        where: str | None = None,
         summary: dict[str, Any] | None = None,
         details: Callable[[], dict[str, Any]] = dict,
     ) -> RunResult:
         """``work`` in the run envelope (``RobotRun.run``): the run recorded, foreign errors
-        mapped, and the robot's ``REPORT`` written from the ledger whatever happened (and an
-        earlier killed run's, so its hand-overs reach a person). The shop's credential is read
+        mapped at this boundary, named ``where``), and the robot's ``REPORT`` written from
+        the ledger whatever happened (and an earlier killed run's, so its hand-overs reach a
+        person). The shop's credential is read
         first: a missing one is bad input, before anything is recorded."""
         if self._login() is not None:
             self.credential(self.scenario.shop.credential)
         report = self.REPORT
         return self.run.run(
             work,
-            where=self.base_url or self.NAME,
+            where=where or self.base_url or self.NAME,
             report=lambda _result: None if report is None else self._write_run(report),
             left_behind=None if report is None else lambda view: self._write_run(report, view),
             summary=summary,

@@ -214,6 +214,7 @@ class RobotRun:
         hooks: Iterable[Hooks] = (),
         run_prefix: str | None = None,
         reasons: Mapping[str, str] | None = None,
+        reason_counts: Mapping[str, str] | None = None,
         clock: ShopClock | None = None,
     ) -> None:
         options = options or RunOptions()
@@ -250,6 +251,9 @@ class RobotRun:
         self.web: Web | None = None
         self.broken = ""  # set when a guard stopped the run: why (see hooks.UnreadableGuard)
         self._reasons = reasons or {}
+        # what a hand-over for each reason code counts as, beyond handed_to_person
+        # ("*": any other business reason): the robot's ``REASON_COUNTS``
+        self.reason_counts: Mapping[str, str] = reason_counts or {}
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def count(self, what: str, n: int = 1) -> None:

@@ -269,13 +269,9 @@ def write_pagescan_report(
     wb = Workbook()
     skus = by_sku(prices)
     rows: list[book.SummaryRow | None] = [
-        ("运行编号 run id", summary.run_id),
+        *book.run_rows(summary, summary.status),
         ("扫描编号 scan id", summary.scan_id),
         ("店铺 shop", summary.shop),
-        ("场景 scenario", summary.scenario),
-        ("开始 start", summary.started_at),
-        ("结束 end", summary.ended_at),
-        ("运行状态 status", summary.status),
         ("扫描完成 scan complete", "是" if summary.complete else "否（下次运行继续）"),
         ("商品页 pages in scan", summary.pages_total),
         ("已检查 pages checked", summary.pages_read),

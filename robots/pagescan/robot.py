@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
 from loguru import logger
 from playwright.async_api import Page
 
 from robots.config import Workspace
-from robots.engine.item import Outcome
 from robots.engine.pace import Pace
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunOptions, RunResult, Web
@@ -95,6 +94,10 @@ class PageScanRobot(BaseRobot):
 
     NAME = ROBOT
     ITEM = str  # a product page URL
+    REASON_COUNTS: ClassVar[dict[str, str]] = {
+        "PAGE_GONE": ScanCount.PAGE_GONE,
+        "*": ScanCount.PAGE_UNREADABLE,
+    }
     scenario: PageScanScenario
 
     def __init__(
@@ -280,19 +283,17 @@ class PageScanRobot(BaseRobot):
             self.pages_ok += 1
             self.field_hits.update(product.matched)
             result = self._check(product)
-            item.done(details={**_to_json(result), "matched": sorted(product.matched)})
+            found = [ScanCount.PAGES_WITH_FINDINGS] if result.prices or result.words else []
+            item.done(
+                details={**_to_json(result), "matched": sorted(product.matched)},
+                counts=[ScanCount.PAGES_READ, *found],
+            )
             run.ledger.remember(
                 ROBOT,
                 {f"{self.shop_key}|{sku}": price for sku, price in result.shown_prices.items()},
                 run_id=run.run_id,
             )
-            run.count(ScanCount.PAGES_READ)
-            if result.prices or result.words:
-                run.count(ScanCount.PAGES_WITH_FINDINGS)
             logger.info("{} price and {} word findings", len(result.prices), len(result.words))
-        if item.outcome == Outcome.HANDED_OVER:
-            gone = item.reason_code == "PAGE_GONE"
-            run.count(ScanCount.PAGE_GONE if gone else ScanCount.PAGE_UNREADABLE)
 
     def _check_selectors(self) -> None:
         """A field the scenario names whose selector matched on none of this run's pages

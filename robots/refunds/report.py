@@ -216,16 +216,6 @@ def rows_of_run(
     return exceptions, approved, not_started
 
 
-def run_status(run: RunView, not_started: int) -> str:
-    """How the run ended, as the Summary says it."""
-    return book.run_status(
-        failure=run.failure,
-        ended=run.ended_at is not None,
-        stopped=run.stopped,
-        not_started=not_started,
-    )
-
-
 def write_from_ledger(
     ledger: Ledger,
     run: RunView,
@@ -252,7 +242,7 @@ def write_from_ledger(
         money,
         now=now,
         escalate_within_hours=escalate_within_hours,
-        status=run_status(run, not_started),
+        status=book.status_of(run, not_started),
         not_started=not_started,
     )
     return write_refund_report(path, summary, exceptions, approved)
@@ -312,12 +302,9 @@ def summary_rows(
     overdue, soon = due(exceptions, summary.now, summary.escalate_within_hours)
     awaiting = sum((e.amount for e in exceptions), start=Decimal("0"))
     rows: list[book.SummaryRow | None] = [
-        ("运行编号 run id", summary.run_id),
-        ("场景 scenario", summary.scenario),
-        ("开始 start", summary.started_at),
-        ("结束 end", summary.ended_at),
-        ("演练 dry run", "是（未做任何修改）" if summary.dry_run else "否"),
-        ("运行状态 status", summary.status),
+        *book.run_rows(
+            summary, summary.status, dry_run="是（未做任何修改）" if summary.dry_run else "否"
+        ),
         None,
         ("一览 at a glance", book.SECTION),
         (f"{verb} approved", counts.get("approved", 0)),

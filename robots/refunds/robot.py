@@ -140,6 +140,7 @@ class RefundsRobot(BaseRobot):
                 shown_as=lambda refund: refund.refund_id,
                 landed=self._landed_in_batch,
                 size=batch.size,
+                counts=(RefundCount.APPROVED, RefundCount.IN_BATCH),
             )
         self.batched = frozenset(batch.actions if batch is not None else ())
 
@@ -366,6 +367,7 @@ class RefundsRobot(BaseRobot):
         item.done(
             details={"verified_as": verified_as, "action": action},
             fingerprint=fingerprint or refund.fingerprint,
+            counts=[RefundCount.APPROVED],
         )
 
     def _landed_in_batch(
@@ -373,16 +375,14 @@ class RefundsRobot(BaseRobot):
     ) -> None:
         """A refund a batch approved, as its row showed after (the ledger is written next)."""
         self._approved(queued.row, queued.payload, queued.action, verified_as=live.status)
-        self.run.count(RefundCount.IN_BATCH)
 
     def _approved(
         self, row: dict[str, Any], refund: RefundRequest, action: str, *, verified_as: str
     ) -> None:
         """An approval of the robot's, one by one or in a batch: its time on the workbook
-        row, its money in the run's total, its count and its log line."""
+        row, its money in the run's total and its log line (its counts: its ending's)."""
         row["at"] = self.run.clock.wall(self.run.clock.now()).isoformat(timespec="seconds")
         self.money += refund.refund_fee if action in MOVES_MONEY else Decimal("0")
-        self.run.count(RefundCount.APPROVED)
         logger.info(
             "{} {} ({}), now {}",
             "would " + action if self.run.dry_run else action,

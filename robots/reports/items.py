@@ -12,7 +12,7 @@ item's row (``item.row``, kept in the ledger however the item ended), and its fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ class Column:
     key: str  # the key of the item's row
     width: int = 16
     format: str = ""  # "time", "money" or "" (as shown)
+    names: Mapping[str, str] = field(default_factory=dict)  # a code as ops read it
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,11 @@ class ItemsReport:
         handed = [v for v in items if v.state in _HANDED]
         done = [v for v in items if v.state == State.DONE]
         waiting = sum(v.state == State.PENDING for v in items)
-        status = book.run_status(
-            failure=run.failure,
-            ended=run.ended_at is not None,
-            stopped=run.stopped,
-            not_started=waiting,
-            unit=self.unit,
-        )
+        status = book.status_of(run, waiting, unit=self.unit)
         wb = Workbook()
         rows: list[book.SummaryRow | None] = [
             ("报表 report", self.title),
-            ("运行编号 run id", run.run_id),
-            ("场景 scenario", run.scenario),
-            ("开始 start", run.started_at),
-            ("结束 end", run.ended_at or run.started_at),
-            ("运行状态 status", status),
+            *book.run_rows(run, status),
             None,
             ("一览 at a glance", book.SECTION),
             ("待人工处理 to a person", len(handed)),
@@ -84,14 +75,14 @@ class ItemsReport:
         return {"sheet": name, "open": len(items)}
 
     def _sheet(self, sheet: Worksheet, items: list[ItemView], *, reasons: bool) -> None:
-        columns: list[tuple[str, int]] = [("条目 item", 24)]
+        columns: list[tuple[str, int]] = [("条目 item", 30)]
         columns += [(c.header, c.width) for c in self.columns]
         if reasons:
             columns += [("原因 reason", 36), ("原因代码 code", 18), ("处理备注 notes", 24)]
         book.header(sheet, columns)
         for r, v in enumerate(items, start=2):
             row = v.details.get("row", {})
-            cells: list[object] = [v.item_key, *(_cell(row.get(c.key)) for c in self.columns)]
+            cells: list[object] = [v.item_key, *(_cell(row.get(c.key), c) for c in self.columns)]
             if reasons:
                 code = v.reason_code or "SYSTEM_ERROR"
                 text = self.reasons.get(code, "系统异常" if v.state != _BUSINESS else code)
@@ -110,9 +101,11 @@ _BUSINESS = State.BUSINESS_EXCEPTION
 _HANDED = (State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION, State.ACTING)
 
 
-def _cell(value: Any) -> object:
-    """A row value as a cell: times back to times (the ledger keeps them as ISO text), shown
-    as the shop's wall time they were read in (Excel keeps no zone)."""
+def _cell(value: Any, column: Column) -> object:
+    """A row value as a cell: a code by its Chinese name, code beside it; times back to times
+    (the ledger keeps them as ISO text), as the shop's wall time they were read in."""
+    if isinstance(value, str) and value in column.names:
+        return f"{column.names[value]} {value}"
     if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[10] in "T ":
         try:
             return datetime.fromisoformat(value).replace(tzinfo=None)

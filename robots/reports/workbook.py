@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -24,6 +25,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from robots.engine.health import health
+
+if TYPE_CHECKING:
+    from robots.ledger import RunView
 
 MONEY_FORMAT = '"¥"#,##0.00'
 TIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -112,6 +116,33 @@ def field_rows(counts: Mapping[str, int]) -> list[SummaryRow | None]:
     ]
     rows += [(f"  {h.field}", f"{h.unreadable} / {h.reads}") for h in unread]
     return rows
+
+
+def run_rows(run: Any, status: str, *, dry_run: str | None = None) -> list[SummaryRow | None]:
+    """The rows every run's 汇总 starts with: which run (``run``: its ``run_id``,
+    ``scenario``, ``started_at`` and ``ended_at``, a ledger ``RunView`` or a report's
+    summary), when, whether a dry run (``dry_run``: what its "yes" says, for a robot that has
+    one) and how it ended (``status``)."""
+    rows: list[SummaryRow | None] = [
+        ("运行编号 run id", run.run_id),
+        ("场景 scenario", run.scenario),
+        ("开始 start", run.started_at),
+        ("结束 end", run.ended_at or run.started_at),
+    ]
+    if dry_run is not None:
+        rows.append(("演练 dry run", dry_run))
+    return [*rows, ("运行状态 status", status)]
+
+
+def status_of(run: RunView, not_started: int, *, unit: str = "条") -> str:
+    """``run_status`` of a run as the ledger recorded it."""
+    return run_status(
+        failure=run.failure,
+        ended=run.ended_at is not None,
+        stopped=run.stopped,
+        not_started=not_started,
+        unit=unit,
+    )
 
 
 def run_status(

@@ -131,21 +131,10 @@ def write_from_ledger(ledger: Ledger, run: RunView, path: Path) -> Path:
     items = ledger.items(ROBOT, run_id=run.run_id)
     linked, suggestions, unmatched = sort_items(items)
     not_started = sum(v.state == State.PENDING for v in items)
-    status = book.run_status(
-        failure=run.failure,
-        ended=run.ended_at is not None,
-        stopped=run.stopped,
-        not_started=not_started,
-        unit="个包裹",
-    )
+    status = book.status_of(run, not_started, unit="个包裹")
     wb = Workbook()
     rows: list[book.SummaryRow | None] = [
-        ("运行编号 run id", run.run_id),
-        ("场景 scenario", run.scenario),
-        ("开始 start", run.started_at),
-        ("结束 end", run.ended_at or run.started_at),
-        ("演练 dry run", "是（未做任何关联）" if run.dry_run else "否"),
-        ("运行状态 status", status),
+        *book.run_rows(run, status, dry_run="是（未做任何关联）" if run.dry_run else "否"),
         None,
         ("一览 at a glance", book.SECTION),
         ("将关联 would link" if run.dry_run else "已关联 linked", len(linked)),

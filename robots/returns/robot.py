@@ -13,8 +13,7 @@ import asyncio
 import enum
 from contextlib import AbstractAsyncContextManager
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from loguru import logger
 from playwright.async_api import Page
@@ -24,7 +23,6 @@ from robots.engine.item import (
     Action,
     DesktopSurface,
     Item,
-    Outcome,
     Verdict,
     settle_acting,
 )
@@ -32,12 +30,13 @@ from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException, DesktopError
 from robots.ledger import ItemView, State
+from robots.returns import report
 from robots.returns.backoffice import ReturnsBackOffice
 from robots.returns.desktop import Desktop
 from robots.returns.export import read_export
 from robots.returns.lookup import CandidateSearch, Found
 from robots.returns.matching import LINK, SUGGEST, UnlabelledParcel, match_candidates
-from robots.returns.report import REASONS, parcel_row, write_from_ledger, write_run
+from robots.returns.report import REASONS, parcel_row
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
 
@@ -72,6 +71,13 @@ class ReturnsRobot(BaseRobot):
     machine never type into one form at once."""
 
     NAME, REASONS = ROBOT, REASONS
+    REPORT: ClassVar[Any] = report
+    # every parcel a person must see reaches a sheet from the ledger; counted by kind
+    REASON_COUNTS: ClassVar[dict[str, str]] = {
+        "LINKED_ELSEWHERE": ReturnsCount.LINKED_ELSEWHERE,
+        "NEEDS_REVIEW": ReturnsCount.SUGGESTED,
+        "*": ReturnsCount.UNMATCHED,
+    }
     ITEM = UnlabelledParcel
     scenario: ReturnsScenario
 
@@ -142,14 +148,7 @@ class ReturnsRobot(BaseRobot):
             finally:
                 self.release_worker()
 
-        return run.run(
-            work,
-            where=f"the back office at {self.bo.base}",
-            report=self._write_report,
-            left_behind=lambda view: write_run(
-                run.ledger, view, self.report_path("returns", view.run_id), now=run.clock.now()
-            ),
-        )
+        return self.run_work(work, where=f"the back office at {self.bo.base}")
 
     def _claim(self, parcels: list[UnlabelledParcel]) -> list[UnlabelledParcel]:
         todo = self.run.claim(parcels, lambda p: (p.parcel_id, p.waybill, {"waybill": p.waybill}))
@@ -197,8 +196,6 @@ class ReturnsRobot(BaseRobot):
                 lambda page: self._attempt(web, terminal, page, item, parcel),
                 f"parcel {parcel.parcel_id}",
             )
-        if item.outcome in (Outcome.HANDED_OVER, Outcome.SYSTEM_EXCEPTION):
-            self._count_hand_over(item)
 
     async def _attempt(
         self,
@@ -280,26 +277,7 @@ class ReturnsRobot(BaseRobot):
     def _done(
         self, item: Item, parcel: UnlabelledParcel, target: str, facts: dict[str, Any]
     ) -> None:
-        item.done(details={"linked_to": target, "decision": facts})
-        self.run.count(ReturnsCount.LINKED)
+        item.done(details={"linked_to": target, "decision": facts}, counts=[ReturnsCount.LINKED])
         logger.info(
             "{} {} → {}", "would link" if self.run.dry_run else "linked", parcel.parcel_id, target
         )
-
-    def _count_hand_over(self, item: Item) -> None:
-        """Counted by kind; every parcel a person must see reaches a sheet from the ledger
-        (suggestions with their candidates; no match, linked elsewhere and system errors
-        under 未匹配)."""
-        code = item.reason_code or "SYSTEM_ERROR"
-        if code == "LINKED_ELSEWHERE":
-            self.run.count(ReturnsCount.LINKED_ELSEWHERE)
-        elif code == "NEEDS_REVIEW":
-            self.run.count(ReturnsCount.SUGGESTED)
-        elif code != "SYSTEM_ERROR":
-            self.run.count(ReturnsCount.UNMATCHED)
-
-    def _write_report(self, result: RunResult) -> Path:
-        run = self.run
-        view = run.ledger.find_run(run.run_id)
-        assert view is not None
-        return write_from_ledger(run.ledger, view, self.report_path("returns"))

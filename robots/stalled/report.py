@@ -9,7 +9,7 @@ REPORT = ItemsReport(
     title="物流停滞",
     columns=(
         Column("订单号 order", "order_id", 22),
-        Column("物流状态 state", "state", 12),
+        Column("物流状态 state", "state", 16, names={"moving": "在途", "delivered": "已签收"}),
         Column("最新轨迹 last moved", "last_at", 18, "time"),
         Column("停滞天数 days", "days", 10),
     ),
