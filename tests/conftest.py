@@ -34,8 +34,26 @@ WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 
 _HELD: list[socket.socket] = []  # ports held shut for the whole test session
 
 
-# the modules whose tests take minutes: started first, so the workers of `make test -n N`
+# the tests that take minutes, slowest first (`make test` prints the slowest 25): handed out
+# first, one at a time (`--dist load --maxschedchunk 1`), so that the workers of `make test`
 # do not end with one of them running alone
+SLOWEST = (
+    "test_links_match_the_ground_truth",
+    "test_messier_returns_through_the_browser_hold_the_goals",
+    "test_breaking_any_policy_field_on_a_shop_of_words_approves_nothing",
+    "test_sigterm_lets_a_worker_finish_the_items_in_hand",
+    "test_linked_returns_are_confirmed_by_the_next_refunds_run",
+    "test_returns_through_a_worker_at_the_terminal_link_each_parcel_once",
+    "test_a_worker_killed_five_times_loses_nothing_and_doubles_nothing",
+    "test_a_positional_selector_one_row_off_approves_nothing_a_person_should_see",
+    "test_any_slip_of_any_field_only_turns_approvals_into_hand_overs",
+    "test_a_page_scan_through_two_workers_finds_the_ground_truth",
+    "test_two_workers_approve_the_ground_truth_once",
+    "test_findings_match_the_ground_truth",
+    "test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes",
+    "test_full_run_matches_ground_truth",
+)
+# then the modules whose tests are slow on the whole
 SLOW_FIRST = (
     "test_workers.py",
     "test_cluster.py",
@@ -49,11 +67,17 @@ SLOW_FIRST = (
 )
 
 
+def _slowness(item: pytest.Item) -> tuple[int, bool]:
+    name = getattr(item, "originalname", item.name)
+    rank = SLOWEST.index(name) if name in SLOWEST else len(SLOWEST)
+    return rank, item.path.name not in SLOW_FIRST
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """What a test needs, marked from its fixtures: ``server`` (the cluster's PostgreSQL or
     Redis), ``desktop`` (an X display). `make check` runs the tests that need neither, nor a
-    browser. The slow modules go first."""
-    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)  # stable: order kept within
+    browser. The slowest tests go first."""
+    items.sort(key=_slowness)  # stable: the order is kept within each rank
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})

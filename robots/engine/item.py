@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from loguru import logger
 
-from robots.errors import BusinessException, PageError, SessionExpired, first_line
+from robots.errors import BusinessException, PageError, first_line
 from robots.ledger import State
 from robots.runtime.retry import TEMPORARY
 
@@ -286,24 +286,20 @@ class Item:
         evidence; a page the failure closed is replaced; a lost session is logged in again.
         ``step`` must be safe to repeat (start from the live record)."""
         run = self.run
-        label = what or f"{run.robot} {self.key}"
-        async for retry in run.retry.retrying(label):
-            with retry:
-                self.attempts += 1
-                logins = run.web.session.logins if run.web is not None else 0
-                try:
-                    return await step(self._page.page if self._page is not None else None)
-                except TEMPORARY as exc:
-                    for hook in run.hooks:
-                        await hook.failed_attempt(self, self.attempts, exc)
-                    if self.lane is not None:  # the retries are traced; the trace is kept
-                        await self.lane.trace_retries()  # if the item ends a system exception
-                    if self._page is not None and self._page.page.is_closed():
-                        self._page.page = await self._page.context.new_page()
-                    if isinstance(exc, SessionExpired) and run.web is not None:
-                        await run.web.relogin(seen=logins)
-                    raise
-        raise AssertionError("unreachable")
+
+        async def once() -> T:
+            self.attempts += 1
+            return await step(self._page.page if self._page is not None else None)
+
+        async def failed(exc: BaseException) -> None:
+            for hook in run.hooks:
+                await hook.failed_attempt(self, self.attempts, exc)
+            if self.lane is not None:  # the retries are traced; the trace is kept
+                await self.lane.trace_retries()  # if the item ends a system exception
+            if self._page is not None and self._page.page.is_closed():
+                self._page.page = await self._page.context.new_page()
+
+        return await run.retried(what or f"{run.robot} {self.key}", once, failed=failed)
 
     # -- the acting protocol -----------------------------------------------------------------
     def verdict(self, live: Any) -> Verdict | None:

@@ -35,10 +35,10 @@ from robots.engine.health import FieldHealth, health
 from robots.engine.hooks import ElsewhereGuard, Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
 from robots.engine.pace import Pace
-from robots.errors import RobotsError, ScenarioUnreadable, first_line, map_foreign
+from robots.errors import RobotsError, ScenarioUnreadable, SessionExpired, first_line, map_foreign
 from robots.ledger import Ledger, RunView, new_run_id
 from robots.runtime.clock import DEFAULT_ZONE, ShopClock
-from robots.runtime.retry import RetryPolicy
+from robots.runtime.retry import TEMPORARY, RetryPolicy
 from robots.runtime.stopping import STOPPED_EXIT_CODE, StopRequest
 
 if TYPE_CHECKING:
@@ -125,15 +125,6 @@ class Web:
     async def relogin(self, *, seen: int) -> None:
         if self.form is not None and self.credential is not None:
             await self.session.refresh_login(self.form, self.credential, seen=seen)
-
-    async def retried(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
-        """``step`` with bounded retries; a lost session is logged in again, then retried."""
-        if self.form is None or self.credential is None:
-            async for attempt in self.run.retry.retrying(what):
-                with attempt:
-                    return await step()
-            raise AssertionError("unreachable")
-        return await self.session.retried(self.run.retry, self.form, self.credential, what, step)
 
     @asynccontextmanager
     async def lane(
@@ -261,6 +252,31 @@ class RobotRun:
         tally = ITEM_TALLY.get()
         if tally is not None:  # a cluster worker: what this item counted, for its coordinator
             tally[str(what)] += n
+
+    async def retried(
+        self,
+        what: str,
+        step: Callable[[], Awaitable[T]],
+        *,
+        failed: Callable[[BaseException], Awaitable[None]] | None = None,
+    ) -> T:
+        """``step`` with the run's bounded retries of system exceptions (``[retry]``): the
+        one way the engine repeats a step. A lost session is logged in again before the next
+        attempt; ``failed(exc)`` runs after each failed one (an item's evidence: the item's
+        ``attempt`` is this with its screenshots and trace). ``step`` must be safe to repeat
+        (start from the live record); a business exception is never retried."""
+        async for attempt in self.retry.retrying(what):
+            with attempt:
+                logins = self.web.session.logins if self.web is not None else 0
+                try:
+                    return await step()
+                except TEMPORARY as exc:
+                    if failed is not None:
+                        await failed(exc)
+                    if isinstance(exc, SessionExpired) and self.web is not None:
+                        await self.web.relogin(seen=logins)
+                    raise
+        raise AssertionError("unreachable")
 
     def reason_text(self, code: str) -> str:
         return self._reasons.get(code, code)

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -233,25 +234,20 @@ class PageScanRobot(BaseRobot):
     async def _crawl(self, shop: Storefront, page: Page) -> AsyncIterator[list[str]]:
         """The product pages, from the scenario's source: the list, the sitemap, or each
         product list of the crawl in turn."""
-        crawl, retry = self.scenario.crawl, self.run.retry
-        urls: list[str] = []
+        crawl, run = self.scenario.crawl, self.run
         if crawl.source == "product_urls":
             yield [shop.url(u) for u in crawl.product_urls]
         elif crawl.source == "sitemap":
-            async for attempt in retry.retrying("reading the sitemap"):
-                with attempt:
-                    urls = await shop.sitemap_urls(page)
-            yield urls
+            yield await run.retried("reading the sitemap", lambda: shop.sitemap_urls(page))
         else:
-            categories: list[str] = []
-            async for attempt in retry.retrying("opening the storefront"):
-                with attempt:
-                    categories = await shop.category_urls(page)
+            categories = await run.retried(
+                "opening the storefront", lambda: shop.category_urls(page)
+            )
             logger.info("{} product lists", len(categories))
             for category in categories:
-                async for attempt in retry.retrying(f"category {category}"):
-                    with attempt:
-                        urls = await shop.product_urls(page, category)
+                urls = await run.retried(
+                    f"category {category}", partial(shop.product_urls, page, category)
+                )
                 logger.info("{}: {} products", category, len(urls))
                 yield urls
 

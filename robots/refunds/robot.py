@@ -89,7 +89,9 @@ def live_reader(
 
     async def read(view: ItemView) -> RefundRequest:
         refund_id = view.item_key.split("@", 1)[0]
-        return await web.retried(f"settling {view.item_key}", lambda: bo.read(lane.page, refund_id))
+        return await web.run.retried(
+            f"settling {view.item_key}", lambda: bo.read(lane.page, refund_id)
+        )
 
     return read
 
@@ -226,7 +228,7 @@ class RefundsRobot(BaseRobot):
         pending = self.scenario.shop.pending_statuses
         listed: list[ListedRefund] = []
         for value, statuses in self.scenario.list.lists(pending):
-            rows: list[ListedRefund] = await web.retried(
+            rows: list[ListedRefund] = await web.run.retried(
                 f"listing {value or 'refunds'}",
                 partial(self.bo.list_refunds, page, value, statuses),
             )
@@ -258,7 +260,7 @@ class RefundsRobot(BaseRobot):
                 continue  # another shop's refund
             refund_id, stage = view.item_key.split("@", 1)
             try:
-                live = await web.retried(
+                live = await web.run.retried(
                     f"re-reading {refund_id}", partial(self.bo.read, page, refund_id)
                 )
             except BusinessException as exc:  # unreadable now: it stays with its person

@@ -129,7 +129,7 @@ class ReturnsRobot(BaseRobot):
                     async with web.lane() as lane:
 
                         async def read(view: ItemView) -> str:
-                            return await web.retried(
+                            return await web.run.retried(
                                 f"settling {view.item_key}",
                                 lambda: self.bo.linked_to(lane.page, view.item_key),
                             )
@@ -159,7 +159,7 @@ class ReturnsRobot(BaseRobot):
         """Every lookup a person would make for the parcel, every page of each."""
         search = CandidateSearch(parcel, self.scenario.search)
         for lookup in search.lookups():
-            found: Found = await web.retried(
+            found: Found = await web.run.retried(
                 f"searching {lookup}", partial(self.bo.search, page, lookup)
             )
             search.add(lookup, found)

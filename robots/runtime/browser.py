@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,6 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from robots.errors import BrowserNotFound, CredentialError, PageError, SessionExpired
 from robots.runtime.credentials import Credential
-from robots.runtime.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -196,25 +195,6 @@ class BrowserSession:
             await self.login(form, credential)
             for context in self._contexts:
                 await context.add_cookies(self._storage_state["cookies"])
-
-    async def retried(
-        self,
-        retry: RetryPolicy,
-        form: LoginForm,
-        credential: Credential,
-        what: str,
-        step: Callable[[], Awaitable[T]],
-    ) -> T:
-        """Run ``step`` with bounded retries; a lost session is logged in again, then retried."""
-        async for attempt in retry.retrying(what):
-            with attempt:
-                logins = self.logins
-                try:
-                    return await step()
-                except SessionExpired:
-                    await self.refresh_login(form, credential, seen=logins)
-                    raise
-        raise AssertionError("unreachable")
 
     async def new_context(self, *, anonymous: bool = False) -> BrowserContext:
         """A work context with the login's cookies, or without any when ``anonymous``."""
