@@ -107,6 +107,20 @@ def test_a_value_beside_the_wrong_label_is_never_read(tmp_path: Path, sandbox: S
     assert summary["未开始 not started"] == len(load_shipments_truth(sandbox.data)) - len(handed)
 
 
+def test_the_probe_shows_what_the_scenario_reads(tmp_path: Path, sandbox: Sandbox) -> None:
+    root = workspace(tmp_path / "ws", sandbox)
+    shown = subprocess.run(
+        robots_cmd("scenario", "probe", "--target", "logistics", "-w", str(root)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=robot_env(COLUMNS="200"),
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "物流状态" in shown.stdout and "最新轨迹时间" in shown.stdout  # the labels beside
+    assert "every field of" in shown.stderr, shown.stderr
+
+
 def code_lines(path: Path) -> int:
     """Lines holding code: no blank line, comment or docstring."""
     text = path.read_text(encoding="utf-8")

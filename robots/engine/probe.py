@@ -125,3 +125,52 @@ async def probe_list(
             shown.rows += [replace(r, row=i) for r in probe_values(reader, raw)]
         tables.append(shown)
     return tables, raw_rows
+
+
+async def probe_list_and_page(
+    scenario: Any,
+    session: Any,
+    credential: Any,
+    *,
+    item: str | None = None,
+    url: str | None = None,
+    list_kinds: Mapping[str, Any],
+    page_kinds: Mapping[str, Any],
+    key: str,
+) -> list[ProbeTable]:
+    """The probe of a robot whose scenario has ``login``, a ``list`` (``ListSpec``) and a
+    ``detail`` (``PageSpec``, its path filled with the row field ``key``): the list's first
+    rows, then the page of ``--item`` (or ``--url``, or the first row's)."""
+    from urllib.parse import quote, urljoin
+
+    from robots.runtime.browser import LoginForm, goto
+    from robots.runtime.clock import ShopClock
+
+    base = str(scenario.shop.base_url)
+    await session.login(LoginForm.at(base, scenario.login), credential)
+    page = await (await session.new_context()).new_page()
+    clock = ShopClock(scenario.shop.timezone)
+
+    async def open_(u: str) -> None:
+        await goto(page, u, login_path=scenario.login.path)
+
+    def reader(table: Any, kinds: Mapping[str, Any], name: str) -> FieldReader:
+        return FieldReader(
+            table.fields, kinds, clock, label_selector=table.label_selector, name=name
+        )
+
+    tables: list[ProbeTable] = []
+    if url is None and item is None:
+        lp = scenario.list
+        listed, _ = await probe_list(
+            page, lp, reader(lp, list_kinds, "list"), url=urljoin(base, lp.path), goto=open_
+        )
+        tables += listed
+        found = [r.value for t in listed[1:] for r in t.rows if r.field == key and not r.failed]
+        if not found:
+            return tables
+        item = str(found[0])
+    detail = scenario.detail
+    await open_(url or urljoin(base, detail.path.format(**{key: quote(item or "", safe="")})))
+    tables.append(await probe_page(page, reader(detail, page_kinds, "detail"), f"{key} {item}"))
+    return tables

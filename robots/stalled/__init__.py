@@ -3,13 +3,19 @@ for ``stalled_after_hours`` to a person. Read-only: the example robot of ARCHITE
 
 from __future__ import annotations
 
+from functools import partial
+
 from robots.engine.spec import RobotParts, RobotSpec
 
 
 def parts() -> RobotParts:
+    from robots.engine.probe import probe_list_and_page
     from robots.stalled import report, robot, scenario
 
-    return RobotParts(scenario, robot.StalledRobot, report.REPORT)
+    probe = partial(
+        probe_list_and_page, list_kinds=scenario.ROW, page_kinds=scenario.PAGE, key="order_id"
+    )
+    return RobotParts(scenario, robot.StalledRobot, report.REPORT, probe)
 
 
 SPEC = RobotSpec(
