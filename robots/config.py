@@ -340,6 +340,17 @@ class Workspace:
 Selector = Annotated[str, Field(min_length=1)]
 
 
+def _compiles(v: str) -> str:
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return v
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]  # a Python regular expression that compiles
+
+
 def display_key(text: str) -> str:
     """How a page's display texts are compared: NFKC (full/half width), case and all white
     space folded (the map's keys, bool words, none words and labels alike)."""
@@ -389,7 +400,7 @@ class FieldSpec(Strict):
     label_selector: Selector | None = None
     attribute: str | None = None
     all: bool = False
-    regex: str | None = None
+    regex: Regex | None = None
     map: dict[str, str] | None = None
     type: Literal["text", "int", "money", "bool", "datetime"] | None = None
     true: list[str] | None = None
@@ -398,16 +409,6 @@ class FieldSpec(Strict):
     required: bool | None = None
     default: str | None = None
     none: list[str] | None = None  # texts that mean "no value" (—, 暂无, 未签收)
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
 
     @model_validator(mode="after")
     def _found_somewhere(self) -> FieldSpec:

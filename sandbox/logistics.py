@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.routing import Guard, Render, query_int
+from sandbox.routing import Guard, Render, guarded, query_int
 
 SHIPMENTS_TRUTH_NAME = "shipments_truth.jsonl"
 PAGE_ROWS = 50
@@ -110,8 +110,6 @@ def logistics_routes(
     conn: sqlite3.Connection, render: Render, login_required: Guard
 ) -> list[Route]:
     async def shipments(request: Request) -> Response:
-        if redirect := login_required(request):
-            return redirect
         page = query_int(request, "page", 1)
         rows = conn.execute(
             "SELECT * FROM shipments WHERE listed = 1 ORDER BY shipped_at, order_id "
@@ -122,8 +120,6 @@ def logistics_routes(
         return render(request, "shipments.html", {"rows": rows[:PAGE_ROWS], "next": more})
 
     async def shipment(request: Request) -> Response:
-        if redirect := login_required(request):
-            return redirect
         order_id = request.path_params["order_id"]
         row = conn.execute("SELECT * FROM shipments WHERE order_id = ?", (order_id,)).fetchone()
         if row is None:
@@ -133,4 +129,7 @@ def logistics_routes(
         ).fetchall()
         return render(request, "shipment.html", {"s": row, "events": events})
 
-    return [Route("/shipments", shipments), Route("/shipments/{order_id}", shipment)]
+    return [
+        Route("/shipments", guarded(login_required, shipments)),
+        Route("/shipments/{order_id}", guarded(login_required, shipment)),
+    ]

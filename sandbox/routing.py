@@ -4,13 +4,23 @@ is not one, or below ``least``, reads as the default)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 Render = Callable[..., Response]
 Guard = Callable[[Request], Response | None]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(guard: Guard, handler: Handler) -> Handler:
+    """``handler`` for a logged-in seller; anyone else is sent to the login page."""
+
+    async def page(request: Request) -> Response:
+        return guard(request) or await handler(request)
+
+    return page
 
 
 def query_int(request: Request, name: str, default: int, *, least: int = 1) -> int:

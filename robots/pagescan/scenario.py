@@ -35,20 +35,12 @@ class Crawl(config.Strict):
     load_more: config.Selector | None = None
     product_urls: tuple[str, ...] = ()
     sitemap: str | None = Field(default=None, min_length=1)
-    sitemap_pattern: str | None = Field(default=None, description="regex a product URL matches")
+    sitemap_pattern: config.Regex | None = Field(
+        default=None, description="regex a product URL matches"
+    )
     requests_per_second: float = Field(default=5.0, gt=0, le=1000)
     block_resources: tuple[str, ...] = ("image", "font", "media")
     parallel_pages: int | None = Field(default=None, ge=1, le=16, description="else robots.toml")
-
-    @field_validator("sitemap_pattern")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return v
 
     @model_validator(mode="after")
     def _a_source(self) -> Crawl:
