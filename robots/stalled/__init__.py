@@ -23,6 +23,6 @@ SPEC = RobotSpec(
     title="物流停滞",
     help="Hand shipped orders whose tracking has not moved for days to a person; read-only.",
     parts=parts,
-    count_names={"handed_to_person": "stalled", "system_exception": "unread"},
+    count_names={"handed_to_person": "stalled"},
     dry_run=False,
 )
