@@ -83,10 +83,10 @@ class BaseRobot:
         details: Callable[[], dict[str, Any]] = dict,
     ) -> RunResult:
         """``work`` in the run envelope (``RobotRun.run``): the run recorded, foreign errors
-        mapped at this boundary, named ``where``), and the robot's ``REPORT`` written from
+        mapped at this boundary (named ``where``), and the robot's ``REPORT`` written from
         the ledger whatever happened (and an earlier killed run's, so its hand-overs reach a
-        person). The shop's credential is read
-        first: a missing one is bad input, before anything is recorded."""
+        person). The shop's credential is read first: a missing one is bad input, before
+        anything is recorded."""
         if self._login() is not None:
             self.credential(self.scenario.shop.credential)
         report = self.REPORT
