@@ -465,6 +465,22 @@ class FieldReader:
         }
         self.clock, self.name, self.tally = clock, name, tally
 
+    @classmethod
+    def of(
+        cls,
+        table: Any,
+        kinds: Mapping[str, FieldKind],
+        clock: ShopClock,
+        *,
+        name: str,
+        tally: Callable[[str], None] | None = None,
+    ) -> FieldReader:
+        """The reader of a scenario table with ``fields`` and ``label_selector`` (a
+        ``ListSpec``'s rows, a ``PageSpec``), counted under ``name``."""
+        return cls(
+            table.fields, kinds, clock, label_selector=table.label_selector, name=name, tally=tally
+        )
+
     @property
     def js_specs(self) -> dict[str, list[Any]]:
         return {n: f.js_spec for n, f in self.fields.items()}

@@ -424,9 +424,9 @@ class Item:
             acted=False,
             fingerprint=fingerprint,
             details={"handled_elsewhere": shown, **(details or {})},
+            counts=[Count.HANDLED_ELSEWHERE],
         )
         self.elsewhere = True
-        self.run.count(Count.HANDLED_ELSEWHERE)
 
 
 class _AlreadyActing(BusinessException):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urljoin
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -55,6 +56,13 @@ _CHANGED_JS = """
 """
 _GREW_JS = "([row, n]) => document.querySelectorAll(row).length > n"
 _PRESENT_JS = "(selector) => document.querySelector(selector) !== null"
+
+
+def page_url(base: str, path: str, **values: Any) -> str:
+    """``path`` on the shop's address ``base``, each ``{name}`` filled with ``values``, quoted
+    (an id with a slash or a space stays one path segment)."""
+    filled = path.format(**{k: quote(str(v), safe="") for k, v in values.items()})
+    return urljoin(base, filled)
 
 
 @dataclass

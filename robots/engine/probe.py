@@ -141,8 +141,7 @@ async def probe_list_and_page(
     """The probe of a robot whose scenario has ``login``, a ``list`` (``ListSpec``) and a
     ``detail`` (``PageSpec``, its path filled with the row field ``key``): the list's first
     rows, then the page of ``--item`` (or ``--url``, or the first row's)."""
-    from urllib.parse import quote, urljoin
-
+    from robots.engine.pages import page_url
     from robots.runtime.browser import LoginForm, goto
     from robots.runtime.clock import ShopClock
 
@@ -154,16 +153,15 @@ async def probe_list_and_page(
     async def open_(u: str) -> None:
         await goto(page, u, login_path=scenario.login.path)
 
-    def reader(table: Any, kinds: Mapping[str, Any], name: str) -> FieldReader:
-        return FieldReader(
-            table.fields, kinds, clock, label_selector=table.label_selector, name=name
-        )
-
     tables: list[ProbeTable] = []
     if url is None and item is None:
         lp = scenario.list
         listed, _ = await probe_list(
-            page, lp, reader(lp, list_kinds, "list"), url=urljoin(base, lp.path), goto=open_
+            page,
+            lp,
+            FieldReader.of(lp, list_kinds, clock, name="list"),
+            url=page_url(base, lp.path),
+            goto=open_,
         )
         tables += listed
         found = [r.value for t in listed[1:] for r in t.rows if r.field == key and not r.failed]
@@ -171,6 +169,7 @@ async def probe_list_and_page(
             return tables
         item = str(found[0])
     detail = scenario.detail
-    await open_(url or urljoin(base, detail.path.format(**{key: quote(item or "", safe="")})))
-    tables.append(await probe_page(page, reader(detail, page_kinds, "detail"), f"{key} {item}"))
+    await open_(url or page_url(base, detail.path, **{key: item}))
+    reader = FieldReader.of(detail, page_kinds, clock, name="detail")
+    tables.append(await probe_page(page, reader, f"{key} {item}"))
     return tables

@@ -14,7 +14,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urljoin
 
 from robots.engine.run import Lane, RobotRun, RunOptions, RunResult, Web
 from robots.errors import ScenarioUnreadable
@@ -111,8 +110,9 @@ class BaseRobot:
 
     def url(self, path: str, **values: Any) -> str:
         """``path`` on the shop's address, each ``{name}`` filled with ``values`` (quoted)."""
-        filled = path.format(**{k: quote(str(v), safe="") for k, v in values.items()})
-        return urljoin(self.base_url or "", filled)
+        from robots.engine.pages import page_url
+
+        return page_url(self.base_url or "", path, **values)
 
     async def goto(self, page: Page, url: str) -> None:
         """Open ``url``; a shop's error page is a system exception, its login page a lost
@@ -133,9 +133,7 @@ class BaseRobot:
 
         if spec.path is None:
             raise ScenarioUnreadable("the scenario's list names no path")
-        reader = FieldReader(
-            spec.fields, kinds, self.run.clock, label_selector=spec.label_selector, name="list"
-        )
+        reader = FieldReader.of(spec, kinds, self.run.clock, name="list")
         url = self.url(spec.path, **values)
         listed = await read_list(page, spec, reader, url=url, goto=lambda u: self.goto(page, u))
         try:
@@ -159,14 +157,7 @@ class BaseRobot:
         from robots.engine.fields import READ_JS, FieldReader
 
         await self.goto(page, self.url(spec.path, **values))
-        reader = FieldReader(
-            spec.fields,
-            kinds,
-            self.run.clock,
-            label_selector=spec.label_selector,
-            name=table,
-            tally=self.run.count,
-        )
+        reader = FieldReader.of(spec, kinds, self.run.clock, name=table, tally=self.run.count)
         return reader.read(await page.evaluate(READ_JS, reader.js_specs))
 
     def _login(self) -> Any:

@@ -187,7 +187,7 @@ class RefundsRobot(BaseRobot):
             async with self.open_browser() as web:
                 async with web.lane() as lane:
                     await settle_acting(run, ACTING, live_reader(self.bo, web, lane))
-                    todo = await self._pending_items(web, lane.page)
+                    todo = await self._pending_items(lane.page)
                 if not todo:
                     logger.info("nothing to do")
                     return
@@ -222,13 +222,13 @@ class RefundsRobot(BaseRobot):
             ),
         )
 
-    async def _pending_items(self, web: Web, page: Page) -> list[ListedRefund]:
+    async def _pending_items(self, page: Page) -> list[ListedRefund]:
         """The pending refunds: one list per pending status when the list path names one,
         else the one list, keeping rows whose status is pending or could not be read."""
         pending = self.scenario.shop.pending_statuses
         listed: list[ListedRefund] = []
         for value, statuses in self.scenario.list.lists(pending):
-            rows: list[ListedRefund] = await web.run.retried(
+            rows: list[ListedRefund] = await self.run.retried(
                 f"listing {value or 'refunds'}",
                 partial(self.bo.list_refunds, page, value, statuses),
             )
@@ -236,7 +236,7 @@ class RefundsRobot(BaseRobot):
             logger.info("{} refunds listed as {}", len(kept), "/".join(statuses))
             listed.extend(kept)
         if not self.run.dry_run:
-            await self._close_handled(web, page, {item_key(r.refund_id, r.status) for r in listed})
+            await self._close_handled(page, {item_key(r.refund_id, r.status) for r in listed})
         todo = self.run.claim(
             listed,
             lambda r: (item_key(r.refund_id, r.status), r.fingerprint, {"refund_id": r.refund_id}),
@@ -245,7 +245,7 @@ class RefundsRobot(BaseRobot):
         logger.info("{} items to work on", len(todo))
         return todo
 
-    async def _close_handled(self, web: Web, page: Page, listed: set[str]) -> None:
+    async def _close_handled(self, page: Page, listed: set[str]) -> None:
         """Refunds waiting for a person that the list no longer shows at their stage: someone
         handled them in the back office. Each is read live; one that really moved on leaves
         the open set (and the open-exceptions queue); one still pending, or unreadable, stays."""
@@ -260,7 +260,7 @@ class RefundsRobot(BaseRobot):
                 continue  # another shop's refund
             refund_id, stage = view.item_key.split("@", 1)
             try:
-                live = await web.run.retried(
+                live = await self.run.retried(
                     f"re-reading {refund_id}", partial(self.bo.read, page, refund_id)
                 )
             except BusinessException as exc:  # unreadable now: it stays with its person

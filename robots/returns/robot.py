@@ -129,7 +129,7 @@ class ReturnsRobot(BaseRobot):
                     async with web.lane() as lane:
 
                         async def read(view: ItemView) -> str:
-                            return await web.run.retried(
+                            return await self.run.retried(
                                 f"settling {view.item_key}",
                                 lambda: self.bo.linked_to(lane.page, view.item_key),
                             )
@@ -155,11 +155,11 @@ class ReturnsRobot(BaseRobot):
         logger.info("{} parcels to work on", len(todo))
         return todo
 
-    async def _search(self, web: Web, page: Page, parcel: UnlabelledParcel) -> CandidateSearch:
+    async def _search(self, page: Page, parcel: UnlabelledParcel) -> CandidateSearch:
         """Every lookup a person would make for the parcel, every page of each."""
         search = CandidateSearch(parcel, self.scenario.search)
         for lookup in search.lookups():
-            found: Found = await web.run.retried(
+            found: Found = await self.run.retried(
                 f"searching {lookup}", partial(self.bo.search, page, lookup)
             )
             search.add(lookup, found)
@@ -168,12 +168,14 @@ class ReturnsRobot(BaseRobot):
     # -- one parcel -----------------------------------------------------------------------
     async def _parcel(self, parcel: UnlabelledParcel, lane: Lane) -> None:
         """The work loop's handler (here, or in a cluster worker): one parcel on ``lane``."""
-        web, terminal = self.run.web, self.terminal
-        assert web is not None and terminal is not None, "the browser and terminal are open"
-        await self._item(web, terminal, lane, parcel)
+        terminal = self.terminal
+        assert self.run.web is not None and terminal is not None, (
+            "the browser and terminal are open"
+        )
+        await self._item(terminal, lane, parcel)
 
     async def _item(
-        self, web: Web, terminal: WarehouseTerminal, lane: Lane, parcel: UnlabelledParcel
+        self, terminal: WarehouseTerminal, lane: Lane, parcel: UnlabelledParcel
     ) -> None:
         async with self.run.item(
             parcel.parcel_id,
@@ -193,13 +195,12 @@ class ReturnsRobot(BaseRobot):
                 )
             )
             await item.attempt(
-                lambda page: self._attempt(web, terminal, page, item, parcel),
+                lambda page: self._attempt(terminal, page, item, parcel),
                 f"parcel {parcel.parcel_id}",
             )
 
     async def _attempt(
         self,
-        web: Web,
         terminal: WarehouseTerminal,
         page: Page,
         item: Item,
@@ -216,7 +217,7 @@ class ReturnsRobot(BaseRobot):
                 return
             if verdict == Verdict.ELSEWHERE:
                 raise BusinessException("LINKED_ELSEWHERE", f"{REASONS['LINKED_ELSEWHERE']}：{now}")
-        search = await self._search(web, page, parcel)
+        search = await self._search(page, parcel)
         decision = match_candidates(
             parcel,
             search.candidates.values(),
