@@ -100,6 +100,43 @@ def test_login_export_and_link_through_the_desktop(
     assert shot and Path(shot).stat().st_size > 0
 
 
+@pytest.mark.parametrize("slip", ["first key", "enter"])
+def test_an_export_whose_keys_were_lost_is_tried_again(
+    terminal: Desktop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slip: str
+) -> None:
+    """A program still moving focus into its new dialog can lose the first keys typed (the
+    Tk terminal did, on a loaded machine: it wrote the export to a relative path). The
+    file is the proof: the export is tried again, its dialog closed first; out of tries,
+    the error names the path and the tries."""
+    t = WarehouseTerminal(terminal, TerminalSpec(timeout_s=2))
+    t.ensure_logged_in(Credential("warehouse", USERNAME, PASSWORD))
+    typed, pressed = terminal.type, terminal.keys
+    lost: list[str] = []
+
+    def slipping_type(text: str) -> None:
+        if slip == "first key" and len(lost) < 1:
+            lost.append(text[0])
+            text = text[1:]  # "/tmp/…" arrives as "tmp/…": a file beside the terminal
+        typed(text)
+
+    def slipping_keys(combo: str) -> None:
+        if slip == "enter" and combo == "enter" and terminal.find("导出无名件") and not lost:
+            lost.append(combo)  # the dialog stays open with the path typed
+            return
+        pressed(combo)
+
+    monkeypatch.setattr(terminal, "type", slipping_type)
+    monkeypatch.setattr(terminal, "keys", slipping_keys)
+    path = tmp_path / "out" / "parcels.xlsx"
+    assert t.export(path) == path.resolve() and path.is_file() and lost
+    assert openpyxl.load_workbook(path).active.cell(1, 1).value == "包裹号"
+    assert terminal.find("导出无名件") is None
+
+    monkeypatch.setattr(terminal, "type", lambda text: typed(text[1:]))
+    with pytest.raises(DesktopError, match=r"wrote no export at .*parcels\.xlsx \(3 tries\)"):
+        t.export(path)
+
+
 def test_a_wrong_password_is_a_credential_error(terminal: Desktop) -> None:
     t = WarehouseTerminal(terminal, TerminalSpec(timeout_s=2))
     with pytest.raises(CredentialError, match="refused credential 'warehouse'"):

@@ -27,6 +27,8 @@ class TerminalSpec(config.Strict):
     link_dialog: str = "关联包裹"
     link_parcel_at: tuple[int, int] = (230, 22)  # a click into the parcel field
     timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # an export that wrote no file where it was told is tried again (it changes nothing)
+    export_tries: int = Field(default=3, ge=1, le=10)
     credential: str = Field(default="demo-warehouse", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
 
 

@@ -65,11 +65,32 @@ class WarehouseTerminal:
         return main
 
     def export(self, path: Path) -> Path:
-        """Menu → export dialog → file name → Enter; returns the written file."""
-        d, spec = self.desktop, self.spec
+        """Menu → export dialog → file name → Enter; returns the written file.
+
+        The file is the proof: a program that is still moving keyboard focus into its new
+        dialog can lose the first keys typed (the sandbox's Tk terminal does, on a busy
+        machine), so an export that wrote nothing where it was told is tried again, its
+        dialog closed first, up to ``[terminal] export_tries`` times. Exporting changes
+        nothing in the warehouse, so trying again is safe."""
         path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
+        tries = self.spec.export_tries
+        for attempt in range(1, tries + 1):
+            path.unlink(missing_ok=True)
+            try:
+                self._export_once(path)
+            except DesktopError as exc:
+                if attempt == tries:
+                    raise DesktopError(f"{exc} ({tries} tries)") from None
+                logger.warning("export try {} of {}: {}; trying again", attempt, tries, exc)
+                self.close_dialogs()
+                continue
+            logger.info("exported the parcel list to {}", path)
+            return path
+        raise AssertionError("unreachable")
+
+    def _export_once(self, path: Path) -> None:
+        d, spec = self.desktop, self.spec
         main = self.require_running()
         d.point_into(main)
         for combo in spec.export_menu:
@@ -85,8 +106,6 @@ class WarehouseTerminal:
             if time.monotonic() > deadline:
                 raise DesktopError(f"the terminal wrote no export at {path}")
             time.sleep(0.05)
-        logger.info("exported the parcel list to {}", path)
-        return path
 
     def link(self, parcel_id: str, target: str) -> None:
         """Type one link into the link form and press Enter (verified elsewhere, on the web)."""
