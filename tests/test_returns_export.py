@@ -10,22 +10,12 @@ from openpyxl import Workbook
 
 from robots.returns.export import MalformedExport, parse_items, read_export
 from robots.returns.scenario import load_returns_scenario
+from sandbox.terminal import EXPORT_HEADERS
 
 SPEC = load_returns_scenario(
     Path(__file__).resolve().parent.parent / "scenarios" / "demo-shop" / "returns.toml"
 ).export
-HEADER = [
-    "包裹号",
-    "运单号",
-    "快递公司",
-    "寄件人",
-    "寄件电话",
-    "寄件地区",
-    "商品",
-    "重量(kg)",
-    "到货时间",
-    "备注",
-]
+HEADER = EXPORT_HEADERS  # the sandbox terminal's export, as the scenario reads it
 ROW = [
     "WH1",
     "SF1",

@@ -75,14 +75,7 @@ class RefundBackOffice:
         self.clock = clock or ShopClock(scenario.shop.timezone)
         self.base = str(scenario.shop.base_url)
         d, lp = scenario.detail, scenario.list
-        self.reader = FieldReader(
-            d.fields,
-            FIELDS,
-            self.clock,
-            label_selector=d.label_selector,
-            name="detail",
-            tally=tally,
-        )
+        self.reader = FieldReader.of(d, FIELDS, self.clock, name="detail", tally=tally)
         self.row_reader = FieldReader(
             lp.row_fields,
             ROW_FIELDS,

@@ -89,15 +89,18 @@ class WarehouseTerminal:
             return path
         raise AssertionError("unreachable")
 
+    def _open(self, menu: tuple[str, ...], title: str) -> Window:
+        """The dialog ``title``, opened from the main window with the keys ``menu``."""
+        self.desktop.point_into(self.require_running())
+        for combo in menu:
+            self.desktop.keys(combo)
+        dialog = self.desktop.wait_for(title, timeout_s=self.spec.timeout_s)
+        assert dialog is not None
+        return dialog
+
     def _export_once(self, path: Path) -> None:
         d, spec = self.desktop, self.spec
-        main = self.require_running()
-        d.point_into(main)
-        for combo in spec.export_menu:
-            d.keys(combo)
-        dialog = d.wait_for(spec.export_dialog, timeout_s=spec.timeout_s)
-        assert dialog is not None
-        d.point_into(dialog)
+        d.point_into(self._open(spec.export_menu, spec.export_dialog))
         d.type(str(path))
         d.keys("enter")
         d.wait_for(spec.export_dialog, timeout_s=spec.timeout_s, gone=True)
@@ -110,14 +113,7 @@ class WarehouseTerminal:
     def link(self, parcel_id: str, target: str) -> None:
         """Type one link into the link form and press Enter (verified elsewhere, on the web)."""
         d, spec = self.desktop, self.spec
-        dialog = d.find(spec.link_dialog)
-        if dialog is None:
-            main = self.require_running()
-            d.point_into(main)
-            for combo in spec.link_menu:
-                d.keys(combo)
-            dialog = d.wait_for(spec.link_dialog, timeout_s=spec.timeout_s)
-            assert dialog is not None
+        dialog = d.find(spec.link_dialog) or self._open(spec.link_menu, spec.link_dialog)
         d.click(dialog, spec.link_parcel_at)
         d.type(parcel_id)
         d.keys("tab")
