@@ -8,29 +8,19 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import pytest
+from test_returns_matching import PARCEL as MATCHING_PARCEL
+from test_returns_matching import SEARCH
 
 from robots.returns.lookup import CandidateSearch, Found, Lookup
-from robots.returns.matching import Candidate, UnlabelledParcel
-from robots.returns.scenario import load_returns_scenario
+from robots.returns.matching import Candidate
 from sandbox import db, ordersearch, warehouse
 from sandbox.ordersearch import PAGE_ROWS, OrderQuery, find_orders
 
-ROOT = Path(__file__).resolve().parent.parent
-SEARCH = load_returns_scenario(ROOT / "scenarios" / "demo-shop" / "returns.toml").search
-PARCEL = UnlabelledParcel(
-    parcel_id="PK1",
-    waybill="sf 1234 5678 90",
-    courier="顺丰速运",
-    sender_name="王小明",
-    sender_phone="138****5678",
-    district="浙江省杭州市西湖区",
-    items=(("TS1-BLK-M", 1),),
-    received_at=datetime(2026, 11, 20, 10, 0),
-)
+# the matching tests' parcel, its waybill as a courier prints it
+PARCEL = replace(MATCHING_PARCEL, waybill="sf 1234 5678 90", courier="顺丰速运")
 
 
 def candidate(order_id: str, waybill: str = "") -> Candidate:
