@@ -1,4 +1,5 @@
-"""What every refunds workbook must look like when read back with openpyxl."""
+"""What every refunds workbook must look like when read back with openpyxl, and the input
+workbooks a person would hand the robots (a price list, a terminal's export)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ EXCEPTION_HEADERS = [
 # a mainland mobile number anywhere in a cell (what must never be in a workbook unmasked)
 # (not inside a waybill or an order id: letters or digits around it)
 PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9A-Za-z])")
+
+
+def one_sheet(path: Path, title: str, header: list[str], rows: list[list[object]]) -> Path:
+    """A workbook of one sheet, ``title``, as a person or another program saves it."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
 
 
 def shown_width(text: object) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_pagescan, write_pagescan_workspace
-from openpyxl import Workbook
+from report_checks import one_sheet
 
 from robots.errors import ConfigError
 from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
@@ -20,15 +20,7 @@ GOOD = [
 
 
 def workbook(path: Path, rows: list[list[object]], header: list[str] = HEADER) -> Path:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "价格表"
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    wb.save(path)
-    return path
+    return one_sheet(path, "价格表", header, rows)
 
 
 def load(path: Path) -> dict:

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
+from report_checks import one_sheet
 
 from robots.returns.export import MalformedExport, parse_items, read_export
 from robots.returns.scenario import load_returns_scenario
@@ -31,15 +31,7 @@ ROW = [
 
 
 def export(path: Path, rows: list[list[object]], header: list[str] = HEADER) -> Path:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "无名件"
-    ws.append(header)
-    for r in rows:
-        ws.append(r)
-    wb.save(path)
-    return path
+    return one_sheet(path, "无名件", header, rows)
 
 
 def test_a_good_export_reads_as_parcels(tmp_path: Path) -> None:
