@@ -126,9 +126,9 @@ def run_robot(
 ) -> None:
     """`robots run <name>`: the robot's target and scenario, then one run under its lock;
     prints the robot's summary line, the report and the logs, and exits with the run's code.
-    ``own``: the robot's own options (``RobotSpec.options``) as given."""
-    from robots.engine.run import RunOptions
-    from robots.ops import execute_run
+    ``own``: the robot's own options (``RobotSpec.options``) as given. The engine is
+    imported once the workspace and the scenario have loaded: a mistake in either is said
+    without that cost (a third of a second of CPU)."""
     from robots.registry import load_workspace, spec
 
     robot = spec(name)
@@ -159,6 +159,9 @@ def run_robot(
     scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
     loaded = robot.load_scenario(scenario_file, base_url=base_url, **scenario_options)
     build = robot.build()
+    from robots.engine.run import RunOptions
+    from robots.ops import execute_run
+
     result = execute_run(
         ws,
         name,
