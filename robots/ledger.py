@@ -46,7 +46,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -55,6 +55,14 @@ from robots.runtime.clock import host_now
 
 if TYPE_CHECKING:
     from robots.config import Workspace  # the shop's days (the daily cap's) are passed in
+
+
+def is_outage(exc: BaseException) -> bool:
+    """``exc`` says the ledger's server is away (down, restarting, cut off), not that a
+    statement was wrong: what was being written may be written again once it answers."""
+    if isinstance(exc, (OperationalError, LedgerUnavailable)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def new_run_id(robot: str) -> str:
@@ -418,6 +426,11 @@ class Ledger:
                     )
                 else:
                     row.value, row.run_id, row.updated_at = value, run_id, now
+
+    def ping(self) -> None:
+        """One round trip to the ledger's server (raises what an outage raises)."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     # -- items ----------------------------------------------------------------------------
     def get(self, robot: str, key: str) -> ItemView | None:

@@ -25,6 +25,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections import Counter, OrderedDict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from loguru import logger
 from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
 from robots.errors import ConfigError, RobotsError, first_line
-from robots.ledger import Ledger
+from robots.ledger import Ledger, is_outage
 
 if TYPE_CHECKING:
     from robots.config import Workspace
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
     from robots.runtime.redaction import Redactor
 
 KEEP_RUNS = 4  # robot objects a station keeps, one per coordinator run it has seen lately
+LEDGER_WAIT_S = 30.0  # how long one task waits for a ledger that went away, then goes back
+
+
+class ItemBack(Exception):
+    """The ledger went away while this task's item was in hand: the item goes back to the
+    queue, unacknowledged, for a worker to take again once the ledger answers."""
 
 
 def worker_name() -> str:
@@ -179,7 +186,36 @@ class Runtime:
 
     # -- one task ---------------------------------------------------------------------------
     def work(self, message: dict[str, Any]) -> str:
-        """Work one item message (in a pool thread); returns what became of it, for the log."""
+        """Work one item message (in a pool thread); returns what became of it, for the log.
+        ``ItemBack`` when the ledger went away meanwhile (after waiting a while for it): the
+        page and the item's hold are released first, whatever failed."""
+        try:
+            return self._work_held(message)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            logger.bind(item=message["key"]).warning(
+                "the ledger went away with {} in hand ({}); it goes back to the queue",
+                message["key"],
+                " ".join(str(exc).split())[:200],
+            )
+            self.await_ledger(LEDGER_WAIT_S)
+            raise ItemBack(message["key"]) from None
+
+    def await_ledger(self, most_s: float) -> bool:
+        """Wait, up to ``most_s``, for the ledger to answer again; whether it does."""
+        deadline, pause = time.monotonic() + most_s, 0.5
+        while True:
+            try:
+                self.ledger.ping()
+                return True
+            except Exception as exc:
+                if not is_outage(exc) or time.monotonic() + pause > deadline:
+                    return False
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    def _work_held(self, message: dict[str, Any]) -> str:
         robot, key, run_id = message["robot"], message["key"], message["run_id"]
         view = self.ledger.get(robot, key)
         if finished(view, run_id):
@@ -247,6 +283,8 @@ class Runtime:
             await station.prepare(run_id, robot)
             lane = await station.lane(robot)
         except RobotsError as exc:
+            if is_outage(exc):
+                raise  # not the scenario's fault: the item goes back to the queue
             # this run's items are left alone here; a later run tries again (a password put
             # right in the vault, a terminal started, a scenario mended)
             why = station.broken[run_id] = f"worker {worker_name()}: {first_line(exc)}"
@@ -254,18 +292,24 @@ class Runtime:
             self._broken(run_id, why)
             return "left alone: " + why
         tally: Counter[str] = Counter()
-        token = ITEM_TALLY.set(tally)
         try:
-            handler = getattr(robot, message["handler"])
-            await handler(robot.decode_item(message["item"]), lane)
-        except Exception as exc:  # a bug in the robot: this item fails, the worker goes on
-            logger.opt(exception=exc).bind(item=key).error("{} failed: {}", key, exc)
-            failed_outside_a_block(robot.run, key, exc)  # counted in the item's tally
-        finally:
-            ITEM_TALLY.reset(token)
+            token = ITEM_TALLY.set(tally)
+            try:
+                handler = getattr(robot, message["handler"])
+                await handler(robot.decode_item(message["item"]), lane)
+            except Exception as exc:  # a bug in the robot: this item fails, the worker goes on
+                if is_outage(exc):
+                    raise  # the ledger is away: the item goes back to the queue (Runtime.work)
+                logger.opt(exception=exc).bind(item=key).error("{} failed: {}", key, exc)
+                failed_outside_a_block(robot.run, key, exc)  # counted in the item's tally
+            finally:
+                ITEM_TALLY.reset(token)
             robot.run.ledger.note_worked(robot_name, key, run_id=run_id, counts=dict(tally))
+        finally:  # the page goes back to the station whatever raised above (a ledger away)
             try:
                 await lane.next_item()
+            except Exception as exc:  # a page that will not open: the next item finds out
+                logger.warning("{}: a fresh page after {} failed: {}", robot_name, key, exc)
             finally:
                 station.lanes.put_nowait(lane)
         self.worked.update(tally)
@@ -291,9 +335,11 @@ class Runtime:
             asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=60)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
         for holds in self._all_holds:
             holds.close()
         self.ledger.close()
 
 
-__all__ = ["Runtime", "Station", "worker_name"]
+__all__ = ["ItemBack", "Runtime", "Station", "worker_name"]

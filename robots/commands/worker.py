@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,10 +24,11 @@ def worker(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Work the cluster's items (robots.toml [cluster]); SIGTERM finishes the items in hand."""
+    from celery.exceptions import Reject
     from loguru import logger
 
     from robots.cluster.app import TASK, cluster_app, masked, queue_of
-    from robots.cluster.worker import Runtime, worker_name
+    from robots.cluster.worker import ItemBack, Runtime, worker_name
     from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.logs import run_logging
     from robots.runtime.redaction import Redactor
@@ -48,6 +50,8 @@ def worker(
                 key="--robots",
             )
     app = cluster_app(ws, "a worker")
+    # a task given back (the ledger away) is said in one line of ours, not Celery's traceback
+    logging.getLogger("celery.app.trace").setLevel(logging.ERROR)
     name = worker_name()
     redactor = Redactor()
     log_dir = ws.path(ws.config.paths.logs) / f"worker-{name}"
@@ -56,7 +60,10 @@ def worker(
 
         @app.task(name=TASK)
         def item(message: dict[str, Any]) -> None:
-            outcome = runtime.work(message)
+            try:
+                outcome = runtime.work(message)
+            except ItemBack:  # the ledger went away: not acknowledged, back in the queue
+                raise Reject(requeue=True) from None
             logger.bind(item=message["key"]).info("worked: {}", outcome)
 
         logger.info(

@@ -1,0 +1,204 @@
+"""A worker whose ledger goes away mid-item (issue 28): whichever ledger call raises, the
+page goes back to its station, the item's hold is released and the item goes back to the
+queue (``ItemBack``), so the worker keeps working once the ledger answers.
+
+The ledger and the holds are a real PostgreSQL database; the robot is a stand-in with no
+browser (the robots' own outage paths are the fault tests' business)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy.exc
+from conftest import write_workspace
+
+import robots.engine.item
+from robots.cluster.holds import Holds
+from robots.cluster.worker import ItemBack, Runtime, Station
+from robots.errors import LedgerUnavailable
+from robots.ledger import Ledger, State, is_outage
+from robots.registry import load_workspace
+from robots.runtime.redaction import Redactor
+
+RUN, KEY, ROBOT, SCENARIO = "run-outage", "RF1", "refunds", "refunds.toml"
+MESSAGE = {
+    "robot": ROBOT,
+    "key": KEY,
+    "run_id": RUN,
+    "scenario": SCENARIO,
+    "base_url": None,
+    "handler": "work_item",
+    "item": {"refund_id": KEY},
+}
+
+
+def outage() -> sqlalchemy.exc.OperationalError:
+    return sqlalchemy.exc.OperationalError(
+        "UPDATE work_items", {}, Exception("server closed the connection unexpectedly")
+    )
+
+
+class Lane:
+    def __init__(self) -> None:
+        self.fresh_pages = 0
+
+    async def next_item(self) -> None:
+        self.fresh_pages += 1
+
+
+class StandIn:
+    """The robot a station would build: its handler and its run's ledger, each of which
+    can be made to fail as a ledger that went away fails."""
+
+    def __init__(self, ledger: Ledger, fail: str) -> None:
+        self.fail, self.ledger = fail, ledger
+        self.worked: list[str] = []
+        real_note = ledger.note_worked
+
+        def note_worked(*args: Any, **kwargs: Any) -> None:
+            if self.fail == "note_worked":
+                raise outage()
+            real_note(*args, **kwargs)
+
+        self.run = SimpleNamespace(
+            ledger=SimpleNamespace(note_worked=note_worked), broken=None, robot=ROBOT
+        )
+
+    def decode_item(self, item: dict[str, Any]) -> str:
+        return str(item["refund_id"])
+
+    async def work_item(self, key: str, lane: Lane) -> None:
+        if self.fail == "item":  # the engine's own ledger write inside the item
+            raise outage()
+        if self.fail == "bug then ledger":  # a robot bug, recorded on a ledger that is away
+            raise ValueError("a robot bug")
+        self.worked.append(key)
+        self.ledger.finish(ROBOT, key, State.DONE, run_id=RUN, acted=False)  # as item.py does
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, postgres_url: str) -> Iterator[Runtime]:
+    root = write_workspace(tmp_path / "ws", None, extra=f'[cluster]\nledger = "{postgres_url}"\n')
+    ws = load_workspace(root)
+    ledger = Ledger(postgres_url)
+    ledger.begin_run(RUN, ROBOT, SCENARIO, dry_run=False)
+    assert ledger.claim(ROBOT, KEY, run_id=RUN, fingerprint="f1", details={})
+    ledger.close()
+    rt = Runtime(ws, pages=1, redactor=Redactor())
+    yield rt
+    rt.close()
+
+
+def station_with(rt: Runtime, robot: StandIn, lane: Lane, fail: str) -> Station:
+    station = Station(rt.ws, ROBOT, SCENARIO, None, 1, rt.redactor)
+
+    def robot_for(run_id: str, shared: dict[str, Any], sha: str = "") -> StandIn:
+        if fail == "robot_for":
+            raise LedgerUnavailable("the ledger at postgresql://… does not answer")
+        return robot
+
+    async def nothing(*_args: Any) -> None:
+        return None
+
+    async def take_lane(_robot: Any) -> Lane:  # the one page: opened once, then reused
+        return lane if station.lanes.empty() else await station.lanes.get()
+
+    station.robot_for = robot_for  # type: ignore[method-assign]
+    station.open = nothing  # type: ignore[method-assign]
+    station.prepare = nothing  # type: ignore[method-assign]
+    station.lane = take_lane  # type: ignore[method-assign]
+    rt.stations[(ROBOT, SCENARIO, None)] = station
+    return station
+
+
+def held_elsewhere(url: str) -> bool:
+    """Whether another connection finds the item held (the worker did not let it go)."""
+    holds = Holds(url)
+    try:
+        with holds.hold(ROBOT, KEY) as mine:
+            return not mine
+    finally:
+        holds.close()
+
+
+@pytest.mark.parametrize("fail", ["note_worked", "item", "bug then ledger", "robot_for"])
+def test_a_ledger_gone_mid_item_releases_the_page_and_the_hold_and_sends_the_item_back(
+    runtime: Runtime, postgres_url: str, monkeypatch: pytest.MonkeyPatch, fail: str
+) -> None:
+    robot, lane = StandIn(Ledger(postgres_url), fail), Lane()
+    try:
+        station = station_with(runtime, robot, lane, fail)
+        if fail == "bug then ledger":
+
+            def record_on_a_ledger_away(*_args: Any) -> None:
+                raise outage()
+
+            monkeypatch.setattr(
+                robots.engine.item, "failed_outside_a_block", record_on_a_ledger_away
+            )
+        with pytest.raises(ItemBack):
+            runtime.work(MESSAGE)
+        assert not held_elsewhere(postgres_url)
+        assert station.busy == 0
+        if fail != "robot_for":  # (no page is taken before the robot is built)
+            assert station.lanes.qsize() == 1 and lane.fresh_pages == 1
+        assert not station.broken  # a ledger away is not the scenario's fault
+        # the next delivery, the ledger back: the item is worked once in all, and noted
+        robot.fail = ""
+        if fail == "robot_for":
+            station_with(runtime, robot, lane, "")
+        again = runtime.work(MESSAGE)
+        assert again == ("finished already" if fail == "note_worked" else "worked")
+        assert robot.worked == [KEY]
+        view = robot.ledger.get(ROBOT, KEY)
+        assert view is not None and view.state == State.DONE
+        assert view.details["worked"]["run"] == RUN
+        assert not held_elsewhere(postgres_url)
+    finally:
+        robot.ledger.close()
+
+
+def test_the_worker_ledger_read_going_away_sends_the_item_back(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def away(*_args: Any) -> None:
+        raise outage()
+
+    monkeypatch.setattr(runtime.ledger, "get", away)
+    monkeypatch.setattr(runtime, "await_ledger", lambda most_s: False)
+    with pytest.raises(ItemBack):
+        runtime.work(MESSAGE)
+
+
+def test_waiting_for_the_ledger_is_bounded_and_ends_when_it_answers(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runtime.await_ledger(5.0)  # it answers
+    tries: list[int] = []
+
+    def away() -> None:
+        tries.append(1)
+        raise outage()
+
+    monkeypatch.setattr(runtime.ledger, "ping", away)
+    assert not runtime.await_ledger(1.2)
+    assert 2 <= len(tries) <= 4  # backing off, and giving up when the time is out
+
+
+def test_what_counts_as_the_ledger_going_away() -> None:
+    assert is_outage(outage())
+    assert is_outage(LedgerUnavailable("down"))
+    assert not is_outage(ValueError("a bug"))
+    assert not is_outage(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate")))
+
+
+def test_the_station_loop_keeps_running_after_an_item_went_back(runtime: Runtime) -> None:
+    """The process's one event loop is not taken down by an item that went back."""
+    assert runtime.thread.is_alive()
+    future = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result="alive"), runtime.loop)
+    assert future.result(timeout=5) == "alive"
