@@ -227,6 +227,7 @@ def e2e_part(args: argparse.Namespace) -> None:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                cwd=tmp,  # an export typed as a relative path lands here, not in the checkout
             )
             while not subprocess.run(
                 ["xdotool", "search", "--class", "Tk"], env=env, capture_output=True, text=True

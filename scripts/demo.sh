@@ -59,7 +59,11 @@ Xvfb ":$N" -screen 0 1280x800x24 -nolisten tcp > /dev/null 2>&1 &
 PIDS="$PIDS $!"
 export DISPLAY=":$N" XDG_SESSION_TYPE=x11
 for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$N" ] && break; sleep 0.1; done
-"$BIN/robots" sandbox terminal --data "$DATA" --export-dir var/exports > "$DATA/terminal.log" 2>&1 &
+# started in var/exports: an export whose path the program got wrong lands there, not here
+mkdir -p var/exports
+exports=$(realpath var/exports) data_abs=$(realpath "$DATA") bin_abs=$(realpath "$BIN")
+(cd "$exports" && exec "$bin_abs/robots" sandbox terminal --data "$data_abs" \
+  --export-dir "$exports" > "$data_abs/terminal.log" 2>&1) &
 PIDS="$PIDS $!"
 for _ in $(seq 100); do xdotool search --class Tk > /dev/null 2>&1 && break; sleep 0.1; done
 not_received() {  # refunds waiting for a person because the goods are not back yet
