@@ -18,14 +18,14 @@ SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
 	trap 'scripts/services.sh stop '"$$dir" EXIT; \
 	eval "$$(scripts/services.sh start $$dir)" &&
 
-# the suite on several workers at once (most of a test's time is waiting on a browser, a
-# shop or a server), handed out one at a time, slowest first (tests/conftest.py: SLOWEST);
-# tests marked `alone` (they load the machine) after, one at a time
+# the suite on several workers at once, handed out one at a time, slowest first
+# (tests/conftest.py: SLOWEST; tests sharing a costly module fixture, marked xdist_group, go
+# to one worker together); tests marked `alone` (they load the machine) after, one at a time
 TEST_WORKERS ?= 4
 PYTEST_ALONE = { $(BIN)/pytest -m alone; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]; }
 
 test: deps lint
-	@$(SERVICES) $(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=25 -m "not alone" && $(PYTEST_ALONE)
+	@$(SERVICES) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 -m "not alone" && $(PYTEST_ALONE)
 
 # the no-browser lane: lint, types, layers and every test that needs no browser, X display,
 # PostgreSQL or Redis

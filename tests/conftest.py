@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -85,6 +86,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
         if "display" in names:
             item.add_marker(pytest.mark.desktop)
+
+
+def xdist_groups(path: Path) -> dict[str, str]:
+    """The ``xdist_group`` of each test function in a test file, by name, read from its
+    source: pytest 9's nodes no longer take the ``@group`` suffix xdist 3.8 gives their ids,
+    so the scheduler reads the marks itself."""
+    marked = re.finditer(
+        r'^@pytest\.mark\.xdist_group\("([^"]+)"\)[^\n]*\n(?:@[^\n]*\n)*def (\w+)\(',
+        path.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    return {m.group(2): m.group(1) for m in marked}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadgroup`` (make test): tests marked ``xdist_group`` (they share an
+    expensive module fixture, a scan of a whole shop) go to one worker together, and each
+    worker holds the test it runs and one more, not three: the slowest tests, handed out
+    first, then do not queue behind each other while another worker runs out of work."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    groups: dict[str, dict[str, str]] = {}
+
+    class OneAhead(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file, _, name = nodeid.partition("::")
+            if file not in groups:
+                groups[file] = xdist_groups(config.rootpath / file)
+            return groups[file].get(name.split("[")[0], nodeid)
+
+        def _reschedule(self, node: object) -> None:
+            if getattr(node, "shutting_down", False):
+                return
+            if not self.workqueue:
+                node.shutdown()  # type: ignore[attr-defined]
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:  # type: ignore[index]
+                return
+            self._assign_work_unit(node)  # type: ignore[arg-type]
+
+    return OneAhead(config, log)  # type: ignore[arg-type]
 
 
 def dead_port() -> int:
@@ -565,11 +609,13 @@ class Terminal:
 def start_terminal(sb: Sandbox, display: str, export_dir: Path) -> Terminal:
     """The sandbox's warehouse terminal on ``display``, once its window is up."""
     env = {**os.environ, "DISPLAY": display}
+    export_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         robots_cmd("sandbox", "terminal", "--data", str(sb.data), "--export-dir", str(export_dir)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        cwd=export_dir,  # an export typed as a relative path lands here, not in the checkout
     )
     deadline = time.monotonic() + 30
     while True:

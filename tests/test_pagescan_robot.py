@@ -128,6 +128,7 @@ def full_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scan]:
         stop_sandbox(sb)
 
 
+@pytest.mark.xdist_group("full_scan")  # one scan, on one worker
 def test_findings_match_the_ground_truth(full_scan: Scan) -> None:
     truth = full_scan.sandbox.product_truth()
     assert len(truth) == 320
@@ -160,6 +161,7 @@ def test_findings_match_the_ground_truth(full_scan: Scan) -> None:
     assert innocent and not {pid for pid, _, _ in found_w} & innocent
 
 
+@pytest.mark.xdist_group("full_scan")  # one scan, on one worker
 def test_prices_rendered_by_javascript_are_read(full_scan: Scan) -> None:
     truth = {t["product_id"]: t["skus"] for t in full_scan.sandbox.product_truth()}
     read = {}
@@ -174,6 +176,7 @@ def test_prices_rendered_by_javascript_are_read(full_scan: Scan) -> None:
     assert "价格加载中" in html and not any(sku in html for sku in skus)
 
 
+@pytest.mark.xdist_group("full_scan")  # one scan, on one worker
 def test_the_scan_changes_nothing_and_loads_no_images(full_scan: Scan) -> None:
     requests = [r for r in full_scan.sandbox.requests() if r[0] <= full_scan.ended_at]
     assert {method for _, method, _ in requests} == {"GET"}
@@ -183,6 +186,7 @@ def test_the_scan_changes_nothing_and_loads_no_images(full_scan: Scan) -> None:
     assert catalogue(full_scan.sandbox) == full_scan.before
 
 
+@pytest.mark.xdist_group("full_scan")  # one scan, on one worker
 def test_the_workbook_reads_back_as_promised(full_scan: Scan) -> None:
     items = full_scan.items()
     found_p = [f for i in items for f in json.loads(i["details"])["prices"]]

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -93,6 +94,18 @@ def start_worker(
         )
 
 
+@contextlib.contextmanager
+def running_workers(root: Path, **kwargs: Any) -> Iterator[list[subprocess.Popen[str]]]:
+    """Two workers on the workspace, killed with their browsers at the end, whatever
+    happened."""
+    workers = [start_worker(root, n, **kwargs) for n in (1, 2)]
+    try:
+        yield workers
+    finally:
+        for proc in workers:
+            kill_group(proc)
+
+
 def kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -161,16 +174,12 @@ def test_two_workers_approve_the_ground_truth_once(
     tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
 ) -> None:
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
-    workers = [start_worker(ws.root, n) for n in (1, 2)]
-    try:
+    with running_workers(ws.root) as workers:
         err = coordinate(ws)
         for proc in workers:  # both did a share of the work
             proc.send_signal(signal.SIGTERM)
         for proc in workers:
             assert proc.wait(timeout=120) == 0, (ws.root / "worker-1.out").read_text()
-    finally:
-        for proc in workers:
-            kill_group(proc)
     assert_the_ground_truth_once(ws, postgres_url)
     expected = len(expected_approvals(ws))
     assert f"done: {expected} approved" in err, err
@@ -223,8 +232,7 @@ def test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes(
     tmp_path: Path, workspace: Workspace, postgres_url: str, redis_url: str
 ) -> None:
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url)
-    workers = [start_worker(ws.root, n) for n in (1, 2)]
-    try:
+    with running_workers(ws.root):
         first = coordinator(ws)
         with reaped(first):
             wait_for_approvals(ws, 30, alive=[first])
@@ -238,9 +246,6 @@ def test_a_killed_coordinator_leaves_an_interrupted_run_the_next_one_resumes(
         )
         assert "interrupted" in shown.stdout, shown.stdout
         coordinate(ws)
-    finally:
-        for proc in workers:
-            kill_group(proc)
     assert_the_ground_truth_once(ws, postgres_url)
     runs = ledger_runs(postgres_url)
     assert len(runs) == 2 and runs[0][1] is None and runs[1][1] is not None, runs
@@ -255,12 +260,8 @@ def test_the_daily_cap_holds_with_two_workers_racing(
         "daily_auto_total = 20000", f"daily_auto_total = {cap}"
     )
     ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, redis_url, scenario_text=text)
-    workers = [start_worker(ws.root, n, pages=3) for n in (1, 2)]
-    try:
+    with running_workers(ws.root, pages=3):
         coordinate(ws)
-    finally:
-        for proc in workers:
-            kill_group(proc)
     audit = ws.sandbox.audit()
     paid = [r for r in audit if r["action"] != "agree_return" and r["actor"] == "robot"]
     assert max(approvals(ws).values()) == 1
