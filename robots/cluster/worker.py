@@ -25,7 +25,6 @@ import asyncio
 import os
 import socket
 import threading
-import time
 from collections import Counter, OrderedDict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential
 
 from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
@@ -204,16 +204,18 @@ class Runtime:
 
     def await_ledger(self, most_s: float) -> bool:
         """Wait, up to ``most_s``, for the ledger to answer again; whether it does."""
-        deadline, pause = time.monotonic() + most_s, 0.5
-        while True:
-            try:
-                self.ledger.ping()
-                return True
-            except Exception as exc:
-                if not is_outage(exc) or time.monotonic() + pause > deadline:
-                    return False
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        try:
+            for attempt in Retrying(
+                stop=stop_before_delay(most_s),
+                wait=wait_exponential(multiplier=0.5, max=5.0),
+                retry=retry_if_exception(is_outage),
+                reraise=True,
+            ):
+                with attempt:
+                    self.ledger.ping()
+        except Exception:  # still away when the time was up, or failing for another reason
+            return False
+        return True
 
     def _work_held(self, message: dict[str, Any]) -> str:
         robot, key, run_id = message["robot"], message["key"], message["run_id"]

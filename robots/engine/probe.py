@@ -17,7 +17,7 @@ from playwright.async_api import Page
 
 from robots.config import ListSpec
 from robots.engine.fields import LABELS, READ_JS, FieldReader, UnreadableField, label_key
-from robots.engine.pages import PAGER_JS, ROWS_JS
+from robots.engine.pages import PAGER_JS, ROWS_JS, page_url
 
 SHOWN = 80
 
@@ -141,7 +141,6 @@ async def probe_list_and_page(
     """The probe of a robot whose scenario has ``login``, a ``list`` (``ListSpec``) and a
     ``detail`` (``PageSpec``, its path filled with the row field ``key``): the list's first
     rows, then the page of ``--item`` (or ``--url``, or the first row's)."""
-    from robots.engine.pages import page_url
     from robots.runtime.browser import LoginForm, goto
     from robots.runtime.clock import ShopClock
 

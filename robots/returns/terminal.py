@@ -10,6 +10,13 @@ import time
 from pathlib import Path
 
 from loguru import logger
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 from robots.errors import CredentialError
 from robots.returns.desktop import Desktop, DesktopError, Window
@@ -75,19 +82,27 @@ class WarehouseTerminal:
         path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         tries = self.spec.export_tries
-        for attempt in range(1, tries + 1):
-            path.unlink(missing_ok=True)
-            try:
-                self._export_once(path)
-            except DesktopError as exc:
-                if attempt == tries:
-                    raise DesktopError(f"{exc} ({tries} tries)") from None
-                logger.warning("export try {} of {}: {}; trying again", attempt, tries, exc)
-                self.close_dialogs()
-                continue
-            logger.info("exported the parcel list to {}", path)
-            return path
-        raise AssertionError("unreachable")
+
+        def again(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "export try {} of {}: {}; trying again", state.attempt_number, tries, exc
+            )
+            self.close_dialogs()
+
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(tries),
+                retry=retry_if_exception_type(DesktopError),
+                before_sleep=again,
+            ):
+                with attempt:
+                    path.unlink(missing_ok=True)
+                    self._export_once(path)
+        except RetryError as gave_up:
+            raise DesktopError(f"{gave_up.last_attempt.exception()} ({tries} tries)") from None
+        logger.info("exported the parcel list to {}", path)
+        return path
 
     def _open(self, menu: tuple[str, ...], title: str) -> Window:
         """The dialog ``title``, opened from the main window with the keys ``menu``."""
