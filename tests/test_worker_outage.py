@@ -7,7 +7,6 @@ browser (the robots' own outage paths are the fault tests' business)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -148,7 +147,8 @@ def test_a_ledger_gone_mid_item_releases_the_page_and_the_hold_and_sends_the_ite
         if fail != "robot_for":  # (no page is taken before the robot is built)
             assert station.lanes.qsize() == 1 and lane.fresh_pages == 1
         assert not station.broken  # a ledger away is not the scenario's fault
-        # the next delivery, the ledger back: the item is worked once in all, and noted
+        # the next delivery, the ledger back, on the same loop and page: the item is
+        # worked once in all, and noted
         robot.fail = ""
         if fail == "robot_for":
             station_with(runtime, robot, lane, "")
@@ -195,10 +195,3 @@ def test_what_counts_as_the_ledger_going_away() -> None:
     assert is_outage(LedgerUnavailable("down"))
     assert not is_outage(ValueError("a bug"))
     assert not is_outage(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate")))
-
-
-def test_the_station_loop_keeps_running_after_an_item_went_back(runtime: Runtime) -> None:
-    """The process's one event loop is not taken down by an item that went back."""
-    assert runtime.thread.is_alive()
-    future = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result="alive"), runtime.loop)
-    assert future.result(timeout=5) == "alive"
