@@ -148,6 +148,21 @@ class RunSummaryMessage(Alert):
         return "\n".join([f"### {self.title}", *(f"- {f}" for f in self.facts)])
 
 
+@dataclass(frozen=True)
+class OutageAlert(Alert):
+    """A server the run needs (the cluster's ledger or broker) has not answered for a while:
+    the run is waiting, not failed (yet); ``reasons`` says which server and for how long."""
+
+    @property
+    def title(self) -> str:
+        o = self.outcome
+        return f"[robots] WARNING: {o.robot} 运行 {o.run_id} 等待服务恢复 (server outage)"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {}
+
+
 def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) -> RunSummaryMessage:
     """The run's counts in Chinese, then what waits for a person (``waiting``: the open-
     exceptions totals: open, overdue, due_soon, money) and where the workbooks are."""

@@ -208,6 +208,19 @@ class ClusterSettings(Strict):
         description="the coordinator sends an item again when the queue is empty, no worker "
         "holds it and it has not moved for this long",
     )
+    outage_wait_s: float = Field(
+        default=600,
+        gt=0,
+        description="a coordinator waits this long for the ledger or the broker to answer "
+        "again before it gives up the run (exit 69, the run recorded as failed); its workers "
+        "wait for ever",
+    )
+    outage_alert_s: float = Field(
+        default=60,
+        gt=0,
+        description="after this long without the ledger or the broker, the coordinator "
+        "sends a warning to the [alerts] channels (once per outage) and goes on waiting",
+    )
 
 
 # -- [alerts]: the rules and channels (robots.alerts evaluates and delivers) ----------------

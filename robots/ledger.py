@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -63,6 +63,41 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, LedgerUnavailable)):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+T = TypeVar("T")
+
+
+def patiently(call: Callable[[], T], *, url: object, wait_s: float) -> T:
+    """``call()`` (a ledger write that must land: a run's end), tried again with backoff
+    (0.5 s to 5 s) while the ledger is away, for up to ``wait_s``; then the one line
+    ``LedgerUnavailable`` (``url``: SQLAlchemy's, whose repr masks the password)."""
+    if str(url).startswith("sqlite"):  # a file on this machine: its errors are not outages
+        return call()
+    from loguru import logger
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    def waiting(state: Any) -> None:
+        if state.attempt_number == 1:
+            logger.warning(
+                "the ledger at {!r} does not answer: waiting for it, up to {:.0f} s", url, wait_s
+            )
+
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception(is_outage),
+            wait=wait_exponential(multiplier=0.5, max=5.0),
+            stop=stop_after_delay(wait_s),
+            before_sleep=waiting,
+            reraise=True,
+        ):
+            with attempt:
+                return call()
+    except Exception as exc:
+        if not is_outage(exc) or isinstance(exc, LedgerUnavailable):
+            raise
+        raise LedgerUnavailable.of(url, exc) from None
+    raise AssertionError("unreachable: Retrying returns or raises")
 
 
 def new_run_id(robot: str) -> str:

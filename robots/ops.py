@@ -13,7 +13,7 @@ from loguru import logger
 from robots.alerts import RunOutcome, deliver, evaluate
 from robots.config import Workspace
 from robots.engine.run import RobotRun, RunResult
-from robots.errors import RobotsError, first_line
+from robots.errors import LedgerUnavailable, RobotsError, first_line
 from robots.ledger import Ledger
 from robots.registry import ROBOTS, spec
 from robots.runtime.lock import run_lock
@@ -86,7 +86,11 @@ def refresh_queue(ws: Workspace) -> tuple[Path, dict[str, Any]] | None:
     from robots.reports.queue import write_queue
     from robots.runtime.clock import ShopClock
 
-    ledger = Ledger.of(ws)
+    try:
+        ledger = Ledger.of(ws)
+    except LedgerUnavailable as exc:  # a cluster's ledger away: the next run rewrites it
+        logger.error("could not rewrite the open-exceptions workbook: {}", exc)
+        return None
     clock = ShopClock()
     try:
         return write_queue(
@@ -163,7 +167,10 @@ def execute_run(
 
                 def alert_later(code: int = exc.exit_code) -> None:
                     sent = alert_on(ws, outcome, [])
-                    _annotate(ws, run.run_id, target, holder, sent, exit_code=code)
+                    try:
+                        _annotate(ws, run.run_id, target, holder, sent, exit_code=code)
+                    except LedgerUnavailable as away:  # the run's failure, most likely
+                        logger.error("could not note the alerts in the ledger: {}", away)
 
                 exc.deferred = [*getattr(exc, "deferred", []), alert_later]  # type: ignore[attr-defined]
             raise

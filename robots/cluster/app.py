@@ -50,7 +50,7 @@ def celery_app(broker: str, *, visibility_timeout_s: int) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=3,
+        broker_connection_max_retries=None,  # a worker waits for its broker for ever
         worker_hijack_root_logger=False,
         worker_send_task_events=True,  # what Flower shows
         task_send_sent_event=True,

@@ -8,6 +8,13 @@ and the counts come from there. An item that stops moving while the queue is emp
 worker holds it (its worker died after taking it) is sent again; the holds and the acting
 protocol make that safe. A coordinator that dies leaves its run interrupted in the ledger;
 the next run settles what was left acting and claims the rest again.
+
+The ledger (PostgreSQL) or the broker (Redis) going away mid-run is a pause: every call the
+watch makes to them waits through an outage (one line when it starts, one when it ends, a
+warning to the alert channels after ``[cluster] outage_alert_s``) and gives up after
+``outage_wait_s`` with the one-line ``LedgerUnavailable`` / ``BrokerUnavailable`` (exit 69).
+A run asked to stop takes what is still queued off the queue and waits for the items that
+workers have in hand, so its counts and workbook hold them.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
-from robots.cluster.app import TASK, cluster_app, queue_of
+from robots.alerts import OutageAlert, RunOutcome, deliver
+from robots.cluster.app import TASK, cluster_app, masked, queue_of, unavailable
 from robots.cluster.holds import Holds
 from robots.engine.item import Count
-from robots.errors import ConfigError
-from robots.ledger import ItemView, State
+from robots.errors import BrokerUnavailable, ConfigError, LedgerUnavailable
+from robots.ledger import ItemView, State, is_outage
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -77,6 +86,39 @@ def worked_counts(view: ItemView, run_id: str) -> dict[str, int]:
     return dict(worked.get("counts") or {}) if worked.get("run") == run_id else {}
 
 
+def outage_of(exc: BaseException) -> str | None:
+    """Which of the cluster's servers ``exc`` says is away — ``"ledger"`` (PostgreSQL, the
+    item holds included) or ``"broker"`` (Redis) — or None: not an outage (a bug, a wrong
+    statement), raised as it is."""
+    if is_outage(exc):
+        return "ledger"
+    import redis.exceptions
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    broker_errors = (
+        BrokerUnavailable,
+        KombuOperationalError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+    )
+    return "broker" if isinstance(exc, broker_errors) else None
+
+
+SERVER_NAMES = {"ledger": "账本 PostgreSQL", "broker": "队列 Redis"}
+
+
+@dataclass
+class Outage:
+    """The one outage a coordinator is waiting through, if any: which server, since when,
+    whether the alert went out."""
+
+    which: str = ""
+    since: float | None = None
+    alerted: bool = False
+
+
 @dataclass
 class Job:
     """One item as a task message: everything a worker needs to rebuild the run's view."""
@@ -93,6 +135,7 @@ class Dispatch:
         self.queue = queue_of(robot)
         self.settings = ws.cluster
         self.sha: str | None = None
+        self.outage = Outage()
 
     @classmethod
     def open(cls, ws: Workspace, robot: str) -> Dispatch:
@@ -110,20 +153,108 @@ class Dispatch:
                 self.app.send_task(TASK, args=[job.message], queue=self.queue, producer=producer)
 
     def waiting(self) -> int:
-        """Messages in the robot's queue not yet taken by a worker."""
+        """Messages in the robot's queue not yet taken by a worker (a broker that does not
+        answer raises: an empty answer would make every queued item look lost)."""
         with self.app.connection_for_read() as conn:
+            channel = conn.default_channel  # connects: a broker away raises here
             try:
-                declared = conn.default_channel.queue_declare(self.queue, passive=True)
-                return int(declared.message_count)
-            except Exception:  # kombu says "no such queue" for a queue nobody declared yet
+                declared = channel.queue_declare(self.queue, passive=True)
+            except conn.channel_errors:  # "no such queue": nobody declared it yet
                 return 0
+            return int(declared.message_count)
 
     def purge(self) -> int:
         with self.app.connection_for_write() as conn:
+            channel = conn.default_channel
             try:
-                return int(conn.default_channel.queue_purge(self.queue) or 0)
-            except Exception:
+                return int(channel.queue_purge(self.queue) or 0)
+            except conn.channel_errors:
                 return 0
+
+    # -- outages --------------------------------------------------------------------------------
+    async def patiently(self, run: RobotRun, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` in a thread, waited for while the ledger or the broker is away:
+        tried again with backoff (0.5 s to 5 s) until it answers, the run is asked to stop
+        or ``[cluster] outage_wait_s`` has passed since the outage began (then one line,
+        exit 69)."""
+
+        def given_up(_state: RetryCallState) -> bool:
+            since = self.outage.since
+            over = since is not None and time.monotonic() - since >= self.settings.outage_wait_s
+            return over or run.stop.requested
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(lambda exc: outage_of(exc) is not None),
+                wait=wait_exponential(multiplier=0.5, max=5.0),
+                stop=given_up,
+                before_sleep=lambda state: self._waiting_for(run, state),
+                reraise=True,
+            ):
+                with attempt:
+                    result = await asyncio.to_thread(call, *args)
+        except Exception as exc:
+            which = outage_of(exc)
+            if which is None:
+                raise
+            raise self._gave_up(which, exc) from None
+        if self.outage.since is not None:
+            logger.warning(
+                "the {} answers again after {:.0f} s: the run goes on",
+                SERVER_NAMES[self.outage.which],
+                time.monotonic() - self.outage.since,
+            )
+            self.outage = Outage()
+        return result
+
+    def _waiting_for(self, run: RobotRun, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        which = outage_of(exc) if exc is not None else None
+        if which is None:
+            return
+        now = time.monotonic()
+        if self.outage.since is None:
+            self.outage = Outage(which, now)
+            logger.warning(
+                "the {} at {} does not answer ({}): the run waits for it, up to {:.0f} s "
+                "([cluster] outage_wait_s)",
+                SERVER_NAMES[which],
+                self._url(which),
+                " ".join(str(getattr(exc, "orig", None) or exc).split())[:200],
+                self.settings.outage_wait_s,
+            )
+        elif not self.outage.alerted and now - self.outage.since >= self.settings.outage_alert_s:
+            self.outage.alerted = True
+            self._alert(run, which, now - self.outage.since)
+
+    def _url(self, which: str) -> str:
+        return masked(self.ws.ledger_url if which == "ledger" else self.ws.broker_url or "")
+
+    def _alert(self, run: RobotRun, which: str, for_s: float) -> None:
+        rules = self.ws.config.alerts
+        reason = (
+            f"{SERVER_NAMES[which]} 已 {for_s:.0f} 秒无应答，运行暂停等待（最多 "
+            f"{self.settings.outage_wait_s:.0f} 秒） {which}_unavailable: {self._url(which)}"
+        )
+        alert = OutageAlert("warning", RunOutcome(run.robot, run.robot, run.run_id, {}), (reason,))
+        if not rules.webhooks and rules.email is None:
+            logger.warning("alert with no channel configured: {}", alert.text())
+            return
+        sent = deliver(alert, rules, self.ws.credentials().get)
+        logger.warning("outage alert for run {} delivered to {}", run.run_id, sent)
+
+    def _gave_up(self, which: str, exc: BaseException) -> LedgerUnavailable | BrokerUnavailable:
+        waited = time.monotonic() - (self.outage.since or time.monotonic())
+        if which == "ledger":
+            from sqlalchemy.engine import make_url  # its repr masks the password
+
+            error: LedgerUnavailable | BrokerUnavailable = LedgerUnavailable.of(
+                make_url(self.ws.ledger_url), exc
+            )
+        else:
+            error = unavailable(self.ws.broker_url or "", exc)
+        error.args = (f"{error.args[0]} (waited {waited:.0f} s)",)
+        return error
 
     # -- the work -------------------------------------------------------------------------------
     def jobs(self, run: RobotRun, todo: Sequence[Any], handle: Callable[..., Any]) -> list[Job]:
@@ -185,12 +316,12 @@ class Dispatch:
             hook.work_started(run, len(jobs))
         try:
             if jobs:
-                await asyncio.to_thread(self._send, jobs)
+                await self.patiently(run, self._send, jobs)
             if feed is not None:  # a crawl: each batch goes out as it comes, the workers start
                 try:
                     async for more in feed:
                         batch = self.jobs(run, more, handle)
-                        await asyncio.to_thread(self._send, batch)
+                        await self.patiently(run, self._send, batch)
                         jobs += batch
                         for hook in run.hooks:
                             hook.work_grew(run, len(jobs))
@@ -214,18 +345,26 @@ class Dispatch:
         still_since: dict[str, float] = {}
         resend_after = self.settings.resend_after_s
         counts: Counter[str] = Counter()
+        draining = False  # asked to stop: the queue emptied, the items in hand waited for
+        left: list[str] = []  # not started, when the run stopped: the next run's
         while open_keys:
             if not run.stop.requested:
-                found = await asyncio.to_thread(run.ledger.find_run, run.run_id)
+                found = await self.patiently(run, run.ledger.find_run, run.run_id)
                 broken = found.summary.get("broken") if found is not None else None
                 if broken:  # a worker's guard found the scenario broken (hooks.UnreadableGuard)
                     run.broken = str(broken)
                     run.stop.request("a worker found the scenario unreadable", console=False)
-            if run.stop.requested:
-                taken = await asyncio.to_thread(self.purge)
-                logger.warning("asked to stop: {} items taken off the queue", taken)
+            if run.stop.requested and not draining:
+                draining = True
+                taken = await self.patiently_or(0, run, self.purge)
+                logger.warning(
+                    "asked to stop: {} items taken off the queue; waiting for the items "
+                    "workers have in hand",
+                    taken,
+                )
+            views = await self.patiently_or(None, run, run.ledger.views, run.robot, open_keys)
+            if views is None:  # stopping, and the ledger is away: nothing more to learn
                 break
-            views = await asyncio.to_thread(run.ledger.views, run.robot, open_keys)
             now = time.monotonic()
             still: list[str] = []
             for key in open_keys:
@@ -241,30 +380,58 @@ class Dispatch:
                 if seen.get(key) != mark:
                     seen[key], still_since[key] = mark, now
             open_keys = still
+            if draining:  # what no worker holds stays for the next run; the rest is waited for
+                held = await self.patiently_or(None, run, self._held, open_keys)
+                if held is None:
+                    break
+                left += [k for k in open_keys if k not in set(held)]
+                open_keys = held
+                if open_keys:
+                    await asyncio.sleep(POLL_S)
+                continue
             stuck = [k for k in open_keys if now - still_since[k] >= resend_after]
-            if stuck and await asyncio.to_thread(self.waiting) == 0:
-                lost = [k for k in stuck if await asyncio.to_thread(self._free, k)]
+            if stuck and await self.patiently(run, self.waiting) == 0:
+                lost = [k for k in stuck if not await self.patiently(run, self._held, [k])]
                 if lost:
                     logger.warning(
                         "{} items did not move for {:.0f} s and no worker holds them: sent again",
                         len(lost),
                         resend_after,
                     )
-                    await asyncio.to_thread(self._send, [by_key[k] for k in lost])
+                    await self.patiently(run, self._send, [by_key[k] for k in lost])
                 for k in stuck:
                     still_since[k] = now
             if open_keys:
                 await asyncio.sleep(POLL_S)
         for name, n in counts.items():
             run.count(name, n)
-        if open_keys:
+        left += open_keys
+        if left:
             run.stopped = True
-            left = run.ledger.views(run.robot, open_keys)
-            run.count(Count.NOT_STARTED, sum(1 for v in left.values() if v.state == State.PENDING))
+            views = await self.patiently_or({}, run, run.ledger.views, run.robot, left)
+            run.count(Count.NOT_STARTED, sum(1 for v in views.values() if v.state == State.PENDING))
 
-    def _free(self, key: str) -> bool:
-        with self.holds.hold(self.robot, key) as mine:
-            return mine
+    async def patiently_or(
+        self, otherwise: Any, run: RobotRun, call: Callable[..., Any], *args: Any
+    ) -> Any:
+        """``patiently``, for a run that is stopping: a server still away gives ``otherwise``
+        (the stop is not turned into a failure; what is left stays for the next run)."""
+        try:
+            return await self.patiently(run, call, *args)
+        except (LedgerUnavailable, BrokerUnavailable) as exc:
+            if not run.stop.requested:
+                raise
+            logger.warning("stopping while a server is away: {}", exc)
+            return otherwise
+
+    def _held(self, keys: Sequence[str]) -> list[str]:
+        """The ``keys`` some worker holds right now."""
+        held = []
+        for key in keys:
+            with self.holds.hold(self.robot, key) as mine:
+                if not mine:
+                    held.append(key)
+        return held
 
 
 def _relative(path: Path, root: Path) -> str:

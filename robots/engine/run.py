@@ -35,8 +35,15 @@ from robots.engine.health import FieldHealth, health
 from robots.engine.hooks import ElsewhereGuard, Evidence, Hooks, ItemLog, Progress, UnreadableGuard
 from robots.engine.item import ActingRules, Count, Item
 from robots.engine.pace import Pace
-from robots.errors import RobotsError, ScenarioUnreadable, SessionExpired, first_line, map_foreign
-from robots.ledger import Ledger, RunView, new_run_id
+from robots.errors import (
+    LedgerUnavailable,
+    RobotsError,
+    ScenarioUnreadable,
+    SessionExpired,
+    first_line,
+    map_foreign,
+)
+from robots.ledger import Ledger, RunView, new_run_id, patiently
 from robots.runtime.clock import DEFAULT_ZONE, ShopClock
 from robots.runtime.retry import TEMPORARY, RetryPolicy
 from robots.runtime.stopping import STOPPED_EXIT_CODE, StopRequest
@@ -407,7 +414,7 @@ class RobotRun:
                 stopped=self.stopped,
                 failure=first_line(failure) if failure else "",
                 failure_exit=failure.exit_code if failure else 1,
-                details=details(),
+                details=self._at_end(details, failure),
                 field_share=self.ws.config.early_stop.field_share,
                 stop_exit=self.stop.exit_code,
             )
@@ -421,20 +428,15 @@ class RobotRun:
                     if h in result.broken_fields
                     else "",
                 )
-            self.ledger.end_run(
-                self.run_id,
-                {
-                    **summary,
-                    "counts": result.counts,
-                    **({"stopped": True} if result.stopped else {}),
-                    **({"failure": result.failure} if failure else {}),
-                    "exit_code": result.exit_code,
-                    **{
-                        k: str(v) if isinstance(v, Decimal) else v
-                        for k, v in result.details.items()
-                    },
-                },
-            )
+            summary_at_end = {
+                **summary,
+                "counts": result.counts,
+                **({"stopped": True} if result.stopped else {}),
+                **({"failure": result.failure} if failure else {}),
+                "exit_code": result.exit_code,
+                **{k: str(v) if isinstance(v, Decimal) else v for k, v in result.details.items()},
+            }
+            self._at_end(lambda: self.ledger.end_run(self.run_id, summary_at_end), failure)
             try:
                 result.report = report(result)
                 if result.report is not None:
@@ -452,6 +454,17 @@ class RobotRun:
             failure.run_result = result  # type: ignore[attr-defined]
             raise failure
         return result
+
+    def _at_end(self, call: Callable[[], T], failure: RobotsError | None) -> T:
+        """``call()``, a ledger read or write the run's end needs, through a ledger outage (a
+        cluster's PostgreSQL restarting); a run that already gave up on the ledger tries only
+        briefly. Still away: the run's failure (or the outage) is raised, no end recorded
+        (`robots runs` says interrupted; the next run settles it and writes its workbook)."""
+        wait_s = 10.0 if isinstance(failure, LedgerUnavailable) else self.ws.cluster.outage_wait_s
+        try:
+            return patiently(call, url=self.real_ledger.engine.url, wait_s=wait_s)
+        except LedgerUnavailable as exc:
+            raise (failure or exc) from None
 
     @contextmanager
     def _dispatching(self) -> Iterator[None]:

@@ -143,8 +143,11 @@ def cluster_lock(url: str, robot: str, *, holder: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                try:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except sqlalchemy.exc.DBAPIError:  # the server ended the session (a restart,
+                    pass  # an outage): the lock went with it
     finally:
         engine.dispose()
 
