@@ -57,6 +57,7 @@ SLOWEST = (
 # then the modules whose tests are slow on the whole
 SLOW_FIRST = (
     "test_workers.py",
+    "test_cluster_faults.py",
     "test_cluster.py",
     "test_returns_robot.py",
     "test_warehouse_terminal.py",

@@ -387,3 +387,36 @@ def test_a_coordinator_that_must_give_up_says_one_line_and_exits_69(
         servers.pg_ctl("start")
         [(_run_id, ended, _summary)] = ledger_runs(servers.pg_url)
         assert ended is None
+
+
+@pytest.mark.refunds(60)
+def test_items_held_by_a_frozen_worker_are_reported_then_freed_when_its_session_ends(
+    tmp_path: Path, workspace: Workspace, servers: Servers
+) -> None:
+    ws = fault_ws(tmp_path, workspace, servers)
+    frozen = start_worker(ws.root, 1)
+    other = start_worker(ws.root, 2)
+    holds_of_frozen = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        f"WHERE l.locktype = 'advisory' AND l.classid = 1 AND a.application_name "
+        f"LIKE '%%pid {frozen.pid}'"
+    )
+    try:
+        run = coordinator(ws)
+        with reaped(run):
+            wait_for_approvals(ws, 3, alive=[run])
+            while pg_rows(servers.pg_url, holds_of_frozen) == [(0,)]:
+                assert run.poll() is None and frozen.poll() is None
+                time.sleep(0.01)
+            os.killpg(frozen.pid, signal.SIGSTOP)  # the worker and its browser stop answering
+            time.sleep(12)  # the rest is worked by the other; the frozen one's items stay held
+            assert pg_rows(servers.pg_url, holds_of_frozen) != [(0,)]
+            assert run.poll() is None  # the run waits for them
+            kill_group(frozen)  # its PostgreSQL session ends: the items are free again
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    finally:
+        kill_group(frozen)
+        kill_group(other)
+    assert f"pid {frozen.pid}" in err and "stopped answering" in err, err[-3000:]
+    assert_everything_holds(ws, servers)

@@ -347,6 +347,7 @@ class Dispatch:
         counts: Counter[str] = Counter()
         draining = False  # asked to stop: the queue emptied, the items in hand waited for
         left: list[str] = []  # not started, when the run stopped: the next run's
+        reported: set[str] = set()  # held without moving: said once
         while open_keys:
             if not run.stop.requested:
                 found = await self.patiently(run, run.ledger.find_run, run.run_id)
@@ -381,24 +382,29 @@ class Dispatch:
                     seen[key], still_since[key] = mark, now
             open_keys = still
             if draining:  # what no worker holds stays for the next run; the rest is waited for
-                held = await self.patiently_or(None, run, self._held, open_keys)
+                held = await self.patiently_or(None, run, self.holds.holders, self.robot, open_keys)
                 if held is None:
                     break
-                left += [k for k in open_keys if k not in set(held)]
-                open_keys = held
+                left += [k for k in open_keys if k not in held]
+                open_keys = [k for k in open_keys if k in held]
                 if open_keys:
                     await asyncio.sleep(POLL_S)
                 continue
             stuck = [k for k in open_keys if now - still_since[k] >= resend_after]
-            if stuck and await self.patiently(run, self.waiting) == 0:
-                lost = [k for k in stuck if not await self.patiently(run, self._held, [k])]
-                if lost:
+            if stuck:
+                holders = await self.patiently(run, self.holds.holders, self.robot, stuck)
+                free = [k for k in stuck if k not in holders]
+                if free and await self.patiently(run, self.waiting) == 0:
                     logger.warning(
                         "{} items did not move for {:.0f} s and no worker holds them: sent again",
-                        len(lost),
+                        len(free),
                         resend_after,
                     )
-                    await self.patiently(run, self._send, [by_key[k] for k in lost])
+                    await self.patiently(run, self._send, [by_key[k] for k in free])
+                unsaid = {k: h for k, h in holders.items() if k not in reported}
+                if unsaid:
+                    self._report_held(unsaid)
+                    reported.update(unsaid)
                 for k in stuck:
                     still_since[k] = now
             if open_keys:
@@ -424,14 +430,20 @@ class Dispatch:
             logger.warning("stopping while a server is away: {}", exc)
             return otherwise
 
-    def _held(self, keys: Sequence[str]) -> list[str]:
-        """The ``keys`` some worker holds right now."""
-        held = []
-        for key in keys:
-            with self.holds.hold(self.robot, key) as mine:
-                if not mine:
-                    held.append(key)
-        return held
+    def _report_held(self, holders: dict[str, str]) -> None:
+        """Items that stopped moving while a worker still holds them: that worker may have
+        stopped answering (frozen, its machine hung). They are sent again once its
+        PostgreSQL session ends (the worker stopped or killed, or the server drops it)."""
+        for holder in sorted(set(holders.values())):
+            mine = sorted(k for k, h in holders.items() if h == holder)
+            logger.warning(
+                "{} items have not moved for {:.0f} s and are held by {}: {}; if that worker "
+                "stopped answering, they are sent again when its session ends (stop or kill it)",
+                len(mine),
+                self.settings.resend_after_s,
+                holder,
+                ", ".join(mine[:5]) + (" …" if len(mine) > 5 else ""),
+            )
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -9,8 +9,10 @@ coordinator's resend) never work it at once: the second finds it held and leaves
 
 from __future__ import annotations
 
+import os
+import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +33,11 @@ class Holds:
     """Item holds on one connection (a worker thread's, or the coordinator's)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        # who holds an item, as the coordinator names it: this machine and process
+        me = f"robots {socket.gethostname()} pid {os.getpid()}"[:63]
+        self.engine = sqlalchemy.create_engine(
+            url, poolclass=NullPool, connect_args={"application_name": me}
+        )
         self._conn: Any = None
 
     def _connection(self) -> Any:
@@ -64,6 +70,30 @@ class Holds:
                     )
                 except OperationalError:
                     self._conn = None  # the server ended the session: the lock went with it
+
+    def holders(self, robot: str, keys: Sequence[str]) -> dict[str, str]:
+        """Who holds each of ``keys`` that another session holds: its application name (a
+        worker's machine and process), address and server pid."""
+        wanted = {item_lock(robot, key) & 0xFFFFFFFF: key for key in keys}  # objid: unsigned
+        rows = (
+            self._connection()
+            .execute(
+                sqlalchemy.text(
+                    "SELECT l.objid, a.application_name, a.client_addr, a.pid "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.granted "
+                    "AND l.pid <> pg_backend_pid() AND l.database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"c": ITEMS},
+            )
+            .all()
+        )
+        return {
+            wanted[int(objid)]: f"{name or '?'} at {addr or 'this host'} (session {pid})"
+            for objid, name, addr, pid in rows
+            if int(objid) in wanted
+        }
 
     def close(self) -> None:
         if self._conn is not None:
