@@ -156,7 +156,7 @@ class OutageAlert(Alert):
     @property
     def title(self) -> str:
         o = self.outcome
-        return f"[robots] WARNING: {o.robot} 运行 {o.run_id} 等待服务恢复 (server outage)"
+        return f"[robots] 警告 WARNING: {o.robot} {o.run_id} 等待服务恢复 (server outage)"
 
     @property
     def counts(self) -> dict[str, int]:

@@ -657,8 +657,11 @@ class Ledger:
         daily_cap_cents: int | None,
         day: date,
         review: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> bool:
         """Mark acting and reserve the money; False (nothing written) if the day's cap is hit.
+        ``details`` (the item's report row as decided) is kept in the item's row, so an item
+        settled by a later run is reported as it was decided.
 
         With ``review`` (a person's approval from a reviewed workbook) the money is the
         person's decision: recorded with its amount but not counted against the robot's own
@@ -695,6 +698,8 @@ class Ledger:
                 row.state, row.action, row.amount_cents = State.ACTING, action, amount_cents
                 row.acted_on = day.isoformat()
             row.fingerprint, row.run_id = fingerprint, run_id
+            if details:
+                row.details = {**(row.details or {}), **details}
             row.attempts += 1
             row.updated_at = host_now()
             return True

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy
 from conftest import Workspace, reaped
 from report_checks import values
+from test_alerts import Receiver
 from test_workers import (
     acting_keys,
     assert_the_ground_truth_once,
@@ -249,8 +250,12 @@ def assert_everything_holds(ws: Workspace, servers: Servers) -> None:
     assert sum(shown.values()) == ledger_money == audit_money, (shown, ledger_money, audit_money)
 
 
-def fault_ws(tmp_path: Path, workspace: Workspace, servers: Servers) -> Workspace:
-    ws = cluster_ws(tmp_path / "cws", workspace, servers.pg_url, servers.redis_url, tuning=TUNING)
+def fault_ws(
+    tmp_path: Path, workspace: Workspace, servers: Servers, *, more: str = ""
+) -> Workspace:
+    """The fault tests' workspace (``more``: what robots.toml says after its [cluster])."""
+    tuning = TUNING + more
+    ws = cluster_ws(tmp_path / "cws", workspace, servers.pg_url, servers.redis_url, tuning=tuning)
     slow_approvals(ws)
     return ws
 
@@ -314,7 +319,9 @@ def test_a_worker_cut_off_from_postgresql_for_15_s_loses_nothing(
 def test_redis_killed_costs_a_pause(
     tmp_path: Path, workspace: Workspace, servers: Servers, away_s: float, keep_data: bool
 ) -> None:
-    ws = fault_ws(tmp_path, workspace, servers)
+    hook = Receiver()  # the outage alert (after 5 s) goes where the alerts go
+    alerts = f'\n[alerts]\nrun_summary = false\n[[alerts.webhooks]]\nurl = "{hook.url}/generic"\n'
+    ws = fault_ws(tmp_path, workspace, servers, more=alerts)
     worker = start_worker(ws.root, 1)
     try:
         run = coordinator(ws)
@@ -326,9 +333,16 @@ def test_redis_killed_costs_a_pause(
         assert worker.poll() is None, (ws.root / "worker-1.out").read_text()[-3000:]
     finally:
         kill_group(worker)
+        hook.close()
     assert_everything_holds(ws, servers)
     if away_s:
         assert "队列 Redis" in err and "answers again" in err, err[-3000:]
+        texts = sorted(body["text"] for _path, body in hook.posts)  # the run's, the worker's
+        assert len(texts) == 2 and all("队列 Redis 已" in t for t in texts), texts
+        assert "秒无应答，运行暂停等待" in texts[0], texts  # titled by robot: refunds < worker
+        assert "秒无应答，工作机一直等待" in texts[1], texts
+        worker_said = (ws.root / "worker-1.out").read_text()
+        assert "the worker waits for it, for ever" in worker_said, worker_said[-3000:]
 
 
 @pytest.mark.refunds(60)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy.exc
-from conftest import write_workspace
+from conftest import REDIS, dead_port, write_workspace
 
 import robots.engine.item
 from robots.cluster.holds import Holds
@@ -195,3 +195,44 @@ def test_what_counts_as_the_ledger_going_away() -> None:
     assert is_outage(LedgerUnavailable("down"))
     assert not is_outage(ValueError("a bug"))
     assert not is_outage(sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate")))
+
+
+def test_a_worker_watches_its_servers_says_an_outage_alerts_once_and_says_its_end(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The worker's watch (a thread looks every WATCH_S; here `look` is called by hand):
+    the broker away is said once, alerted once after outage_alert_s, and its end said."""
+    from loguru import logger
+
+    from robots.cluster.app import celery_app
+    from robots.cluster.worker import Watch
+
+    dead = f"redis://127.0.0.1:{dead_port()}/0"
+    extra = f'[cluster]\nledger = "{postgres_url}"\nbroker = "{dead}"\noutage_alert_s = 0.01\n'
+    ws = load_workspace(write_workspace(tmp_path / "ws", None, extra=extra))
+    ledger = Ledger(postgres_url)
+    away = celery_app(dead, visibility_timeout_s=10)
+    back = celery_app(REDIS, visibility_timeout_s=10)
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(str(m)), level="WARNING", format="{message}")
+    try:
+        watch = Watch(ws, away, ledger, "host-1")
+        for _ in range(3):
+            watch.look()
+        watch.app = back
+        watch.look()
+        watch.look()
+    finally:
+        logger.remove(sink)
+        ledger.close()
+        away.close()
+        back.close()
+    assert len(said) == 3, said
+    began, alerted, ended = said
+    assert (
+        "队列 Redis at redis://127.0.0.1:" in began and "the worker waits for it, for ever" in began
+    )
+    assert "alert with no channel configured" in alerted, alerted
+    assert "队列 Redis 已" in alerted and "秒无应答，工作机一直等待" in alerted, alerted
+    assert f"broker_unavailable: {dead}" in alerted, alerted
+    assert "队列 Redis answers again after" in ended and "the worker goes on" in ended

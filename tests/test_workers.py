@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import sqlalchemy
 from conftest import (
@@ -31,6 +32,7 @@ from conftest import (
     robots_cmd,
     write_workspace,
 )
+from report_checks import values
 
 pytestmark = [pytest.mark.browser]
 
@@ -224,6 +226,16 @@ def test_a_worker_killed_five_times_loses_nothing_and_doubles_nothing(
         kill_group(steady)
     assert caught_acting, "no kill found an item acting: the test did not test redelivery"
     assert_the_ground_truth_once(ws, postgres_url)
+    settled = pg_rows(
+        postgres_url,
+        "SELECT count(*) FROM work_items WHERE details::text LIKE '%%settled_on_resume%%'",
+    )
+    [(run_id, _ended, _summary)] = ledger_runs(postgres_url)
+    book = openpyxl.load_workbook(ws.root / "reports" / f"refunds-{run_id}.xlsx")
+    approved = values(book["已同意"])
+    assert len(approved) == len(expected_approvals(ws)), settled
+    for row in approved:  # settled items too: the row each had when it was decided
+        assert row["订单编号"] and row["买家"] and row["退款金额"], (row, settled)
     assert (ws.root / "worker-2.out").read_text().count("takes refunds from") >= 6  # six starts
 
 

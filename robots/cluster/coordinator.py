@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
-from robots.alerts import OutageAlert, RunOutcome, deliver
-from robots.cluster.app import TASK, cluster_app, masked, queue_of, unavailable
+from robots.cluster.app import TASK, cluster_app, queue_of, unavailable
 from robots.cluster.holds import Holds
+from robots.cluster.outage import Outage, outage_of
 from robots.engine.item import Count
 from robots.errors import BrokerUnavailable, ConfigError, LedgerUnavailable
-from robots.ledger import ItemView, State, is_outage
+from robots.ledger import ItemView, State
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -86,39 +86,6 @@ def worked_counts(view: ItemView, run_id: str) -> dict[str, int]:
     return dict(worked.get("counts") or {}) if worked.get("run") == run_id else {}
 
 
-def outage_of(exc: BaseException) -> str | None:
-    """Which of the cluster's servers ``exc`` says is away — ``"ledger"`` (PostgreSQL, the
-    item holds included) or ``"broker"`` (Redis) — or None: not an outage (a bug, a wrong
-    statement), raised as it is."""
-    if is_outage(exc):
-        return "ledger"
-    import redis.exceptions
-    from kombu.exceptions import OperationalError as KombuOperationalError
-
-    broker_errors = (
-        BrokerUnavailable,
-        KombuOperationalError,
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-        ConnectionError,
-        TimeoutError,
-    )
-    return "broker" if isinstance(exc, broker_errors) else None
-
-
-SERVER_NAMES = {"ledger": "账本 PostgreSQL", "broker": "队列 Redis"}
-
-
-@dataclass
-class Outage:
-    """The one outage a coordinator is waiting through, if any: which server, since when,
-    whether the alert went out."""
-
-    which: str = ""
-    since: float | None = None
-    alerted: bool = False
-
-
 @dataclass
 class Job:
     """One item as a task message: everything a worker needs to rebuild the run's view."""
@@ -135,7 +102,9 @@ class Dispatch:
         self.queue = queue_of(robot)
         self.settings = ws.cluster
         self.sha: str | None = None
-        self.outage = Outage()
+        waits = f"up to {self.settings.outage_wait_s:.0f} s ([cluster] outage_wait_s)"
+        wait_zh = f"运行暂停等待（最多 {self.settings.outage_wait_s:.0f} 秒，之后退出 69）"
+        self.outage = Outage(ws, "the run", waits, wait_zh)
 
     @classmethod
     def open(cls, ws: Workspace, robot: str) -> Dispatch:
@@ -198,53 +167,16 @@ class Dispatch:
             if which is None:
                 raise
             raise self._gave_up(which, exc) from None
-        if self.outage.since is not None:
-            logger.warning(
-                "the {} answers again after {:.0f} s: the run goes on",
-                SERVER_NAMES[self.outage.which],
-                time.monotonic() - self.outage.since,
-            )
-            self.outage = Outage()
+        self.outage.answered()
         return result
 
     def _waiting_for(self, run: RobotRun, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
-        which = outage_of(exc) if exc is not None else None
-        if which is None:
-            return
-        now = time.monotonic()
-        if self.outage.since is None:
-            self.outage = Outage(which, now)
-            logger.warning(
-                "the {} at {} does not answer ({}): the run waits for it, up to {:.0f} s "
-                "([cluster] outage_wait_s)",
-                SERVER_NAMES[which],
-                self._url(which),
-                " ".join(str(getattr(exc, "orig", None) or exc).split())[:200],
-                self.settings.outage_wait_s,
-            )
-        elif not self.outage.alerted and now - self.outage.since >= self.settings.outage_alert_s:
-            self.outage.alerted = True
-            self._alert(run, which, now - self.outage.since)
-
-    def _url(self, which: str) -> str:
-        return masked(self.ws.ledger_url if which == "ledger" else self.ws.broker_url or "")
-
-    def _alert(self, run: RobotRun, which: str, for_s: float) -> None:
-        rules = self.ws.config.alerts
-        reason = (
-            f"{SERVER_NAMES[which]} 已 {for_s:.0f} 秒无应答，运行暂停等待（最多 "
-            f"{self.settings.outage_wait_s:.0f} 秒） {which}_unavailable: {self._url(which)}"
-        )
-        alert = OutageAlert("warning", RunOutcome(run.robot, run.robot, run.run_id, {}), (reason,))
-        if not rules.webhooks and rules.email is None:
-            logger.warning("alert with no channel configured: {}", alert.text())
-            return
-        sent = deliver(alert, rules, self.ws.credentials().get)
-        logger.warning("outage alert for run {} delivered to {}", run.run_id, sent)
+        if exc is not None:
+            self.outage.failed(exc, robot=run.robot, run_id=run.run_id)
 
     def _gave_up(self, which: str, exc: BaseException) -> LedgerUnavailable | BrokerUnavailable:
-        waited = time.monotonic() - (self.outage.since or time.monotonic())
+        waited = self.outage.lasted_s
         if which == "ledger":
             from sqlalchemy.engine import make_url  # its repr masks the password
 

@@ -36,16 +36,20 @@ from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_expon
 
 from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
+from robots.cluster.outage import Outage
 from robots.errors import ConfigError, RobotsError, first_line
 from robots.ledger import Ledger, is_outage
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from robots.config import Workspace
     from robots.engine.run import Lane, Web
     from robots.runtime.redaction import Redactor
 
 KEEP_RUNS = 4  # robot objects a station keeps, one per coordinator run it has seen lately
 LEDGER_WAIT_S = 30.0  # how long one task waits for a ledger that went away, then goes back
+WATCH_S = 10.0  # how often a worker looks whether its servers answer
 
 
 class ItemBack(Exception):
@@ -158,6 +162,48 @@ class Station:
         for run_id, robot in list(self.runs.items()):
             self._release(run_id, robot)
         self.runs.clear()
+
+
+class Watch:
+    """Whether the worker's servers answer, looked at every ``WATCH_S`` from a thread of its
+    own: an outage is said when it begins and when it ends, and alerted once it has lasted
+    ``[cluster] outage_alert_s``. The worker itself waits for ever: Celery reconnects to
+    Redis, and an item whose ledger went away goes back to the queue (``ItemBack``)."""
+
+    def __init__(self, ws: Workspace, app: Celery, ledger: Ledger, name: str) -> None:
+        self.app, self.ledger, self.name = app, ledger, name
+        self.outages = {
+            which: Outage(ws, "the worker", "for ever", "工作机一直等待")
+            for which in ("ledger", "broker")
+        }
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="robots-watch", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(WATCH_S):
+            self.look()
+
+    def look(self) -> None:
+        for which, check in (("ledger", self.ledger.ping), ("broker", self._broker)):
+            outage = self.outages[which]
+            try:
+                check()
+            except Exception as exc:
+                if outage.failed(exc, robot="worker", run_id=self.name) is None:
+                    logger.warning("could not tell whether the {} answers: {}", which, exc)
+            else:
+                outage.answered()
+
+    def _broker(self) -> None:
+        with self.app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1)
 
 
 class Runtime:
@@ -344,4 +390,4 @@ class Runtime:
         self.ledger.close()
 
 
-__all__ = ["ItemBack", "Runtime", "Station", "worker_name"]
+__all__ = ["ItemBack", "Runtime", "Station", "Watch", "worker_name"]

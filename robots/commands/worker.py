@@ -28,7 +28,7 @@ def worker(
     from loguru import logger
 
     from robots.cluster.app import TASK, cluster_app, masked, queue_of
-    from robots.cluster.worker import ItemBack, Runtime, worker_name
+    from robots.cluster.worker import ItemBack, Runtime, Watch, worker_name
     from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.logs import run_logging
     from robots.runtime.redaction import Redactor
@@ -83,9 +83,12 @@ def worker(
             quiet=True,
             redirect_stdouts=False,
         )
+        watch = Watch(ws, app, runtime.ledger, name)
+        watch.start()
         try:
             celery_worker.start()
         finally:
+            watch.stop()
             runtime.close()
             worked = ", ".join(f"{n} {k}" for k, n in sorted(runtime.worked.items())) or "nothing"
             logger.info("worker {} stopped; it worked: {}", name, worked)

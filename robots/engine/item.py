@@ -388,6 +388,7 @@ class Item:
             daily_cap_cents=run.cap_left(action.daily_cap_cents),
             day=run.clock.today(),
             review=action.review,
+            details={"row": dict(self.row)} if self.row else None,
         ):
             if action.review is not None:
                 raise _AlreadyActing(self.key)
