@@ -397,6 +397,8 @@ def test_a_coordinator_that_must_give_up_says_one_line_and_exits_69(
         [(_run_id, ended, summary)] = ledger_runs(servers.pg_url)
         assert ended is not None and summary["exit_code"] == 69, summary
         assert summary["failure"] in line, (summary, line)
+        pending = pg_rows(servers.pg_url, "SELECT count(*) FROM work_items WHERE state = 'pending'")
+        assert pending[0][0] > 0 and summary["counts"]["not_started"] == pending[0][0], summary
     else:  # nothing could be recorded: the run is interrupted, the next one settles it
         servers.pg_ctl("start")
         [(_run_id, ended, _summary)] = ledger_runs(servers.pg_url)

@@ -152,6 +152,13 @@ def test_kill_after_approval_landed_is_settled_without_acting_again(workspace: W
     assert row["state"] == "done"
     assert '"settled_on_resume": "SUCCESS"' in row["details"]
     assert set(approvals(workspace)) == expected_approvals(workspace), result.stderr
+    # the run that settled it reports it as it was decided: order, buyer, amount, link
+    book = openpyxl.load_workbook(workspace.root / "reports" / f"refunds-{row['run_id']}.xlsx")
+    [shown] = [r for r in records(book["已同意"]) if r["退款编号"].value == target]
+    fee = workspace.sandbox.statuses()[target][2]
+    assert shown["订单编号"].value and shown["买家"].value, {h: c.value for h, c in shown.items()}
+    assert f"{shown['退款金额'].value:.2f}" == f"{float(fee):.2f}"
+    assert shown["后台链接"].hyperlink is not None
 
 
 @pytest.mark.refunds(60)

@@ -186,6 +186,7 @@ class Dispatch:
         else:
             error = unavailable(self.ws.broker_url or "", exc)
         error.args = (f"{error.args[0]} (waited {waited:.0f} s)",)
+        self.outage.over()
         return error
 
     # -- the work -------------------------------------------------------------------------------
@@ -278,6 +279,8 @@ class Dispatch:
         resend_after = self.settings.resend_after_s
         counts: Counter[str] = Counter()
         draining = False  # asked to stop: the queue emptied, the items in hand waited for
+        drain_until = 0.0  # ... for as long as an item may take (visibility_timeout_s)
+        gave_up: BrokerUnavailable | None = None  # the broker gone for good: drain, then fail
         left: list[str] = []  # not started, when the run stopped: the next run's
         reported: set[str] = set()  # held without moving: said once
         while open_keys:
@@ -288,7 +291,7 @@ class Dispatch:
                     run.broken = str(broken)
                     run.stop.request("a worker found the scenario unreadable", console=False)
             if run.stop.requested and not draining:
-                draining = True
+                draining, drain_until = True, time.monotonic() + self.settings.visibility_timeout_s
                 taken = await self.patiently_or(0, run, self.purge)
                 logger.warning(
                     "asked to stop: {} items taken off the queue; waiting for the items "
@@ -319,35 +322,70 @@ class Dispatch:
                     break
                 left += [k for k in open_keys if k not in held]
                 open_keys = [k for k in open_keys if k in held]
+                if open_keys and now >= drain_until:
+                    logger.warning(
+                        "{} items are still held by workers after {:.0f} s; the next run "
+                        "settles them",
+                        len(open_keys),
+                        self.settings.visibility_timeout_s,
+                    )
+                    break
                 if open_keys:
                     await asyncio.sleep(POLL_S)
                 continue
             stuck = [k for k in open_keys if now - still_since[k] >= resend_after]
-            if stuck:
-                holders = await self.patiently(run, self.holds.holders, self.robot, stuck)
-                free = [k for k in stuck if k not in holders]
-                if free and await self.patiently(run, self.waiting) == 0:
-                    logger.warning(
-                        "{} items did not move for {:.0f} s and no worker holds them: sent again",
-                        len(free),
-                        resend_after,
-                    )
-                    await self.patiently(run, self._send, [by_key[k] for k in free])
-                unsaid = {k: h for k, h in holders.items() if k not in reported}
-                if unsaid:
-                    self._report_held(unsaid)
-                    reported.update(unsaid)
-                for k in stuck:
-                    still_since[k] = now
+            try:
+                await self._resend_or_report(run, stuck, by_key, reported, still_since, now)
+            except (BrokerUnavailable, LedgerUnavailable) as exc:
+                if run.stop.requested:  # given up because of the stop: the loop's top drains
+                    continue
+                if isinstance(exc, LedgerUnavailable):
+                    raise
+                # the broker gone for good: the items in hand are waited for, then it fails
+                logger.error("{}; waiting for the items workers have in hand", exc)
+                gave_up, draining = exc, True
+                drain_until = now + self.settings.visibility_timeout_s
+                continue
             if open_keys:
                 await asyncio.sleep(POLL_S)
         for name, n in counts.items():
             run.count(name, n)
         left += open_keys
         if left:
-            run.stopped = True
+            run.stopped = gave_up is None
             views = await self.patiently_or({}, run, run.ledger.views, run.robot, left)
             run.count(Count.NOT_STARTED, sum(1 for v in views.values() if v.state == State.PENDING))
+        if gave_up is not None:
+            raise gave_up
+
+    async def _resend_or_report(
+        self,
+        run: RobotRun,
+        stuck: list[str],
+        by_key: dict[str, Job],
+        reported: set[str],
+        still_since: dict[str, float],
+        now: float,
+    ) -> None:
+        """Items that have not moved for ``resend_after_s``: sent again when no worker holds
+        them and the queue is empty (their message was lost: a worker died, Redis lost its
+        data); said once when a worker holds them."""
+        if stuck:
+            holders = await self.patiently(run, self.holds.holders, self.robot, stuck)
+            free = [k for k in stuck if k not in holders]
+            if free and await self.patiently(run, self.waiting) == 0:
+                logger.warning(
+                    "{} items did not move for {:.0f} s and no worker holds them: sent again",
+                    len(free),
+                    self.settings.resend_after_s,
+                )
+                await self.patiently(run, self._send, [by_key[k] for k in free])
+            unsaid = {k: h for k, h in holders.items() if k not in reported}
+            if unsaid:
+                self._report_held(unsaid)
+                reported.update(unsaid)
+            for k in stuck:
+                still_since[k] = now
 
     async def patiently_or(
         self, otherwise: Any, run: RobotRun, call: Callable[..., Any], *args: Any

@@ -94,6 +94,10 @@ class Outage:
             self.lasted_s,
             self.who,
         )
+        self.over()
+
+    def over(self) -> None:
+        """No outage now (it ended, or it was given up on)."""
         self.which, self.since, self.alerted = "", None, False
 
     def _alert(self, robot: str, run_id: str) -> None:
