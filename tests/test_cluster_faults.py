@@ -25,7 +25,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy
-from conftest import Workspace, reaped
+from conftest import SCENARIO, Workspace, approvals, reaped
 from report_checks import values
 from test_alerts import Receiver
 from test_workers import (
@@ -218,10 +218,21 @@ def finish(run: subprocess.Popen[str]) -> str:
     return err
 
 
-def assert_everything_holds(ws: Workspace, servers: Servers) -> None:
-    """The ground truth approved once; nothing acting, pending or held; every run ended, its
-    counts the ledger's; the same money in the workbooks, the ledger and the audit log."""
-    assert_the_ground_truth_once(ws, servers.pg_url)
+def assert_everything_holds(ws: Workspace, servers: Servers, *, cap: int | None = None) -> None:
+    """The ground truth approved once (with a ``cap``: a part of it, the money under the
+    cap); nothing acting, pending or held; every run ended, its counts the ledger's; the same
+    money in the workbooks, the ledger and the audit log."""
+    if cap is None:
+        assert_the_ground_truth_once(ws, servers.pg_url)
+    else:
+        approved = approvals(ws)
+        assert max(approved.values()) == 1 and set(approved) < expected_approvals(ws)
+        paid = [r for r in ws.sandbox.audit() if r["action"] in MOVES_MONEY]
+        assert 0 < sum(Decimal(r["amount"]) for r in paid) <= cap
+        reasons = pg_rows(servers.pg_url, "SELECT DISTINCT reason_code FROM work_items")
+        assert ("DAILY_CAP_REACHED",) in reasons, reasons
+        states = pg_rows(servers.pg_url, "SELECT DISTINCT state FROM work_items")
+        assert not {("acting",), ("pending",)} & set(states), states
     held = pg_rows(servers.pg_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
     assert held == [(0,)], held
     runs = ledger_runs(servers.pg_url)
@@ -436,3 +447,31 @@ def test_items_held_by_a_frozen_worker_are_reported_then_freed_when_its_session_
         kill_group(other)
     assert f"pid {frozen.pid}" in err and "stopped answering" in err, err[-3000:]
     assert_everything_holds(ws, servers)
+
+
+@pytest.mark.refunds(60)
+def test_the_daily_cap_holds_through_a_postgresql_restart(
+    tmp_path: Path, workspace: Workspace, servers: Servers
+) -> None:
+    cap = 2000  # of the ¥4,546 the shop's approvals would pay
+    text = SCENARIO.read_text(encoding="utf-8").replace(
+        "daily_auto_total = 20000", f"daily_auto_total = {cap}"
+    )
+    ws = cluster_ws(
+        tmp_path / "cws",
+        workspace,
+        servers.pg_url,
+        servers.redis_url,
+        tuning=TUNING,
+        scenario_text=text,
+    )
+    slow_approvals(ws)
+    worker = start_worker(ws.root, 1, pages=3)
+    try:
+        run = coordinator(ws)
+        wait_acting(ws, servers, 5, run)
+        servers.pg_ctl("restart", "-m", "fast")
+        finish(run)
+    finally:
+        kill_group(worker)
+    assert_everything_holds(ws, servers, cap=cap)
