@@ -158,10 +158,6 @@ class OutageAlert(Alert):
         o = self.outcome
         return f"[robots] 警告 WARNING: {o.robot} {o.run_id} 等待服务恢复 (server outage)"
 
-    @property
-    def counts(self) -> dict[str, int]:
-        return {}
-
 
 def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) -> RunSummaryMessage:
     """The run's counts in Chinese, then what waits for a person (``waiting``: the open-

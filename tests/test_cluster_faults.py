@@ -25,12 +25,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy
-from conftest import SCENARIO, Workspace, approvals, reaped
+from conftest import SCENARIO, Workspace, approvals, reaped, write_workspace
 from report_checks import values
 from test_alerts import Receiver
 from test_workers import (
     acting_keys,
     assert_the_ground_truth_once,
+    cluster_toml,
     cluster_ws,
     coordinator,
     expected_approvals,
@@ -262,36 +263,62 @@ def assert_everything_holds(ws: Workspace, servers: Servers, *, cap: int | None 
 
 
 def fault_ws(
-    tmp_path: Path, workspace: Workspace, servers: Servers, *, more: str = ""
+    tmp_path: Path,
+    workspace: Workspace,
+    servers: Servers,
+    *,
+    more: str = "",
+    cap: int | None = None,
 ) -> Workspace:
-    """The fault tests' workspace (``more``: what robots.toml says after its [cluster])."""
-    tuning = TUNING + more
-    ws = cluster_ws(tmp_path / "cws", workspace, servers.pg_url, servers.redis_url, tuning=tuning)
+    """The fault tests' workspace (``more``: what robots.toml says after its [cluster]; a
+    daily ``cap`` in yuan, else one no run of this size reaches)."""
+    text = None
+    if cap is not None:
+        text = SCENARIO.read_text(encoding="utf-8").replace(
+            "daily_auto_total = 20000", f"daily_auto_total = {cap}"
+        )
+    ws = cluster_ws(
+        tmp_path / "cws",
+        workspace,
+        servers.pg_url,
+        servers.redis_url,
+        tuning=TUNING + more,
+        scenario_text=text,
+    )
     slow_approvals(ws)
     return ws
 
 
-@pytest.mark.refunds(60)
-@pytest.mark.parametrize("fault", ["restarted", "stopped 10 s"])
-def test_postgresql_going_away_while_items_act_costs_a_pause(
-    tmp_path: Path, workspace: Workspace, servers: Servers, fault: str
-) -> None:
-    ws = fault_ws(tmp_path, workspace, servers)
+@contextlib.contextmanager
+def at_the_fault(ws: Workspace, servers: Servers) -> Iterator[subprocess.Popen[str]]:
+    """A worker, then the coordinator, yielded once an item is acting: the moment for the
+    fault. The worker must outlive it; it is killed at the end."""
     worker = start_worker(ws.root, 1)
     try:
         run = coordinator(ws)
         wait_acting(ws, servers, 5, run)
-        if fault == "restarted":
+        yield run
+        assert worker.poll() is None, (ws.root / "worker-1.out").read_text()[-3000:]
+    finally:
+        kill_group(worker)
+
+
+@pytest.mark.refunds(60)
+@pytest.mark.parametrize("fault", ["restarted", "stopped 10 s", "restarted, the cap binding"])
+def test_postgresql_going_away_while_items_act_costs_a_pause(
+    tmp_path: Path, workspace: Workspace, servers: Servers, fault: str
+) -> None:
+    cap = 2000 if "cap" in fault else None  # of the ¥4,546 the shop's approvals would pay
+    ws = fault_ws(tmp_path, workspace, servers, cap=cap)
+    with at_the_fault(ws, servers) as run:
+        if fault.startswith("restarted"):
             servers.pg_ctl("restart", "-m", "fast")
         else:
             servers.pg_ctl("stop", "-m", "fast")
             time.sleep(10)
             servers.pg_ctl("start")
         err = finish(run)
-        assert worker.poll() is None, (ws.root / "worker-1.out").read_text()[-3000:]
-    finally:
-        kill_group(worker)
-    assert_everything_holds(ws, servers)
+    assert_everything_holds(ws, servers, cap=cap)
     if fault == "stopped 10 s":
         assert "账本 PostgreSQL" in err and "answers again" in err, err[-3000:]
 
@@ -333,17 +360,13 @@ def test_redis_killed_costs_a_pause(
     hook = Receiver()  # the outage alert (after 5 s) goes where the alerts go
     alerts = f'\n[alerts]\nrun_summary = false\n[[alerts.webhooks]]\nurl = "{hook.url}/generic"\n'
     ws = fault_ws(tmp_path, workspace, servers, more=alerts)
-    worker = start_worker(ws.root, 1)
     try:
-        run = coordinator(ws)
-        wait_acting(ws, servers, 5, run)
-        servers.redis_kill()
-        time.sleep(away_s)
-        servers.redis_start(keep_data=keep_data)
-        err = finish(run)
-        assert worker.poll() is None, (ws.root / "worker-1.out").read_text()[-3000:]
+        with at_the_fault(ws, servers) as run:
+            servers.redis_kill()
+            time.sleep(away_s)
+            servers.redis_start(keep_data=keep_data)
+            err = finish(run)
     finally:
-        kill_group(worker)
         hook.close()
     assert_everything_holds(ws, servers)
     if away_s:
@@ -361,18 +384,13 @@ def test_a_coordinator_stopped_with_items_in_hand_reports_them(
     tmp_path: Path, workspace: Workspace, servers: Servers
 ) -> None:
     ws = fault_ws(tmp_path, workspace, servers)
-    worker = start_worker(ws.root, 1)
-    try:
-        first = coordinator(ws)
-        wait_acting(ws, servers, 5, first)
+    with at_the_fault(ws, servers) as first:
         first.send_signal(signal.SIGTERM)
         with reaped(first):
             _out, err = first.communicate(timeout=900)
         assert first.returncode == 143, err
         assert not acting_keys(servers.pg_url)  # it waited for the items in hand
         finish(coordinator(ws))
-    finally:
-        kill_group(worker)
     assert_everything_holds(ws, servers)
     assert len(ledger_runs(servers.pg_url)) == 2
 
@@ -449,29 +467,27 @@ def test_items_held_by_a_frozen_worker_are_reported_then_freed_when_its_session_
     assert_everything_holds(ws, servers)
 
 
-@pytest.mark.refunds(60)
-def test_the_daily_cap_holds_through_a_postgresql_restart(
-    tmp_path: Path, workspace: Workspace, servers: Servers
+def test_a_worker_waits_for_a_redis_that_is_gone_and_still_stops_on_sigterm(
+    tmp_path: Path, servers: Servers
 ) -> None:
-    cap = 2000  # of the ¥4,546 the shop's approvals would pay
-    text = SCENARIO.read_text(encoding="utf-8").replace(
-        "daily_auto_total = 20000", f"daily_auto_total = {cap}"
+    root = write_workspace(
+        tmp_path / "ws",
+        "http://127.0.0.1:9/",
+        extra=cluster_toml(servers.pg_url, servers.redis_url, TUNING),
     )
-    ws = cluster_ws(
-        tmp_path / "cws",
-        workspace,
-        servers.pg_url,
-        servers.redis_url,
-        tuning=TUNING,
-        scenario_text=text,
-    )
-    slow_approvals(ws)
-    worker = start_worker(ws.root, 1, pages=3)
+    worker = start_worker(root, 1)
     try:
-        run = coordinator(ws)
-        wait_acting(ws, servers, 5, run)
-        servers.pg_ctl("restart", "-m", "fast")
-        finish(run)
+        said = root / "worker-1.out"
+        while "takes refunds from" not in said.read_text():
+            assert worker.poll() is None, said.read_text()
+            time.sleep(0.1)
+        servers.redis_kill()
+        time.sleep(20)  # workers used to give up after three tries, about 12 s
+        assert worker.poll() is None, said.read_text()[-3000:]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, said.read_text()[-3000:]
     finally:
         kill_group(worker)
-    assert_everything_holds(ws, servers, cap=cap)
+    assert (
+        "队列 Redis" in said.read_text() and "the worker waits for it, for ever" in said.read_text()
+    )

@@ -17,6 +17,7 @@ import sqlalchemy.exc
 from conftest import REDIS, dead_port, write_workspace
 
 import robots.engine.item
+import robots.engine.run
 from robots.cluster.holds import Holds
 from robots.cluster.worker import ItemBack, Runtime, Station
 from robots.errors import LedgerUnavailable
@@ -236,3 +237,38 @@ def test_a_worker_watches_its_servers_says_an_outage_alerts_once_and_says_its_en
     assert "队列 Redis 已" in alerted and "秒无应答，工作机一直等待" in alerted, alerted
     assert f"broker_unavailable: {dead}" in alerted, alerted
     assert "队列 Redis answers again after" in ended and "the worker goes on" in ended
+
+
+def test_a_finished_item_whose_note_failed_once_is_noted_with_its_counts(
+    runtime: Runtime, postgres_url: str
+) -> None:
+    """The ledger away just as the worker notes what a finished item counted: it waits for
+    the ledger and notes it, rather than give back an item a redelivery could only note
+    empty (its counts lost from the run's)."""
+    robot, lane = StandIn(Ledger(postgres_url), ""), Lane()
+    try:
+        station_with(runtime, robot, lane, "")
+        real_note, failed = robot.run.ledger.note_worked, []
+
+        def note_once_away(*args: Any, **kwargs: Any) -> None:
+            if not failed:
+                failed.append(1)
+                raise outage()
+            real_note(*args, **kwargs)
+
+        robot.run.ledger.note_worked = note_once_away
+
+        def counted(key: str, lane: Lane) -> Any:
+            robots.engine.run.ITEM_TALLY.get().update(approved=1)
+            return StandIn.work_item(robot, key, lane)
+
+        robot.work_item = counted  # type: ignore[method-assign]
+        assert runtime.work(MESSAGE) == "1 approved"
+        view = robot.ledger.get(ROBOT, KEY)
+        assert view is not None and view.details["worked"] == {
+            "run": RUN,
+            "counts": {"approved": 1},
+        }
+        assert failed and not held_elsewhere(postgres_url)
+    finally:
+        robot.ledger.close()

@@ -75,20 +75,18 @@ class Holds:
         """Who holds each of ``keys`` that another session holds: its application name (a
         worker's machine and process), address and server pid."""
         wanted = {item_lock(robot, key) & 0xFFFFFFFF: key for key in keys}  # objid: unsigned
-        rows = (
-            self._connection()
-            .execute(
-                sqlalchemy.text(
-                    "SELECT l.objid, a.application_name, a.client_addr, a.pid "
-                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.granted "
-                    "AND l.pid <> pg_backend_pid() AND l.database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                ),
-                {"c": ITEMS},
-            )
-            .all()
+        query = sqlalchemy.text(  # objsubid 2: a lock taken with two keys, (ITEMS, item_lock)
+            "SELECT l.objid, a.application_name, a.client_addr, a.pid "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objsubid = 2 "
+            "AND l.granted AND l.pid <> pg_backend_pid() AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
         )
+        try:
+            rows = self._connection().execute(query, {"c": ITEMS}).all()
+        except OperationalError:
+            self._conn = None  # a connection the server dropped: a new one next time
+            raise
         return {
             wanted[int(objid)]: f"{name or '?'} at {addr or 'this host'} (session {pid})"
             for objid, name, addr, pid in rows

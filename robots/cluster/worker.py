@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
-from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential
 
 from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
 from robots.cluster.outage import Outage
 from robots.errors import ConfigError, RobotsError, first_line
-from robots.ledger import Ledger, is_outage
+from robots.ledger import Ledger, is_outage, patiently
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -251,14 +250,7 @@ class Runtime:
     def await_ledger(self, most_s: float) -> bool:
         """Wait, up to ``most_s``, for the ledger to answer again; whether it does."""
         try:
-            for attempt in Retrying(
-                stop=stop_before_delay(most_s),
-                wait=wait_exponential(multiplier=0.5, max=5.0),
-                retry=retry_if_exception(is_outage),
-                reraise=True,
-            ):
-                with attempt:
-                    self.ledger.ping()
+            patiently(self.ledger.ping, url=self.ledger.engine.url, wait_s=most_s)
         except Exception:  # still away when the time was up, or failing for another reason
             return False
         return True
@@ -352,7 +344,7 @@ class Runtime:
                 failed_outside_a_block(robot.run, key, exc)  # counted in the item's tally
             finally:
                 ITEM_TALLY.reset(token)
-            robot.run.ledger.note_worked(robot_name, key, run_id=run_id, counts=dict(tally))
+            await self._note(robot, key, run_id, dict(tally))
         finally:  # the page goes back to the station whatever raised above (a ledger away)
             try:
                 await lane.next_item()
@@ -364,6 +356,18 @@ class Runtime:
         if robot.run.broken:
             self._broken(run_id, robot.run.broken)
         return ", ".join(f"{n} {k}" for k, n in sorted(tally.items())) or "worked"
+
+    async def _note(self, robot: Any, key: str, run_id: str, counts: dict[str, int]) -> None:
+        """Note what the item counted (its ending is written already): through a short
+        ledger outage, so a finished item's counts are not lost with a redelivery, which
+        could only note it empty."""
+        note = robot.run.ledger.note_worked
+        try:
+            note(robot.run.robot, key, run_id=run_id, counts=counts)
+        except Exception as exc:
+            if not is_outage(exc) or not await asyncio.to_thread(self.await_ledger, LEDGER_WAIT_S):
+                raise
+            note(robot.run.robot, key, run_id=run_id, counts=counts)
 
     def _broken(self, run_id: str, why: str) -> None:
         found = self.ledger.find_run(run_id)
