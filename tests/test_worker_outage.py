@@ -272,3 +272,42 @@ def test_a_finished_item_whose_note_failed_once_is_noted_with_its_counts(
         assert failed and not held_elsewhere(postgres_url)
     finally:
         robot.ledger.close()
+
+
+RESTARTED = """
+import os, signal, threading, sys
+from robots.cluster.app import celery_app
+from robots.cluster.worker import serve
+app = celery_app(sys.argv[1], visibility_timeout_s=10)
+ran, starts = [], []
+@app.task(name="probe")
+def probe(x):
+    ran.append(x)
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+def consume():
+    worker = app.Worker(hostname=f"w{len(starts)}@test", pool="threads", concurrency=1,
+                        loglevel="WARNING", quiet=True, redirect_stdouts=False, queues=["probe"])
+    starts.append(worker)
+    if len(starts) == 1:  # Celery's "Unrecoverable error", as when kombu cannot reconnect
+        def lost(*_args):
+            raise RuntimeError("the broker connection could not be restored")
+        worker.blueprint.start = lost
+    else:
+        app.send_task("probe", args=[42], queue="probe")
+    worker.start()
+    return int(worker.exitcode or 0)
+print("exit", serve(consume), "starts", len(starts), "ran", ran)
+"""
+
+
+def test_a_celery_consumer_that_ends_on_an_error_is_started_again_in_the_same_worker() -> None:
+    """The worker's consumer (real Celery, real Redis) ends on an unrecoverable error: it is
+    started again, takes the next task, and still ends as asked on SIGTERM (exit 0)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", RESTARTED, REDIS], capture_output=True, text=True, timeout=120
+    )
+    assert "exit 0 starts 2 ran [42]" in done.stdout, done.stdout + done.stderr
+    assert "stopped on an error (exit 1); starting it again in 1 s" in done.stderr, done.stderr

@@ -25,7 +25,9 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +163,42 @@ class Station:
         for run_id, robot in list(self.runs.items()):
             self._release(run_id, robot)
         self.runs.clear()
+
+
+def serve(start: Callable[[], int], *, most_wait_s: float = 60.0) -> int:
+    """Run Celery's consumer (``start()``: a new one, to its end; its exit code) until it
+    ends as asked (SIGTERM, Ctrl-C: Celery's warm or cold shutdown). One that ends on an
+    error — Celery gives up on a broker connection it could not restore, as kombu's Redis
+    transport sometimes does while Redis restarts — is started again after a backoff (1 s,
+    doubling to ``most_wait_s``), with the same browsers: an outage never ends a worker."""
+    from celery.worker import state
+
+    def asked() -> bool:  # Celery's signal handlers set these
+        return state.should_stop not in (None, False) or state.should_terminate not in (
+            None,
+            False,
+        )
+
+    wait = 1.0
+    while True:
+        began = time.monotonic()
+        code = start()
+        if code == 0 or asked():
+            return code
+        if time.monotonic() - began > most_wait_s:  # it had been working: a fresh backoff
+            wait = 1.0
+        logger.error(
+            "the worker's Celery consumer stopped on an error (exit {}); starting it again "
+            "in {:.0f} s",
+            code,
+            wait,
+        )
+        until = time.monotonic() + wait
+        while time.monotonic() < until and not asked():
+            time.sleep(0.1)
+        if asked():
+            return code
+        wait = min(wait * 2, most_wait_s)
 
 
 class Watch:
@@ -394,4 +432,4 @@ class Runtime:
         self.ledger.close()
 
 
-__all__ = ["ItemBack", "Runtime", "Station", "Watch", "worker_name"]
+__all__ = ["ItemBack", "Runtime", "Station", "Watch", "serve", "worker_name"]

@@ -28,7 +28,7 @@ def worker(
     from loguru import logger
 
     from robots.cluster.app import TASK, cluster_app, masked, queue_of
-    from robots.cluster.worker import ItemBack, Runtime, Watch, worker_name
+    from robots.cluster.worker import ItemBack, Runtime, Watch, serve, worker_name
     from robots.registry import ROBOTS, load_workspace, spec
     from robots.runtime.logs import run_logging
     from robots.runtime.redaction import Redactor
@@ -74,22 +74,27 @@ def worker(
             pages,
             log_dir,
         )
-        celery_worker = app.Worker(
-            hostname=f"robots@{name}",
-            pool="threads",
-            concurrency=pages,
-            queues=[queue_of(n) for n in names],
-            loglevel="WARNING",
-            quiet=True,
-            redirect_stdouts=False,
-        )
+
+        def consume() -> int:
+            celery_worker = app.Worker(
+                hostname=f"robots@{name}",
+                pool="threads",
+                concurrency=pages,
+                queues=[queue_of(n) for n in names],
+                loglevel="WARNING",
+                quiet=True,
+                redirect_stdouts=False,
+            )
+            celery_worker.start()
+            return int(celery_worker.exitcode or 0)
+
         watch = Watch(ws, app, runtime.ledger, name)
         watch.start()
         try:
-            celery_worker.start()
+            code = serve(consume)
         finally:
             watch.stop()
             runtime.close()
             worked = ", ".join(f"{n} {k}" for k, n in sorted(runtime.worked.items())) or "nothing"
             logger.info("worker {} stopped; it worked: {}", name, worked)
-    raise typer.Exit(celery_worker.exitcode or 0)
+    raise typer.Exit(code)
