@@ -45,20 +45,21 @@ class Holds:
             self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._conn
 
+    def _execute(self, query: str, **params: Any) -> Any:
+        """``query`` on the holds' connection; one the server dropped is forgotten (a new
+        one next time) and the error raised."""
+        try:
+            return self._connection().execute(sqlalchemy.text(query), params)
+        except OperationalError:
+            self._conn = None
+            raise
+
     @contextmanager
     def hold(self, robot: str, key: str) -> Iterator[bool]:
         """True (and held for the block) when no other process holds the item."""
         lock = item_lock(robot, key)
-        try:
-            conn = self._connection()
-            got = bool(
-                conn.execute(
-                    sqlalchemy.text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": ITEMS, "k": lock}
-                ).scalar()
-            )
-        except OperationalError:
-            self._conn = None  # a connection the server dropped: a new one next time
-            raise
+        got = bool(self._execute("SELECT pg_try_advisory_lock(:c, :k)", c=ITEMS, k=lock).scalar())
+        conn = self._conn  # the session that holds it
         try:
             yield got
         finally:
@@ -75,18 +76,14 @@ class Holds:
         """Who holds each of ``keys`` that another session holds: its application name (a
         worker's machine and process), address and server pid."""
         wanted = {item_lock(robot, key) & 0xFFFFFFFF: key for key in keys}  # objid: unsigned
-        query = sqlalchemy.text(  # objsubid 2: a lock taken with two keys, (ITEMS, item_lock)
+        rows = self._execute(  # objsubid 2: a lock taken with two keys, (ITEMS, item_lock)
             "SELECT l.objid, a.application_name, a.client_addr, a.pid "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objsubid = 2 "
             "AND l.granted AND l.pid <> pg_backend_pid() AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
-        )
-        try:
-            rows = self._connection().execute(query, {"c": ITEMS}).all()
-        except OperationalError:
-            self._conn = None  # a connection the server dropped: a new one next time
-            raise
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            c=ITEMS,
+        ).all()
         return {
             wanted[int(objid)]: f"{name or '?'} at {addr or 'this host'} (session {pid})"
             for objid, name, addr, pid in rows
