@@ -50,7 +50,7 @@ from robots.returns.matching import (  # noqa: E402
 )
 from robots.returns.scenario import load_returns_scenario  # noqa: E402
 from sandbox import warehouse  # noqa: E402
-from sandbox.seed import COURIERS, DISTRICTS, GIVEN, SURNAMES, seed_shop  # noqa: E402
+from sandbox.seed import PEOPLE, seed_shop  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0)
 PASSWORD = "bench-" + "pw-0815"
@@ -63,16 +63,7 @@ def _dt(text: str | None) -> datetime | None:
 def dataset(
     seed: int, parcels: int, orders: int
 ) -> tuple[list[UnlabelledParcel], list[Candidate], list[dict]]:
-    rows, truth = warehouse.generate(
-        seed,
-        parcels,
-        orders,
-        NOW,
-        couriers=COURIERS,
-        surnames=SURNAMES,
-        given=GIVEN,
-        districts=DISTRICTS,
-    )
+    rows, truth = warehouse.generate(seed, parcels, orders, NOW, PEOPLE)
     buyers = {b[0]: b for b in rows["buyers"]}
     lines: dict[str, list[tuple]] = defaultdict(list)
     for line in rows["order_lines"]:

@@ -125,9 +125,15 @@ class RunLocked(RobotsError):
 
     exit_code = 75  # EX_TEMPFAIL: try again later
 
-    def __init__(self, message: str, *, robot: str) -> None:
+    def __init__(self, robot: str, since: str = "", *, anywhere: bool = False) -> None:
+        """``since``: who holds the lock and since when, ``" (…)"``; ``anywhere``: the lock
+        is the cluster's, held for every machine."""
         self.robot = robot
-        super().__init__(message)
+        machines = ", on any machine" if anywhere else ""
+        super().__init__(
+            f"another {robot} run is in progress{since}; this one did not start. "
+            f"Runs of one robot never overlap{machines}; try again when it ends."
+        )
 
 
 class SchedulerAlreadyRunning(RobotsError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,25 +12,23 @@ app = typer.Typer(
     help="The bundled practice shop the robots work against by default.", no_args_is_help=True
 )
 
+
+def _how_many(text: str, *, least: int = 0, most: int = 100_000) -> Any:
+    """A count option of the seed command, within its bounds."""
+    return typer.Option(min=least, max=most, help=text)
+
+
 DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the shop's SQLite file.")]
 
 
 @app.command()
 def seed(
     data: DataDir = Path("var/sandbox"),
-    refunds: Annotated[int, typer.Option(min=1, max=100_000, help="How many refunds.")] = 200,
-    products: Annotated[
-        int, typer.Option(min=0, max=100_000, help="How many storefront products.")
-    ] = 200,
-    parcels: Annotated[
-        int, typer.Option(min=0, max=100_000, help="How many unlabelled returned parcels.")
-    ] = 0,
-    orders: Annotated[
-        int, typer.Option(min=0, max=1_000_000, help="At least this many orders (returns).")
-    ] = 0,
-    shipments: Annotated[
-        int, typer.Option(min=0, max=100_000, help="How many open shipments (物流跟踪).")
-    ] = 0,
+    refunds: Annotated[int, _how_many("How many refunds.", least=1)] = 200,
+    products: Annotated[int, _how_many("How many storefront products.")] = 200,
+    parcels: Annotated[int, _how_many("How many unlabelled returned parcels.")] = 0,
+    orders: Annotated[int, _how_many("At least this many orders (returns).", most=10**6)] = 0,
+    shipments: Annotated[int, _how_many("How many open shipments (物流跟踪).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[

@@ -66,6 +66,7 @@ DISTRICTS = [
     "福建省厦门市思明区",
     "山东省青岛市市南区",
 ]
+PEOPLE = warehouse.People(COURIERS, SURNAMES, GIVEN, DISTRICTS)
 
 
 @dataclass(frozen=True)
@@ -460,10 +461,7 @@ def seed_shop(
                 orders=orders,
                 seed=seed,
                 now=now,
-                couriers=COURIERS,
-                surnames=SURNAMES,
-                given=GIVEN,
-                districts=DISTRICTS,
+                people=PEOPLE,
             )
         if shipments:
             logistics.seed_shipments(

@@ -15,12 +15,25 @@ import json
 import random
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 PARCELS_TRUTH_NAME = "parcels_truth.jsonl"
+
+
+@dataclass(frozen=True)
+class People:
+    """What the buyers and their parcels are made of: couriers (name → a waybill drawn from a
+    random generator), surnames and given-name characters, delivery districts."""
+
+    couriers: dict[str, Callable[[random.Random], str]]
+    surnames: str
+    given: str
+    districts: list[str]
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parcels (
@@ -74,19 +87,12 @@ class _Maker:
         self,
         seed: int,
         now: datetime,
-        couriers: dict[str, Callable[[random.Random], str]],
-        surnames: str,
-        given: str,
-        districts: list[str],
+        people: People,
     ) -> None:
         self.r = random.Random(seed * 104729 + 3)
         self.now = now
-        self.couriers, self.surnames, self.given, self.districts = (
-            couriers,
-            surnames,
-            given,
-            districts,
-        )
+        self.couriers, self.surnames = people.couriers, people.surnames
+        self.given, self.districts = people.given, people.districts
         self.seq = 0
         self.used_waybills: set[str] = set()
         self.nicks: set[str] = set()
@@ -132,14 +138,11 @@ def generate(
     parcels: int,
     orders: int,
     now: datetime,
-    *,
-    couriers: dict[str, Callable[[random.Random], str]],
-    surnames: str,
-    given: str,
-    districts: list[str],
+    people: People,
 ) -> tuple[dict[str, list[tuple[Any, ...]]], list[dict[str, Any]]]:
     """Rows per table (buyers, order_lines, refunds, parcels) and one truth row per parcel."""
-    m = _Maker(seed, now, couriers, surnames, given, districts)
+    m = _Maker(seed, now, people)
+    couriers = people.couriers
     r = m.r
     rows: dict[str, list[tuple[Any, ...]]] = {
         "buyers": [],
@@ -355,22 +358,10 @@ def seed_parcels(
     orders: int,
     seed: int,
     now: datetime,
-    couriers: dict[str, Callable[[random.Random], str]],
-    surnames: str,
-    given: str,
-    districts: list[str],
+    people: People,
 ) -> None:
     """Insert the returns data (inside the caller's transaction) and write its ground truth."""
-    rows, truth = generate(
-        seed,
-        parcels,
-        orders,
-        now,
-        couriers=couriers,
-        surnames=surnames,
-        given=given,
-        districts=districts,
-    )
+    rows, truth = generate(seed, parcels, orders, now, people)
     conn.executemany("INSERT INTO buyers VALUES (?,?,?,?,?,?,?)", rows["buyers"])
     conn.executemany(
         "INSERT INTO order_lines VALUES (" + ",".join("?" * 16) + ")", rows["order_lines"]

@@ -58,11 +58,7 @@ def robot_lock(lock_dir: Path, robot: str, *, holder: str) -> Iterator[None]:
             since = f" (pid {who['pid']}, {who['holder']}, since {who['since']})"
         except (OSError, ValueError, KeyError):
             since = ""
-        raise RunLocked(
-            f"another {robot} run is in progress{since}; this one did not start. "
-            "Runs of one robot never overlap; try again when it ends.",
-            robot=robot,
-        ) from None
+        raise RunLocked(robot, since) from None
     try:
         owner.write_text(
             json.dumps(
@@ -133,12 +129,7 @@ def cluster_lock(url: str, robot: str, *, holder: str) -> Iterator[None]:
                     if who is not None
                     else ""
                 )
-                raise RunLocked(
-                    f"another {robot} run is in progress{since}; this one "
-                    "did not start. Runs of one robot never overlap, on any machine; try "
-                    "again when it ends.",
-                    robot=robot,
-                )
+                raise RunLocked(robot, since, anywhere=True)
             conn.commit()  # the lock is the session's, not a transaction's
             try:
                 yield
