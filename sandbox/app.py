@@ -87,6 +87,7 @@ class Fault:
     delay_s: float = 0.0
     after: bool = False  # stall *after* the request was handled (the action has landed)
     drop: bool = False  # handle the request, then close the connection without an answer
+    slow_body: bool = False  # the answer's headers at once, its body ``delay_s`` later
 
 
 @dataclass
@@ -124,8 +125,9 @@ class FaultInjection:
                         await self.app(scope, receive, _swallow)
                         await _drop_connection(scope)
                         return
-                    if fault.after:
-                        await self.app(scope, receive, _stalled(send, fault.delay_s))
+                    if fault.after or fault.slow_body:
+                        held = "http.response.body" if fault.slow_body else "http.response.start"
+                        await self.app(scope, receive, _stalled(send, fault.delay_s, held))
                         return
                     if fault.delay_s:
                         await asyncio.sleep(fault.delay_s)
@@ -168,9 +170,12 @@ async def _drop_connection(scope: Scope) -> None:
     await asyncio.sleep(0.01)  # let uvicorn see the connection lost (no 500 for a dead client)
 
 
-def _stalled(send: Send, delay_s: float) -> Send:
+def _stalled(send: Send, delay_s: float, held: str) -> Send:
+    """``send``, with the message of type ``held`` (the answer's start or its body) sent
+    ``delay_s`` late."""
+
     async def stalled_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
+        if message["type"] == held:
             await asyncio.sleep(delay_s)
         await send(message)
 
@@ -586,6 +591,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
                 delay_s=float(body.get("delay_s", 0)),
                 after=bool(body.get("after", False)),
                 drop=bool(body.get("drop", False)),
+                slow_body=bool(body.get("slow_body", False)),
             )
         )
         return JSONResponse({"ok": True})

@@ -93,6 +93,22 @@ def test_from_a_fixed_list_with_extra_fields_and_no_final_price(
     assert where.count("headline") == where.count("标题") > 0, where
 
 
+def test_a_ready_response_whose_body_comes_late_is_waited_for(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The SKU answer's headers come at once and its body half a second later (a slow network,
+    a loaded machine): each page is read once its SKU rows are built, never at the headers."""
+    sandbox.control(
+        "faults", path_prefix="/shop/api/products/", count=1000, slow_body=True, delay_s=0.5
+    )
+    ready = 'ready = { response = "/shop/api/products/[^/]+/skus", timeout_ms = 5000 }'
+    result = scan(sandbox, tmp_path, ('ready = "table.skus[data-loaded]"', ready))
+    assert result.returncode == 0, result.stderr
+    assert set(read(sandbox)) == all_products(sandbox)
+    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    assert values(wb["失败页面"]) == []
+
+
 @pytest.mark.parametrize(
     ("edit", "first"),
     [

@@ -40,6 +40,22 @@ async def _abort(route: Route) -> None:
 
 
 # One round trip reads the whole page with the scenario's selectors.
+# After a ready response: resolves once the page's document has not changed for 100 ms (its
+# scripts have built what the answer brought), at the latest after the ready timeout.
+_QUIET_JS = """
+(limit) => new Promise((done) => {
+  let quiet;
+  const observer = new MutationObserver(() => {
+    clearTimeout(quiet);
+    quiet = setTimeout(end, 100);
+  });
+  const end = () => { observer.disconnect(); clearTimeout(cap); done(); };
+  const cap = setTimeout(end, limit);
+  const all = {subtree: true, childList: true, attributes: true, characterData: true};
+  observer.observe(document, all);
+  quiet = setTimeout(end, 100);
+})
+"""
 _READ_JS = """
 (spec) => {
   const read = (el, f) => {
@@ -240,8 +256,15 @@ class Storefront:
                 pattern = re.compile(ready.response)
                 async with page.expect_response(
                     lambda r: pattern.search(r.url) is not None, timeout=ready.timeout_ms
-                ):
+                ) as answer:
                     status = await self._open(page, url)
+                # the answer's headers come first; its body, and the SKU rows the page's
+                # script builds from it, follow (a page without them is unreadable anyway)
+                await (await answer.value).finished()
+                await page.wait_for_selector(
+                    self.scenario.product.sku_row, state="attached", timeout=ready.timeout_ms
+                )
+                await page.evaluate(_QUIET_JS, ready.timeout_ms)
             else:
                 status = await self._open(page, url)
             self._check_status(status, url)
