@@ -89,6 +89,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.desktop)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """With ROBOTS_TEST_TIMELINE=<file>: one line per test (worker, start, end, id) appended
+    to the file, to see how the workers of `make test` fill the machine."""
+    timeline = os.environ.get("ROBOTS_TEST_TIMELINE")
+    start = time.time()
+    try:
+        return (yield)
+    finally:
+        if timeline:
+            with open(timeline, "a", encoding="utf-8") as f:
+                f.write(f"{WORKER}\t{start:.2f}\t{time.time():.2f}\t{item.nodeid}\n")
+
+
 def xdist_groups(path: Path) -> dict[str, str]:
     """The ``xdist_group`` of each test function in a test file, by name, read from its
     source: pytest 9's nodes no longer take the ``@group`` suffix xdist 3.8 gives their ids,
