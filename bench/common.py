@@ -19,6 +19,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def seeded_shop(tmp: Path, *, seed: int, password: str, **counts: int) -> Path:
+    """A shop seeded in ``tmp/seeded`` for the account ``robot``: one refund unless
+    ``counts`` asks for more, and the products, parcels and orders it names."""
+    from sandbox.seed import seed_shop
+
+    seeded = tmp / "seeded"
+    refunds = counts.pop("refunds", 1)
+    seed_shop(seeded, refunds=refunds, seed=seed, username="robot", password=password, **counts)
+    return seeded
+
+
 class Shop:
     """A fresh copy of the seeded shop, served on its own port."""
 

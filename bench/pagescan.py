@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Shop  # noqa: E402
+from common import Shop, seeded_shop  # noqa: E402
 
 from robots.ledger import Ledger, State  # noqa: E402
 from robots.pagescan.inputs import load_allowlist, load_banned_words  # noqa: E402
@@ -39,7 +39,6 @@ from robots.pagescan.scenario import load_pagescan_scenario  # noqa: E402
 from robots.pagescan.words import BannedWord, WordMatcher, normalise  # noqa: E402
 from robots.registry import load_workspace  # noqa: E402
 from sandbox.catalog import build_catalog  # noqa: E402
-from sandbox.seed import seed_shop  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "pagescan.toml"
 PRODUCT_LEVEL_RULES = {"VARIANT_SPREAD", "PAGE_PRICE_MISMATCH"}
@@ -92,15 +91,7 @@ def robot_part(args: argparse.Namespace) -> None:
     parallel: int | str = args.parallel or configured or "auto"
     with tempfile.TemporaryDirectory(prefix="bench-pagescan-") as tmp_name:
         tmp = Path(tmp_name)
-        seeded = tmp / "seeded"
-        seed_shop(
-            seeded,
-            refunds=1,
-            seed=args.seed,
-            username="robot",
-            password="x",
-            products=args.products,
-        )
+        seeded = seeded_shop(tmp, seed=args.seed, password="x", products=args.products)
         truth = truth_of(seeded)
         scenario = tmp / "pagescan.toml"
         text = SCENARIO.read_text(encoding="utf-8")

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Shop  # noqa: E402
+from common import Shop, seeded_shop  # noqa: E402
 
 from robots.returns.matching import (  # noqa: E402
     LINK,
@@ -50,7 +50,7 @@ from robots.returns.matching import (  # noqa: E402
 )
 from robots.returns.scenario import load_returns_scenario  # noqa: E402
 from sandbox import warehouse  # noqa: E402
-from sandbox.seed import PEOPLE, seed_shop  # noqa: E402
+from sandbox.seed import PEOPLE  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0)
 PASSWORD = "bench-" + "pw-0815"
@@ -179,12 +179,9 @@ def engine_part(args: argparse.Namespace) -> None:
 def e2e_part(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-returns-") as tmp_name:
         tmp = Path(tmp_name)
-        seeded = tmp / "seeded"
-        seed_shop(
-            seeded,
-            refunds=1,
+        seeded = seeded_shop(
+            tmp,
             seed=args.seed,
-            username="robot",
             password=PASSWORD,
             parcels=args.e2e_parcels,
             orders=args.e2e_parcels * 4,

@@ -470,6 +470,11 @@ class ListSpec(Strict):
     next_button: Selector | None = None
     load_more: Selector | None = None
 
+    @property
+    def row_fields(self) -> dict[str, FieldSpec]:
+        """What each row is read with: ``fields`` (a robot's list may add short forms)."""
+        return dict(self.fields)
+
     @model_validator(mode="after")
     def _one_pager(self) -> ListSpec:
         given = [k for k in PAGERS if getattr(self, k)]

@@ -294,11 +294,17 @@ class Terminal:
             )
         self.status.configure(text=f"当前用户 {self.user} · 未关联包裹 {len(rows)} 件")
 
+    def _dialog(self, title: str, geometry: str) -> tk.Toplevel:
+        """A modal window over the terminal, closed with Escape."""
+        dialog = tk.Toplevel(self.root)
+        dialog.title(title)
+        dialog.geometry(geometry)
+        dialog.bind("<Escape>", lambda _e: dialog.destroy())
+        return dialog
+
     # -- export -------------------------------------------------------------------------
     def export_dialog(self) -> None:
-        dialog = tk.Toplevel(self.root)
-        dialog.title("导出无名件")
-        dialog.geometry("560x120+60+80")
+        dialog = self._dialog("导出无名件", "560x120+60+80")
         ttk.Label(dialog, text="文件名").pack(anchor="w", padx=12, pady=(12, 2))
         name = ttk.Entry(dialog, width=64)
         name.insert(0, str(self.export_dir / "无名件.xlsx"))
@@ -318,14 +324,11 @@ class Terminal:
 
         ttk.Button(dialog, text="保存", command=save).pack(anchor="e", padx=12, pady=6)
         dialog.bind("<Return>", save)
-        dialog.bind("<Escape>", lambda _e: dialog.destroy())
         dialog.grab_set()
 
     # -- link ---------------------------------------------------------------------------
     def link_dialog(self) -> None:
-        dialog = tk.Toplevel(self.root)
-        dialog.title("关联包裹")
-        dialog.geometry("520x170+60+80")
+        dialog = self._dialog("关联包裹", "520x170+60+80")
         ttk.Label(dialog, text="包裹号").grid(row=0, column=0, sticky="w", padx=12, pady=(12, 4))
         parcel = ttk.Entry(dialog, width=40)
         parcel.grid(row=0, column=1, pady=(12, 4))
@@ -352,14 +355,11 @@ class Terminal:
             parcel.focus_set()
 
         dialog.bind("<Return>", submit)
-        dialog.bind("<Escape>", lambda _e: dialog.destroy())
         dialog.grab_set()
 
     # -- order search -------------------------------------------------------------------
     def search_dialog(self) -> None:
-        dialog = tk.Toplevel(self.root)
-        dialog.title("查找订单")
-        dialog.geometry("1240x600+10+40")
+        dialog = self._dialog("查找订单", "1240x600+10+40")
         form = ttk.Frame(dialog, padding=8)
         form.pack(fill="x")
         entries: dict[str, ttk.Entry] = {}
@@ -411,7 +411,6 @@ class Terminal:
         dialog.bind("<Next>", lambda _e: show(shown["page"] + 1))
         dialog.bind("<Prior>", lambda _e: show(shown["page"] - 1))
         dialog.bind("<Control-s>", export)
-        dialog.bind("<Escape>", lambda _e: dialog.destroy())
         entries["q"].focus_set()
         dialog.grab_set()
 

@@ -137,10 +137,13 @@ async def probe_list_and_page(
     list_kinds: Mapping[str, Any],
     page_kinds: Mapping[str, Any],
     key: str,
+    list_values: Callable[[Any], Mapping[str, str]] | None = None,
+    what: str = "",
 ) -> list[ProbeTable]:
-    """The probe of a robot whose scenario has ``login``, a ``list`` (``ListSpec``) and a
-    ``detail`` (``PageSpec``, its path filled with the row field ``key``): the list's first
-    rows, then the page of ``--item`` (or ``--url``, or the first row's)."""
+    """The probe of a robot whose scenario has ``login``, a ``list`` (``ListSpec``, its
+    path filled with what ``list_values`` gives for the scenario) and a ``detail``
+    (``PageSpec``, its path filled with the row field ``key``): the list's first rows, then
+    the page of ``--item`` (or ``--url``, or the first row's), titled ``what`` and the item."""
     from robots.runtime.browser import LoginForm, goto
     from robots.runtime.clock import ShopClock
 
@@ -155,20 +158,24 @@ async def probe_list_and_page(
     tables: list[ProbeTable] = []
     if url is None and item is None:
         lp = scenario.list
-        listed, _ = await probe_list(
-            page,
-            lp,
-            FieldReader.of(lp, list_kinds, clock, name="list"),
-            url=page_url(base, lp.path),
-            goto=open_,
+        rows = FieldReader(
+            lp.row_fields, list_kinds, clock, label_selector=lp.label_selector, name="list"
         )
+        # ``list_values`` are the scenario's own words for the path (a status tab): as written
+        path = lp.path.format(**list_values(scenario)) if list_values else lp.path
+        listed, _ = await probe_list(page, lp, rows, url=page_url(base, path), goto=open_)
         tables += listed
-        found = [r.value for t in listed[1:] for r in t.rows if r.field == key and not r.failed]
+        found = [
+            r.value
+            for t in listed[1:]
+            for r in t.rows
+            if r.field == key and not r.failed and r.value
+        ]
         if not found:
             return tables
         item = str(found[0])
     detail = scenario.detail
     await open_(url or page_url(base, detail.path, **{key: item}))
     reader = FieldReader.of(detail, page_kinds, clock, name="detail")
-    tables.append(await probe_page(page, reader, f"{key} {item}"))
+    tables.append(await probe_page(page, reader, f"{what or key} {item or ''}".strip()))
     return tables

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from robots.engine.spec import SYSTEM, RobotParts, RobotSpec, done_line
 
 
-def parts() -> RobotParts:
-    from robots.refunds import probe, report, robot, scenario
+def _first_list(scenario: Any) -> dict[str, str]:
+    """The list `robots scenario probe` reads: the first pending status's."""
+    first, _ = scenario.list.lists(scenario.shop.pending_statuses)[0]
+    return {"status": first} if first is not None else {}
 
-    return RobotParts(scenario, robot.RefundsRobot, report, probe.probe)
+
+def parts() -> RobotParts:
+    from robots.engine.probe import probe_list_and_page
+    from robots.refunds import fields, report, robot, scenario
+
+    probe = partial(
+        probe_list_and_page,
+        list_kinds=fields.ROW_FIELDS,
+        page_kinds=fields.FIELDS,
+        key="refund_id",
+        list_values=_first_list,
+        what="refund page",
+    )
+    return RobotParts(scenario, robot.RefundsRobot, report, probe)
 
 
 COUNTS = {"approved": "approved", "handed_to_person": "to a person"}
