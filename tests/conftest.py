@@ -215,35 +215,21 @@ def start_sandbox(
     shipments: int = 0,
     totp_secret: str | None = None,
 ) -> Sandbox:
-    env = {**os.environ, "SANDBOX_PASSWORD": PASSWORD}
-    if totp_secret:
-        env["SANDBOX_TOTP_SECRET"] = totp_secret
-    subprocess.run(
-        robots_cmd(
-            "sandbox",
-            "seed",
-            "--data",
-            str(data),
-            "--refunds",
-            str(refunds),
-            "--products",
-            str(products),
-            "--parcels",
-            str(parcels),
-            "--orders",
-            str(parcels * 4),
-            "--shipments",
-            str(shipments),
-            "--seed",
-            str(seed),
-            "--username",
-            USERNAME,
-            "--now",
-            datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S"),
-        ),
-        check=True,
-        env=env,
-        capture_output=True,
+    from sandbox.seed import seed_shop  # here, not through `robots sandbox seed`: test_sandbox
+    # tries the command; a fresh interpreter per shop cost the suite a CPU-minute
+
+    seed_shop(
+        data,
+        refunds=refunds,
+        seed=seed,
+        username=USERNAME,
+        password=PASSWORD,
+        now=datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0),
+        products=products,
+        parcels=parcels,
+        orders=parcels * 4,
+        shipments=shipments,
+        totp_secret=totp_secret,
     )
     for _ in range(5):  # a port another test took between our look and our bind: another
         port = free_port()

@@ -154,15 +154,16 @@ def test_links_match_the_ground_truth(sandbox: Sandbox, display: str, tmp_path: 
 def test_messier_returns_through_the_browser_hold_the_goals(
     sandbox: Sandbox, display: str, tmp_path: Path
 ) -> None:
-    """500 parcels of issue 14's noise kinds (bench/messy_returns.py, not the sandbox's own
+    """250 parcels of issue 14's noise kinds (bench/messy_returns.py, not the sandbox's own
     generator) loaded into the shop: waybill typos, misread outbound waybills, spaced
     lower-case waybills, lucky phone tails with more orders than a page shows, second boxes,
     look-alike orders, near-identical orders and parcels from elsewhere. The robot's real
-    path (terminal export, back-office searches in Chromium, terminal links) must reach
-    precision >= 0.995 and recall >= 0.90, and link exactly what the in-process search the
-    benchmark measures links."""
+    path (terminal export, back-office searches in Chromium, terminal links) must link
+    exactly what the in-process search the benchmark measures links, and so reach the goals
+    (precision >= 0.995, recall >= 0.90) that tests/test_messy_returns.py shows in-process
+    on 4,000 parcels."""
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
-    data = Messy(23, 500, 8000, now)
+    data = Messy(23, 250, 4000, now)
     with sandbox.db() as conn:
         load_into_sandbox(conn, data)
     scenario = load_returns_scenario(SCENARIO)

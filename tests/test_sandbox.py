@@ -156,6 +156,49 @@ def test_seed_builds_a_large_shop(tmp_path: Path) -> None:
     assert sum(counts.values()) == 20_000
 
 
+def test_the_seed_command_builds_a_shop_with_its_truth_files(tmp_path: Path) -> None:
+    """`robots sandbox seed` (what `make demo` runs; the tests' shops are seeded in-process)."""
+    import json
+    import os
+    import subprocess
+
+    from conftest import robots_cmd
+
+    data = tmp_path / "shop"
+    done = subprocess.run(
+        robots_cmd(
+            "sandbox",
+            "seed",
+            "--data",
+            str(data),
+            "--refunds",
+            "30",
+            "--products",
+            "4",
+            "--parcels",
+            "6",
+            "--orders",
+            "24",
+            "--shipments",
+            "3",
+            "--now",
+            "2026-11-23 09:00:00",
+        ),
+        env={**os.environ, "SANDBOX_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("seeded 30 refunds, 4 products, 6 parcels and 3 shipments")
+    with (data / "ground_truth.jsonl").open(encoding="utf-8") as f:
+        assert len([json.loads(line) for line in f]) == 30
+    for name in ("products_truth.jsonl", "parcels_truth.jsonl", "shipments_truth.jsonl"):
+        assert (data / name).read_text(encoding="utf-8").count("\n") >= 3, name
+    with sqlite3.connect(data / "shop.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
+
+
 @pytest.mark.refunds(5)
 @pytest.mark.parcels(40)
 def test_linking_a_parcel_to_a_return_request_records_the_warehouse_receipt(
