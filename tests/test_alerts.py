@@ -154,8 +154,12 @@ class Mailbox:
         return "250 OK"
 
 
+# the webhook receiver, the mailbox and its SMTP port (the ``receivers`` fixture)
+Receivers = tuple[Receiver, Mailbox, int]
+
+
 @pytest.fixture
-def receivers() -> Iterator[tuple[Receiver, Mailbox, int]]:
+def receivers() -> Iterator[Receivers]:
     hook, mailbox, port = Receiver(), Mailbox(), free_port()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
     smtp.start()
@@ -191,6 +195,25 @@ to = ["ops@example.com", "lead@example.com"]
 """
 
 
+def alerting_workspace(
+    root: Path,
+    url: str,
+    receivers: Receivers,
+    secret: str,
+    *,
+    extra: str = "",
+    summary: bool = False,
+    **options: Any,
+) -> Path:
+    """A workspace whose alerts go to every test receiver, DingTalk signed with ``secret``."""
+    hook, _mailbox, smtp_port = receivers
+    ws = write_workspace(
+        root, url, extra=extra + alerts_config(hook, smtp_port, summary=summary), **options
+    )
+    add_signing_secret(ws, secret)
+    return ws
+
+
 def add_signing_secret(ws: Path, secret: str) -> None:
     """The DingTalk signing secret, as the credential the webhook names."""
     creds = ws / "secrets" / "credentials.toml"
@@ -201,14 +224,9 @@ def add_signing_secret(ws: Path, secret: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.refunds(20)
-def test_failing_run_alerts_every_channel(
-    workspace: Workspace, receivers: tuple[Receiver, Mailbox, int]
-) -> None:
-    hook, mailbox, smtp_port = receivers
-    ws = write_workspace(
-        workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port)
-    )
-    add_signing_secret(ws, "SECabc123")
+def test_failing_run_alerts_every_channel(workspace: Workspace, receivers: Receivers) -> None:
+    hook, mailbox, _smtp_port = receivers
+    alerting_workspace(workspace.root, workspace.sandbox.url, receivers, "SECabc123")
     with workspace.sandbox.db() as conn:
         target = conn.execute(
             "SELECT refund_id FROM refunds WHERE status = 'WAIT_SELLER_AGREE' LIMIT 1"
@@ -253,16 +271,11 @@ def test_failing_run_alerts_every_channel(
 
 
 @pytest.mark.browser
-def test_unreachable_shop_alerts_as_a_failed_run(
-    tmp_path: Path, receivers: tuple[Receiver, Mailbox, int]
-) -> None:
-    hook, mailbox, smtp_port = receivers
+def test_unreachable_shop_alerts_as_a_failed_run(tmp_path: Path, receivers: Receivers) -> None:
+    hook, mailbox, _smtp_port = receivers
     from conftest import robot_env, robots_cmd
 
-    ws = write_workspace(
-        tmp_path / "ws", f"http://127.0.0.1:{dead_port()}/", extra=alerts_config(hook, smtp_port)
-    )
-    add_signing_secret(ws, "S3")
+    ws = alerting_workspace(tmp_path / "ws", f"http://127.0.0.1:{dead_port()}/", receivers, "S3")
     import subprocess
 
     result = subprocess.run(
@@ -282,18 +295,17 @@ def test_unreachable_shop_alerts_as_a_failed_run(
 @pytest.mark.browser
 @pytest.mark.refunds(150)
 def test_run_over_its_time_limit_is_stopped_and_alerted(
-    workspace: Workspace, receivers: tuple[Receiver, Mailbox, int]
+    workspace: Workspace, receivers: Receivers
 ) -> None:
     from test_scheduler import Scheduler, schedule, wait_for
 
-    hook, mailbox, smtp_port = receivers
-    extra = (
-        "[scheduler]\nrun_time_limit_s = 8\nstop_grace_s = 60\n"
-        + alerts_config(hook, smtp_port)
-        + schedule("slow", every_seconds=1)
+    hook, mailbox, _smtp_port = receivers
+    extra = "[scheduler]\nrun_time_limit_s = 8\nstop_grace_s = 60\n" + schedule(
+        "slow", every_seconds=1
     )
-    ws = write_workspace(workspace.root, workspace.sandbox.url, parallel=1, extra=extra)
-    add_signing_secret(ws, "S3")
+    ws = alerting_workspace(
+        workspace.root, workspace.sandbox.url, receivers, "S3", extra=extra, parallel=1
+    )
     sched = Scheduler(ws)
     try:
         [fire] = wait_for(
@@ -315,15 +327,12 @@ def test_run_over_its_time_limit_is_stopped_and_alerted(
 @pytest.mark.browser
 @pytest.mark.refunds(40)
 def test_every_real_run_sends_its_summary_where_ops_are(
-    workspace: Workspace, receivers: tuple[Receiver, Mailbox, int]
+    workspace: Workspace, receivers: Receivers
 ) -> None:
     """Not only alarms: after a quiet run, one Chinese summary to each channel (the counts,
     what waits for a person, what is overdue, money awaiting review, the workbooks)."""
-    hook, mailbox, smtp_port = receivers
-    ws = write_workspace(
-        workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port, summary=True)
-    )
-    add_signing_secret(ws, "SECabc123")
+    hook, mailbox, _smtp_port = receivers
+    alerting_workspace(workspace.root, workspace.sandbox.url, receivers, "SECabc123", summary=True)
     result = workspace.run()
     assert result.returncode == 0
     report = workspace.reports()[-1]
@@ -345,9 +354,6 @@ def test_every_real_run_sends_its_summary_where_ops_are(
 
     # a setting turns it off
     hook.posts.clear()
-    write_workspace(
-        workspace.root, workspace.sandbox.url, extra=alerts_config(hook, smtp_port, summary=False)
-    )
-    add_signing_secret(ws, "SECabc123")
+    alerting_workspace(workspace.root, workspace.sandbox.url, receivers, "SECabc123")
     workspace.run()
     assert hook.posts == []
