@@ -39,7 +39,6 @@ async def _abort(route: Route) -> None:
     await route.abort()
 
 
-# One round trip reads the whole page with the scenario's selectors.
 # After a ready response: resolves once the page's document has not changed for 100 ms (its
 # scripts have built what the answer brought), at the latest after the ready timeout.
 _QUIET_JS = """
@@ -56,6 +55,8 @@ _QUIET_JS = """
   quiet = setTimeout(end, 100);
 })
 """
+
+# One round trip reads the whole page with the scenario's selectors.
 _READ_JS = """
 (spec) => {
   const read = (el, f) => {
