@@ -24,19 +24,21 @@ SERVICES = dir=$$(mktemp -d /tmp/robots-services.XXXXXX); \
 TEST_WORKERS ?= 4
 PYTEST_ALONE = { $(BIN)/pytest -m alone; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]; }
 
-# the lint runs beside the tests (its minute of one core is not waited for first); its
-# output follows theirs, and either failing fails make test
-test: deps
-	@lint_log=$$(mktemp); { ( $(LINT) ) >$$lint_log 2>&1; echo $$? >$$lint_log.rc; } & \
-	{ $(SERVICES) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 -m "not alone" && $(PYTEST_ALONE); }; tests=$$?; \
+# `$(call beside_lint,TESTS)`: the lint runs beside TESTS (its minute of one core is not
+# waited for first); its output follows theirs, and either failing fails the target
+beside_lint = lint_log=$$(mktemp); { ( $(LINT) ) >$$lint_log 2>&1; echo $$? >$$lint_log.rc; } & \
+	{ $(1); }; tests=$$?; \
 	wait; cat $$lint_log; linted=$$(cat $$lint_log.rc); rm -f $$lint_log $$lint_log.rc; \
-	[ "$$linted" = 0 ] || echo "make test: the lint failed (above)"; \
+	[ "$$linted" = 0 ] || echo "make: the lint failed (above)"; \
 	[ "$$linted" = 0 ] && [ $$tests = 0 ]
+
+test: deps
+	@$(call beside_lint,$(SERVICES) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 -m "not alone" && $(PYTEST_ALONE))
 
 # the no-browser lane: lint, types, layers and every test that needs no browser, X display,
 # PostgreSQL or Redis
-check: deps lint
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not browser and not server and not desktop"
+check: deps
+	@$(call beside_lint,$(BIN)/pytest -n $(TEST_WORKERS) -m "not browser and not server and not desktop")
 
 LINT = $(BIN)/ruff check robots sandbox scheduler tests bench && \
 	$(BIN)/ruff format --check robots sandbox scheduler tests bench && \
