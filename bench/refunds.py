@@ -35,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from common import Shop, uncommented  # noqa: E402
+from common import Shop, seeded_shop, uncommented  # noqa: E402
 
 PASSWORD = "bench-" + "pw-4711"
 SCENARIO = ROOT / "scenarios" / "demo-shop" / "refunds.toml"
@@ -176,14 +176,11 @@ class Bench:
     runs: int = 0
 
     def __enter__(self) -> Bench:
-        from sandbox.seed import load_ground_truth, seed_shop
+        from sandbox.seed import load_ground_truth
 
         self._dir = tempfile.TemporaryDirectory(prefix="bench-refunds-")
         self.tmp = Path(self._dir.name)
-        self.seeded = self.tmp / "seeded"
-        seed_shop(
-            self.seeded, refunds=self.refunds, seed=self.seed, username="robot", password=PASSWORD
-        )
+        self.seeded = seeded_shop(self.tmp, seed=self.seed, password=PASSWORD, refunds=self.refunds)
         truth = load_ground_truth(self.seeded)
         self.expected = {rid for rid, t in truth.items() if t["expected"] == "approve"}
         self.to_decide = sum(1 for t in truth.values() if t["expected"] != "untouched")

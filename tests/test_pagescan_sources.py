@@ -33,10 +33,14 @@ def all_products(sb: Sandbox) -> set[str]:
         return {f"/shop/p/{r[0]}" for r in conn.execute("SELECT product_id FROM products")}
 
 
-def summary(tmp_path: Path) -> dict[str, object]:
+def workbook(tmp_path: Path) -> openpyxl.Workbook:
+    """The newest page-scan workbook of the test's workspace."""
     (report,) = sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1:]
-    wb = openpyxl.load_workbook(report)
-    return summary_of(wb)
+    return openpyxl.load_workbook(report)
+
+
+def summary(tmp_path: Path) -> dict[str, object]:
+    return summary_of(workbook(tmp_path))
 
 
 def test_from_a_sitemap_index(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -87,7 +91,7 @@ def test_from_a_fixed_list_with_extra_fields_and_no_final_price(
     )
     assert result.returncode == 0, result.stderr
     assert sorted(read(sandbox)) == chosen
-    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    wb = workbook(tmp_path)
     where = [str(r["位置"]) for r in values(wb["违禁词"])]
     # an extra field is scanned like the title it repeats (named as the scenario names it)
     assert where.count("headline") == where.count("标题") > 0, where
@@ -105,7 +109,7 @@ def test_a_ready_response_whose_body_comes_late_is_waited_for(
     result = scan(sandbox, tmp_path, ('ready = "table.skus[data-loaded]"', ready))
     assert result.returncode == 0, result.stderr
     assert set(read(sandbox)) == all_products(sandbox)
-    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    wb = workbook(tmp_path)
     assert values(wb["失败页面"]) == []
 
 
@@ -151,7 +155,7 @@ def test_a_ready_sign_that_never_shows_stops_after_the_first_pages(
     assert first.startswith("ScenarioUnreadable: the scenario's product.ready (selector "), first
     assert "'table.never-there'" in first
     assert len(read(sandbox)) < 12  # it did not wait out every page of the shop
-    wb = openpyxl.load_workbook(sorted((tmp_path / "ws" / "reports").glob("pagescan-*.xlsx"))[-1])
+    wb = workbook(tmp_path)
     failed = values(wb["失败页面"])
     assert failed and all("product.ready" in str(r["原因"]) for r in failed)
 
