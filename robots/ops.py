@@ -1,4 +1,5 @@
-"""How every entry point runs a robot: its lock, graceful stop, then alerts and run notes."""
+"""How every entry point runs a robot: its lock, graceful stop, and what follows every run
+(the open-exceptions workbook, alerts, the run summary) as the engine's after_run hook."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from loguru import logger
 
 from robots.alerts import RunOutcome, deliver, evaluate
 from robots.config import Workspace
+from robots.engine.hooks import Hooks
 from robots.engine.run import RobotRun, RunResult
 from robots.errors import LedgerUnavailable, RobotsError, first_line
 from robots.ledger import Ledger
@@ -129,6 +131,69 @@ class Robot(Protocol):
     def perform(self) -> RunResult: ...
 
 
+class AfterRun(Hooks):
+    """What follows every real run, as the engine's ``after_run`` hook (the engine knows
+    none of it): the open-exceptions workbook rewritten from the ledger, the alert rules,
+    the run summary, and the run's row noting what was sent and by whom.
+
+    A failed run's alert waits until the CLI has printed the error's one line
+    (``deferred``); a run that failed before its engine ran the hooks (its ledger away at
+    the start, say) is alerted on from the error alone."""
+
+    def __init__(self, ws: Workspace, robot: str, target: str | None, holder: str) -> None:
+        self.ws, self.robot, self.target, self.holder = ws, robot, target, holder
+        self.outcome: RunOutcome | None = None  # once the hook has run
+
+    def after_run(self, run: RobotRun, result: RunResult) -> None:
+        queue = refresh_queue(self.ws)
+        if queue is not None:
+            result.details["open_exceptions"] = str(queue[0])
+        self.outcome = self._outcome(
+            result.run_id,
+            dict(result.counts),
+            str(result.report or ""),
+            str(result.run_dir) if result.run_dir.is_dir() else "",  # only a folder that exists
+            result.failure,
+        )
+        if result.failure:
+            return  # alerted once the CLI has said the failure (deferred)
+        sent = alert_on(self.ws, self.outcome, history_for(self.ws, self.robot, result.run_id))
+        sent += summarise(self.ws, self.outcome, queue)
+        self._note(
+            result.run_id,
+            sent,
+            exit_code=result.exit_code,
+            report=str(result.report),
+            logs=str(result.run_dir),
+        )
+
+    def deferred(self, run: RobotRun, exc: RobotsError) -> Callable[[], None]:
+        """The failed run's alert, for the CLI to call after the error's line."""
+        outcome = self.outcome
+        if outcome is None:  # failed before the engine ran its hooks
+            refresh_queue(self.ws)
+            logs = str(run.run_dir) if run.run_dir.is_dir() else ""
+            outcome = self._outcome(run.run_id, {}, "", logs, first_line(exc))
+
+        def alert() -> None:
+            self._note(run.run_id, alert_on(self.ws, outcome, []), exit_code=exc.exit_code)
+
+        return alert
+
+    def _outcome(
+        self, run_id: str, counts: dict[str, int], report: str, logs: str, failure: str
+    ) -> RunOutcome:
+        return outcome_of(
+            self.robot, self.target or self.robot, run_id, counts, report, logs, failure
+        )
+
+    def _note(self, run_id: str, alerts: list[str], **extra: Any) -> None:
+        try:
+            _annotate(self.ws, run_id, self.target, self.holder, alerts, **extra)
+        except LedgerUnavailable as away:  # the run's failure, most likely
+            logger.error("could not note the alerts in the ledger: {}", away)
+
+
 def execute_run(
     ws: Workspace,
     robot: str,
@@ -138,67 +203,24 @@ def execute_run(
     dry_run: bool = False,
 ) -> RunResult:
     """One robot run as every entry point wants it: under the robot's lock (so cron, the
-    scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by the
-    alert rules. Dry runs change nothing, so they neither lock nor alert.
-
-    A run that fails is recorded in the ledger as failed (exit code, error, alerts sent);
-    its alert is deferred until the CLI has printed the error's one line."""
+    scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by
+    ``AfterRun`` (the open-exceptions workbook, alerts, the run summary). Dry runs change
+    nothing, so they neither lock nor alert."""
     stop = StopRequest()
     holder = os.environ.get("ROBOTS_RUN_BY", "command line")
     lock = nullcontext() if dry_run else run_lock(ws, robot, holder=holder)
+    after = None if dry_run else AfterRun(ws, robot, target, holder)
     with lock, stop.on_signals():
         runner = build(stop)
+        if after is not None:
+            runner.run.hooks.append(after)
         try:
-            result = runner.perform()
+            return runner.perform()
         except RobotsError as exc:
-            if not dry_run:
-                refresh_queue(ws)
-                failed: RunResult | None = getattr(exc, "run_result", None)
-                run = runner.run
-                outcome = outcome_of(
-                    robot,
-                    target or robot,
-                    run.run_id,
-                    dict(failed.counts) if failed else {},
-                    str(failed.report or "") if failed else "",
-                    str(run.run_dir) if run.run_dir.is_dir() else "",  # only a folder that exists
-                    first_line(exc),
-                )
-
-                def alert_later(code: int = exc.exit_code) -> None:
-                    sent = alert_on(ws, outcome, [])
-                    try:
-                        _annotate(ws, run.run_id, target, holder, sent, exit_code=code)
-                    except LedgerUnavailable as away:  # the run's failure, most likely
-                        logger.error("could not note the alerts in the ledger: {}", away)
-
-                exc.deferred = [*getattr(exc, "deferred", []), alert_later]  # type: ignore[attr-defined]
+            if after is not None:
+                later = after.deferred(runner.run, exc)
+                exc.deferred = [*getattr(exc, "deferred", []), later]  # type: ignore[attr-defined]
             raise
-    if not dry_run:
-        queue = refresh_queue(ws)
-        if queue is not None:
-            result.details["open_exceptions"] = str(queue[0])
-        outcome = outcome_of(
-            robot,
-            target or robot,
-            result.run_id,
-            dict(result.counts),
-            str(result.report),
-            str(result.run_dir),
-        )
-        sent = alert_on(ws, outcome, history_for(ws, robot, result.run_id))
-        sent += summarise(ws, outcome, queue)
-        _annotate(
-            ws,
-            result.run_id,
-            target,
-            holder,
-            sent,
-            exit_code=result.exit_code,
-            report=str(result.report),
-            logs=str(result.run_dir),
-        )
-    return result
 
 
 def _annotate(

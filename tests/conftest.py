@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -91,16 +92,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """With ROBOTS_TEST_TIMELINE=<file>: one line per test (worker, start, end, id) appended
-    to the file, to see how the workers of `make test` fill the machine."""
+    """With ROBOTS_TEST_TIMELINE=<file>: one line per test (worker, start, end, CPU seconds,
+    id) appended to the file, to see how the workers of `make test` fill the machine and what
+    each test costs it. The CPU is the worker's own and its children's (the robots it ran,
+    their browsers, the sandbox it started), counted once each child has ended."""
     timeline = os.environ.get("ROBOTS_TEST_TIMELINE")
-    start = time.time()
+    start, cpu = time.time(), _cpu_seconds()
     try:
         return (yield)
     finally:
         if timeline:
+            used = _cpu_seconds() - cpu
             with open(timeline, "a", encoding="utf-8") as f:
-                f.write(f"{WORKER}\t{start:.2f}\t{time.time():.2f}\t{item.nodeid}\n")
+                f.write(f"{WORKER}\t{start:.2f}\t{time.time():.2f}\t{used:.2f}\t{item.nodeid}\n")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user and system) of this process and the children it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def xdist_groups(path: Path) -> dict[str, str]:

@@ -21,9 +21,12 @@ from aiosmtpd.controller import Controller
 from conftest import PASSWORD, Workspace, dead_port, free_port, write_workspace
 
 from robots.alerts import AlertSettings, RunOutcome, dingtalk_signed, evaluate, webhook_body
+from robots.engine.run import RobotRun, RunOptions, RunResult
+from robots.errors import SystemException
 from robots.ledger import Ledger
-from robots.ops import history_for, outcome_of
+from robots.ops import execute_run, history_for, outcome_of
 from robots.registry import load_workspace
+from robots.runtime.stopping import StopRequest
 
 RULES = AlertSettings()
 
@@ -290,6 +293,34 @@ def test_unreachable_shop_alerts_as_a_failed_run(tmp_path: Path, receivers: Rece
     generic = next(b for p, b in hook.posts if p == "/generic")
     assert generic["level"] == "critical"
     assert generic["reasons"][0].startswith("the run failed: SystemException: could not work")
+
+
+def test_a_run_that_fails_before_its_engine_starts_still_alerts(
+    tmp_path: Path, receivers: Receivers
+) -> None:
+    """The alerts follow a run as its engine's after_run hook; a robot that fails before its
+    engine gets that far (its preparation, say) is alerted on all the same, from the error."""
+    hook, mailbox, _smtp_port = receivers
+    root = alerting_workspace(tmp_path / "ws", f"http://127.0.0.1:{dead_port()}/", receivers, "S4")
+    ws = load_workspace(root)
+
+    class FailsEarly:
+        def __init__(self, stop: StopRequest) -> None:
+            self.run = RobotRun(ws, "refunds", root / "refunds.toml", options=RunOptions(stop=stop))
+
+        def perform(self) -> RunResult:
+            self.run.real_ledger.close()
+            raise SystemException("could not prepare the run")
+
+    with pytest.raises(SystemException) as caught:
+        execute_run(ws, "refunds", None, FailsEarly)
+    assert hook.posts == []  # not before the CLI has said the error's line
+    for later in caught.value.deferred:  # type: ignore[attr-defined]
+        later()
+    assert len(hook.posts) == 3 and len(mailbox.messages) == 1
+    generic = next(b for p, b in hook.posts if p == "/generic")
+    assert generic["level"] == "critical"
+    assert generic["reasons"][0] == "the run failed: SystemException: could not prepare the run"
 
 
 @pytest.mark.browser
