@@ -1,0 +1,249 @@
+"""A flow's rules: ordered conditions in CEL (Common Expression Language, evaluated by the
+``common-expression-language`` package) over what was read of an item, each ending in an
+outcome.
+
+A rule's ``when`` sees ``page`` (the fields read on the item's page), ``row`` (its source
+row: the list row or the workbook row it came from), ``now`` (the shop's time, a timestamp)
+and ``today`` (the shop's day, ``"2026-12-06"``). Typed as the flow declares them: text is a
+string, int an int, money a double (yuan), bool a bool, datetime a timestamp.
+
+The first rule whose ``when`` is true decides: ``act`` (one of the flow's actions),
+``hand_over`` (to a person, with a code and a Chinese text), ``record`` (keep what was read)
+or ``skip``. Fail closed, whatever the author wrote: a rule that cannot be evaluated (a field
+that was not read, a type CEL will not compare, a value that is not true or false) stops the
+decision there and hands the item to a person naming the rule and what went wrong; so does no
+rule matching. A later rule never decides an item an earlier one could not judge.
+
+``check`` finds what `robots config check` must refuse before a run: a syntax error, a name
+the flow does not declare, an action it does not declare, a condition that does not give
+true or false or mixes types, evaluated on sample values of the declared types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import cel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+VARIABLES = ("page", "row", "now", "today")
+SOURCES = ("page", "row")  # the variables whose members are declared fields
+Outcome = Literal["act", "hand_over", "record", "skip"]
+
+# a field named in a condition: page.<name> or row.<name>, outside string literals
+_MEMBER = re.compile(r"\b(page|row)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_STRING = re.compile(r"""(?s)'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*\"""")
+
+# a value of each field type, as CEL sees it, for checking conditions before a run
+SAMPLES: Mapping[str, Any] = {
+    "text": "示例",
+    "int": 1,
+    "money": 1.5,
+    "bool": False,
+    "datetime": datetime(2026, 1, 1, 8, 0, tzinfo=UTC),
+}
+
+
+class Strict(BaseModel):
+    """As the scenarios' tables (``robots.config.Strict``): a key nobody reads is refused.
+    Declared here, so the rules import nothing that drives a browser."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HandOver(Strict):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")  # beside the text, as every reason code
+    text: str = Field(min_length=1)  # what a person reads: Chinese first
+
+
+class RuleSpec(Strict):
+    """One ``[[rules]]`` entry: a condition and exactly one outcome."""
+
+    when: str = Field(min_length=1)
+    act: str | None = Field(default=None, min_length=1)
+    hand_over: HandOver | None = None
+    record: bool = False
+    skip: bool = False
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> RuleSpec:
+        given = [
+            name
+            for name, on in (
+                ("act", self.act is not None),
+                ("hand_over", self.hand_over is not None),
+                ("record", self.record),
+                ("skip", self.skip),
+            )
+            if on
+        ]
+        if len(given) != 1:
+            said = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"a rule ends in exactly one of act, hand_over, record = true or skip = true "
+                f"(this one: {said})"
+            )
+        return self
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.act is not None:
+            return "act"
+        if self.hand_over is not None:
+            return "hand_over"
+        return "record" if self.record else "skip"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules made of one item. ``rule``: the 1-based number of the rule that
+    decided, or of the rule that could not be evaluated; 0 when no rule matched."""
+
+    outcome: Outcome
+    rule: int
+    action: str = ""
+    code: str = ""  # a hand-over's reason code
+    text: str = ""  # and what a person reads
+
+    @property
+    def acts(self) -> bool:
+        return self.outcome == "act"
+
+
+NO_RULE = "NO_RULE_MATCHED"
+RULE_ERROR = "RULE_ERROR"
+REASONS = {
+    NO_RULE: "没有规则适用，交人工判断",
+    RULE_ERROR: "规则无法判断（字段未读到或类型不符），交人工判断",
+}
+
+
+class Rules:
+    """A flow's ``[[rules]]``, compiled once; ``decide`` gives each item its outcome."""
+
+    def __init__(self, specs: list[RuleSpec]) -> None:
+        self.specs = specs
+        self.programs: list[Any] = []
+        self.syntax: dict[int, str] = {}  # rule number → why it does not compile
+        for n, spec in enumerate(specs, 1):
+            try:
+                self.programs.append(cel.compile(spec.when))
+            except ValueError as exc:
+                self.programs.append(None)
+                self.syntax[n] = _first_line(exc)
+
+    def decide(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> Decision:
+        """The first rule whose condition holds; a rule that cannot be evaluated, or none
+        holding, hands the item to a person saying which and why."""
+        context = {
+            "page": {k: _cel_value(v) for k, v in page.items()},
+            "row": {k: _cel_value(v) for k, v in row.items()},
+            "now": _cel_value(now),
+            "today": now.date().isoformat(),
+        }
+        for n, (spec, program) in enumerate(zip(self.specs, self.programs, strict=True), 1):
+            if program is None:
+                return _cannot(n, spec, self.syntax[n])
+            try:
+                holds = program.execute(context)
+            except KeyError as exc:
+                return _cannot(n, spec, f"字段 {exc.args[0]} 没有读到 (field not read)")
+            except Exception as exc:  # CEL's own errors: a type it will not compare, …
+                return _cannot(n, spec, _first_line(exc))
+            if not isinstance(holds, bool):
+                return _cannot(n, spec, f"条件的结果不是 true/false，而是 {holds!r}")
+            if holds:
+                return _decided(n, spec)
+        return Decision("hand_over", 0, code=NO_RULE, text=REASONS[NO_RULE])
+
+    def check(
+        self,
+        fields: Mapping[str, Mapping[str, str]],
+        actions: set[str],
+        *,
+        key: str = "rules",
+    ) -> list[tuple[str, str]]:
+        """Every mistake in the rules a run would meet on some items only, or on none,
+        all at once: (key, what is wrong). ``fields``: the declared type of each field, by
+        source (``{"page": {"state": "text"}, "row": {…}}``); ``actions``: the flow's
+        declared actions."""
+        problems: list[tuple[str, str]] = []
+        sample = {
+            "page": {k: SAMPLES[t] for k, t in fields.get("page", {}).items()},
+            "row": {k: SAMPLES[t] for k, t in fields.get("row", {}).items()},
+            "now": SAMPLES["datetime"],
+            "today": "2026-01-01",
+        }
+        for n, (spec, program) in enumerate(zip(self.specs, self.programs, strict=True), 1):
+            at = f"{key}.{n}.when"
+            if program is None:
+                problems.append((at, f"not a CEL expression: {self.syntax[n]}"))
+                continue
+            unknown = sorted(set(program.references()["variables"]) - set(VARIABLES))
+            if unknown:
+                problems.append(
+                    (at, f"names {', '.join(unknown)}: a condition sees {', '.join(VARIABLES)}")
+                )
+                continue
+            undeclared = [
+                f"{source}.{name}"
+                for source, name in members(spec.when)
+                if name not in fields.get(source, {})
+            ]
+            if undeclared:
+                problems.append(
+                    (at, f"names {', '.join(undeclared)}, which the flow does not read")
+                )
+                continue
+            try:
+                holds = program.execute(sample)
+            except Exception as exc:
+                problems.append(
+                    (at, f"cannot be evaluated on the declared types: {_first_line(exc)}")
+                )
+                continue
+            if not isinstance(holds, bool):
+                problems.append((at, f"gives {type(holds).__name__}, not true or false"))
+            if spec.act is not None and spec.act not in actions:
+                known = ", ".join(sorted(actions)) or "none"
+                problems.append((f"{key}.{n}.act", f"no action {spec.act!r} (declared: {known})"))
+        return problems
+
+
+def members(expression: str) -> list[tuple[str, str]]:
+    """The ``page.<name>`` and ``row.<name>`` a condition names, string literals left out."""
+    code = _STRING.sub('""', expression)
+    return list(dict.fromkeys((m.group(1), m.group(2)) for m in _MEMBER.finditer(code)))
+
+
+def _decided(n: int, spec: RuleSpec) -> Decision:
+    if spec.hand_over is not None:
+        return Decision("hand_over", n, code=spec.hand_over.code, text=spec.hand_over.text)
+    return Decision(spec.outcome, n, action=spec.act or "")
+
+
+def _cannot(n: int, spec: RuleSpec, why: str) -> Decision:
+    text = f"规则 {n} 无法判断：{why}（条件 {spec.when}）"
+    return Decision("hand_over", n, code=RULE_ERROR, text=text)
+
+
+def _cel_value(value: Any) -> Any:
+    """A read value as CEL takes it: money (Decimal) as a double, a time zone-aware moment
+    in UTC (the binding converts no other zone), a day as its ISO text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
