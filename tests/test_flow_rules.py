@@ -116,6 +116,12 @@ def test_the_logistics_rules_pass_the_check() -> None:
         ({"when": "row.order == 'x'", "skip": True}, "rules.1.when", "row.order"),
         ({"when": 'page.boxes > "2"', "skip": True}, "rules.1.when", "declared types"),
         ({"when": "page.amount + 1", "skip": True}, "rules.1.when", "declared types"),
+        (  # past a first test only a text the rule names passes
+            {"when": 'page.state == "运输中" && page.last_at > 3', "skip": True},
+            "rules.1.when",
+            "declared types",
+        ),
+        ({"when": "row.vip && page.boxes", "skip": True}, "rules.1.when", "declared types"),
         ({"when": "page.boxes + 1", "skip": True}, "rules.1.when", "not true or false"),
         ({"when": "true", "act": "approve"}, "rules.1.act", "no action 'approve'"),
     ],

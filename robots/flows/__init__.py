@@ -1,2 +1,26 @@
-"""Flows: new jobs declared in files (a source of items, typed reads, rules in CEL, actions
-done exactly once) that run on the engine like the robots. So far: the rules (``rules``)."""
+"""Flows: new jobs declared in files (a source of items, typed reads, rules in CEL) that run
+on the engine like the robots: `robots run flow --target <name>` (or ``--scenario``).
+
+So far read-only: a list page as the source, each item's page read, and rules that hand an
+item to a person, record what was read, or skip it. Actions done exactly once, workbook
+sources and the authoring tools come next (issue 29)."""
+
+from __future__ import annotations
+
+from robots.engine.spec import RobotParts, RobotSpec
+
+
+def parts() -> RobotParts:
+    from robots.flows import flow, robot
+
+    return RobotParts(flow, robot.FlowRobot, robot)
+
+
+SPEC = RobotSpec(
+    name="flow",
+    title="流程",
+    help="Run a flow file: items from its source list, read and decided by its CEL rules.",
+    parts=parts,
+    count_names={"handed_to_person": "to a person", "recorded": "recorded", "skipped": "skipped"},
+    dry_run=False,
+)

@@ -16,7 +16,8 @@ rule matching. A later rule never decides an item an earlier one could not judge
 
 ``check`` finds what `robots config check` must refuse before a run: a syntax error, a name
 the flow does not declare, an action it does not declare, a condition that does not give
-true or false or mixes types, evaluated on sample values of the declared types.
+true or false or mixes types, evaluated on sample values of the declared types (``samples``:
+the binding has no type checker of its own).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ Outcome = Literal["act", "hand_over", "record", "skip"]
 _MEMBER = re.compile(r"\b(page|row)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _STRING = re.compile(r"""(?s)'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*\"""")
 
+MAX_SAMPLES = 16  # contexts a condition is tried on by ``check``
 # a value of each field type, as CEL sees it, for checking conditions before a run
 SAMPLES: Mapping[str, Any] = {
     "text": "示例",
@@ -173,12 +175,6 @@ class Rules:
         source (``{"page": {"state": "text"}, "row": {…}}``); ``actions``: the flow's
         declared actions."""
         problems: list[tuple[str, str]] = []
-        sample = {
-            "page": {k: SAMPLES[t] for k, t in fields.get("page", {}).items()},
-            "row": {k: SAMPLES[t] for k, t in fields.get("row", {}).items()},
-            "now": SAMPLES["datetime"],
-            "today": "2026-01-01",
-        }
         for n, (spec, program) in enumerate(zip(self.specs, self.programs, strict=True), 1):
             at = f"{key}.{n}.when"
             if program is None:
@@ -200,19 +196,47 @@ class Rules:
                     (at, f"names {', '.join(undeclared)}, which the flow does not read")
                 )
                 continue
-            try:
-                holds = program.execute(sample)
-            except Exception as exc:
-                problems.append(
-                    (at, f"cannot be evaluated on the declared types: {_first_line(exc)}")
-                )
-                continue
-            if not isinstance(holds, bool):
-                problems.append((at, f"gives {type(holds).__name__}, not true or false"))
+            for sample in samples(fields, spec.when):
+                try:
+                    holds = program.execute(sample)
+                except Exception as exc:
+                    problems.append(
+                        (at, f"cannot be evaluated on the declared types: {_first_line(exc)}")
+                    )
+                    break
+                if not isinstance(holds, bool):
+                    problems.append((at, f"gives {type(holds).__name__}, not true or false"))
+                    break
             if spec.act is not None and spec.act not in actions:
                 known = ", ".join(sorted(actions)) or "none"
                 problems.append((f"{key}.{n}.act", f"no action {spec.act!r} (declared: {known})"))
         return problems
+
+
+def samples(fields: Mapping[str, Mapping[str, str]], expression: str) -> list[dict[str, Any]]:
+    """Contexts to try a condition on before a run: values of the declared types, a text
+    field taking in turn each text the condition names (so ``page.state == "运输中" && …``
+    is evaluated past its first test), a bool both ways. A branch no sample reaches is not
+    checked here; at run time it fails closed like any error."""
+    texts = ["示例", *dict.fromkeys(_literal(m.group(0)) for m in _STRING.finditer(expression))]
+    tried = []
+    for i in range(min(max(len(texts), 2), MAX_SAMPLES)):
+        values = {**SAMPLES, "text": texts[i % len(texts)], "bool": i % 2 == 1, "int": i}
+        tried.append(
+            {
+                "page": {k: values[t] for k, t in fields.get("page", {}).items()},
+                "row": {k: values[t] for k, t in fields.get("row", {}).items()},
+                "now": SAMPLES["datetime"],
+                "today": "2026-01-01",
+            }
+        )
+    return tried
+
+
+def _literal(quoted: str) -> str:
+    """A CEL string literal's text (quotes off; escapes kept as written)."""
+    quote = 3 if quoted[:3] in ("'''", '"""') else 1
+    return quoted[quote:-quote]
 
 
 def members(expression: str) -> list[tuple[str, str]]:

@@ -85,8 +85,10 @@ class ItemsReport:
             cells: list[object] = [v.item_key, *(_cell(row.get(c.key), c) for c in self.columns)]
             if reasons:
                 code = v.reason_code or "SYSTEM_ERROR"
-                text = self.reasons.get(code, "系统异常" if v.state != _BUSINESS else code)
-                cells += [f"{text}：{v.error_message}" if v.error_message else text, code, None]
+                # a code the report does not name (a flow's rule): its message says it all
+                text = self.reasons.get(code, "系统异常" if v.state != _BUSINESS else "")
+                said = "：".join(t for t in (text, v.error_message) if t) or code
+                cells += [said, code, None]
             sheet.append(cells)
             for i, c in enumerate(self.columns, start=2):
                 if c.format:

@@ -1,0 +1,157 @@
+"""Flow files run on the engine (robots run flow): the shipped 物流异常 flow against the
+sandbox's logistics pages and their ground truth, fail-closed reads, and `config check`
+refusing a flow a run would trip on, with one line naming file and key."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD, ROOT, USERNAME, Sandbox, robot_env, robots_cmd
+from openpyxl import load_workbook
+
+from sandbox.logistics import load_shipments_truth
+
+FLOW = ROOT / "scenarios" / "demo-shop" / "flows" / "logistics.toml"
+# what a careful person does with each kind of shipment the sandbox makes
+EXPECTED = {
+    "returning": "LOGISTICS_EXCEPTION",
+    "stalled": "STALLED",
+    "moving": "已记录 record",
+    "delivered": "跳过 skip",
+}
+
+
+def workspace(root: Path, url: str, edits: tuple[tuple[str, str], ...] = ()) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    text = FLOW.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    (root / "logistics.toml").write_text(text, encoding="utf-8")
+    creds = root / "credentials.toml"
+    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
+    creds.chmod(0o600)
+    (root / "robots.toml").write_text(
+        f'[paths]\ncredentials_file = "{creds}"\n\n[browser]\ntimeout_ms = 10000\n\n'
+        f'[[targets]]\nname = "logistics"\nrobot = "flow"\nscenario = "logistics.toml"\n'
+        f'base_url = "{url}"\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+def robots(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        robots_cmd(*args, "-w", str(root)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=robot_env(),
+    )
+
+
+def sheet_rows(path: Path, sheet: str) -> list[dict[str, object]]:
+    header, *rows = list(load_workbook(path)[sheet].iter_rows(values_only=True))
+    return [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def order_of(row: dict[str, object]) -> str:
+    return str(row["条目 item"]).split(":", 1)[1].split("@")[0]
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+@pytest.mark.shipments(70)
+def test_the_logistics_flow_meets_its_ground_truth(tmp_path: Path, sandbox: Sandbox) -> None:
+    truth = load_shipments_truth(sandbox.data)
+    assert {t["kind"] for t in truth.values()} == set(EXPECTED)  # the shop has every kind
+    root = workspace(tmp_path / "ws", sandbox.url)
+
+    first = robots(root, "run", "flow")
+    assert first.returncode == 0, first.stderr
+    [report] = sorted((root / "reports").glob("flow-*.xlsx"))
+    handed = sheet_rows(report, "待人工处理")
+    done = sheet_rows(report, "已完成")
+    got = {order_of(r): str(r["原因代码 code"]) for r in handed}
+    got.update({order_of(r): str(r["结果 outcome"]) for r in done})
+    assert got == {o: EXPECTED[t["kind"]] for o, t in truth.items()}
+    for r in handed:  # what a person needs: carrier, last event and its time, the rule's why
+        assert r["物流公司 company"] and r["最新轨迹内容 last_event"] and r["最新轨迹时间 last_at"]
+        assert str(r["原因 reason"]).startswith(("物流异常：", "物流停滞：")), r
+    queue = sheet_rows(root / "reports" / "open-exceptions.xlsx", "流程待处理")
+    assert {order_of(r) for r in queue} == {order_of(r) for r in handed}
+
+    again = robots(root, "run", "flow")  # the same shop day: each order was raised once today
+    assert again.returncode == 0, again.stderr
+    assert "0 to a person" in again.stderr
+    newest = sorted((root / "reports").glob("flow-*.xlsx"))[-1]
+    assert newest != report and sheet_rows(newest, "待人工处理") == []
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+@pytest.mark.shipments(30)
+def test_a_value_the_flow_cannot_read_is_never_decided_on(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The state's selector points at nothing: no item is recorded or skipped on a guess;
+    each goes to a person naming the field, and the run stops early (exit 1)."""
+    root = workspace(
+        tmp_path / "ws",
+        sandbox.url,
+        (('state = { selector = "dd.state"', 'state = { selector = "dd.no-such-state"'),),
+    )
+    result = robots(root, "run", "flow")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [report] = sorted((root / "reports").glob("flow-*.xlsx"))
+    assert sheet_rows(report, "已完成") == []
+    handed = sheet_rows(report, "待人工处理")
+    assert handed and all(r["原因代码 code"] == "UNREADABLE_FIELD" for r in handed)
+    assert all("state" in str(r["原因 reason"]) for r in handed)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "says"),
+    [
+        (
+            ("when = 'page.state == \"已签收\"'", "when = 'page.status == \"已签收\"'"),
+            "rules.2.when",
+            "page.status",
+        ),
+        (
+            ("skip = true", 'act = "remind"'),
+            "rules.2.act",
+            "no action 'remind'",
+        ),
+        (
+            ('key = "{order_id}@{today}"', 'key = "{order}@{today}"'),
+            "source.key",
+            "names order",
+        ),
+        (
+            ('path = "/shipments/{order_id}"', 'path = "/shipments/{id}"'),
+            "page.path",
+            "names id",
+        ),
+        (
+            ('now - page.last_at >= duration("72h")', "page.last_at >= 72"),
+            "rules.3.when",
+            "declared types",
+        ),
+        (
+            ('type = "datetime"', 'type = "date"'),
+            "page.fields.last_at.type",
+            "",
+        ),
+    ],
+)
+def test_config_check_refuses_a_flow_a_run_would_trip_on(
+    tmp_path: Path, edit: tuple[str, str], key: str, says: str
+) -> None:
+    root = workspace(tmp_path / "ws", "http://127.0.0.1:9/", (edit,))
+    result = robots(root, "config", "check")
+    assert result.returncode != 0, result.stdout
+    first = result.stderr.strip().splitlines()[0]
+    assert "logistics.toml" in first and key in first and says in first, first
+    assert "Traceback" not in result.stderr
