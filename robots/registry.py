@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robots import flows, pagescan, refunds, returns, stalled
+from robots import flow, pagescan, refunds, returns, stalled
 from robots.engine.spec import RobotSpec
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ ROBOTS: dict[str, RobotSpec] = {
         pagescan.SPEC,
         returns.SPEC,
         stalled.SPEC,
-        flows.SPEC,
+        flow.SPEC,
     )
 }
 

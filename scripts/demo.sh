@@ -52,6 +52,8 @@ echo "== page scan: price errors and banned words on every product page (read-on
 "$BIN/robots" run pagescan --base-url "http://127.0.0.1:$PORT/" --price-list "$DATA/price-list.xlsx"
 echo "== stalled-shipment check (the example robot): open shipments whose tracking has not moved for 3 days"
 "$BIN/robots" run stalled --base-url "http://127.0.0.1:$PORT/"
+echo "== 物流异常 as a flow file (no Python): its CEL rules hand returned, refused and stalled parcels to a person"
+"$BIN/robots" run flow --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from robots.flows.rules import NO_RULE, RULE_ERROR, Rules, RuleSpec
+from robots.flow.rules import NO_RULE, RULE_ERROR, Rules, RuleSpec
 
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 FIELDS = {

@@ -29,6 +29,9 @@ def described(robot: str) -> dict[str, dict[str, FieldKind]]:
 def test_every_field_of_every_robot_says_what_it_is() -> None:
     for robot in ROBOTS:
         tables = described(robot)
+        if robot == "flow":  # a flow's fields are declared in its file, typed there
+            assert tables == {}, tables
+            continue
         assert tables, robot
         for path, kinds in tables.items():
             for name, kind in kinds.items():

@@ -87,6 +87,8 @@ def reference(
     means, the rules that read it, and its spec in each example scenario (``examples``: a
     name such as a target's, to the scenario file's data)."""
     lines = [f"## {title} · `{robot}`", ""]
+    if not tables:  # a flow: its file declares and types its own fields
+        lines += ["Its fields are declared, typed, in each of its files ([Flows](flows.md)).", ""]
     for path, kinds in tables.items():
         lines += [f"### `[{path}]`", ""]
         for name, kind in kinds.items():

@@ -11,8 +11,8 @@ from typing import Any
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult
 from robots.errors import BusinessException
-from robots.flows.flow import FlowFile, item_key, path_names
-from robots.flows.rules import Rules
+from robots.flow.rules import Rules
+from robots.flow.scenario import FlowFile, item_key, path_names
 from robots.reports.items import Column, ItemsReport
 
 

@@ -11,9 +11,9 @@ from robots.engine.spec import RobotParts, RobotSpec
 
 
 def parts() -> RobotParts:
-    from robots.flows import flow, robot
+    from robots.flow import robot, scenario
 
-    return RobotParts(flow, robot.FlowRobot, robot)
+    return RobotParts(scenario, robot.FlowRobot, robot)
 
 
 SPEC = RobotSpec(

@@ -8,7 +8,7 @@ runs like a robot (``robots run flow``).
   row fields (``{today}``: the shop's day, for a daily check);
 - ``[page]``: each item's page (``path`` filled from its row) and the fields read on it, each
   typed (``type``: text, int, money, bool, datetime) and read fail-closed;
-- ``[[rules]]``: the decision in CEL (``robots.flows.rules``).
+- ``[[rules]]``: the decision in CEL (``robots.flow.rules``).
 
 A field's ``map`` names every value it may read: a word the map does not know is unreadable,
 never a value a rule could take for another. ``problems()`` is what `robots config check`
@@ -25,7 +25,7 @@ from pydantic import Field
 
 from robots import config
 from robots.engine.fields import FieldKind, field_problems
-from robots.flows.rules import Rules, RuleSpec
+from robots.flow.rules import Rules, RuleSpec
 
 Problems = list[tuple[str, str]]
 KEY_VALUES = ("today",)  # what a key template may name besides the row's fields
