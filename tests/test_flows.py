@@ -93,6 +93,25 @@ def test_the_logistics_flow_meets_its_ground_truth(tmp_path: Path, sandbox: Sand
 @pytest.mark.browser
 @pytest.mark.refunds(5)
 @pytest.mark.shipments(30)
+def test_the_probe_shows_each_field_and_each_rule_on_a_live_item(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    truth = load_shipments_truth(sandbox.data)
+    stalled = min(o for o, t in truth.items() if t["kind"] == "stalled")
+    root = workspace(tmp_path / "ws", sandbox.url)
+    result = robots(root, "scenario", "probe", "--target", "logistics", "--item", stalled)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    for field in ("company", "state", "last_at", "last_event"):
+        assert field in text, field
+    assert "rule 1" in text and "rule 4" in text
+    # rule 1 (returned or refused) is false, rule 3 (stalled) holds and decides
+    assert "the item ends in hand_over STALLED" in text and "(rule 3)" in text, text
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+@pytest.mark.shipments(30)
 def test_a_value_the_flow_cannot_read_is_never_decided_on(tmp_path: Path, sandbox: Sandbox) -> None:
     """The state's selector points at nothing: no item is recorded or skipped on a guess;
     each goes to a person naming the field, and the run stops early (exit 1)."""

@@ -3,7 +3,7 @@ on the engine like the robots: `robots run flow --target <name>` (or ``--scenari
 
 So far read-only: a list page as the source, each item's page read, and rules that hand an
 item to a person, record what was read, or skip it. Actions done exactly once, workbook
-sources and the authoring tools come next (issue 29)."""
+sources and `robots flow new` come next (issue 29)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from robots.engine.spec import RobotParts, RobotSpec
 
 
 def parts() -> RobotParts:
-    from robots.flow import robot, scenario
+    from robots.flow import probe, robot, scenario
 
-    return RobotParts(scenario, robot.FlowRobot, robot)
+    return RobotParts(scenario, robot.FlowRobot, robot, probe.probe)
 
 
 SPEC = RobotSpec(

@@ -142,26 +142,37 @@ class Rules:
     def decide(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> Decision:
         """The first rule whose condition holds; a rule that cannot be evaluated, or none
         holding, hands the item to a person saying which and why."""
-        context = {
-            "page": {k: _cel_value(v) for k, v in page.items()},
-            "row": {k: _cel_value(v) for k, v in row.items()},
-            "now": _cel_value(now),
-            "today": now.date().isoformat(),
-        }
-        for n, (spec, program) in enumerate(zip(self.specs, self.programs, strict=True), 1):
-            if program is None:
-                return _cannot(n, spec, self.syntax[n])
-            try:
-                holds = program.execute(context)
-            except KeyError as exc:
-                return _cannot(n, spec, f"字段 {exc.args[0]} 没有读到 (field not read)")
-            except Exception as exc:  # CEL's own errors: a type it will not compare, …
-                return _cannot(n, spec, _first_line(exc))
-            if not isinstance(holds, bool):
-                return _cannot(n, spec, f"条件的结果不是 true/false，而是 {holds!r}")
+        context = _context(page, row, now)
+        for n, spec in enumerate(self.specs, 1):
+            holds = self._judge(n, context)
+            if isinstance(holds, str):
+                return _cannot(n, spec, holds)
             if holds:
                 return _decided(n, spec)
         return Decision("hand_over", 0, code=NO_RULE, text=REASONS[NO_RULE])
+
+    def results(
+        self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime
+    ) -> list[bool | str]:
+        """Every rule's result on one item, in order (the probe shows them all): true, false,
+        or why it cannot judge."""
+        context = _context(page, row, now)
+        return [self._judge(n, context) for n in range(1, len(self.specs) + 1)]
+
+    def _judge(self, n: int, context: dict[str, Any]) -> bool | str:
+        """Rule ``n``'s condition on ``context``, or why it cannot be evaluated."""
+        program = self.programs[n - 1]
+        if program is None:
+            return self.syntax[n]
+        try:
+            holds = program.execute(context)
+        except KeyError as exc:
+            return f"字段 {exc.args[0]} 没有读到 (field not read)"
+        except Exception as exc:  # CEL's own errors: a type it will not compare, …
+            return _first_line(exc)
+        if not isinstance(holds, bool):
+            return f"条件的结果不是 true/false，而是 {holds!r}"
+        return holds
 
     def check(
         self,
@@ -243,6 +254,15 @@ def members(expression: str) -> list[tuple[str, str]]:
     """The ``page.<name>`` and ``row.<name>`` a condition names, string literals left out."""
     code = _STRING.sub('""', expression)
     return list(dict.fromkeys((m.group(1), m.group(2)) for m in _MEMBER.finditer(code)))
+
+
+def _context(page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "page": {k: _cel_value(v) for k, v in page.items()},
+        "row": {k: _cel_value(v) for k, v in row.items()},
+        "now": _cel_value(now),
+        "today": now.date().isoformat(),
+    }
 
 
 def _decided(n: int, spec: RuleSpec) -> Decision:
