@@ -69,7 +69,7 @@ def test_the_logistics_flow_meets_its_ground_truth(tmp_path: Path, sandbox: Sand
     assert {t["kind"] for t in truth.values()} == set(EXPECTED)  # the shop has every kind
     root = workspace(tmp_path / "ws", sandbox.url)
 
-    first = robots(root, "run", "flow")
+    first = robots(root, "run", "flow", "logistics")  # the target of that name
     assert first.returncode == 0, first.stderr
     [report] = sorted((root / "reports").glob("flow-*.xlsx"))
     handed = sheet_rows(report, "待人工处理")
@@ -174,3 +174,23 @@ def test_config_check_refuses_a_flow_a_run_would_trip_on(
     first = result.stderr.strip().splitlines()[0]
     assert "logistics.toml" in first and key in first and says in first, first
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ("nosuch",),
+            "no flow target named 'nosuch', and not one file scenarios/*/flows/nosuch.toml",
+        ),
+        (("logistics", "--target", "logistics"), "give 'logistics' or --target / --scenario"),
+    ],
+)
+def test_a_flow_name_that_names_nothing_or_too_much_is_one_line(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    root = workspace(tmp_path / "ws", "http://127.0.0.1:9/")
+    result = robots(root, "run", "flow", *args)
+    assert result.returncode != 0
+    first = result.stderr.strip().splitlines()[0]
+    assert says in first and "Traceback" not in result.stderr, result.stderr

@@ -56,9 +56,39 @@ ClusterOpt = Annotated[
 
 
 def scenario_for(
-    ws: Workspace, robot: str, target: str | None, scenario: Path | None, base_url: str | None
+    ws: Workspace,
+    robot: str,
+    target: str | None,
+    scenario: Path | None,
+    base_url: str | None,
+    *,
+    named: str | None = None,
+    named_files: str = "",
 ) -> tuple[Path, str | None]:
-    """The scenario file and shop address a run uses: explicit options, else the target's."""
+    """The scenario file and shop address a run uses: explicit options, else the target's.
+    ``named`` (`robots run flow logistics`): the target of that name, else the one file
+    ``named_files`` finds under the workspace."""
+    if named is not None:
+        if target is not None or scenario is not None:
+            raise ConfigError(
+                f"give {named!r} or --target / --scenario, not both",
+                file=f"robots run {robot}",
+                key="NAME",
+            )
+        if ws.target(robot, named) is not None:
+            target = named
+        else:
+            pattern = named_files.format(name=named)
+            found = sorted(ws.root.glob(pattern)) if pattern else []
+            if len(found) != 1:
+                why = "none" if not found else ", ".join(str(f) for f in found)
+                raise ConfigError(
+                    f"no {robot} target named {named!r}, and not one file {pattern} "
+                    f"under {ws.root} (found: {why})",
+                    file=str(ws.file),
+                    key="targets",
+                )
+            scenario = found[0]
     chosen = ws.target(robot, target)
     if target and chosen is None:
         raise ConfigError(
@@ -83,7 +113,11 @@ def robot_command(robot: RobotSpec) -> Callable[..., None]:
     changes the shop, --cluster for one whose items the cluster's workers take), then the
     robot's own (``RobotSpec.options``), each handed to its scenario's ``load`` or to the
     robot."""
-    params: list[tuple[str, Any, Any]] = [("scenario", ScenarioOpt, None)]
+    params: list[tuple[str, Any, Any]] = []
+    if robot.named:
+        argument = typer.Argument(help=robot.named, metavar="NAME", show_default=False)
+        params.append(("named", Annotated[str | None, argument], None))
+    params.append(("scenario", ScenarioOpt, None))
     if robot.dry_run:
         params.append(("dry_run", DryRunOpt, False))
     params.append(("limit", LimitOpt, None))
@@ -98,7 +132,7 @@ def robot_command(robot: RobotSpec) -> Callable[..., None]:
 
     def run(**given: Any) -> None:
         own = {o.name: given.pop(o.name) for o in robot.options}
-        run_robot(robot.name, **given, own=own)
+        run_robot(robot.name, **given, own=own)  # with ``named`` when the robot takes one
 
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -123,6 +157,7 @@ def run_robot(
     limit: int | None = None,
     cluster: bool = False,
     own: dict[str, Any] | None = None,
+    named: str | None = None,
 ) -> None:
     """`robots run <name>`: the robot's target and scenario, then one run under its lock;
     prints the robot's summary line, the report and the logs, and exits with the run's code.
@@ -156,7 +191,9 @@ def run_robot(
         from robots.cluster.coordinator import Dispatch
 
         dispatch = Dispatch.open
-    scenario_file, base_url = scenario_for(ws, name, target, scenario, base_url)
+    scenario_file, base_url = scenario_for(
+        ws, name, target, scenario, base_url, named=named, named_files=robot.named_files
+    )
     loaded = robot.load_scenario(scenario_file, base_url=base_url, **scenario_options)
     build = robot.build()
     from robots.engine.run import RunOptions

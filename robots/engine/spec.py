@@ -67,6 +67,10 @@ class RobotSpec:
     on_cluster: bool = False  # its items can go to the cluster's workers (--cluster)
     dry_run: bool = True  # offers --dry-run (a robot that never changes the shop does not)
     options: tuple[Option, ...] = ()
+    # an optional NAME after `robots run <robot>`: its help, and where a file of that name is
+    # looked for when no target has it ({name}: the name; a glob under the workspace)
+    named: str = ""
+    named_files: str = ""
 
     def scenario(self) -> ModuleType:
         return self.parts().scenario

@@ -1,5 +1,6 @@
 """Flows: new jobs declared in files (a source of items, typed reads, rules in CEL) that run
-on the engine like the robots: `robots run flow --target <name>` (or ``--scenario``).
+on the engine like the robots: `robots run flow <name>` (a target, or
+``scenarios/<shop>/flows/<name>.toml``; or ``--target``, ``--scenario``).
 
 So far read-only: a list page as the source, each item's page read, and rules that hand an
 item to a person, record what was read, or skip it. Actions done exactly once, workbook
@@ -23,4 +24,6 @@ SPEC = RobotSpec(
     parts=parts,
     count_names={"handed_to_person": "to a person", "recorded": "recorded", "skipped": "skipped"},
     dry_run=False,
+    named="The flow: a target of that name, or scenarios/<shop>/flows/<NAME>.toml.",
+    named_files="scenarios/*/flows/{name}.toml",
 )
