@@ -130,6 +130,37 @@ def test_a_value_the_flow_cannot_read_is_never_decided_on(tmp_path: Path, sandbo
     assert all("state" in str(r["原因 reason"]) for r in handed)
 
 
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+@pytest.mark.shipments(30)
+def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The same flow, its orders from a CSV instead of the list page: exactly those orders are
+    decided, as the ground truth says; a file with a bad row is refused whole, naming row and
+    column, before any page is opened."""
+    truth = load_shipments_truth(sandbox.data)
+    chosen = sorted(truth)[::3]  # every third order, of every kind
+    text = FLOW.read_text(encoding="utf-8")
+    start, end = text.index("[source]"), text.index("# 物流详情")
+    source = '[source]\nfile = "orders.csv"\nkey = "{order_id}@{today}"\n'
+    source += 'columns.order_id = { header = "订单号" }\n\n'
+    root = workspace(tmp_path / "ws", sandbox.url, ((text[start:end], source),))
+    (root / "orders.csv").write_text("订单号\n" + "\n".join(chosen) + "\n", encoding="utf-8")
+
+    result = robots(root, "run", "flow", "logistics")
+    assert result.returncode == 0, result.stderr
+    [report] = sorted((root / "reports").glob("flow-*.xlsx"))
+    got = {order_of(r): str(r["原因代码 code"]) for r in sheet_rows(report, "待人工处理")}
+    got.update({order_of(r): str(r["结果 outcome"]) for r in sheet_rows(report, "已完成")})
+    assert got == {o: EXPECTED[truth[o]["kind"]] for o in chosen}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"订单号,备注\n{chosen[0]},\n,急\n", encoding="utf-8")  # row 3: no order
+    refused = robots(root, "run", "flow", "logistics", "--source-file", str(bad))
+    assert refused.returncode == 2, refused.stderr
+    first = refused.stderr.strip().splitlines()[0]
+    assert "bad.csv" in first and "row 3 column 订单号 (A)" in first, first
+
+
 @pytest.mark.parametrize(
     ("edit", "key", "says"),
     [

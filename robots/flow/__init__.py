@@ -2,13 +2,15 @@
 on the engine like the robots: `robots run flow <name>` (a target, or
 ``scenarios/<shop>/flows/<name>.toml``; or ``--target``, ``--scenario``).
 
-So far read-only: a list page as the source, each item's page read, and rules that hand an
-item to a person, record what was read, or skip it. Actions done exactly once, workbook
-sources and `robots flow new` come next (issue 29)."""
+So far read-only: a list page or a workbook / CSV as the source, each item's page read, and
+rules that hand an item to a person, record what was read, or skip it. Actions done exactly
+once and `robots flow new` come next (issue 29)."""
 
 from __future__ import annotations
 
-from robots.engine.spec import RobotParts, RobotSpec
+from pathlib import Path
+
+from robots.engine.spec import Option, RobotParts, RobotSpec
 
 
 def parts() -> RobotParts:
@@ -26,4 +28,12 @@ SPEC = RobotSpec(
     dry_run=False,
     named="The flow: a target of that name, or scenarios/<shop>/flows/<NAME>.toml.",
     named_files="scenarios/*/flows/{name}.toml",
+    options=(
+        Option(
+            "--source-file",
+            Path | None,
+            "The workbook or CSV to take the items from, overriding the flow's [source] file.",
+            to="scenario",
+        ),
+    ),
 )

@@ -9,8 +9,10 @@ from typing import Any
 from robots.engine.fields import FieldReader
 from robots.engine.pages import page_url
 from robots.engine.probe import ProbeRow, ProbeTable, probe_list, probe_page
+from robots.errors import ConfigError
 from robots.flow.rules import Rules
-from robots.flow.scenario import FlowFile, path_names
+from robots.flow.scenario import FileSource, FlowFile, path_names
+from robots.flow.source import read_rows
 
 
 async def probe(
@@ -38,10 +40,24 @@ async def probe(
 
     tables: list[ProbeTable] = []
     row: dict[str, Any] = {}
-    rows = FieldReader.of(flow.source, flow.row_kinds, clock, name="source")
-    if flow.source.path is not None:
+    source = flow.source
+    if isinstance(source, FileSource):  # its first row, read as a run reads the file
+        head = ProbeTable(f"source: {source.file}", "")
+        try:
+            found = read_rows(
+                source.file, source.sheet, source.fields, source.headers, flow.row_kinds, clock
+            )
+        except ConfigError as exc:
+            head.problems.append(str(exc).splitlines()[0])
+            found = []
+        head.notes.append(f"{len(found)} rows")
+        row = found[0] if found else {}
+        head.rows = [ProbeRow(n, source.headers[n], str(v), value=v) for n, v in row.items()]
+        tables.append(head)
+    elif source.path is not None:
+        rows = FieldReader.of(source, flow.row_kinds, clock, name="source")
         listed, _ = await probe_list(
-            page, flow.source, rows, url=page_url(base, flow.source.path), goto=open_
+            page, source, rows, url=page_url(base, source.path), goto=open_
         )
         tables += listed
         first = [r for t in listed[1:] for r in t.rows if r.row == 1 and not r.failed]

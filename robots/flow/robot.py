@@ -12,7 +12,8 @@ from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult
 from robots.errors import BusinessException
 from robots.flow.rules import Rules
-from robots.flow.scenario import FlowFile, item_key, path_names
+from robots.flow.scenario import FileSource, FlowFile, FlowSource, item_key, path_names
+from robots.flow.source import read_rows
 from robots.reports.items import Column, ItemsReport
 
 
@@ -32,9 +33,24 @@ class FlowRobot(BaseRobot):
 
     async def work(self) -> None:
         flow = self.scenario
+        source = flow.source
+        file_rows = None
+        if isinstance(source, FileSource):  # read whole, refused whole, before any page
+            file_rows = read_rows(
+                source.file,
+                source.sheet,
+                source.fields,
+                source.headers,
+                flow.row_kinds,
+                self.run.clock,
+            )
         async with self.open_browser() as web:
-            async with web.lane() as lane:
-                rows = await self.open_list(lane.page, flow.source, flow.row_kinds)
+            if file_rows is not None:
+                rows = file_rows
+            else:
+                assert isinstance(source, FlowSource)
+                async with web.lane() as lane:
+                    rows = await self.open_list(lane.page, source, flow.row_kinds)
             today = self.run.clock.today().isoformat()
             for row in rows:
                 self.rows.setdefault(item_key(flow, self.name, row, today), row)

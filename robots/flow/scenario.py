@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from robots import config
 from robots.engine.fields import FieldKind, field_problems
@@ -37,11 +37,62 @@ class FlowSource(config.ListSpec):
     key: str = Field(min_length=1)  # "{order_id}@{today}"
 
 
+class FileColumn(config.Strict):
+    """One column of a source file: its ``header`` (as the file's first row shows it), read
+    as a field is (``type``, ``map``, ``none``, ``regex``, ``formats``, ``required``, …)."""
+
+    header: str = Field(min_length=1)
+    type: Literal["text", "int", "money", "bool", "datetime"] | None = None
+    map: dict[str, str] | None = None
+    none: list[str] | None = None
+    regex: config.Regex | None = None
+    formats: list[str] | None = None
+    required: bool | None = None
+    default: str | None = None
+    true: list[str] | None = None
+    false: list[str] | None = None
+
+    def field_spec(self) -> config.FieldSpec:
+        given = self.model_dump(exclude={"header"}, exclude_none=True)
+        return config.FieldSpec(selector=":scope", **given)
+
+
+class FileSource(config.Strict):
+    """Items from a workbook (.xlsx) or CSV a person prepared (``robots.flow.source``):
+    ``file`` (from the flow file's folder; `--source-file` overrides it), ``sheet`` (default:
+    the first), each of ``columns`` found by its header, and each row's key."""
+
+    file: Path
+    sheet: str | None = Field(default=None, min_length=1)
+    key: str = Field(min_length=1)
+    columns: dict[str, FileColumn] = Field(min_length=1)
+
+    @property
+    def fields(self) -> dict[str, config.FieldSpec]:
+        return {name: c.field_spec() for name, c in self.columns.items()}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {name: c.header for name, c in self.columns.items()}
+
+
+def _source_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "file" if "file" in value else "list"
+    return "file" if isinstance(value, FileSource) else "list"
+
+
+Source = Annotated[
+    Annotated[FlowSource, Tag("list")] | Annotated[FileSource, Tag("file")],
+    Discriminator(_source_kind),
+]
+
+
 class FlowFile(config.Strict):
     title: str = Field(min_length=1)
     shop: config.Shop
     login: config.LoginPage | None = None
-    source: FlowSource
+    source: Source
     page: config.PageSpec | None = None
     rules: list[RuleSpec] = Field(min_length=1)
 
@@ -116,8 +167,33 @@ def _text(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def load(file: Path, *, base_url: str | None = None) -> FlowFile:
-    return config.load_scenario_file(FlowFile, file, base_url=base_url)
+def load(file: Path, *, base_url: str | None = None, source_file: Path | None = None) -> FlowFile:
+    """Load a flow file; its source file resolves against the flow's folder, or is
+    ``source_file`` (`robots run flow --source-file`)."""
+    flow = config.load_scenario_file(FlowFile, file, base_url=base_url)
+    source = flow.source
+    if source_file is not None and not isinstance(source, FileSource):
+        raise config.ConfigError(
+            "--source-file is for a flow whose [source] is a file; this one reads a list page",
+            file=str(file),
+            key="source",
+        )
+    if isinstance(source, FileSource):
+        chosen = source_file.resolve() if source_file else file.resolve().parent / source.file
+        flow = flow.model_copy(update={"source": source.model_copy(update={"file": chosen})})
+    return flow
+
+
+def check(flow: FlowFile) -> None:
+    """Open the file a flow reads its items from, if it does (`robots config check`): read
+    whole, as a run reads it."""
+    from robots.flow.source import read_rows
+    from robots.runtime.clock import ShopClock
+
+    source = flow.source
+    if isinstance(source, FileSource):
+        clock = ShopClock(flow.shop.timezone)
+        read_rows(source.file, source.sheet, source.fields, source.headers, flow.row_kinds, clock)
 
 
 FIELD_TABLES: dict[str, dict[str, FieldKind]] = {}  # a flow declares its own fields
