@@ -32,6 +32,7 @@ app.add_typer(config_app, name="config")
 def _subcommands() -> None:
     from robots.commands import (
         apply,
+        flow,
         report,
         robot_command,
         runs,
@@ -51,6 +52,7 @@ def _subcommands() -> None:
     app.add_typer(runs.app, name="runs")
     app.add_typer(scheduler.app, name="scheduler")
     app.add_typer(scenario.app, name="scenario")
+    app.add_typer(flow.app, name="flow")
 
 
 @config_app.command("check")

@@ -225,3 +225,29 @@ def test_a_flow_name_that_names_nothing_or_too_much_is_one_line(
     assert result.returncode != 0
     first = result.stderr.strip().splitlines()[0]
     assert says in first and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(5)
+@pytest.mark.shipments(30)
+def test_a_flow_started_from_a_live_list_page_runs_as_written(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """`robots flow new` on the logistics list: a file that passes the checks, whose source
+    is that list (its data attribute and columns by header), and that runs read-only,
+    recording every row."""
+    root = workspace(tmp_path / "ws", sandbox.url)
+    made = robots(root, "flow", "new", "watch", "--list-url", "/shipments", "--target", "logistics")
+    assert made.returncode == 0, made.stderr
+    flow = root / "flows" / "watch.toml"
+    text = flow.read_text(encoding="utf-8")
+    assert 'row = "tr.shipment-row"' in text and 'attribute = "data-order-id"' in text
+    assert 'label = "物流公司"' in text and 'key = "{order_id}@{today}"' in text
+    again = robots(
+        root, "flow", "new", "watch", "--list-url", "/shipments", "--target", "logistics"
+    )
+    assert again.returncode != 0 and "exists" in again.stderr.splitlines()[0]
+
+    result = robots(root, "run", "flow", "--scenario", str(flow))
+    assert result.returncode == 0, result.stderr
+    assert "0 to a person, 30 recorded" in result.stderr, result.stderr

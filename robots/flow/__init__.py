@@ -3,8 +3,8 @@ on the engine like the robots: `robots run flow <name>` (a target, or
 ``scenarios/<shop>/flows/<name>.toml``; or ``--target``, ``--scenario``).
 
 So far read-only: a list page or a workbook / CSV as the source, each item's page read, and
-rules that hand an item to a person, record what was read, or skip it. Actions done exactly
-once and `robots flow new` come next (issue 29)."""
+rules that hand an item to a person, record what was read, or skip it; `robots flow new`
+starts one from a list page. Actions done exactly once come next (issue 29)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,97 @@
+"""`robots flow new`: start a flow file from a live list page (``robots.flow.scaffold``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from robots.commands import WorkspaceOpt, console
+
+app = typer.Typer(help="Author flows: jobs written as files (docs/flows.md).")
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="The flow's name: its file is <name>.toml.")],
+    list_url: Annotated[
+        str, typer.Option(help="The list page its items come from (a URL, or a path).")
+    ],
+    target: Annotated[
+        str, typer.Option(help="A target whose scenario's shop and login the flow uses.")
+    ],
+    title: Annotated[str | None, typer.Option(help="The job as ops read it (物流异常).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Open the list page, find its rows, and write scenarios/<shop>/flows/<name>.toml: the
+    list as the flow's source, a page to fill in, one rule that records every item."""
+    import re
+
+    from robots.config import LoginPage, read_toml
+    from robots.errors import ConfigError, map_foreign
+    from robots.flow.scaffold import FIND_JS, flow_text, list_address, table_text
+    from robots.flow.scenario import load
+    from robots.registry import load_workspace
+    from robots.runtime.browser import LoginForm, browser_session, goto
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        raise ConfigError(
+            "a flow's name is letters, digits, - and _ (it names its file and its items)",
+            file="robots flow new",
+            key="NAME",
+        )
+    ws = load_workspace(workspace)
+    chosen = ws.target_named(target)
+    scenario = ws.path(chosen.scenario)
+    data = read_toml(scenario)
+    shop = dict(data.get("shop", {}))
+    if chosen.base_url is not None:
+        shop["base_url"] = str(chosen.base_url)
+    base = str(shop.get("base_url", ""))
+    login = data.get("login")
+    out = scenario.parent / "flows" / f"{name}.toml"
+    if out.exists():
+        raise ConfigError(f"{out} exists; choose another name", file=str(out))
+    credential = ws.credentials().get(shop["credential"]) if login else None
+    url = list_address(base, list_url)
+    b = ws.config.browser
+
+    async def find() -> dict | None:
+        async with browser_session(
+            executable=b.executable,
+            headless=b.headless,
+            timeout_ms=b.timeout_ms,
+            trace=False,
+            args=b.args,
+        ) as session:
+            if login is not None and credential is not None:
+                await session.login(LoginForm.at(base, LoginPage(**login)), credential)
+            page = await (await session.new_context()).new_page()
+            await goto(page, url, login_path=(login or {}).get("path", "/login"))
+            found: dict | None = await page.evaluate(FIND_JS)
+            return found
+
+    with map_foreign(f"the shop at {base}"):
+        found = asyncio.run(find())
+    if found is None:
+        raise ConfigError(
+            f"no list on {url}: no table with rows, nor a repeated element with data attributes",
+            file="robots flow new",
+            key="--list-url",
+        )
+    if not found["data"] and not found["headers"]:
+        raise ConfigError(
+            f"the rows of {found['row']!r} on {url} carry no data attributes and no column "
+            "headers to name fields by; write the flow's [source] by hand (docs/flows.md)",
+            file="robots flow new",
+            key="--list-url",
+        )
+    login_toml = table_text("login", login) if login is not None else ""
+    text = flow_text(title or name, url, found, table_text("shop", shop), login_toml)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    load(out)  # what config check says of it: the scaffold must pass
+    console.print(f"written: {out} ({found['rows']} rows of {found['row']!r} on {url})")
+    console.print(f"next: robots scenario probe --robot flow --scenario {out}")
