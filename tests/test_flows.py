@@ -190,6 +190,11 @@ def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -
             "declared types",
         ),
         (
+            ('path = "/shipments"\n', ""),
+            "source",
+            "a list page's path, or a file",
+        ),
+        (
             ('type = "datetime"', 'type = "date"'),
             "page.fields.last_at.type",
             "",

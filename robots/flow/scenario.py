@@ -109,6 +109,8 @@ class FlowFile(config.Strict):
         if self.page is not None:
             found += field_problems(self.page.fields, self.page_kinds, key="page.fields")
         found += self._key_problems()
+        if isinstance(self.source, FlowSource) and self.source.path is None:
+            found.append(("source", "say where the items come from: a list page's path, or a file"))
         if self.page is not None:
             try:
                 unknown = sorted(set(path_names(self.page.path)) - set(self.source.fields))
