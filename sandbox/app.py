@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db, logistics, ordersearch, warehouse
+from sandbox import catalog, db, live, logistics, ordersearch, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.routing import query_int
@@ -95,6 +95,9 @@ class Controls:
     faults: list[Fault] = field(default_factory=list)
     # refund id -> new refund_fee, applied right after that refund's detail page is rendered
     change_after_render: dict[str, str] = field(default_factory=dict)
+    # live SKU -> how many more renders of its card before it goes off the shelf (a person
+    # taking it down between a robot's decision and its press)
+    live_off_after_renders: dict[str, int] = field(default_factory=dict)
     # sessions logged in before the current generation are expired
     session_generation: int = 0
     expire_after_requests: int | None = None
@@ -200,6 +203,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     conn.executescript(catalog.SCHEMA)  # a shop seeded before the storefront existed
     conn.executescript(warehouse.SCHEMA)
     conn.executescript(logistics.SCHEMA)
+    conn.executescript(live.SCHEMA)
     conn.executescript(ordersearch.INDEXES)
     if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
         conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
@@ -601,6 +605,11 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         controls.change_after_render[body["refund_id"]] = body["refund_fee"]
         return JSONResponse({"ok": True})
 
+    async def control_live_off_after(request: Request) -> Response:
+        body = await request.json()
+        controls.live_off_after_renders[body["sku"]] = int(body.get("renders", 1))
+        return JSONResponse({"ok": True})
+
     async def control_expire_sessions(request: Request) -> Response:
         body = await request.json()
         controls.expire_after_requests = int(body.get("after_requests", 1))
@@ -609,6 +618,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     async def control_reset(request: Request) -> Response:
         controls.faults.clear()
         controls.change_after_render.clear()
+        controls.live_off_after_renders.clear()
         controls.requests.clear()
         return JSONResponse({"ok": True})
 
@@ -646,6 +656,9 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         *storefront_routes(conn, templates),
         *aftersales_routes(conn, render, login_required),
         *logistics.logistics_routes(conn, render, login_required),
+        *live.live_routes(
+            conn, render, login_required, checked_form, controls.live_off_after_renders
+        ),
         *workbench_routes(
             conn, render, login_required, checked_form, load_refund, apply_action, after_render
         ),
@@ -656,6 +669,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             Route("/_sandbox/faults", control_fault, methods=["POST"]),
             Route("/_sandbox/change-after-render", control_change_after_render, methods=["POST"]),
             Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
+            Route("/_sandbox/live-off-after", control_live_off_after, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
             Route("/_sandbox/requests", control_requests),
             Route("/_sandbox/whoami", control_whoami),

@@ -29,6 +29,10 @@ def seed(
     parcels: Annotated[int, _how_many("How many unlabelled returned parcels.")] = 0,
     orders: Annotated[int, _how_many("At least this many orders (returns).", most=10**6)] = 0,
     shipments: Annotated[int, _how_many("How many open shipments (物流跟踪).")] = 0,
+    live_products: Annotated[
+        int, _how_many("How many SKUs the live console offers (直播挂链).")
+    ] = 0,
+    live_capacity: Annotated[int, _how_many("How many products one live session holds.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
@@ -66,12 +70,14 @@ def seed(
         parcels=parcels,
         orders=orders,
         shipments=shipments,
+        live_products=live_products,
+        live_capacity=live_capacity,
         totp_secret=totp_secret,
     )
     total = sum(counts.values())
     typer.echo(
-        f"seeded {total} refunds, {products} products, {parcels} parcels and {shipments} "
-        f"shipments into {data}"
+        f"seeded {total} refunds, {products} products, {parcels} parcels, {shipments} "
+        f"shipments and {live_products} live SKUs into {data}"
     )
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")

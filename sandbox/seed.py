@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import catalog, db, logistics, warehouse
+from sandbox import catalog, db, live, logistics, warehouse
 from sandbox.clock import shop_now
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
@@ -416,6 +416,8 @@ def seed_shop(
     parcels: int = 0,
     orders: int = 0,
     shipments: int = 0,
+    live_products: int = 0,
+    live_capacity: int = 50,
     totp_secret: str | None = None,
 ) -> dict[str, int]:
     """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
@@ -425,7 +427,9 @@ def seed_shop(
     the warehouse gets that many unlabelled parcels among at least ``orders`` orders, and
     their ground truth (``parcels_truth.jsonl``). With ``shipments`` the back office shows
     that many open shipments and their tracking (``shipments_truth.jsonl``). With
-    ``totp_secret`` the login asks for a one-time code after the password.
+    ``live_products`` the live console offers that many SKUs to a session of
+    ``live_capacity`` (``live_truth.jsonl``). With ``totp_secret`` the login asks for a
+    one-time code after the password.
     """
     if not 1 <= refunds <= 100_000:
         raise ValueError("refunds must be between 1 and 100000")
@@ -438,6 +442,7 @@ def seed_shop(
     conn.executescript(catalog.SCHEMA)
     conn.executescript(warehouse.SCHEMA)
     conn.executescript(logistics.SCHEMA)
+    conn.executescript(live.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -466,6 +471,10 @@ def seed_shop(
         if shipments:
             logistics.seed_shipments(
                 conn, data_dir, shipments=shipments, seed=seed, now=now, couriers=COURIERS
+            )
+        if live_products:
+            live.seed_live(
+                conn, data_dir, products=live_products, capacity=live_capacity, seed=seed
             )
         conn.execute("COMMIT")
     conn.close()

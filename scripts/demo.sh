@@ -26,6 +26,7 @@ fi
 echo "== seeding $REFUNDS refunds, $PRODUCTS products and $PARCELS returned parcels into $DATA"
 "$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" \
   --parcels "$PARCELS" --orders "$((PARCELS * 4))" --shipments "${DEMO_SHIPMENTS:-120}" \
+  --live-products 40 \
   --seed "$(date +%j)"
 "$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
 SERVER=$!
@@ -54,6 +55,10 @@ echo "== stalled-shipment check (the example robot): open shipments whose tracki
 "$BIN/robots" run stalled --base-url "http://127.0.0.1:$PORT/"
 echo "== 物流异常 as a flow file (no Python): its CEL rules hand returned, refused and stalled parcels to a person"
 "$BIN/robots" run flow --base-url "http://127.0.0.1:$PORT/"
+echo "== 直播挂链 as a flow file: each SKU of live-skus.csv added to the live session once, a dry run first"
+"$BIN/robots" run flow live-listing --dry-run --base-url "http://127.0.0.1:$PORT/"
+"$BIN/robots" run flow live-listing --base-url "http://127.0.0.1:$PORT/"
+"$BIN/robots" run flow live-listing --base-url "http://127.0.0.1:$PORT/"   # again: nothing to add
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

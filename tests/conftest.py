@@ -226,6 +226,7 @@ def start_sandbox(
     products: int = 0,
     parcels: int = 0,
     shipments: int = 0,
+    live: tuple[int, int] = (0, 50),
     totp_secret: str | None = None,
 ) -> Sandbox:
     from sandbox.seed import seed_shop  # here, not through `robots sandbox seed`: test_sandbox
@@ -242,6 +243,8 @@ def start_sandbox(
         parcels=parcels,
         orders=parcels * 4,
         shipments=shipments,
+        live_products=live[0],
+        live_capacity=live[1],
         totp_secret=totp_secret,
     )
     for _ in range(5):  # a port another test took between our look and our bind: another
@@ -282,12 +285,14 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]
     products = request.node.get_closest_marker("products")
     parcels = request.node.get_closest_marker("parcels")
     shipments = request.node.get_closest_marker("shipments")
+    live = request.node.get_closest_marker("live")  # live(products, capacity)
     sb = start_sandbox(
         tmp_path / "shop",
         refunds=n,
         products=products.args[0] if products else 0,
         parcels=parcels.args[0] if parcels else 0,
         shipments=shipments.args[0] if shipments else 0,
+        live=tuple(live.args) if live else (0, 50),  # type: ignore[arg-type]
     )
     yield sb
     stop_sandbox(sb)

@@ -181,6 +181,8 @@ def test_the_seed_command_builds_a_shop_with_its_truth_files(tmp_path: Path) -> 
             "24",
             "--shipments",
             "3",
+            "--live-products",
+            "5",
             "--now",
             "2026-11-23 09:00:00",
         ),
@@ -190,10 +192,13 @@ def test_the_seed_command_builds_a_shop_with_its_truth_files(tmp_path: Path) -> 
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("seeded 30 refunds, 4 products, 6 parcels and 3 shipments")
+    assert done.stdout.startswith(
+        "seeded 30 refunds, 4 products, 6 parcels, 3 shipments and 5 live SKUs"
+    )
     with (data / "ground_truth.jsonl").open(encoding="utf-8") as f:
         assert len([json.loads(line) for line in f]) == 30
-    for name in ("products_truth.jsonl", "parcels_truth.jsonl", "shipments_truth.jsonl"):
+    truths = ("products_truth.jsonl", "parcels_truth.jsonl", "shipments_truth.jsonl")
+    for name in (*truths, "live_truth.jsonl"):
         assert (data / name).read_text(encoding="utf-8").count("\n") >= 3, name
     with sqlite3.connect(data / "shop.sqlite3") as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1

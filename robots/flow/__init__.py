@@ -2,9 +2,9 @@
 on the engine like the robots: `robots run flow <name>` (a target, or
 ``scenarios/<shop>/flows/<name>.toml``; or ``--target``, ``--scenario``).
 
-So far read-only: a list page or a workbook / CSV as the source, each item's page read, and
-rules that hand an item to a person, record what was read, or skip it; `robots flow new`
-starts one from a list page. Actions done exactly once come next (issue 29)."""
+A list page or a workbook / CSV as the source, each item's page read, and rules that hand
+an item to a person, record what was read, skip it, or take one of the flow's actions
+exactly once (the engine's acting protocol); `robots flow new` starts one from a list page."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ def parts() -> RobotParts:
 SPEC = RobotSpec(
     name="flow",
     title="流程",
-    help="Run a flow file: items from its source list, read and decided by its CEL rules.",
+    help="Run a flow file: items from its source, read, decided by its CEL rules, acted on once.",
     parts=parts,
-    count_names={"handed_to_person": "to a person", "recorded": "recorded", "skipped": "skipped"},
-    dry_run=False,
+    count_names={
+        "acted": "acted",
+        "handed_to_person": "to a person",
+        "recorded": "recorded",
+        "skipped": "skipped",
+    },
     named="The flow: a target of that name, or scenarios/<shop>/flows/<NAME>.toml.",
     named_files="scenarios/*/flows/{name}.toml",
     options=(

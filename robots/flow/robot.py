@@ -1,20 +1,33 @@
-"""A flow run: every row of its source list claimed under its key, each item's page read,
-the rules decide. Read-only so far: a hand-over goes to a person with the rule's code and
-text; ``record`` and ``skip`` end the item done (the workbook keeps what was read)."""
+"""A flow run: every row of its source claimed under its key, each item's page read, the
+rules decide. A hand-over goes to a person with the rule's code and text; ``record`` and
+``skip`` end the item done (the workbook keeps what was read); ``act`` takes one of the
+flow's actions through the engine's acting protocol: the guard read again, the item marked
+acting (its money reserved against the day's cap), the steps pressed, the result read live
+and judged by the action's ``landed`` condition; a killed run's acting items are settled
+from their live pages before anything else, never pressed twice."""
 
 from __future__ import annotations
 
+import enum
+import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from robots.engine.item import ActingRules, Action, Item, Verdict, settle_acting
+from robots.engine.pages import perform
 from robots.engine.robot import BaseRobot
-from robots.engine.run import Lane, RunResult
+from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
-from robots.flow.rules import Rules
+from robots.flow.rules import Condition, Rules
 from robots.flow.scenario import FileSource, FlowFile, FlowSource, item_key, path_names
 from robots.flow.source import read_rows
 from robots.reports.items import Column, ItemsReport
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from robots.ledger import ItemView
 
 
 class FlowRobot(BaseRobot):
@@ -54,30 +67,142 @@ class FlowRobot(BaseRobot):
             today = self.run.clock.today().isoformat()
             for row in rows:
                 self.rows.setdefault(item_key(flow, self.name, row, today), row)
+            if flow.actions:
+                await self._settle(web)
             todo = self.run.claim(list(self.rows), lambda key: (key, "", {}))
             await self.run.work(todo, self.decide, lane=web.lane, lanes=2)
 
     async def decide(self, key: str, lane: Lane) -> None:
-        flow, row = self.scenario, self.rows[key]
-        async with self.run.item(key, lane=lane) as item:
+        row = self.rows[key]
+        async with self.run.item(key, lane=lane, acting=self.acting) as item:
             item.row.update(shown(row))
-            read: dict[str, Any] = {}
-            if flow.page is not None:
-                spec, kinds = flow.page, flow.page_kinds
-                where = {n: v for n, v in shown(row).items() if n in path_names(spec.path)}
-                read = await item.attempt(
-                    lambda p: self.open_page(p, spec, kinds, table="page", **where)
-                )
-                item.row.update(shown(read))
-            decision = self.rules.decide(read, row, self.run.clock.now())
-            item.row["rule"] = decision.rule
-            if decision.outcome == "hand_over":
-                said = (
-                    f"{decision.text}（规则 {decision.rule}）" if decision.rule else decision.text
-                )
-                raise BusinessException(decision.code, said, item_id=key)
-            item.row["outcome"] = decision.outcome
-            self.run.count({"record": "recorded", "skip": "skipped"}[decision.outcome])
+            await item.attempt(lambda page: self._attempt(page, item, row))
+
+    async def _attempt(self, page: Page, item: Item, row: dict[str, Any]) -> None:
+        """Read, decide, act. Safe to repeat: an item an earlier attempt (or a killed run)
+        left acting is settled from the live page first, never pressed blindly again."""
+        flow, key = self.scenario, item.key
+        read = await self._read(page, row)
+        item.row.update(shown(read))
+        if item.verdict({"page": read, "row": row}) == Verdict.LANDED:
+            item.row["outcome"] = "act"
+            item.done(counts=[FlowCount.ACTED])  # an earlier press of ours took
+            return
+        decision = self.rules.decide(read, row, self.run.clock.now())
+        item.row["rule"] = decision.rule
+        if decision.outcome == "hand_over":
+            said = f"{decision.text}（规则 {decision.rule}）" if decision.rule else decision.text
+            raise BusinessException(decision.code, said, item_id=key)
+        item.row["outcome"] = decision.outcome
+        if decision.outcome != "act":
+            count = FlowCount.RECORDED if decision.outcome == "record" else FlowCount.SKIPPED
+            item.done(acted=False, counts=[count])
+            return
+        action = flow.actions[decision.action]
+        live = await self._read(page, row)  # the guard: as decided, right before the press
+        changed = [f for f in action.guard if live.get(f) != read.get(f)]
+        if changed:
+            f = changed[0]
+            raise BusinessException(
+                GUARD_CHANGED,
+                f"{REASONS[GUARD_CHANGED]}：{f} 判断时为 {read.get(f)!r}，按下前为 "
+                f"{live.get(f)!r}（规则 {decision.rule}）",
+                item_id=key,
+            )
+        money = live.get(action.money) if action.money else None
+        cap = action.daily_cap
+
+        async def press() -> dict[str, Any]:
+            await perform(
+                page,
+                action,
+                what=f"{decision.action} {key}",
+                item_id=key,
+                login_path=self._login_path(),
+            )
+            return {"page": await self._read(page, row), "row": row}
+
+        async def read_live() -> dict[str, Any]:
+            return {"page": await self._read(page, row), "row": row}
+
+        fingerprint = json.dumps({f: str(live.get(f)) for f in action.guard}, ensure_ascii=False)
+        acted = await item.act(
+            Action(
+                decision.action,
+                fingerprint,
+                amount_cents=cents(money) if isinstance(money, Decimal) else 0,
+                daily_cap_cents=cents(cap) if cap is not None else None,
+            ),
+            press=press,
+            read_live=read_live,
+        )
+        if acted.verdict != Verdict.LANDED:  # the shop refused, and the page shows why
+            raise BusinessException(
+                ACTION_REFUSED, f"{REASONS[ACTION_REFUSED]}（{decision.action}）", item_id=key
+            )
+        item.done(counts=[FlowCount.ACTED])
+
+    async def _read(self, page: Page, row: dict[str, Any]) -> dict[str, Any]:
+        flow = self.scenario
+        if flow.page is None:
+            return {}
+        spec = flow.page
+        where = {n: v for n, v in shown(row).items() if n in path_names(spec.path)}
+        return await self.open_page(page, spec, flow.page_kinds, table="page", **where)
+
+    def _login_path(self) -> str:
+        login = self.scenario.login
+        return login.path if login is not None else "/login"
+
+    def _judge(self, action: str, live: dict[str, Any]) -> Verdict:
+        """Whether ``action`` took, from the page read live: its ``landed`` condition. One
+        that cannot judge is never taken for "did not happen" (that would press again)."""
+        landed = Condition(self.scenario.actions[action].landed)
+        holds = landed.holds(live["page"], live["row"], self.run.clock.now())
+        if isinstance(holds, str):
+            raise BusinessException(
+                LANDED_UNKNOWN, f"{REASONS[LANDED_UNKNOWN]}：{holds}", item_id=""
+            )
+        return Verdict.LANDED if holds else Verdict.NOT_LANDED
+
+    @property
+    def acting(self) -> ActingRules[dict[str, Any]]:
+        return ActingRules(judge=self._judge, describe=lambda live: repr(live["page"]))
+
+    async def _settle(self, web: Web) -> None:
+        """Items a killed run left acting, settled from their live pages before the claim."""
+
+        async def read(view: ItemView) -> dict[str, Any]:
+            row = dict(view.details.get("row", {}))
+            async with web.lane() as lane:
+                return {
+                    "page": await self.run.retried(
+                        f"settling {view.item_key}", lambda: self._read(lane.page, row)
+                    ),
+                    "row": row,
+                }
+
+        await settle_acting(self.run, self.acting, read)
+
+
+class FlowCount(enum.StrEnum):
+    ACTED = "acted"
+    RECORDED = "recorded"
+    SKIPPED = "skipped"
+
+
+GUARD_CHANGED = "GUARD_CHANGED"
+ACTION_REFUSED = "ACTION_REFUSED"
+LANDED_UNKNOWN = "LANDED_UNKNOWN"
+REASONS = {
+    GUARD_CHANGED: "判断后页面变了，没有操作",
+    ACTION_REFUSED: "店铺拒绝了操作",
+    LANDED_UNKNOWN: "无法确认操作是否生效，请人工核对",
+}
+
+
+def cents(money: Decimal) -> int:
+    return int((money * 100).to_integral_value())
 
 
 def shown(values: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +237,7 @@ def report_of(flow: FlowFile) -> ItemsReport:
     return ItemsReport(robot="flow", title=flow.title, columns=columns, reasons={})
 
 
-OUTCOMES = {"record": "已记录", "skip": "跳过"}
+OUTCOMES = {"record": "已记录", "skip": "跳过", "act": "已操作"}
 
 # every flow's items in `robots report RUN`, a killed run's workbook and the open-exceptions
 # queue: the item (its key begins with its flow's name) and what its rule said

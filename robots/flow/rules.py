@@ -291,3 +291,18 @@ def _cel_value(value: Any) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+class Condition:
+    """One CEL condition outside the rules, seeing what they see (an action's ``landed``)."""
+
+    def __init__(self, when: str) -> None:
+        self.when = when
+        self._rules = Rules([RuleSpec(when=when, skip=True)])
+
+    def holds(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> bool | str:
+        """True or false on this read, or why it cannot judge."""
+        return self._rules.results(page, row, now)[0]
+
+    def check(self, fields: Mapping[str, Mapping[str, str]], *, key: str) -> list[tuple[str, str]]:
+        return [(key, why) for _, why in self._rules.check(fields, set())]

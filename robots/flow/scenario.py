@@ -18,6 +18,7 @@ says about the file, all at once.
 from __future__ import annotations
 
 import string
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from pydantic import Discriminator, Field, Tag
 
 from robots import config
 from robots.engine.fields import FieldKind, field_problems
-from robots.flow.rules import Rules, RuleSpec
+from robots.flow.rules import Condition, Rules, RuleSpec
 
 Problems = list[tuple[str, str]]
 KEY_VALUES = ("today",)  # what a key template may name besides the row's fields
@@ -88,6 +89,21 @@ Source = Annotated[
 ]
 
 
+class FlowAction(config.PageAction):
+    """One of the flow's ``[actions.<name>]``: the steps a person takes on the item's page
+    and how success shows (as every scenario's actions: ``steps``, ``success``, ``error``,
+    ``stale_text``), then what keeps it exactly once: ``guard``, the page's fields read again
+    right before the press that must still read as they did when the rules decided, and
+    ``landed``, a condition in CEL on the page read after the press (or after a kill) that
+    is true once the action took. ``money``: a page field (money) the action moves, drawn on
+    ``daily_cap`` (yuan) a day."""
+
+    guard: list[str] = Field(default_factory=list)
+    landed: str = Field(min_length=1)
+    money: str | None = None
+    daily_cap: Decimal | None = Field(default=None, gt=0)
+
+
 class FlowFile(config.Strict):
     title: str = Field(min_length=1)
     shop: config.Shop
@@ -95,6 +111,7 @@ class FlowFile(config.Strict):
     source: Source
     page: config.PageSpec | None = None
     rules: list[RuleSpec] = Field(min_length=1)
+    actions: dict[str, FlowAction] = Field(default_factory=dict)
 
     @property
     def row_kinds(self) -> dict[str, FieldKind]:
@@ -124,7 +141,29 @@ class FlowFile(config.Strict):
             "page": {n: k.type for n, k in self.page_kinds.items()},
             "row": {n: k.type for n, k in self.row_kinds.items()},
         }
-        return found + Rules(self.rules).check(types, set())
+        found += Rules(self.rules).check(types, set(self.actions))
+        for name, action in self.actions.items():
+            found += self._action_problems(name, action, types)
+        return found
+
+    def _action_problems(
+        self, name: str, action: FlowAction, types: dict[str, dict[str, str]]
+    ) -> Problems:
+        at = f"actions.{name}"
+        if self.page is None:
+            return [(at, "an action is taken on the item's page: declare [page]")]
+        page = types["page"]
+        found = [
+            (f"{at}.guard", f"no page field {f!r} to guard (the page reads {', '.join(page)})")
+            for f in action.guard
+            if f not in page
+        ]
+        found += Condition(action.landed).check(types, key=f"{at}.landed")
+        if action.money is not None and page.get(action.money) != "money":
+            found.append((f"{at}.money", f"{action.money!r} is not a money field of the page"))
+        if (action.money is None) != (action.daily_cap is None):
+            found.append((at, "money and daily_cap go together: the cap is on that field"))
+        return found
 
     def _key_problems(self) -> Problems:
         known = set(self.source.fields) | set(KEY_VALUES)
