@@ -40,7 +40,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_products (
     sku    TEXT PRIMARY KEY,
     title  TEXT NOT NULL,
-    state  TEXT NOT NULL             -- 在售 | 已下架
+    state  TEXT NOT NULL,            -- 在售 | 已下架
+    price  TEXT NOT NULL             -- 直播价, yuan
 );
 CREATE TABLE IF NOT EXISTS live_sessions (
     session_id  TEXT PRIMARY KEY,
@@ -76,16 +77,17 @@ def seed_live(
             sku = f"LV-{i:04d}"  # the same codes whatever the seed: a list can be shipped
             state = "off" if r.random() < 0.125 else "on"
             listed = state == "on" and r.random() < 0.1
+            price = f"{r.choice((19.9, 39.9, 59.9, 99.0, 129.0)):.2f}"
             conn.execute(
-                "INSERT INTO live_products VALUES (?, ?, ?)",
-                (sku, f"直播款 {i:04d}", STATES[state]),
+                "INSERT INTO live_products VALUES (?, ?, ?, ?)",
+                (sku, f"直播款 {i:04d}", STATES[state], price),
             )
             if listed:
                 conn.execute(
                     "INSERT INTO live_adds (session_id, sku, at, actor) VALUES (?, ?, ?, ?)",
                     (SESSION, sku, "2026-12-01 20:00", "person"),
                 )
-            row = {"sku": sku, "state": state, "listed": listed}
+            row = {"sku": sku, "state": state, "listed": listed, "price": price}
             truth.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,34 @@ def test_a_full_session_sends_the_rest_to_a_person(tmp_path: Path, sandbox: Sand
     over = handed_over(root)
     assert {s for s, code in over.items() if code == "SESSION_FULL"} == add - set(added)
     assert {s: c for s, c in over.items() if c != "SESSION_FULL"} == handed
+
+
+@pytest.mark.live(30, 50)
+def test_an_action_that_moves_money_stops_at_the_daily_cap(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """With money = "price" and a daily cap, the adds stop before the day's sum passes it;
+    the rest go to a person as DAILY_CAP_REACHED, none pressed."""
+    skus = [f"LV-{i:04d}" for i in range(30)]
+    add, _ = expected(sandbox, skus)
+    truth = load_live_truth(sandbox.data)
+    cap = Decimal("300")
+    assert sum(Decimal(truth[s]["price"]) for s in add) > cap  # the cap binds
+    root = workspace(tmp_path / "ws", sandbox.url, skus)
+    flow = root / "live-listing.toml"
+    text = flow.read_text(encoding="utf-8")
+    flow.write_text(
+        text.replace(
+            'landed = "page.in_session"',
+            f'landed = "page.in_session"\nmoney = "price"\ndaily_cap = {cap}',
+        ),
+        encoding="utf-8",
+    )
+    result = run(root)
+    assert result.returncode == 0, result.stderr
+    added = adds(sandbox)
+    assert added and max(added.values()) == 1
+    assert sum(Decimal(truth[s]["price"]) for s in added) <= cap
+    capped = {s for s, code in handed_over(root).items() if code == "DAILY_CAP_REACHED"}
+    assert capped and capped == add - set(added)
+    assert not capped & set(posts(sandbox))  # never pressed
