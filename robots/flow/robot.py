@@ -136,6 +136,8 @@ class FlowRobot(BaseRobot):
             press=press,
             read_live=read_live,
         )
+        if acted.live is not None:  # the row shows the page as the action left it
+            item.row.update(shown(acted.live["page"]))
         if acted.verdict != Verdict.LANDED:  # the shop refused, and the page shows why
             raise BusinessException(
                 ACTION_REFUSED, f"{REASONS[ACTION_REFUSED]}（{decision.action}）", item_id=key
@@ -219,19 +221,18 @@ def shown(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_of(flow: FlowFile) -> ItemsReport:
-    """The flow's workbook: a column per field it reads (its label, the name beside); each
-    hand-over's reason is what its rule says, in Chinese, with the rule's number."""
+    """The flow's workbook: a column per field it reads (its label or its file column's
+    header, the name beside; a mapped code by the shop's word); each hand-over's reason is
+    what its rule says, in Chinese, with the rule's number."""
     specs = {**flow.source.fields, **(flow.page.fields if flow.page is not None else {})}
     kinds = {**flow.row_kinds, **flow.page_kinds}
-    columns = [
-        Column(
-            f"{spec.label} {name}" if spec.label else name,
-            name,
-            18,
-            {"datetime": "time", "money": "money"}.get(kinds[name].type, ""),
-        )
-        for name, spec in specs.items()
-    ]
+    headers = flow.source.headers if isinstance(flow.source, FileSource) else {}
+    columns = []
+    for name, spec in specs.items():
+        label = spec.label or headers.get(name)
+        words = {code: word for word, code in reversed((spec.map or {}).items())}
+        kind = {"datetime": "time", "money": "money"}.get(kinds[name].type, "")
+        columns.append(Column(f"{label} {name}" if label else name, name, 18, kind, words))
     columns.append(Column("规则 rule", "rule", 8))
     columns.append(Column("结果 outcome", "outcome", 12, names=OUTCOMES))
     return ItemsReport(robot="flow", title=flow.title, columns=columns, reasons={})
