@@ -246,3 +246,24 @@ def test_an_action_that_moves_money_stops_at_the_daily_cap(
     capped = {s for s, code in handed_over(root).items() if code == "DAILY_CAP_REACHED"}
     assert capped and capped == add - set(added)
     assert not capped & set(posts(sandbox))  # never pressed
+
+
+@pytest.mark.live(20, 50)
+def test_money_that_cannot_be_read_is_never_pressed_past_the_cap(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """The money field reads nothing (its selector points nowhere): no add is made on an
+    unknown amount; each goes to a person as MONEY_UNREAD."""
+    skus = [f"LV-{i:04d}" for i in range(20)]
+    add, _ = expected(sandbox, skus)
+    root = workspace(tmp_path / "ws", sandbox.url, skus)
+    flow = root / "live-listing.toml"
+    text = flow.read_text(encoding="utf-8").replace('selector = "dd.price"', 'selector = "dd.nope"')
+    text = text.replace(
+        'landed = "page.in_session"', 'landed = "page.in_session"\nmoney = "price"\ndaily_cap = 300'
+    )
+    flow.write_text(text, encoding="utf-8")
+    result = run(root)
+    assert result.returncode == 0, result.stderr
+    assert posts(sandbox) == {} and adds(sandbox) == Counter()
+    assert {s for s, c in handed_over(root).items() if c == "MONEY_UNREAD"} == add

@@ -110,6 +110,12 @@ class FlowRobot(BaseRobot):
                 item_id=key,
             )
         money = live.get(action.money) if action.money else None
+        if action.money and not isinstance(money, Decimal):  # never past the cap unread
+            raise BusinessException(
+                MONEY_UNREAD,
+                f"{REASONS[MONEY_UNREAD]}：{action.money} 读到 {money!r}（规则 {decision.rule}）",
+                item_id=key,
+            )
         cap = action.daily_cap
 
         async def press() -> dict[str, Any]:
@@ -196,7 +202,9 @@ class FlowCount(enum.StrEnum):
 GUARD_CHANGED = "GUARD_CHANGED"
 ACTION_REFUSED = "ACTION_REFUSED"
 LANDED_UNKNOWN = "LANDED_UNKNOWN"
+MONEY_UNREAD = "MONEY_UNREAD"
 REASONS = {
+    MONEY_UNREAD: "操作涉及的金额没有读到，不能按每日上限操作",
     GUARD_CHANGED: "判断后页面变了，没有操作",
     ACTION_REFUSED: "店铺拒绝了操作",
     LANDED_UNKNOWN: "无法确认操作是否生效，请人工核对",
