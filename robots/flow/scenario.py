@@ -4,11 +4,13 @@ runs like a robot (``robots run flow``).
 - ``title``: the job as ops read it (物流异常);
 - ``[shop]``, ``[login]``: as in every scenario;
 - ``[source]``: where the items come from, a list page in the robots' list vocabulary (rows,
-  fields inside each row, pager, empty marker), and ``key``, the item key template from its
-  row fields (``{today}``: the shop's day, for a daily check);
+  fields inside each row, pager, empty marker) or a workbook / CSV a person prepared
+  (``FileSource``), and ``key``, the item key template from its row fields (``{today}``:
+  the shop's day, for a daily check);
 - ``[page]``: each item's page (``path`` filled from its row) and the fields read on it, each
   typed (``type``: text, int, money, bool, datetime) and read fail-closed;
-- ``[[rules]]``: the decision in CEL (``robots.flow.rules``).
+- ``[[rules]]``: the decision in CEL (``robots.flow.rules``);
+- ``[actions.<name>]``: what an ``act`` rule does, exactly once (``FlowAction``).
 
 A field's ``map`` names every value it may read: a word the map does not know is unreadable,
 never a value a rule could take for another. ``problems()`` is what `robots config check`
