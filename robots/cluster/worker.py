@@ -38,6 +38,7 @@ from loguru import logger
 from robots.cluster.coordinator import finished, noted, scenario_sha
 from robots.cluster.holds import Holds
 from robots.cluster.outage import Outage
+from robots.engine.item import ENDED_AS
 from robots.errors import ConfigError, RobotsError, first_line
 from robots.ledger import Ledger, is_outage, patiently
 
@@ -311,9 +312,11 @@ class Runtime:
 
     def _note_if_missing(self, robot: str, key: str, run_id: str, view: Any) -> None:
         """An item finished for the run with nothing noted (its worker died between the
-        two writes): noted empty, so the coordinator stops waiting for it."""
+        two writes): noted with what its ending counted as, kept with it, so the coordinator
+        stops waiting for it and its counts are not lost."""
         if not noted(view, run_id):
-            self.ledger.note_worked(robot, key, run_id=run_id, counts={})
+            ended = Counter(str(c) for c in view.details.get(ENDED_AS) or ())
+            self.ledger.note_worked(robot, key, run_id=run_id, counts=dict(ended))
 
     async def _work(self, message: dict[str, Any]) -> str:
         robot_name, run_id = message["robot"], message["run_id"]

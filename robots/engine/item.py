@@ -63,6 +63,11 @@ class Outcome(enum.StrEnum):
     QUEUED = "queued"  # acting, its press left to a batch (engine/batch.py) that settles it
 
 
+# what an item's ending counted as, kept with its row: a cluster worker killed between writing
+# the ending and noting its counts leaves them readable (robots.cluster.worker)
+ENDED_AS = "ended_as"
+
+
 class Verdict(enum.StrEnum):
     """What a live read says about an action the ledger shows as *acting*."""
 
@@ -214,6 +219,10 @@ class Item:
                 return True
             recheck = (view.details.get("recheck") if view is not None else None) or {}
             again = recheck.get("reason") == exc.code  # re-checked, and still the same reason
+            counted: list[str] = [Count.UNCHANGED if again else Count.HANDED_TO_PERSON]
+            by_reason = run.reason_counts.get(exc.code, run.reason_counts.get("*"))
+            if by_reason:  # the robot's own name for this hand-over (unmatched, page_gone…)
+                counted.append(by_reason)
             run.ledger.finish(
                 run.robot,
                 self.key,
@@ -222,13 +231,11 @@ class Item:
                 reason_code=exc.code,
                 message=str(exc),
                 fingerprint=self.fingerprint,
-                details=self._row_details(),
+                details={**(self._row_details() or {}), ENDED_AS: [str(c) for c in counted]},
             )
             self.outcome, self.reason_code, self.message = Outcome.HANDED_OVER, exc.code, str(exc)
-            run.count(Count.UNCHANGED if again else Count.HANDED_TO_PERSON)
-            by_reason = run.reason_counts.get(exc.code, run.reason_counts.get("*"))
-            if by_reason:  # the robot's own name for this hand-over (unmatched, page_gone…)
-                run.count(by_reason)
+            for name in counted:
+                run.count(name)
             logger.info("handed to a person: {} ({})", exc.code, exc)
             return True
         if temporary:
@@ -511,7 +518,7 @@ def _done(
         State.DONE,
         run_id=run.run_id,
         acted=acted,
-        details=details,
+        details={**details, ENDED_AS: [str(c) for c in counts]},
         fingerprint=fingerprint,
     )
     for count in counts:
@@ -558,6 +565,7 @@ async def _settle(run: RobotRun, rules: ActingRules[R], view: ItemView, live: R)
 
 
 __all__ = [
+    "ENDED_AS",
     "Acted",
     "ActingRules",
     "Action",
