@@ -55,6 +55,21 @@ ClusterOpt = Annotated[
 ]
 
 
+def authoring_browser(ws: Workspace) -> Any:
+    """The workspace's browser (``[browser]``) for a command a specialist runs by hand (a
+    probe, `robots flow new`): untraced, as ``browser_session`` opens it."""
+    from robots.runtime.browser import browser_session
+
+    b = ws.config.browser
+    return browser_session(
+        executable=b.executable,
+        headless=b.headless,
+        timeout_ms=b.timeout_ms,
+        trace=False,
+        args=b.args,
+    )
+
+
 def scenario_for(
     ws: Workspace,
     robot: str,

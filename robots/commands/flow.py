@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from robots.commands import WorkspaceOpt, console
+from robots.commands import WorkspaceOpt, authoring_browser, console
 
 app = typer.Typer(help="Author flows: jobs written as files (docs/flows.md).")
 
@@ -34,7 +34,7 @@ def new(
     from robots.flow.scaffold import FIND_JS, flow_text, list_address, table_text
     from robots.flow.scenario import load
     from robots.registry import load_workspace
-    from robots.runtime.browser import LoginForm, browser_session, goto
+    from robots.runtime.browser import LoginForm, goto
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         raise ConfigError(
@@ -56,16 +56,9 @@ def new(
         raise ConfigError(f"{out} exists; choose another name", file=str(out))
     credential = ws.credentials().get(shop["credential"]) if login else None
     url = list_address(base, list_url)
-    b = ws.config.browser
 
     async def find() -> dict | None:
-        async with browser_session(
-            executable=b.executable,
-            headless=b.headless,
-            timeout_ms=b.timeout_ms,
-            trace=False,
-            args=b.args,
-        ) as session:
+        async with authoring_browser(ws) as session:
             if login is not None and credential is not None:
                 await session.login(LoginForm.at(base, LoginPage(**login)), credential)
             page = await (await session.new_context()).new_page()

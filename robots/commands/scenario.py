@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from robots.commands import BaseUrlOpt, WorkspaceOpt, console, out
+from robots.commands import BaseUrlOpt, WorkspaceOpt, authoring_browser, console, out
 
 app = typer.Typer(help="Author scenarios: see what a scenario reads on the live pages.")
 
@@ -33,7 +33,6 @@ def probe(
     """Read every field of a scenario on the live pages and print what each one got."""
     from robots.errors import ConfigError, map_foreign
     from robots.registry import load_workspace, spec
-    from robots.runtime.browser import browser_session
 
     ws = load_workspace(workspace)
     address = base_url
@@ -56,16 +55,9 @@ def probe(
     loaded = robot_spec.load_scenario(file, base_url=address)
     name = getattr(loaded.shop, "credential", None)
     credential = ws.credentials().get(name) if name else None
-    b = ws.config.browser
 
     async def run() -> list:
-        async with browser_session(
-            executable=b.executable,
-            headless=b.headless,
-            timeout_ms=b.timeout_ms,
-            trace=False,
-            args=b.args,
-        ) as session:
+        async with authoring_browser(ws) as session:
             return await probe_fn(loaded, session, credential, item=item, url=url)
 
     with map_foreign(f"the shop at {loaded.shop.base_url}"):  # a shop that is down: one line

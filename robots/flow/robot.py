@@ -118,6 +118,9 @@ class FlowRobot(BaseRobot):
             )
         cap = action.daily_cap
 
+        async def read_live() -> dict[str, Any]:
+            return {"page": await self._read(page, row), "row": row}
+
         async def press() -> dict[str, Any]:
             await perform(
                 page,
@@ -126,10 +129,7 @@ class FlowRobot(BaseRobot):
                 item_id=key,
                 login_path=self._login_path(),
             )
-            return {"page": await self._read(page, row), "row": row}
-
-        async def read_live() -> dict[str, Any]:
-            return {"page": await self._read(page, row), "row": row}
+            return await read_live()
 
         fingerprint = json.dumps({f: str(live.get(f)) for f in action.guard}, ensure_ascii=False)
         acted = await item.act(
