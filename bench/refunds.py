@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -73,19 +74,33 @@ def robot_run(
 ) -> int:
     from robots.refunds.robot import RefundsRobot
     from robots.refunds.scenario import load_refund_scenario
+
+    if batch:
+        batched = work / "refunds.toml"
+        work.mkdir(parents=True, exist_ok=True)
+        batched.write_text(
+            uncommented(scenario_file.read_text(encoding="utf-8"), "batch_approve"),
+            encoding="utf-8",
+        )
+        scenario_file = batched
+    ws = bench_workspace(work, pages, args)
+    sc = load_refund_scenario(scenario_file, base_url=url)
+    result = RefundsRobot(ws, sc, scenario_file).perform()
+    if result.counts.get("system_exception"):
+        raise RuntimeError(f"{result.counts['system_exception']} system exceptions")
+    print(json.dumps({"counts": result.counts}), file=sys.stderr)
+    return result.counts.get("approved", 0) + result.counts.get("handed_to_person", 0)
+
+
+def bench_workspace(work: Path, pages: int | str, args: tuple[str, ...] = ()) -> Any:
+    """The project's robots.toml in ``work``, with ``pages`` side by side, Chromium's
+    ``args`` and the bench's credential; loaded."""
     from robots.registry import load_workspace
 
     work.mkdir(parents=True, exist_ok=True)
     creds = work / "credentials.toml"
     creds.write_text(f'[demo-shop]\nusername = "robot"\npassword = "{PASSWORD}"\n')
     creds.chmod(0o600)
-    if batch:
-        batched = work / "refunds.toml"
-        batched.write_text(
-            uncommented(scenario_file.read_text(encoding="utf-8"), "batch_approve"),
-            encoding="utf-8",
-        )
-        scenario_file = batched
     base = (ROOT / "robots.toml").read_text(encoding="utf-8")
     pages_value = f'"{pages}"' if isinstance(pages, str) else str(pages)
     base = re.sub(r"parallel_pages = \S+", f"parallel_pages = {pages_value}", base)
@@ -98,21 +113,18 @@ def robot_run(
     if os.environ.get("BENCH_TRACE") == "0":  # what keeping a trace of failures costs
         base = base.replace("trace_on_failure = true", "trace_on_failure = false")
     (work / "robots.toml").write_text(base, encoding="utf-8")
-    ws = load_workspace(work)
-    sc = load_refund_scenario(scenario_file, base_url=url)
-    result = RefundsRobot(ws, sc, scenario_file).perform()
-    if result.counts.get("system_exception"):
-        raise RuntimeError(f"{result.counts['system_exception']} system exceptions")
-    print(json.dumps({"counts": result.counts}), file=sys.stderr)
-    return result.counts.get("approved", 0) + result.counts.get("handed_to_person", 0)
+    return load_workspace(work)
 
 
 # -- one variant in a process of its own ---------------------------------------------------
-def _child(name: str, url: str, scenario: Path, work: Path) -> None:
-    """Run variant ``name``; orphaned grandchildren (Chromium's helpers) are reparented here
-    and reaped, so the parent's ``wait4`` counts their CPU too."""
+def child(
+    name: str, url: str, scenario: Path, work: Path, lookup: Callable[[str], Variant] | None = None
+) -> None:
+    """Run variant ``name`` (found by ``lookup``, else ``variant``); orphaned grandchildren
+    (Chromium's helpers) are reparented here and reaped, so the parent's ``wait4`` counts
+    their CPU too."""
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    decided = variant(name)(url, scenario, work)
+    decided = (lookup or variant)(name)(url, scenario, work)
     while True:
         try:
             if os.waitpid(-1, 0)[0] <= 0:
@@ -174,6 +186,7 @@ class Bench:
     seed: int
     tmp: Path = field(init=False)
     runs: int = 0
+    script: str = __file__  # run with --child NAME …, it runs variant NAME
 
     def __enter__(self) -> Bench:
         from sandbox.seed import load_ground_truth
@@ -213,7 +226,7 @@ class Bench:
                 proc = subprocess.Popen(
                     [
                         sys.executable,
-                        __file__,
+                        self.script,
                         "--child",
                         name,
                         shop.url,
@@ -319,7 +332,7 @@ def bench_args(doc: str | None) -> argparse.Namespace:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
         return
     args = bench_args(__doc__)
     chosen = [v.strip() for v in args.variants.split(";") if v.strip()]

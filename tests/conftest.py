@@ -247,6 +247,11 @@ def start_sandbox(
         live_capacity=live[1],
         totp_secret=totp_secret,
     )
+    return serve_sandbox(data)
+
+
+def serve_sandbox(data: Path) -> Sandbox:
+    """The sandbox serving the shop seeded in ``data`` (a copy of another's: the same shop)."""
     for _ in range(5):  # a port another test took between our look and our bind: another
         port = free_port()
         proc = subprocess.Popen(
@@ -495,6 +500,37 @@ robot = "refunds"
 scenario = "{scenario}"
 {f'base_url = "{sandbox_url}"' if sandbox_url else ""}
 """,
+        encoding="utf-8",
+    )
+    return root
+
+
+def one_target_workspace(
+    root: Path,
+    url: str,
+    scenario: Path,
+    *,
+    robot: str,
+    target: str,
+    edits: tuple[tuple[str, str], ...] = (),
+    retry: bool = False,
+) -> Path:
+    """A workspace with one target: ``robot`` on a copy of ``scenario`` (each of ``edits``
+    replaced in it, each seen first) at ``url``, the sandbox's credential in a file."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = scenario.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    (root / scenario.name).write_text(text, encoding="utf-8")
+    creds = root / "credentials.toml"
+    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
+    creds.chmod(0o600)
+    retries = "[retry]\nattempts = 3\nwait_initial_s = 0.1\nwait_max_s = 0.5\n\n" if retry else ""
+    (root / "robots.toml").write_text(
+        f'[paths]\ncredentials_file = "{creds}"\n\n[browser]\ntimeout_ms = 10000\n\n{retries}'
+        f'[[targets]]\nname = "{target}"\nrobot = "{robot}"\nscenario = "{scenario.name}"\n'
+        f'base_url = "{url}"\n',
         encoding="utf-8",
     )
     return root

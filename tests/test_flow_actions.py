@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, ROOT, USERNAME, Sandbox, reaped, robot_env, robots_cmd
+from conftest import ROOT, Sandbox, one_target_workspace, reaped, robot_env, robots_cmd
 from openpyxl import load_workbook
 
 from sandbox.live import SESSION, load_live_truth
@@ -24,20 +24,9 @@ UNKNOWN = "LV-9999"
 
 
 def workspace(root: Path, url: str, skus: list[str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "live-listing.toml").write_text(FLOW.read_text(encoding="utf-8"), encoding="utf-8")
+    one_target_workspace(root, url, FLOW, robot="flow", target="live", retry=True)
     lines = ["直播间,商品编码", *(f"{SESSION},{sku}" for sku in skus)]
     (root / "live-skus.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    creds = root / "credentials.toml"
-    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
-    creds.chmod(0o600)
-    (root / "robots.toml").write_text(
-        f'[paths]\ncredentials_file = "{creds}"\n\n[browser]\ntimeout_ms = 10000\n\n'
-        "[retry]\nattempts = 3\nwait_initial_s = 0.1\nwait_max_s = 0.5\n\n"
-        f'[[targets]]\nname = "live"\nrobot = "flow"\nscenario = "live-listing.toml"\n'
-        f'base_url = "{url}"\n',
-        encoding="utf-8",
-    )
     return root
 
 

@@ -153,3 +153,59 @@ def test_a_name_inside_a_string_is_not_a_field() -> None:
 def test_a_rule_ends_in_exactly_one_outcome(rule: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         RuleSpec.model_validate(rule)
+
+
+@pytest.mark.parametrize(
+    ("reason", "words", "expected"),
+    [
+        ("收到商品破损", ["破损", "质量"], True),
+        ("７天无理由退货", ["7天无理由"], True),  # full width is the same digit
+        ("数码（已拆封）", ["数码*已拆封"], True),
+        ("多拍/拍错/不想要", ["re:^多拍"], True),
+        ("不喜欢", ["破损", "质量"], False),
+    ],
+)
+def test_has_word_matches_as_the_robots_keyword_lists(
+    reason: str, words: list[str], expected: bool
+) -> None:
+    spec = {"when": f"has_word(page.state, {words!r})".replace("'", '"'), "skip": True}
+    assert rules([spec]).results(page(state=reason), ROW, NOW) == [expected]
+
+
+def test_days_between_counts_the_shops_calendar_days() -> None:
+    # 07:00 on the 29th in Shanghai is still the 28th in UTC (NOW: the 6th in both)
+    signed = datetime(2026, 11, 29, 7, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    specs = [{"when": f"days_between(page.last_at, now) == {n}", "skip": True} for n in (7, 8)]
+    shanghai = Rules([RuleSpec.model_validate(s) for s in specs], ZoneInfo("Asia/Shanghai"))
+    assert shanghai.results(page(last_at=signed), ROW, NOW) == [True, False]
+    utc = Rules([RuleSpec.model_validate(s) for s in specs])  # counted in another zone
+    assert utc.results(page(last_at=signed), ROW, NOW) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("when", "said"),
+    [
+        ("has_word(page.state, [1, 2])", "list of texts"),
+        ("has_word(page.boxes, ['a'])", "takes a text"),
+        ("days_between(page.state, now) > 1", "two timestamps"),
+        ("has_word(page.state, ['re:(unclosed'])", "unclosed"),
+    ],
+)
+def test_a_function_given_the_wrong_values_cannot_judge(when: str, said: str) -> None:
+    decision = rules([{"when": when, "skip": True}]).decide(page(), ROW, NOW)
+    assert (decision.outcome, decision.code) == ("hand_over", RULE_ERROR)
+    assert said in decision.text
+
+
+def test_a_field_not_read_given_to_a_function_goes_to_a_person() -> None:
+    spec = {"when": "days_between(page.last_at, now) > 7", "act": "remind"}
+    decision = rules([spec]).decide(page(last_at=None), ROW, NOW)
+    assert (decision.outcome, decision.code) == ("hand_over", RULE_ERROR)
+    assert "null" in decision.text
+
+
+def test_the_check_refuses_a_function_misused_on_the_declared_types() -> None:
+    found = rules([{"when": "has_word(page.boxes, ['a'])", "skip": True}]).check(FIELDS, ACTIONS)
+    assert found and found[0][0] == "rules.1.when" and "takes a text" in found[0][1]
+    fine = rules([{"when": "page.state.upperAscii() == 'A'", "skip": True}])  # cel.stdlib
+    assert fine.check(FIELDS, ACTIONS) == []

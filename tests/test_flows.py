@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, ROOT, USERNAME, Sandbox, robot_env, robots_cmd
+from conftest import ROOT, Sandbox, one_target_workspace, robot_env, robots_cmd
 from openpyxl import load_workbook
 
 from sandbox.logistics import load_shipments_truth
@@ -24,22 +24,7 @@ EXPECTED = {
 
 
 def workspace(root: Path, url: str, edits: tuple[tuple[str, str], ...] = ()) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = FLOW.read_text(encoding="utf-8")
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    (root / "logistics.toml").write_text(text, encoding="utf-8")
-    creds = root / "credentials.toml"
-    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
-    creds.chmod(0o600)
-    (root / "robots.toml").write_text(
-        f'[paths]\ncredentials_file = "{creds}"\n\n[browser]\ntimeout_ms = 10000\n\n'
-        f'[[targets]]\nname = "logistics"\nrobot = "flow"\nscenario = "logistics.toml"\n'
-        f'base_url = "{url}"\n',
-        encoding="utf-8",
-    )
-    return root
+    return one_target_workspace(root, url, FLOW, robot="flow", target="logistics", edits=edits)
 
 
 def robots(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -198,6 +183,26 @@ def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -
             ('type = "datetime"', 'type = "date"'),
             "page.fields.last_at.type",
             "",
+        ),
+        (  # a path value nobody gives: which list would be read?
+            ('path = "/shipments"\n', 'path = "/shipments?state={state}"\n'),
+            "source.path",
+            "names state: give its values in source.for_each",
+        ),
+        (  # values for a path that names none: the one list read twice
+            ('path = "/shipments"\n', 'path = "/shipments"\nfor_each = { state = ["a"] }\n'),
+            "source.for_each.state",
+            "names no {state}",
+        ),
+        (
+            ('path = "/shipments"\n', 'path = "/s?state={state}"\nfor_each = { state = [] }\n'),
+            "source.for_each.state",
+            "no values",
+        ),
+        (
+            ("page.last_event.contains(\"拒收\")", "has_word(page.last_at, [\"拒收\"])"),
+            "rules.1.when",
+            "has_word takes a text",
         ),
     ],
 )

@@ -12,7 +12,7 @@ import tokenize
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, ROOT, USERNAME, Sandbox, robot_env, robots_cmd
+from conftest import ROOT, Sandbox, one_target_workspace, robot_env, robots_cmd
 from openpyxl import load_workbook
 
 from sandbox.logistics import load_shipments_truth
@@ -22,22 +22,9 @@ SCENARIO = ROOT / "scenarios" / "demo-shop" / "stalled.toml"
 
 
 def workspace(root: Path, sandbox: Sandbox, edits: tuple[tuple[str, str], ...] = ()) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    text = SCENARIO.read_text(encoding="utf-8")
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    (root / "stalled.toml").write_text(text, encoding="utf-8")
-    creds = root / "credentials.toml"
-    creds.write_text(f'[demo-shop]\nusername = "{USERNAME}"\npassword = "{PASSWORD}"\n')
-    creds.chmod(0o600)
-    (root / "robots.toml").write_text(
-        f'[paths]\ncredentials_file = "{creds}"\n\n[browser]\ntimeout_ms = 10000\n\n'
-        f'[[targets]]\nname = "logistics"\nrobot = "stalled"\nscenario = "stalled.toml"\n'
-        f'base_url = "{sandbox.url}"\n',
-        encoding="utf-8",
+    return one_target_workspace(
+        root, sandbox.url, SCENARIO, robot="stalled", target="logistics", edits=edits
     )
-    return root
 
 
 def run(root: Path) -> subprocess.CompletedProcess[str]:

@@ -148,16 +148,19 @@ class BaseRobot:
         kinds: Mapping[str, FieldKind],
         *,
         table: str = "detail",
+        reader: Any = None,
         **values: Any,
     ) -> dict[str, Any]:
         """The fields of the page at ``spec.path`` (``{name}`` filled from ``values``),
         typed. One that cannot be read raises ``UnreadableField``: inside an item block, the
         item goes to a person naming field, selector and what the page showed. Counted for
-        the run's field health under ``table``."""
+        the run's field health under ``table``; ``reader``: one built so once, for a robot
+        that reads many such pages."""
         from robots.engine.fields import READ_JS, FieldReader
 
         await self.goto(page, self.url(spec.path, **values))
-        reader = FieldReader.of(spec, kinds, self.run.clock, name=table, tally=self.run.count)
+        if reader is None:
+            reader = FieldReader.of(spec, kinds, self.run.clock, name=table, tally=self.run.count)
         return reader.read(await page.evaluate(READ_JS, reader.js_specs))
 
     def _login(self) -> Any:

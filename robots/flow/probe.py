@@ -56,12 +56,13 @@ async def probe(
         tables.append(head)
     elif source.path is not None:
         rows = FieldReader.of(source, flow.row_kinds, clock, name="source")
+        values = source.listings()[0]  # the first list a run reads
         listed, _ = await probe_list(
-            page, source, rows, url=page_url(base, source.path), goto=open_
+            page, source, rows, url=page_url(base, source.path, **values), goto=open_
         )
         tables += listed
         first = [r for t in listed[1:] for r in t.rows if r.row == 1 and not r.failed]
-        row = {r.field: r.value for r in first}
+        row = {**values, **{r.field: r.value for r in first}}
     names = path_names(flow.page.path) if flow.page is not None else []
     if item is not None and names:  # that item, not the first row
         row = {names[0]: item}
@@ -78,7 +79,7 @@ async def probe(
 
 def rules_table(flow: FlowFile, read: dict[str, Any], row: dict[str, Any], now: Any) -> ProbeTable:
     """Each rule on this item, in order, and the one that decides it (the run's decision)."""
-    rules = Rules(flow.rules)
+    rules = Rules(flow.rules, now.tzinfo)
     decision = rules.decide(read, row, now)
     table = ProbeTable("rules", "")
     for n, (spec, holds) in enumerate(

@@ -14,12 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from robots.engine.fields import FieldReader
 from robots.engine.item import ActingRules, Action, Item, Verdict, settle_acting
+from robots.engine.pace import Pace
 from robots.engine.pages import perform
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
-from robots.flow.rules import Condition, Rules
+from robots.flow.rules import Condition, Rules, members
 from robots.flow.scenario import FileSource, FlowFile, FlowSource, item_key, path_names
 from robots.flow.source import read_rows
 from robots.reports.items import Column, ItemsReport
@@ -37,7 +39,26 @@ class FlowRobot(BaseRobot):
     def setup(self) -> None:
         flow = self.scenario
         self.name = self.run.scenario_file.stem
-        self.rules = Rules(flow.rules)
+        self.rules = Rules(flow.rules, self.run.clock.zone)
+        if flow.page is not None:  # each item's page, counted in the run's field health;
+            # and the action's result, read off the page it left
+            self.read_page = FieldReader.of(
+                flow.page, flow.page_kinds, self.run.clock, name="page", tally=self.run.count
+            )
+            self.page_reader = FieldReader.of(
+                flow.page, flow.page_kinds, self.run.clock, name="page"
+            )
+        # what shows each action took: the page fields its landed condition names, read
+        # in the same round trip as the action's success sign
+        self.landed_specs = {
+            n: {
+                f: self.page_reader.js_specs[f]
+                for source, f in members(a.landed)
+                if source == "page" and f in flow.page_kinds
+            }
+            for n, a in flow.actions.items()
+        }
+        self.landed = {n: Condition(a.landed, self.run.clock.zone) for n, a in flow.actions.items()}
         self.rows: dict[str, dict[str, Any]] = {}
         self.REPORT = report_of(flow)  # type: ignore[misc]  # this flow's columns
 
@@ -62,15 +83,19 @@ class FlowRobot(BaseRobot):
                 rows = file_rows
             else:
                 assert isinstance(source, FlowSource)
+                rows = []
                 async with web.lane() as lane:
-                    rows = await self.open_list(lane.page, source, flow.row_kinds)
+                    for values in source.listings():  # one list per for_each value
+                        listed = await self.open_list(lane.page, source, flow.row_kinds, **values)
+                        rows += [{**values, **row} for row in listed]
             today = self.run.clock.today().isoformat()
             for row in rows:
                 self.rows.setdefault(item_key(flow, self.name, row, today), row)
             if flow.actions:
                 await self._settle(web)
             todo = self.run.claim(list(self.rows), lambda key: (key, "", {}))
-            await self.run.work(todo, self.decide, lane=web.lane, lanes=2)
+            pages = self.scenario.shop.parallel_pages or self.ws.config.browser.parallel_pages
+            await self.run.work(todo, self.decide, lane=web.lane, lanes=Pace.of(pages))
 
     async def decide(self, key: str, lane: Lane) -> None:
         row = self.rows[key]
@@ -99,7 +124,10 @@ class FlowRobot(BaseRobot):
             item.done(acted=False, counts=[count])
             return
         action = flow.actions[decision.action]
-        live = await self._read(page, row)  # the guard: as decided, right before the press
+        # the guard: the page opened again right before the press, as decided (no guard: the
+        # read decided on is the live one; the shop's own refusal of a changed record, its
+        # stale_text, is the check, as for the built-in robots)
+        live = await self._read(page, row) if action.guard else read
         changed = [f for f in action.guard if live.get(f) != read.get(f)]
         if changed:
             f = changed[0]
@@ -122,14 +150,19 @@ class FlowRobot(BaseRobot):
             return {"page": await self._read(page, row), "row": row}
 
         async def press() -> dict[str, Any]:
-            await perform(
+            done = await perform(
                 page,
                 action,
                 what=f"{decision.action} {key}",
                 item_id=key,
                 login_path=self._login_path(),
+                then_read=None if action.reread else self.landed_specs[decision.action],
             )
-            return await read_live()
+            if done.read is not None:  # the page as the press left it: landed shows there
+                shown_now = self._shown_landed(decision.action, done.read, row)
+                if shown_now is not None:
+                    return shown_now
+            return await read_live()  # opened again: a page that does not update in place
 
         fingerprint = json.dumps({f: str(live.get(f)) for f in action.guard}, ensure_ascii=False)
         acted = await item.act(
@@ -156,7 +189,20 @@ class FlowRobot(BaseRobot):
             return {}
         spec = flow.page
         where = {n: v for n, v in shown(row).items() if n in path_names(spec.path)}
-        return await self.open_page(page, spec, flow.page_kinds, table="page", **where)
+        return await self.open_page(page, spec, flow.page_kinds, reader=self.read_page, **where)
+
+    def _shown_landed(
+        self, action: str, raw: dict[str, Any], row: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The page's fields read as the press left them, if they show ``action`` landed;
+        None when they do not (or cannot be read whole): only a fresh read may say so."""
+        try:
+            names = [n for n in raw if n in self.page_reader.fields]  # not their labels
+            shown_now = {"page": self.page_reader.read(raw, names), "row": row}
+            landed = self._judge(action, shown_now) == Verdict.LANDED
+        except BusinessException:  # a field the page no longer shows, or landed unknown
+            return None
+        return shown_now if landed else None
 
     def _login_path(self) -> str:
         login = self.scenario.login
@@ -165,8 +211,7 @@ class FlowRobot(BaseRobot):
     def _judge(self, action: str, live: dict[str, Any]) -> Verdict:
         """Whether ``action`` took, from the page read live: its ``landed`` condition. One
         that cannot judge is never taken for "did not happen" (that would press again)."""
-        landed = Condition(self.scenario.actions[action].landed)
-        holds = landed.holds(live["page"], live["row"], self.run.clock.now())
+        holds = self.landed[action].holds(live["page"], live["row"], self.run.clock.now())
         if isinstance(holds, str):
             raise BusinessException(
                 LANDED_UNKNOWN, f"{REASONS[LANDED_UNKNOWN]}：{holds}", item_id=""

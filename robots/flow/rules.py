@@ -7,6 +7,15 @@ row: the list row or the workbook row it came from), ``now`` (the shop's time, a
 and ``today`` (the shop's day, ``"2026-12-06"``). Typed as the flow declares them: text is a
 string, int an int, money a double (yuan), bool a bool, datetime a timestamp.
 
+Besides CEL's own functions a condition may call the ``cel.stdlib`` extensions (strings:
+``replace``, ``upperAscii``, ``trim``, ``split`` …; ``math.*``; lists) and two of ours
+(``FUNCTIONS``): ``has_word(text, ["破损", "质量"])``, true when one of the keywords occurs in
+the text as the robots' keyword lists match (``robots.engine.wording``: full/half width,
+case, spaces, brackets and separators do not count; ``*`` for anything; ``re:`` a regular
+expression), and ``days_between(a, b)``, the whole days on the shop's calendar from ``a``'s
+day to ``b``'s (``days_between(page.signed_at, now) <= 7``). Either one given a value of
+another type (a field not read is null) is an error: the rule cannot judge.
+
 The first rule whose ``when`` is true decides: ``act`` (one of the flow's actions),
 ``hand_over`` (to a person, with a code and a Chinese text), ``record`` (keep what was read)
 or ``skip``. Fail closed, whatever the author wrote: a rule that cannot be evaluated (a field
@@ -22,15 +31,20 @@ the binding has no type checker of its own).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
 import cel
+from cel.stdlib import add_stdlib_to_context
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from robots.engine.wording import check_entry, first_match
 
 VARIABLES = ("page", "row", "now", "today")
 SOURCES = ("page", "row")  # the variables whose members are declared fields
@@ -128,8 +142,9 @@ REASONS = {
 class Rules:
     """A flow's ``[[rules]]``, compiled once; ``decide`` gives each item its outcome."""
 
-    def __init__(self, specs: list[RuleSpec]) -> None:
+    def __init__(self, specs: list[RuleSpec], zone: tzinfo = UTC) -> None:
         self.specs = specs
+        self.cel = environment(zone)  # CEL's functions and ours, variables set per item
         self.programs: list[Any] = []
         self.syntax: dict[int, str] = {}  # rule number → why it does not compile
         for n, spec in enumerate(specs, 1):
@@ -142,9 +157,9 @@ class Rules:
     def decide(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> Decision:
         """The first rule whose condition holds; a rule that cannot be evaluated, or none
         holding, hands the item to a person saying which and why."""
-        context = _context(page, row, now)
+        self.cel.update(_context(page, row, now))
         for n, spec in enumerate(self.specs, 1):
-            holds = self._judge(n, context)
+            holds = self._judge(n)
             if isinstance(holds, str):
                 return _cannot(n, spec, holds)
             if holds:
@@ -156,16 +171,18 @@ class Rules:
     ) -> list[bool | str]:
         """Every rule's result on one item, in order (the probe shows them all): true, false,
         or why it cannot judge."""
-        context = _context(page, row, now)
-        return [self._judge(n, context) for n in range(1, len(self.specs) + 1)]
+        self.cel.update(_context(page, row, now))
+        return [self._judge(n) for n in range(1, len(self.specs) + 1)]
 
-    def _judge(self, n: int, context: dict[str, Any]) -> bool | str:
-        """Rule ``n``'s condition on ``context``, or why it cannot be evaluated."""
+    def _judge(self, n: int) -> bool | str:
+        """Rule ``n``'s condition on the item set in ``self.cel``, or why it cannot be
+        evaluated."""
         program = self.programs[n - 1]
         if program is None:
             return self.syntax[n]
         try:
-            holds = program.execute(context)
+            with contextlib.redirect_stderr(io.StringIO()):  # the binding prints a function's
+                holds = program.execute(self.cel)  # error there too; it is returned below
         except KeyError as exc:
             return f"字段 {exc.args[0]} 没有读到 (field not read)"
         except Exception as exc:  # CEL's own errors: a type it will not compare, …
@@ -208,8 +225,10 @@ class Rules:
                 )
                 continue
             for sample in samples(fields, spec.when):
+                self.cel.update(sample)
                 try:
-                    holds = program.execute(sample)
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        holds = program.execute(self.cel)
                 except Exception as exc:
                     problems.append(
                         (at, f"cannot be evaluated on the declared types: {_first_line(exc)}")
@@ -242,6 +261,46 @@ def samples(fields: Mapping[str, Mapping[str, str]], expression: str) -> list[di
             }
         )
     return tried
+
+
+def environment(zone: tzinfo = UTC) -> cel.Context:
+    """What a condition may call: CEL's functions, the ``cel.stdlib`` extensions and
+    ``FUNCTIONS`` (``days_between`` counting days in ``zone``, the shop's)."""
+    context = cel.Context()
+    add_stdlib_to_context(context)
+    context.add_function("has_word", has_word)
+    context.add_function("days_between", lambda a, b: days_between(a, b, zone))
+    return context
+
+
+def has_word(text: Any, words: Any) -> bool:
+    """``has_word(text, [keywords])``: one of ``words`` occurs in ``text`` as the robots'
+    keyword lists match (``robots.engine.wording``)."""
+    if not isinstance(text, str):
+        raise TypeError(f"has_word takes a text first, not {_cel_type(text)}")
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise TypeError('has_word takes a list of texts second: has_word(page.reason, ["破损"])')
+    return first_match(_entries(tuple(words)), text) is not None
+
+
+def _entries(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(check_entry(w) for w in words)  # a bad re: entry raises, naming it
+
+
+def days_between(a: Any, b: Any, zone: tzinfo = UTC) -> int:
+    """``days_between(a, b)``: days on the shop's calendar from ``a``'s day to ``b``'s (0 on
+    the same day, negative when ``b`` is earlier)."""
+    for value in (a, b):
+        if not isinstance(value, datetime):
+            raise TypeError(f"days_between takes two timestamps, not {_cel_type(value)}")
+    return (b.astimezone(zone).date() - a.astimezone(zone).date()).days
+
+
+def _cel_type(value: Any) -> str:
+    return "null (a field not read)" if value is None else type(value).__name__
+
+
+FUNCTIONS = ("has_word", "days_between")
 
 
 def _literal(quoted: str) -> str:
@@ -290,15 +349,19 @@ def _cel_value(value: Any) -> Any:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    called = _FUNCTION_ERROR.search(text)  # one of FUNCTIONS refused its values: its words
+    return called.group(1) if called else text.splitlines()[0]
+
+
+_FUNCTION_ERROR = re.compile(r"Python function call failed: \w+: (.*?)\. Check function arguments")
 
 
 class Condition:
     """One CEL condition outside the rules, seeing what they see (an action's ``landed``)."""
 
-    def __init__(self, when: str) -> None:
+    def __init__(self, when: str, zone: tzinfo = UTC) -> None:
         self.when = when
-        self._rules = Rules([RuleSpec(when=when, skip=True)])
+        self._rules = Rules([RuleSpec(when=when, skip=True)], zone)
 
     def holds(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> bool | str:
         """True or false on this read, or why it cannot judge."""

@@ -35,9 +35,20 @@ KEY_VALUES = ("today",)  # what a key template may name besides the row's fields
 
 
 class FlowSource(config.ListSpec):
-    """The list the items come from, and each item's key."""
+    """The list the items come from, and each item's key. ``for_each``: values the list's
+    path names, one list read per value (``path = "/refunds?status={status}"``, ``for_each
+    = { status = ["WAIT_SELLER_AGREE", "WAIT_SELLER_CONFIRM_GOODS"] }``), as a person filters
+    the back office's list; each row carries the value it was listed under."""
 
     key: str = Field(min_length=1)  # "{order_id}@{today}"
+    for_each: dict[str, list[Annotated[str, Field(min_length=1)]]] = Field(default_factory=dict)
+
+    def listings(self) -> list[dict[str, str]]:
+        """The values of each list to read: one dict per combination of ``for_each``."""
+        combos: list[dict[str, str]] = [{}]
+        for name, values in self.for_each.items():
+            combos = [{**c, name: v} for c in combos for v in dict.fromkeys(values)]
+        return combos
 
 
 class FileColumn(config.Strict):
@@ -128,11 +139,11 @@ class FlowFile(config.Strict):
         if self.page is not None:
             found += field_problems(self.page.fields, self.page_kinds, key="page.fields")
         found += self._key_problems()
-        if isinstance(self.source, FlowSource) and self.source.path is None:
-            found.append(("source", "say where the items come from: a list page's path, or a file"))
+        if isinstance(self.source, FlowSource):
+            found += self._list_problems(self.source)
         if self.page is not None:
             try:
-                unknown = sorted(set(path_names(self.page.path)) - set(self.source.fields))
+                unknown = sorted(set(path_names(self.page.path)) - set(self.row_names))
             except ValueError as exc:
                 return [*found, ("page.path", f"not a path template: {exc}")]
             if unknown:
@@ -167,8 +178,35 @@ class FlowFile(config.Strict):
             found.append((at, "money and daily_cap go together: the cap is on that field"))
         return found
 
+    @property
+    def row_names(self) -> list[str]:
+        """What each source row holds: its fields, and the ``for_each`` values it was
+        listed under."""
+        listed = self.source.for_each if isinstance(self.source, FlowSource) else {}
+        return [*self.source.fields, *(n for n in listed if n not in self.source.fields)]
+
+    @staticmethod
+    def _list_problems(source: FlowSource) -> Problems:
+        if source.path is None:
+            return [("source", "say where the items come from: a list page's path, or a file")]
+        try:
+            named = set(path_names(source.path))
+        except ValueError as exc:
+            return [("source.path", f"not a path template: {exc}")]
+        found = []
+        if named - set(source.for_each):
+            missing = ", ".join(sorted(named - set(source.for_each)))
+            found.append(("source.path", f"names {missing}: give its values in source.for_each"))
+        for name in sorted(set(source.for_each) - named):
+            said = f"the path names no {{{name}}}: one list would be read twice"
+            found.append((f"source.for_each.{name}", said))
+        for name, values in source.for_each.items():
+            if not values:
+                found.append((f"source.for_each.{name}", "no values: no list would be read"))
+        return found
+
     def _key_problems(self) -> Problems:
-        known = set(self.source.fields) | set(KEY_VALUES)
+        known = set(self.row_names) | set(KEY_VALUES)
         try:
             named = [n for _, n, _, _ in string.Formatter().parse(self.source.key) if n]
         except ValueError as exc:

@@ -1,0 +1,114 @@
+"""The refunds policy as a flow (scenarios/demo-shop/flows/refunds-as-flow.toml): run beside
+the built-in refunds robot on two copies of one 300-refund shop, it decides every refund as
+the robot does — approve with the same action, or a person with the same headline reason —
+and each shop's audit log shows the same approvals, once each."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import (
+    ROOT,
+    SCENARIO,
+    Sandbox,
+    Workspace,
+    one_target_workspace,
+    robot_env,
+    robots_cmd,
+    serve_sandbox,
+    start_sandbox,
+    stop_sandbox,
+    write_workspace,
+)
+
+FLOW = ROOT / "scenarios" / "demo-shop" / "flows" / "refunds-as-flow.toml"
+NAME = FLOW.stem
+
+
+def answers(ledger: Path, robot: str, prefix: str = "") -> dict[str, tuple[str, str]]:
+    """Each refund's decision as the ledger keeps it: ("approve", action) or ("person", the
+    headline reason code); anything else by its state. (The robot's keys carry the status
+    the refund was listed under: ``RF…@WAIT_SELLER_AGREE``.)"""
+    conn = sqlite3.connect(ledger)
+    try:
+        rows = conn.execute(
+            "SELECT item_key, state, action, reason_code FROM work_items WHERE robot = ?",
+            (robot,),
+        ).fetchall()
+    finally:
+        conn.close()
+    out = {}
+    for key, state, action, code in rows:
+        if not key.startswith(prefix):
+            continue
+        refund = key[len(prefix) :].split("@")[0]
+        if state == "done":
+            out[refund] = ("approve", action)
+        elif state == "business_exception":
+            out[refund] = ("person", code)
+        else:
+            out[refund] = (state, code)
+    return out
+
+
+def approvals(sandbox: Sandbox) -> Counter[str]:
+    return Counter(r["refund_id"] for r in sandbox.audit())
+
+
+@pytest.mark.browser
+def test_the_refunds_flow_decides_every_refund_as_the_refunds_robot(tmp_path: Path) -> None:
+    shop = start_sandbox(tmp_path / "shop-robot", refunds=300)
+    copy = None
+    try:
+        shutil.copytree(shop.data, tmp_path / "shop-flow")  # the same shop, before either acts
+        copy = serve_sandbox(tmp_path / "shop-flow")
+
+        # the day's cap is lifted on both: which refunds meet it depends on the order pages
+        # finish in, not on the policy compared here
+        policy = SCENARIO.read_text(encoding="utf-8")
+        assert "daily_auto_total = 20000" in policy
+        policy = policy.replace("daily_auto_total = 20000", "daily_auto_total = 1000000")
+        robot = Workspace(write_workspace(tmp_path / "robot", shop.url, scenario_text=policy), shop)
+        robot.run()
+        root = one_target_workspace(
+            tmp_path / "flow",
+            copy.url,
+            FLOW,
+            robot="flow",
+            target=NAME,
+            edits=(("daily_cap = 20000", "daily_cap = 1000000"),),
+        )
+        flow = subprocess.run(
+            robots_cmd("run", "flow", NAME, "-w", str(root)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=robot_env(),
+        )
+        assert flow.returncode == 0, flow.stderr
+
+        by_robot = answers(robot.ledger, "refunds")
+        by_flow = answers(root / "state" / "ledger.sqlite3", "flow", f"{NAME}:")
+        assert len(by_robot) > 250  # the pending refunds of a 300-refund shop
+        mismatches = [
+            f"{rid}: refunds robot {by_robot.get(rid)} · flow {by_flow.get(rid)}"
+            for rid in sorted(by_robot.keys() | by_flow.keys())
+            if by_robot.get(rid) != by_flow.get(rid)
+        ]
+        assert not mismatches, f"{len(mismatches)} differ:\n" + "\n".join(mismatches)
+        decided = Counter(kind for kind, _ in by_flow.values())
+        assert decided["approve"] > 150 and decided["person"] > 20, decided  # both kinds met
+
+        robot_approved, flow_approved = approvals(shop), approvals(copy)
+        assert flow_approved == robot_approved
+        assert set(flow_approved.values()) == {1}  # each once
+        assert set(flow_approved) == {r for r, (k, _) in by_flow.items() if k == "approve"}
+    finally:
+        stop_sandbox(shop)
+        if copy is not None:
+            stop_sandbox(copy)
