@@ -261,3 +261,7 @@ def test_a_flow_started_from_a_live_list_page_runs_as_written(
     result = robots(root, "run", "flow", "--scenario", str(flow))
     assert result.returncode == 0, result.stderr
     assert "0 to a person, 30 recorded" in result.stderr, result.stderr
+    [report] = sorted((root / "reports").glob("flow-*.xlsx"))
+    rows = sheet_rows(report, "已完成")
+    column = next(c for c in rows[0] if str(c).startswith("物流公司"))  # read by its header
+    assert all(r[column] for r in rows), rows[0]

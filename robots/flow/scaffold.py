@@ -80,7 +80,8 @@ def flow_text(title: str, list_url: str, found: dict[str, Any], shop: str, login
     fields += [
         (
             field_name(h if re.search(r"[A-Za-z]", h) else f"col_{i}", taken),
-            f"{{ label = {q(h)}, required = false }}",  # a cell may be empty
+            # the row's i-th cell, read only while its column's header says h
+            f'{{ selector = ":scope > :nth-child({i})", label = {q(h)}, required = false }}',
         )
         for i, h in enumerate(found["headers"], 1)
         if h
