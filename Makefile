@@ -56,6 +56,7 @@ docs: deps
 
 bench: deps bench-deps
 	$(BIN)/python bench/refunds.py
+	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/pagescan.py
 	$(BIN)/python bench/returns.py
