@@ -200,7 +200,7 @@ def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -
             "no values",
         ),
         (
-            ("page.last_event.contains(\"拒收\")", "has_word(page.last_at, [\"拒收\"])"),
+            ('page.last_event.contains("拒收")', 'has_word(page.last_at, ["拒收"])'),
             "rules.1.when",
             "has_word takes a text",
         ),

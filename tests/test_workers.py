@@ -613,3 +613,51 @@ def test_a_worker_with_another_word_list_leaves_the_page_scan(
     finally:
         kill_group(worker)
         stop_sandbox(sb)
+
+
+@pytest.mark.refunds(5)
+@pytest.mark.live(60, 100)
+def test_a_flow_through_two_workers_adds_each_sku_once(
+    tmp_path: Path, sandbox: Sandbox, postgres_url: str, redis_url: str
+) -> None:
+    """直播挂链 on the cluster: the coordinator reads the workbook and sends each item with
+    its row; two workers read, decide and add, each SKU once, a worker killed midway."""
+    from test_flow_actions import adds, expected, handed_over, pressed_once
+    from test_flow_actions import workspace as live_workspace
+
+    skus = [f"LV-{i:04d}" for i in range(60)] + ["LV-9999"]
+    add, handed = expected(sandbox, skus)
+    root = live_workspace(tmp_path / "ws", sandbox.url, skus)
+    with (root / "robots.toml").open("a", encoding="utf-8") as toml:
+        toml.write(cluster_toml(postgres_url, redis_url))
+    workers = [start_worker(root, n, robots="flow") for n in (1, 2)]
+    try:
+        run = subprocess.Popen(
+            robots_cmd("run", "flow", "live", "--cluster", "-w", str(root)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=robot_env(),
+            start_new_session=True,
+        )
+        with reaped(run):
+            while sum(adds(sandbox).values()) < 5:  # one worker killed midway
+                assert run.poll() is None, run.communicate()[1]
+                time.sleep(0.1)
+            kill_group(workers[0])
+            workers.append(start_worker(root, 3, robots="flow"))
+            _out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+        assert f"done: {len(add)} acted, {len(handed)} to a person" in err, err
+    finally:
+        for proc in workers:
+            kill_group(proc)
+    assert adds(sandbox) == Counter(dict.fromkeys(add, 1))
+    pressed_once(sandbox, add)
+    assert handed_over(root) == handed
+    worked = [n for n in (1, 2, 3) if "acted" in (root / f"worker-{n}.out").read_text()]
+    assert len(worked) >= 2, worked  # the items were shared out
+    states = Counter(
+        dict(pg_rows(postgres_url, "SELECT state, count(*) FROM work_items GROUP BY state"))
+    )
+    assert not states["acting"] and not states["pending"], states

@@ -31,6 +31,7 @@ SPEC = RobotSpec(
         "skipped": "skipped",
     },
     named="The flow: a target of that name, or scenarios/<shop>/flows/<NAME>.toml.",
+    on_cluster=True,  # `robots run flow NAME --cluster`: each item, with its row, to a worker
     named_files="scenarios/*/flows/{name}.toml",
     options=(
         Option(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,6 @@ class FlowRobot(BaseRobot):
             for n, a in flow.actions.items()
         }
         self.landed = {n: Condition(a.landed, self.run.clock.zone) for n, a in flow.actions.items()}
-        self.rows: dict[str, dict[str, Any]] = {}
         self.REPORT = report_of(flow)  # type: ignore[misc]  # this flow's columns
 
     def perform(self) -> RunResult:
@@ -89,16 +89,27 @@ class FlowRobot(BaseRobot):
                         listed = await self.open_list(lane.page, source, flow.row_kinds, **values)
                         rows += [{**values, **row} for row in listed]
             today = self.run.clock.today().isoformat()
+            items: dict[str, FlowItem] = {}
             for row in rows:
-                self.rows.setdefault(item_key(flow, self.name, row, today), row)
+                key = item_key(flow, self.name, row, today)
+                items.setdefault(key, FlowItem(key, row))
             if flow.actions:
                 await self._settle(web)
-            todo = self.run.claim(list(self.rows), lambda key: (key, "", {}))
+            todo = self.run.claim(list(items.values()), lambda it: (it.key, "", {}))
             pages = self.scenario.shop.parallel_pages or self.ws.config.browser.parallel_pages
             await self.run.work(todo, self.decide, lane=web.lane, lanes=Pace.of(pages))
 
-    async def decide(self, key: str, lane: Lane) -> None:
-        row = self.rows[key]
+    # an item as a cluster's task message: its key and its row, typed again by the worker
+    def encode_item(self, item: FlowItem) -> dict[str, Any]:
+        return {"key": item.key, "row": shown(item.row)}
+
+    def decode_item(self, data: dict[str, Any]) -> FlowItem:
+        kinds = self.scenario.row_kinds
+        row = {n: typed(v, kinds[n].type if n in kinds else "text") for n, v in data["row"].items()}
+        return FlowItem(data["key"], row)
+
+    async def decide(self, it: FlowItem, lane: Lane) -> None:
+        key, row = it.key, it.row
         async with self.run.item(key, lane=lane, acting=self.acting) as item:
             item.row.update(shown(row))
             await item.attempt(lambda page: self._attempt(page, item, row))
@@ -238,6 +249,14 @@ class FlowRobot(BaseRobot):
         await settle_acting(self.run, self.acting, read)
 
 
+@dataclass(frozen=True, eq=False)
+class FlowItem:
+    """One item of a flow's run: its ledger key and the source row it came from."""
+
+    key: str
+    row: dict[str, Any]
+
+
 class FlowCount(enum.StrEnum):
     ACTED = "acted"
     RECORDED = "recorded"
@@ -271,6 +290,17 @@ def shown(values: dict[str, Any]) -> dict[str, Any]:
             v = float(v)
         out[k] = v
     return out
+
+
+def typed(value: Any, kind: str) -> Any:
+    """A value ``shown`` wrote, as the field's type reads it again."""
+    if value is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "money":
+        return Decimal(str(value))
+    return value
 
 
 def report_of(flow: FlowFile) -> ItemsReport:
