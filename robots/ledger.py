@@ -154,6 +154,19 @@ class Run(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+def _committed_on(robot: str, day: date, cap_scope: str) -> list[Any]:
+    """The items whose money a day's cap counts: acting or done on ``day``, the robot's
+    (those whose keys begin with ``cap_scope``, when given)."""
+    where = [
+        WorkItem.robot == robot,
+        WorkItem.acted_on == day.isoformat(),
+        WorkItem.state.in_([State.ACTING, State.DONE]),
+    ]
+    if cap_scope:
+        where.append(WorkItem.item_key.startswith(cap_scope, autoescape=True))
+    return where
+
+
 class CapDay(Base):
     """The lock every reservation against a robot's daily cap takes first (one row a day)."""
 
@@ -658,10 +671,14 @@ class Ledger:
         day: date,
         review: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
+        cap_scope: str = "",
     ) -> bool:
         """Mark acting and reserve the money; False (nothing written) if the day's cap is hit.
         ``details`` (the item's report row as decided) is kept in the item's row, so an item
         settled by a later run is reported as it was decided.
+
+        ``cap_scope``: the cap counts only the robot's items whose keys begin with it (a
+        flow's items, ``<flow>:…``: each flow its own cap); all of the robot's when empty.
 
         With ``review`` (a person's approval from a reviewed workbook) the money is the
         person's decision: recorded with its amount but not counted against the robot's own
@@ -684,13 +701,10 @@ class Ledger:
                 if row is None or row.state not in (State.PENDING, State.ACTING):
                     raise RuntimeError(f"{robot}/{key} is not claimed (state {row and row.state})")
                 if daily_cap_cents is not None and amount_cents:
-                    self._lock_cap_day(s, robot, day)
+                    self._lock_cap_day(s, f"{robot}:{cap_scope}" if cap_scope else robot, day)
                     committed = s.scalar(
                         select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
-                            WorkItem.robot == robot,
-                            WorkItem.acted_on == day.isoformat(),
-                            WorkItem.state.in_([State.ACTING, State.DONE]),
-                            WorkItem.item_key != key,
+                            *_committed_on(robot, day, cap_scope), WorkItem.item_key != key
                         )
                     )
                     if int(committed or 0) + amount_cents > daily_cap_cents:
@@ -727,14 +741,13 @@ class Ledger:
             row.details = {**(row.details or {}), "review": review}
             row.run_id, row.updated_at = run_id, host_now()
 
-    def money_committed(self, robot: str, day: date) -> int:
-        """Cents approved or being approved on ``day``: what the daily cap counts."""
+    def money_committed(self, robot: str, day: date, cap_scope: str = "") -> int:
+        """Cents approved or being approved on ``day``: what the daily cap counts (of the
+        items whose keys begin with ``cap_scope``, when given)."""
         with self._tx() as s:
             total = s.scalar(
                 select(func.coalesce(func.sum(WorkItem.amount_cents), 0)).where(
-                    WorkItem.robot == robot,
-                    WorkItem.acted_on == day.isoformat(),
-                    WorkItem.state.in_([State.ACTING, State.DONE]),
+                    *_committed_on(robot, day, cap_scope)
                 )
             )
             return int(total or 0)

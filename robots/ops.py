@@ -201,16 +201,17 @@ def execute_run(
     build: Callable[[StopRequest], Robot],
     *,
     dry_run: bool = False,
+    lock: str | None = None,
 ) -> RunResult:
-    """One robot run as every entry point wants it: under the robot's lock (so cron, the
-    scheduler and people never overlap), stopping gracefully on SIGTERM, and followed by
-    ``AfterRun`` (the open-exceptions workbook, alerts, the run summary). Dry runs change
-    nothing, so they neither lock nor alert."""
+    """One robot run as every entry point wants it: under the robot's lock (``lock``, else
+    the robot's name: so cron, the scheduler and people never overlap), stopping gracefully
+    on SIGTERM, and followed by ``AfterRun`` (the open-exceptions workbook, alerts, the run
+    summary). Dry runs change nothing, so they neither lock nor alert."""
     stop = StopRequest()
     holder = os.environ.get("ROBOTS_RUN_BY", "command line")
-    lock = nullcontext() if dry_run else run_lock(ws, robot, holder=holder)
+    held = nullcontext() if dry_run else run_lock(ws, lock or robot, holder=holder)
     after = None if dry_run else AfterRun(ws, robot, target, holder)
-    with lock, stop.on_signals():
+    with held, stop.on_signals():
         runner = build(stop)
         if after is not None:
             runner.run.hooks.append(after)

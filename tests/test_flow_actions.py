@@ -256,3 +256,36 @@ def test_money_that_cannot_be_read_is_never_pressed_past_the_cap(
     assert result.returncode == 0, result.stderr
     assert posts(sandbox) == {} and adds(sandbox) == Counter()
     assert {s for s, c in handed_over(root).items() if c == "MONEY_UNREAD"} == add
+
+
+@pytest.mark.live(10, 50)
+@pytest.mark.shipments(10)
+def test_each_flow_has_its_own_run_lock(tmp_path: Path, sandbox: Sandbox) -> None:
+    """A flow running holds its own lock: the same flow started again is refused with one
+    line naming it, another flow in the same workspace runs meanwhile."""
+    from robots.registry import load_workspace
+    from robots.runtime.lock import robot_lock
+
+    root = workspace(tmp_path / "ws", sandbox.url, ["LV-0000"])
+    logistics = ROOT / "scenarios" / "demo-shop" / "flows" / "logistics.toml"
+    (root / "logistics.toml").write_text(logistics.read_text(encoding="utf-8"), encoding="utf-8")
+    with (root / "robots.toml").open("a", encoding="utf-8") as toml:
+        toml.write(
+            '\n[[targets]]\nname = "logistics"\nrobot = "flow"\nscenario = "logistics.toml"\n'
+            f'base_url = "{sandbox.url}"\n'
+        )
+    with robot_lock(load_workspace(root).lock_dir, "flow-live-listing", holder="the test"):
+        refused = run(root)  # 直播挂链 is "running"
+        other = subprocess.run(
+            robots_cmd("run", "flow", "logistics", "-w", str(root)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=robot_env(),
+        )
+    assert refused.returncode == 75, refused.stderr
+    first = refused.stderr.strip().splitlines()[0]
+    assert "flow-live-listing" in first and "the test" in first, first
+    assert adds(sandbox) == Counter()
+    assert other.returncode == 0, other.stderr
+    assert "done:" in other.stderr and "0 system exceptions" in other.stderr, other.stderr

@@ -127,6 +127,33 @@ def test_daily_cap_counts_acting_and_done_and_releases_failures(ledger_url: str)
     assert act(ledger, "D", 0, cap=1000)  # moving no money is never capped
 
 
+def test_a_scoped_cap_counts_only_the_items_of_its_scope(ledger_url: str) -> None:
+    """Two flows (one robot, "flow"; their items' keys begin with their names), each with its
+    own cap: one's money never spends the other's."""
+    ledger = opened(ledger_url)
+
+    def scoped(key: str, cents: int, scope: str) -> bool:
+        ledger.claim("flow", key, run_id="r1", fingerprint="", details={})
+        return ledger.start_acting(
+            "flow",
+            key,
+            run_id="r1",
+            action="pay",
+            amount_cents=cents,
+            fingerprint="f",
+            daily_cap_cents=1000,
+            day=DAY,
+            cap_scope=scope,
+        )
+
+    assert scoped("a_b:1", 800, "a_b:")
+    assert scoped("cde:1", 800, "cde:")  # the other flow's 800 is not this one's
+    assert not scoped("a_b:2", 300, "a_b:")  # 800 + 300 > 1000
+    assert scoped("aXb:1", 900, "aXb:")  # "_" is a name's letter, not a wildcard
+    assert ledger.money_committed("flow", DAY, "a_b:") == 800
+    assert ledger.money_committed("flow", DAY) == 2500
+
+
 def _reserve(url: str, keys: list[str], start: Any, out: multiprocessing.Queue) -> None:
     """Each key ``<day>|<n>`` reserves 3 yuan of that day's cap of 5: one a day can win."""
     ledger = Ledger(url)

@@ -226,6 +226,7 @@ def run_robot(
             **robot_options,
         ),
         dry_run=dry_run,
+        lock=robot.lock_name(scenario_file),
     )
     console.print(robot.summary_line(result, dry_run))
     for h in result.fields:  # a field that broke on some pages: said, whatever the exit

@@ -33,10 +33,15 @@ COUNT_NAMES = {
 QUIET = {"stopped", "unchanged_since_last_run"}
 
 
+def lock_of(run: RunView) -> str:
+    """The run lock a run took (its robot's, or its flow file's)."""
+    return spec(run.robot).lock_name(run.scenario) if run.robot in ROBOTS else run.robot
+
+
 def run_status(ws: Workspace, run: RunView) -> str:
     code = run.summary.get("exit_code")
     if run.ended_at is None:
-        return "running" if run_is_locked(ws, run.robot) else "interrupted (no end recorded)"
+        return "running" if run_is_locked(ws, lock_of(run)) else "interrupted (no end recorded)"
     counts = run.summary.get("counts", {})
     if run.failure:
         status = f"failed: {run.failure}"

@@ -94,6 +94,7 @@ class Action:
     amount_cents: int = 0  # money it moves (reserved against the daily cap)
     daily_cap_cents: int | None = None
     review: dict[str, Any] | None = None  # a person's decision: recorded, not cap-counted
+    cap_scope: str = ""  # the cap counts the items whose keys begin so (all when empty)
 
 
 class Surface(Protocol):
@@ -392,9 +393,10 @@ class Item:
             action=action.name,
             amount_cents=action.amount_cents,
             fingerprint=action.fingerprint,
-            daily_cap_cents=run.cap_left(action.daily_cap_cents),
+            daily_cap_cents=run.cap_left(action.daily_cap_cents, action.cap_scope),
             day=run.clock.today(),
             review=action.review,
+            cap_scope=action.cap_scope,
             details={"row": dict(self.row)} if self.row else None,
         ):
             if action.review is not None:

@@ -288,11 +288,12 @@ class RobotRun:
     def reason_text(self, code: str) -> str:
         return self._reasons.get(code, code)
 
-    def cap_left(self, cap_cents: int | None) -> int | None:
+    def cap_left(self, cap_cents: int | None, cap_scope: str = "") -> int | None:
         """The daily cap as this run may use it: a dry run also counts what real runs spent."""
         if cap_cents is None or not self.dry_run:
             return cap_cents
-        return cap_cents - self.real_ledger.money_committed(self.robot, self.clock.today())
+        spent = self.real_ledger.money_committed(self.robot, self.clock.today(), cap_scope)
+        return cap_cents - spent
 
     def claim(
         self,

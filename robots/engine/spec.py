@@ -71,6 +71,18 @@ class RobotSpec:
     # looked for when no target has it ({name}: the name; a glob under the workspace)
     named: str = ""
     named_files: str = ""
+    # one run lock per scenario file (flows: two flows run at once, one flow never twice);
+    # else one per robot
+    lock_per_file: bool = False
+
+    def lock_name(self, scenario_file: Any) -> str:
+        """The run lock a run of this robot on ``scenario_file`` takes (and ``robots runs``
+        looks at to tell running from interrupted)."""
+        if not self.lock_per_file:
+            return self.name
+        from pathlib import PurePath
+
+        return f"{self.name}-{PurePath(str(scenario_file)).stem}"
 
     def scenario(self) -> ModuleType:
         return self.parts().scenario

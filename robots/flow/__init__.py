@@ -32,6 +32,7 @@ SPEC = RobotSpec(
     },
     named="The flow: a target of that name, or scenarios/<shop>/flows/<NAME>.toml.",
     on_cluster=True,  # `robots run flow NAME --cluster`: each item, with its row, to a worker
+    lock_per_file=True,  # two flows run at once; one flow never twice
     named_files="scenarios/*/flows/{name}.toml",
     options=(
         Option(

@@ -182,6 +182,7 @@ class FlowRobot(BaseRobot):
                 fingerprint,
                 amount_cents=cents(money) if isinstance(money, Decimal) else 0,
                 daily_cap_cents=cents(cap) if cap is not None else None,
+                cap_scope=f"{self.name}:",  # this flow's money: its items' keys
             ),
             press=press,
             read_live=read_live,
