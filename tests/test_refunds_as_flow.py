@@ -5,9 +5,12 @@ and each shop's audit log shows the same approvals, once each."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from conftest import (
     Sandbox,
     Workspace,
     one_target_workspace,
+    reaped,
     robot_env,
     robots_cmd,
     serve_sandbox,
@@ -112,3 +116,56 @@ def test_the_refunds_flow_decides_every_refund_as_the_refunds_robot(tmp_path: Pa
         stop_sandbox(shop)
         if copy is not None:
             stop_sandbox(copy)
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(80)
+def test_the_refunds_flow_approves_each_refund_once_through_a_kill_and_a_lost_answer(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Killed (SIGKILL, browsers and all) well into its approvals, then run again; one
+    approval's answer dropped after the shop took it: every refund the ground truth approves
+    is approved exactly once, the lost one counted as the flow's own."""
+    truth = sandbox.truth()
+    eligible = {rid for rid, t in truth.items() if t["expected"] == "approve"}
+    lost = max(rid for rid in eligible if truth[rid]["action"] == "agree_refund")
+    sandbox.control("faults", path_prefix=f"/refunds/{lost}/approve", count=1, drop=True)
+    root = one_target_workspace(
+        tmp_path / "flow",
+        sandbox.url,
+        FLOW,
+        robot="flow",
+        target=NAME,
+        edits=(("daily_cap = 20000", "daily_cap = 1000000"),),
+        retry=True,
+    )
+    command = robots_cmd("run", "flow", NAME, "-w", str(root))
+    first = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=robot_env(),
+        start_new_session=True,
+    )
+    with reaped(first):
+        deadline = time.monotonic() + 300
+        while len(sandbox.audit()) < 15:  # well into its approvals
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(60)
+    assert len(sandbox.audit()) < len(eligible)  # killed with approvals left to do
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=robot_env())
+    assert again.returncode == 0, again.stderr
+    approved = Counter(r["refund_id"] for r in sandbox.audit())
+    assert approved == Counter(dict.fromkeys(eligible, 1)), {
+        r: n for r, n in approved.items() if n != 1 or r not in eligible
+    }
+    answered = answers(root / "state" / "ledger.sqlite3", "flow", f"{NAME}:")
+    assert answered[lost] == ("approve", "agree_refund")  # its press, proved landed: ours
+    pressed = [
+        p for _, m, p in sandbox.requests() if m == "POST" and p.startswith(f"/refunds/{lost}/")
+    ]
+    assert pressed, "the lost answer's approval was never pressed"
+    assert {r for r, (kind, _) in answered.items() if kind == "approve"} == eligible
+    assert not {r for r, (kind, _) in answered.items() if kind not in ("approve", "person")}
