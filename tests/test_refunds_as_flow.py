@@ -29,6 +29,7 @@ from conftest import (
     stop_sandbox,
     write_workspace,
 )
+from openpyxl import load_workbook
 
 FLOW = ROOT / "scenarios" / "demo-shop" / "flows" / "refunds-as-flow.toml"
 NAME = FLOW.stem
@@ -107,6 +108,15 @@ def test_the_refunds_flow_decides_every_refund_as_the_refunds_robot(tmp_path: Pa
         assert not mismatches, f"{len(mismatches)} differ:\n" + "\n".join(mismatches)
         decided = Counter(kind for kind, _ in by_flow.values())
         assert decided["approve"] > 150 and decided["person"] > 20, decided  # both kinds met
+
+        sheet = load_workbook(root / "reports" / "open-exceptions.xlsx")["流程待处理"]
+        header, *rows = list(sheet.iter_rows(values_only=True))  # each hand-over, its money
+        queued = {str(r[0]).split(":", 1)[1]: dict(zip(header, r, strict=True)) for r in rows}
+        assert set(queued) == {r for r, (kind, _) in by_flow.items() if kind == "person"}
+        fees = {rid: fee for rid, (_s, _v, fee) in copy.statuses().items()}
+        for rid, r in queued.items():
+            assert r["金额 money"] == pytest.approx(float(fees[rid])), (rid, r)
+            assert "退款金额" in str(r["读到的内容 values"]), r
 
         robot_approved, flow_approved = approvals(shop), approvals(copy)
         assert flow_approved == robot_approved

@@ -120,6 +120,7 @@ class FlowRobot(BaseRobot):
         flow, key = self.scenario, item.key
         read = await self._read(page, row)
         item.row.update(shown(read))
+        item.row.update(queue_values(flow, self.REPORT, {**row, **read}))
         if item.verdict({"page": read, "row": row}) == Verdict.LANDED:
             item.row["outcome"] = "act"
             item.done(counts=[FlowCount.ACTED])  # an earlier press of ours took
@@ -305,16 +306,22 @@ def typed(value: Any, kind: str) -> Any:
 
 
 def report_of(flow: FlowFile) -> ItemsReport:
-    """The flow's workbook: a column per field it reads (its label or its file column's
-    header, the name beside; a mapped code by the shop's word); each hand-over's reason is
-    what its rule says, in Chinese, with the rule's number."""
+    """The flow's workbook: a column per field it reads (``[report] columns``: those), its
+    header ``[report] headers`` gives, else its label or its file column's header, the name
+    beside (a mapped code by the shop's word); each hand-over's reason is what its rule
+    says, in Chinese, with the rule's number."""
     specs = {**flow.source.fields, **(flow.page.fields if flow.page is not None else {})}
     kinds = {**flow.row_kinds, **flow.page_kinds}
-    headers = flow.source.headers if isinstance(flow.source, FileSource) else {}
+    headers = {
+        **(flow.source.headers if isinstance(flow.source, FileSource) else {}),
+        **{n: spec.label for n, spec in specs.items() if spec.label},
+        **flow.report.headers,
+    }
     columns = []
-    for name, spec in specs.items():
-        label = spec.label or headers.get(name)
-        words = {code: word for word, code in reversed((spec.map or {}).items())}
+    for name in flow.report.columns or list(specs):
+        spec = specs[name]
+        label = headers.get(name)
+        words = {c: w for w, c in reversed((spec.map or {}).items()) if w != c}  # code: word
         kind = {"datetime": "time", "money": "money"}.get(kinds[name].type, "")
         columns.append(Column(f"{label} {name}" if label else name, name, 18, kind, words))
     columns.append(Column("规则 rule", "rule", 8))
@@ -322,12 +329,43 @@ def report_of(flow: FlowFile) -> ItemsReport:
     return ItemsReport(robot="flow", title=flow.title, columns=columns, reasons={})
 
 
+def queue_values(flow: FlowFile, report: ItemsReport, values: dict[str, Any]) -> dict[str, Any]:
+    """What the open-exceptions queue shows of an item beside its reason (every flow in one
+    sheet): its money (``FlowFile.money_field``) and the flow's ``report`` columns as one
+    text, each by its header."""
+    said = "；".join(
+        f"{c.header.rsplit(' ', 1)[0]}：{_said(values.get(c.key), c)}"
+        for c in report.columns
+        if c.key in values and values.get(c.key) not in (None, "")
+    )
+    money = values.get(flow.money_field) if flow.money_field else None
+    return {"@values": said, "@money": float(money) if isinstance(money, Decimal) else None}
+
+
+def _said(value: Any, column: Column) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, Decimal):
+        return f"¥{value:,.2f}"
+    if isinstance(value, str) and value in column.names:
+        return column.names[value]
+    return str(value)
+
+
 OUTCOMES = {"record": "已记录", "skip": "跳过", "act": "已操作"}
 
 # every flow's items in `robots report RUN`, a killed run's workbook and the open-exceptions
-# queue: the item (its key begins with its flow's name) and what its rule said
+# queue: the item (its key begins with its flow's name), its money, what was read, and what
+# its rule said
 GENERIC = ItemsReport(
-    robot="flow", title="流程", columns=[Column("规则 rule", "rule", 8)], reasons={}
+    robot="flow",
+    title="流程",
+    columns=[
+        Column("规则 rule", "rule", 8),
+        Column("金额 money", "@money", 12, "money"),
+        Column("读到的内容 values", "@values", 60),
+    ],
+    reasons={},
 )
 queue_sheet = GENERIC.queue_sheet
 write_run = GENERIC.write_run

@@ -31,6 +31,7 @@ from robots.engine.fields import FieldKind, field_problems
 from robots.flow.rules import Condition, Rules, RuleSpec
 
 Problems = list[tuple[str, str]]
+RESERVED = ("rule", "outcome")  # the workbook's columns beside the fields
 KEY_VALUES = ("today",)  # what a key template may name besides the row's fields
 
 
@@ -117,6 +118,17 @@ class FlowAction(config.PageAction):
     daily_cap: Decimal | None = Field(default=None, gt=0)
 
 
+class FlowReport(config.Strict):
+    """``[report]``: the workbook's field columns (``columns``: which, in order; all by
+    default), a column's Chinese header (``headers``; default: the field's label or its
+    file column's header), and ``money``, the field the open-exceptions queue shows as an
+    item's money (default: the money field of the flow's actions, if one)."""
+
+    columns: list[str] | None = Field(default=None, min_length=1)
+    headers: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    money: str | None = None
+
+
 class FlowFile(config.Strict):
     title: str = Field(min_length=1)
     shop: config.Shop
@@ -125,6 +137,15 @@ class FlowFile(config.Strict):
     page: config.PageSpec | None = None
     rules: list[RuleSpec] = Field(min_length=1)
     actions: dict[str, FlowAction] = Field(default_factory=dict)
+    report: FlowReport = Field(default_factory=FlowReport)
+
+    @property
+    def money_field(self) -> str | None:
+        """The field an item's money is: ``[report] money``, else the actions' own."""
+        if self.report.money is not None:
+            return self.report.money
+        moved = {a.money for a in self.actions.values() if a.money is not None}
+        return moved.pop() if len(moved) == 1 else None
 
     @property
     def row_kinds(self) -> dict[str, FieldKind]:
@@ -157,6 +178,26 @@ class FlowFile(config.Strict):
         found += Rules(self.rules).check(types, set(self.actions))
         for name, action in self.actions.items():
             found += self._action_problems(name, action, types)
+        return found + self._report_problems(types)
+
+    def _report_problems(self, types: dict[str, dict[str, str]]) -> Problems:
+        fields = {**types["row"], **types["page"]}
+        found = [
+            (f"{where}.{n}", f"{n!r} is the workbook's own column: name the field otherwise")
+            for where, table in (("source.fields", types["row"]), ("page.fields", types["page"]))
+            for n in table
+            if n in RESERVED
+        ]
+        report = self.report
+        named = [("report.columns", n) for n in report.columns or ()]
+        named += [(f"report.headers.{n}", n) for n in report.headers]
+        found += [
+            (key, f"no field {name!r} (the flow reads {', '.join(fields)})")
+            for key, name in named
+            if name not in fields
+        ]
+        if report.money is not None and fields.get(report.money) != "money":
+            found.append(("report.money", f"{report.money!r} is not a money field of the flow"))
         return found
 
     def _action_problems(
