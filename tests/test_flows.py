@@ -265,3 +265,29 @@ def test_a_flow_started_from_a_live_list_page_runs_as_written(
     rows = sheet_rows(report, "已完成")
     column = next(c for c in rows[0] if str(c).startswith("物流公司"))  # read by its header
     assert all(r[column] for r in rows), rows[0]
+
+
+def test_docs_catalogue_md_is_what_robots_flow_list_writes() -> None:
+    """The catalogue page is the shipped flows as `robots flow list --markdown` writes them,
+    and each says what it does in Chinese and in English."""
+    import re
+
+    listed = robots(ROOT, "flow", "list")
+    assert listed.returncode == 0, listed.stderr
+    written = robots(ROOT, "flow", "list", "--markdown")
+    assert written.returncode == 0, written.stderr
+    page = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    assert page == written.stdout, (
+        "docs/catalogue.md is stale: robots flow list --markdown > docs/catalogue.md"
+    )
+    shipped = sorted((ROOT / "scenarios" / "demo-shop" / "flows").glob("*.toml"))
+    assert len(shipped) >= 3
+    for file in shipped:
+        assert f"({file.stem})" in page, file
+        description = next(
+            line
+            for line in file.read_text(encoding="utf-8").splitlines()
+            if line.startswith("description = ")
+        )
+        assert re.search(r"[\u4e00-\u9fff]", description), file  # Chinese first …
+        assert re.search(r"[A-Za-z]{4,} [a-z]+", description), file  # … and English

@@ -1,4 +1,5 @@
-"""`robots flow new`: start a flow file from a live list page (``robots.flow.scaffold``)."""
+"""`robots flow new`: start a flow file from a live list page (``robots.flow.scaffold``);
+`robots flow list`: the workspace's flows (``robots.flow.catalogue``)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,36 @@ def new(
     load(out)  # what config check says of it: the scaffold must pass
     console.print(f"written: {out} ({found['rows']} rows of {found['row']!r} on {url})")
     console.print(f"next: robots scenario probe --robot flow --scenario {out}")
+
+
+@app.command("list")
+def list_flows(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The catalogue page (docs/catalogue.md) instead.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """The workspace's flows (its targets' and scenarios/*/flows/*.toml): what each does,
+    where its items come from, its actions and its targets."""
+    from rich.table import Table
+
+    from robots.flow.catalogue import actions_said, entries, source_said
+    from robots.flow.catalogue import markdown as catalogue
+    from robots.registry import load_workspace
+
+    ws = load_workspace(workspace)
+    found = entries(ws)
+    if markdown:
+        print(catalogue(found, ws.root))
+        return
+    table = Table("flow", "title", "what it does", "items from", "actions", "targets")
+    for e in found:
+        if e.flow is None:
+            table.add_row(e.name, "", f"[red]does not load: {e.problem}[/]", "", "", "")
+            continue
+        f = e.flow
+        table.add_row(
+            e.name, f.title, f.description, source_said(f), actions_said(f), ", ".join(e.targets)
+        )
+    console.print(table)
+    console.print(f"{len(found)} flows; run one with robots run flow NAME")

@@ -131,6 +131,8 @@ class FlowReport(config.Strict):
 
 class FlowFile(config.Strict):
     title: str = Field(min_length=1)
+    # what the job does, Chinese first then English (`robots flow list`, the catalogue)
+    description: str = ""
     shop: config.Shop
     login: config.LoginPage | None = None
     source: Source
