@@ -5,6 +5,7 @@ its rules and its actions; ``markdown`` writes the same as the catalogue page
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def markdown(found: list[Entry], root: Path) -> str:
         headers = flow.source.headers if isinstance(flow.source, FileSource) else {}
         for where, specs, kinds in tables:
             for name, spec in specs.items():
-                at = headers.get(name) or spec.label or spec.selector or ""
+                attribute = f"{spec.selector} @{spec.attribute}" if spec.attribute else ""
+                at = headers.get(name) or spec.label or attribute or spec.selector or ""
                 shown = f"{where}.{name}"
                 out.append(f"| `{shown}` | {_cell(at)} | {kinds[name].type} |")
         out += ["", "| # | when | then |", "|---|---|---|"]
@@ -105,10 +107,16 @@ def markdown(found: list[Entry], root: Path) -> str:
                 then = f"act: {rule.act}"
             else:
                 then = rule.outcome
-            out.append(f"| {n} | `{_cell(' '.join(rule.when.split()))}` | {_cell(then)} |")
+            out.append(f"| {n} | {_code(' '.join(rule.when.split()))} | {_cell(then)} |")
         out.append("")
     return "\n".join(out)
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """Code in a table cell: a ``|`` in it (CEL's ``||``) would end the cell, and a code
+    span would show its escape; an HTML code element shows the entity as the character."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
