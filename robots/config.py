@@ -491,6 +491,9 @@ class PageSpec(Strict):
     path: str = Field(min_length=1)
     label_selector: Selector | None = None
     fields: dict[str, FieldSpec] = {}
+    # an element the page shows once its values are in (a table JavaScript fills after the
+    # page loads): the read waits for it
+    ready: Selector | None = None
 
 
 class Step(Strict):

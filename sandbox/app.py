@@ -630,10 +630,16 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         return JSONResponse({"data": str(data_dir.resolve())})
 
     async def control_set_price(request: Request) -> Response:
-        """Change a SKU's shown price, as a merchandiser would between two scans."""
+        """Change a SKU's shown price (and, given ``stock``, its stock), as a merchandiser
+        would between two scans."""
         body = await request.json()
         changed = conn.execute(
-            "UPDATE skus SET price = ? WHERE sku = ?", (str(body["price"]), body["sku"])
+            "UPDATE skus SET price = coalesce(?, price), stock = coalesce(?, stock) WHERE sku = ?",
+            (
+                str(body["price"]) if body.get("price") is not None else None,
+                body.get("stock"),
+                body["sku"],
+            ),
         ).rowcount
         return JSONResponse({"ok": bool(changed)}, status_code=200 if changed else 404)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 PRODUCTS_TRUTH_NAME = "products_truth.jsonl"
 PRICE_LIST_NAME = "price-list.xlsx"
+WATCH_LIST_NAME = "watch-skus.csv"  # the SKUs the 数据抓取 flow watches (an ops list)
+WATCHED = 40
 CENT = Decimal("0.01")
 
 SCHEMA = """
@@ -46,7 +48,8 @@ CREATE TABLE IF NOT EXISTS skus (
     name        TEXT NOT NULL,
     price       TEXT NOT NULL,
     list_price  TEXT NOT NULL,
-    position    INTEGER NOT NULL
+    position    INTEGER NOT NULL,
+    stock       INTEGER NOT NULL DEFAULT 0   -- 库存, shown beside the price
 );
 CREATE INDEX IF NOT EXISTS skus_product ON skus(product_id, position);
 """
@@ -175,6 +178,13 @@ SPREAD = Decimal("0.30")
 
 def money(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def stock_of(sku: str) -> int:
+    """A SKU's stock, from its code alone (the catalogue's random stream stays as it was):
+    most between 5 and 300, one in twelve sold out."""
+    r = random.Random(f"stock:{sku}")
+    return 0 if r.random() < 1 / 12 else r.randint(5, 300)
 
 
 @dataclass
@@ -473,9 +483,9 @@ def store_catalog(conn: sqlite3.Connection, products: list[Product]) -> None:
         ],
     )
     conn.executemany(
-        "INSERT INTO skus VALUES (?,?,?,?,?,?)",
+        "INSERT INTO skus VALUES (?,?,?,?,?,?,?)",
         [
-            (s.sku, p.product_id, s.name, str(s.price), str(s.list_price), i)
+            (s.sku, p.product_id, s.name, str(s.price), str(s.list_price), i, stock_of(s.sku))
             for p in products
             for i, s in enumerate(p.skus)
         ],
@@ -523,11 +533,19 @@ def truth_rows(products: list[Product]) -> list[dict[str, Any]]:
     ]
 
 
+def write_watch_list(path: Path, products: list[Product]) -> None:
+    """An ops person's list of SKUs to watch (商品ID, SKU编码): the first ``WATCHED``."""
+    rows = [(p.product_id, s.sku) for p in products for s in p.skus][:WATCHED]
+    lines = ["商品ID,SKU编码", *(f"{pid},{sku}" for pid, sku in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def seed_catalog(conn: sqlite3.Connection, data_dir: Path, *, products: int, seed: int) -> int:
     """Store ``products`` products; write the price list and the ground truth beside the DB."""
     catalog = build_catalog(seed, products)
     store_catalog(conn, catalog)
     write_price_list(data_dir / PRICE_LIST_NAME, catalog)
+    write_watch_list(data_dir / WATCH_LIST_NAME, catalog)
     with (data_dir / PRODUCTS_TRUTH_NAME).open("w", encoding="utf-8") as f:
         for row in truth_rows(catalog):
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -146,7 +146,8 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
             else None
         )
         rows = conn.execute(
-            "SELECT sku, name, price, list_price FROM skus WHERE product_id = ? ORDER BY position",
+            "SELECT sku, name, price, list_price, stock FROM skus WHERE product_id = ? "
+            "ORDER BY position",
             (request.path_params["product_id"],),
         ).fetchall()
         discount = Decimal(p["promo_discount"])
@@ -157,6 +158,7 @@ def storefront_routes(conn: sqlite3.Connection, templates: Jinja2Templates) -> l
                 "price": f"{Decimal(r['price']):.2f}",
                 "list_price": f"{Decimal(r['list_price']):.2f}",
                 "final_price": f"{final_price(Decimal(r['price']), discount, coupon):.2f}",
+                "stock": r["stock"],
             }
             for r in rows
         ]

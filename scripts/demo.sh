@@ -59,6 +59,8 @@ echo "== 直播挂链 as a flow file: each SKU of live-skus.csv added to the liv
 "$BIN/robots" run flow live-listing --dry-run --base-url "http://127.0.0.1:$PORT/"
 "$BIN/robots" run flow live-listing --base-url "http://127.0.0.1:$PORT/"
 "$BIN/robots" run flow live-listing --base-url "http://127.0.0.1:$PORT/"   # again: nothing to add
+echo "== 数据抓取 as a flow file: price and stock of each watched SKU on the storefront, marked against the last run"
+"$BIN/robots" run flow price-watch --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

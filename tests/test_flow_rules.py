@@ -209,3 +209,37 @@ def test_the_check_refuses_a_function_misused_on_the_declared_types() -> None:
     assert found and found[0][0] == "rules.1.when" and "takes a text" in found[0][1]
     fine = rules([{"when": "page.state.upperAscii() == 'A'", "skip": True}])  # cel.stdlib
     assert fine.check(FIELDS, ACTIONS) == []
+
+
+CHANGES = [
+    {"when": "!has(last.amount)", "record": True, "note": "新增"},
+    {"when": "page.amount > last.amount", "record": True, "note": "涨价"},
+    {"when": "page.amount < last.amount", "record": True, "note": "降价"},
+    {"when": "true", "skip": True},
+]
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        ({}, ("record", 1, "新增")),  # the first run: nothing remembered
+        ({"amount": Decimal("80.00")}, ("record", 2, "涨价")),
+        ({"amount": Decimal("99.00")}, ("record", 3, "降价")),
+        ({"amount": Decimal("88.00")}, ("skip", 4, "")),
+    ],
+)
+def test_last_is_what_an_earlier_run_read_and_a_rule_notes_the_change(
+    last: dict[str, Any], expected: tuple[str, int, str]
+) -> None:
+    decision = rules(CHANGES).decide(page(), ROW, NOW, last)
+    assert (decision.outcome, decision.rule, decision.note) == expected
+
+
+def test_last_needs_a_flow_that_remembers() -> None:
+    specs = rules(CHANGES)
+    found = specs.check(FIELDS, ACTIONS)  # no "last" fields: the flow remembers nothing
+    assert found and found[0][0] == "rules.1.when" and "remembers nothing" in found[0][1]
+    remembering = {**FIELDS, "last": {**FIELDS["row"], **FIELDS["page"]}}
+    assert specs.check(remembering, ACTIONS) == []
+    wrong = rules([{"when": "page.amount > last.price", "skip": True}])
+    assert "last.price" in wrong.check(remembering, ACTIONS)[0][1]

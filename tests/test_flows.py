@@ -67,6 +67,9 @@ def test_the_logistics_flow_meets_its_ground_truth(tmp_path: Path, sandbox: Sand
         assert str(r["原因 reason"]).startswith(("物流异常：", "物流停滞：")), r
     queue = sheet_rows(root / "reports" / "open-exceptions.xlsx", "流程待处理")
     assert {order_of(r) for r in queue} == {order_of(r) for r in handed}
+    for r in queue:  # what was read, by header, beside the reason
+        said = str(r["读到的内容 values"])
+        assert "物流公司：" in said and "最新轨迹时间：" in said, said
 
     again = robots(root, "run", "flow")  # the same shop day: each order was raised once today
     assert again.returncode == 0, again.stderr
@@ -203,6 +206,31 @@ def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -
             ('page.last_event.contains("拒收")', 'has_word(page.last_at, ["拒收"])'),
             "rules.1.when",
             "has_word takes a text",
+        ),
+        (
+            ("\n[shop]", '\n[report]\ncolumns = ["carrier"]\n\n[shop]'),
+            "report.columns",
+            "no field 'carrier'",
+        ),
+        (
+            ("\n[shop]", '\n[report]\nmoney = "company"\n\n[shop]'),
+            "report.money",
+            "not a money field",
+        ),
+        (
+            ("company = { label", "rule = { label"),
+            "page.fields.rule",
+            "the workbook's own column",
+        ),
+        (  # a rule comparing with the last run, in a flow that keeps nothing
+            ("when = 'page.state == \"已签收\"'", "when = 'page.state == last.state'"),
+            "rules.2.when",
+            "remembers nothing",
+        ),
+        (
+            ('title = "物流异常"', 'title = "物流异常"\nremember = "{order}"'),
+            "remember",
+            "names order",
         ),
     ],
 )

@@ -159,9 +159,26 @@ class BaseRobot:
         from robots.engine.fields import READ_JS, FieldReader
 
         await self.goto(page, self.url(spec.path, **values))
+        if spec.ready is not None:  # values JavaScript fills in: not before they are there
+            await self.wait_ready(page, spec.ready)
         if reader is None:
             reader = FieldReader.of(spec, kinds, self.run.clock, name=table, tally=self.run.count)
         return reader.read(await page.evaluate(READ_JS, reader.js_specs))
+
+    async def wait_ready(self, page: Page, ready: str) -> None:
+        """Until ``ready`` is on the page (the browser's timeout): a page that never shows it
+        is unreadable, named so (a person looks; never read half filled)."""
+        from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+        from robots.engine.fields import UnreadableField
+
+        timeout = self.ws.config.browser.timeout_ms
+        try:
+            await page.wait_for_selector(ready, state="attached", timeout=timeout)
+        except PlaywrightTimeoutError:
+            raise UnreadableField(
+                "page.ready", ready, "", f"页面在 {timeout / 1000:g} 秒内没有就绪（{ready}）"
+            ) from None
 
     def _login(self) -> Any:
         return getattr(self.scenario, "login", None)

@@ -32,7 +32,7 @@ async def probe(
     login_path = flow.login.path if flow.login is not None else "/login"
     if flow.login is not None:
         await session.login(LoginForm.at(base, flow.login), credential)
-    page = await (await session.new_context()).new_page()
+    page = await (await session.new_context(anonymous=flow.login is None)).new_page()
     clock = ShopClock(flow.shop.timezone)
 
     async def open_(u: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -84,20 +85,27 @@ class FlowRobot(BaseRobot):
             else:
                 assert isinstance(source, FlowSource)
                 rows = []
-                async with web.lane() as lane:
+                async with self.open_lane(web) as lane:
                     for values in source.listings():  # one list per for_each value
                         listed = await self.open_list(lane.page, source, flow.row_kinds, **values)
                         rows += [{**values, **row} for row in listed]
             today = self.run.clock.today().isoformat()
             items: dict[str, FlowItem] = {}
             for row in rows:
-                key = item_key(flow, self.name, row, today)
+                key = item_key(flow, self.name, row, today, self.run.run_id)
                 items.setdefault(key, FlowItem(key, row))
             if flow.actions:
                 await self._settle(web)
             todo = self.run.claim(list(items.values()), lambda it: (it.key, "", {}))
             pages = self.scenario.shop.parallel_pages or self.ws.config.browser.parallel_pages
-            await self.run.work(todo, self.decide, lane=web.lane, lanes=Pace.of(pages))
+            await self.run.work(
+                todo, self.decide, lane=lambda: self.open_lane(web), lanes=Pace.of(pages)
+            )
+
+    def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
+        """A page of the flow's browser: logged in as its [login] says, or none (a
+        storefront, a public page) without one."""
+        return web.lane(anonymous=self.scenario.login is None)
 
     # an item as a cluster's task message: its key and its row, typed again by the worker
     def encode_item(self, item: FlowItem) -> dict[str, Any]:
@@ -125,8 +133,14 @@ class FlowRobot(BaseRobot):
             item.row["outcome"] = "act"
             item.done(counts=[FlowCount.ACTED])  # an earlier press of ours took
             return
-        decision = self.rules.decide(read, row, self.run.clock.now())
+        subject = flow.subject(row)
+        last = self._recall(subject, key) if subject is not None else None
+        decision = self.rules.decide(read, row, self.run.clock.now(), last)
+        if subject is not None and not self.run.dry_run:  # for the next run's `last`
+            self._remember(subject, key, {**row, **read})
         item.row["rule"] = decision.rule
+        if decision.note:
+            item.row["note"] = decision.note
         if decision.outcome == "hand_over":
             said = f"{decision.text}（规则 {decision.rule}）" if decision.rule else decision.text
             raise BusinessException(decision.code, said, item_id=key)
@@ -204,6 +218,38 @@ class FlowRobot(BaseRobot):
         where = {n: v for n, v in shown(row).items() if n in path_names(spec.path)}
         return await self.open_page(page, spec, flow.page_kinds, reader=self.read_page, **where)
 
+    # -- what the flow remembers of an item's subject, from one run to the next -----------
+    # kept as {"item": key, "values": …, "before": the memory an earlier item left}: an item
+    # done again (a run killed before its ending) sees the earlier item's, never its own
+    def _recall(self, subject: str, key: str) -> dict[str, Any]:
+        stored = self.run.real_ledger.recall("flow", [self._memory_key(subject)])
+        memory = json.loads(next(iter(stored.values()))) if stored else None
+        if memory is not None and memory.get("item") == key:
+            memory = memory.get("before")
+        if not memory:
+            return {}
+        kinds = {**self.scenario.row_kinds, **self.scenario.page_kinds}
+        return {
+            n: typed(v, kinds[n].type if n in kinds else "text")
+            for n, v in memory["values"].items()
+        }
+
+    def _remember(self, subject: str, key: str, values: dict[str, Any]) -> None:
+        memory_key = self._memory_key(subject)
+        stored = self.run.real_ledger.recall("flow", [memory_key])
+        before = json.loads(next(iter(stored.values()))) if stored else None
+        if before is not None and before.get("item") == key:
+            before = before.get("before")
+        if before is not None:
+            before.pop("before", None)
+        memory = {"item": key, "values": shown(values), "before": before}
+        self.run.ledger.remember(
+            "flow", {memory_key: json.dumps(memory, ensure_ascii=False)}, run_id=self.run.run_id
+        )
+
+    def _memory_key(self, subject: str) -> str:
+        return f"{self.name}:{subject}"
+
     def _shown_landed(
         self, action: str, raw: dict[str, Any], row: dict[str, Any]
     ) -> dict[str, Any] | None:
@@ -240,7 +286,7 @@ class FlowRobot(BaseRobot):
 
         async def read(view: ItemView) -> dict[str, Any]:
             row = dict(view.details.get("row", {}))
-            async with web.lane() as lane:
+            async with self.open_lane(web) as lane:
                 return {
                     "page": await self.run.retried(
                         f"settling {view.item_key}", lambda: self._read(lane.page, row)
@@ -324,6 +370,8 @@ def report_of(flow: FlowFile) -> ItemsReport:
         words = {c: w for w, c in reversed((spec.map or {}).items()) if w != c}  # code: word
         kind = {"datetime": "time", "money": "money"}.get(kinds[name].type, "")
         columns.append(Column(f"{label} {name}" if label else name, name, 18, kind, words))
+    if any(r.note for r in flow.rules):
+        columns.append(Column("标记 note", "note", 10))
     columns.append(Column("规则 rule", "rule", 8))
     columns.append(Column("结果 outcome", "outcome", 12, names=OUTCOMES))
     return ItemsReport(robot="flow", title=flow.title, columns=columns, reasons={})

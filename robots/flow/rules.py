@@ -3,8 +3,10 @@
 outcome.
 
 A rule's ``when`` sees ``page`` (the fields read on the item's page), ``row`` (its source
-row: the list row or the workbook row it came from), ``now`` (the shop's time, a timestamp)
-and ``today`` (the shop's day, ``"2026-12-06"``). Typed as the flow declares them: text is a
+row: the list row or the workbook row it came from), ``last`` (a flow that remembers: what
+an earlier run read of the item's subject, row and page fields together; empty the first
+time), ``now`` (the shop's time, a timestamp) and ``today`` (the shop's day,
+``"2026-12-06"``). Typed as the flow declares them: text is a
 string, int an int, money a double (yuan), bool a bool, datetime a timestamp.
 
 Besides CEL's own functions a condition may call the ``cel.stdlib`` extensions (strings:
@@ -46,12 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from robots.engine.wording import check_entry, first_match
 
-VARIABLES = ("page", "row", "now", "today")
-SOURCES = ("page", "row")  # the variables whose members are declared fields
+VARIABLES = ("page", "row", "last", "now", "today")
+SOURCES = ("page", "row", "last")  # the variables whose members are declared fields
 Outcome = Literal["act", "hand_over", "record", "skip"]
 
 # a field named in a condition: page.<name> or row.<name>, outside string literals
-_MEMBER = re.compile(r"\b(page|row)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_MEMBER = re.compile(r"\b(page|row|last)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _STRING = re.compile(r"""(?s)'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*\"""")
 
 MAX_SAMPLES = 16  # contexts a condition is tried on by ``check``
@@ -85,6 +87,8 @@ class RuleSpec(Strict):
     hand_over: HandOver | None = None
     record: bool = False
     skip: bool = False
+    # a word the workbook shows beside the item (新增, 涨价 …): what this rule says of it
+    note: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_outcome(self) -> RuleSpec:
@@ -125,6 +129,7 @@ class Decision:
     action: str = ""
     code: str = ""  # a hand-over's reason code
     text: str = ""  # and what a person reads
+    note: str = ""  # the rule's note (新增, 涨价 …)
 
     @property
     def acts(self) -> bool:
@@ -154,10 +159,17 @@ class Rules:
                 self.programs.append(None)
                 self.syntax[n] = _first_line(exc)
 
-    def decide(self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> Decision:
+    def decide(
+        self,
+        page: Mapping[str, Any],
+        row: Mapping[str, Any],
+        now: datetime,
+        last: Mapping[str, Any] | None = None,
+    ) -> Decision:
         """The first rule whose condition holds; a rule that cannot be evaluated, or none
-        holding, hands the item to a person saying which and why."""
-        self.cel.update(_context(page, row, now))
+        holding, hands the item to a person saying which and why. ``last``: what an earlier
+        run read of the item's subject (a flow that remembers), empty if nothing."""
+        self.cel.update(_context(page, row, now, last))
         for n, spec in enumerate(self.specs, 1):
             holds = self._judge(n)
             if isinstance(holds, str):
@@ -167,11 +179,15 @@ class Rules:
         return Decision("hand_over", 0, code=NO_RULE, text=REASONS[NO_RULE])
 
     def results(
-        self, page: Mapping[str, Any], row: Mapping[str, Any], now: datetime
+        self,
+        page: Mapping[str, Any],
+        row: Mapping[str, Any],
+        now: datetime,
+        last: Mapping[str, Any] | None = None,
     ) -> list[bool | str]:
         """Every rule's result on one item, in order (the probe shows them all): true, false,
         or why it cannot judge."""
-        self.cel.update(_context(page, row, now))
+        self.cel.update(_context(page, row, now, last))
         return [self._judge(n) for n in range(1, len(self.specs) + 1)]
 
     def _judge(self, n: int) -> bool | str:
@@ -214,10 +230,14 @@ class Rules:
                     (at, f"names {', '.join(unknown)}: a condition sees {', '.join(VARIABLES)}")
                 )
                 continue
+            named = members(spec.when)
+            if any(source == "last" for source, _ in named) and not fields.get("last"):
+                problems.append(
+                    (at, 'names last: the flow remembers nothing (declare remember = "{…}")')
+                )
+                continue
             undeclared = [
-                f"{source}.{name}"
-                for source, name in members(spec.when)
-                if name not in fields.get(source, {})
+                f"{source}.{name}" for source, name in named if name not in fields.get(source, {})
             ]
             if undeclared:
                 problems.append(
@@ -256,6 +276,7 @@ def samples(fields: Mapping[str, Mapping[str, str]], expression: str) -> list[di
             {
                 "page": {k: values[t] for k, t in fields.get("page", {}).items()},
                 "row": {k: values[t] for k, t in fields.get("row", {}).items()},
+                "last": {k: values[t] for k, t in fields.get("last", {}).items()},
                 "now": SAMPLES["datetime"],
                 "today": "2026-01-01",
             }
@@ -315,10 +336,16 @@ def members(expression: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys((m.group(1), m.group(2)) for m in _MEMBER.finditer(code)))
 
 
-def _context(page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _context(
+    page: Mapping[str, Any],
+    row: Mapping[str, Any],
+    now: datetime,
+    last: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "page": {k: _cel_value(v) for k, v in page.items()},
         "row": {k: _cel_value(v) for k, v in row.items()},
+        "last": {k: _cel_value(v) for k, v in (last or {}).items()},
         "now": _cel_value(now),
         "today": now.date().isoformat(),
     }
@@ -327,7 +354,7 @@ def _context(page: Mapping[str, Any], row: Mapping[str, Any], now: datetime) -> 
 def _decided(n: int, spec: RuleSpec) -> Decision:
     if spec.hand_over is not None:
         return Decision("hand_over", n, code=spec.hand_over.code, text=spec.hand_over.text)
-    return Decision(spec.outcome, n, action=spec.act or "")
+    return Decision(spec.outcome, n, action=spec.act or "", note=spec.note or "")
 
 
 def _cannot(n: int, spec: RuleSpec, why: str) -> Decision:

@@ -31,8 +31,10 @@ from robots.engine.fields import FieldKind, field_problems
 from robots.flow.rules import Condition, Rules, RuleSpec
 
 Problems = list[tuple[str, str]]
-RESERVED = ("rule", "outcome")  # the workbook's columns beside the fields
-KEY_VALUES = ("today",)  # what a key template may name besides the row's fields
+RESERVED = ("rule", "outcome", "note")  # the workbook's columns beside the fields
+# what a key template may name besides the row's fields: the shop's day, the run (every run
+# its own items: a flow that reads the same things each time, comparing with `last`)
+KEY_VALUES = ("today", "run")
 
 
 class FlowSource(config.ListSpec):
@@ -140,6 +142,9 @@ class FlowFile(config.Strict):
     rules: list[RuleSpec] = Field(min_length=1)
     actions: dict[str, FlowAction] = Field(default_factory=dict)
     report: FlowReport = Field(default_factory=FlowReport)
+    # what the flow remembers each item's reads by, from one run to the next ("{sku}"): the
+    # rules see the last run's as ``last``
+    remember: str | None = Field(default=None, min_length=1)
 
     @property
     def money_field(self) -> str | None:
@@ -177,6 +182,9 @@ class FlowFile(config.Strict):
             "page": {n: k.type for n, k in self.page_kinds.items()},
             "row": {n: k.type for n, k in self.row_kinds.items()},
         }
+        if self.remember is not None:
+            types["last"] = {**types["row"], **types["page"]}
+            found += self._remember_problems()
         found += Rules(self.rules).check(types, set(self.actions))
         for name, action in self.actions.items():
             found += self._action_problems(name, action, types)
@@ -248,6 +256,26 @@ class FlowFile(config.Strict):
                 found.append((f"source.for_each.{name}", "no values: no list would be read"))
         return found
 
+    def _remember_problems(self) -> Problems:
+        assert self.remember is not None
+        try:
+            named = [n for _, n, _, _ in string.Formatter().parse(self.remember) if n]
+        except ValueError as exc:
+            return [("remember", f"not a template: {exc}")]
+        if not named:
+            return [("remember", "names no field: every item would share one memory")]
+        unknown = sorted(set(named) - set(self.row_names))
+        if unknown:
+            say = ", ".join(self.row_names)
+            return [("remember", f"names {', '.join(unknown)}; it may name the rows' {say}")]
+        return []
+
+    def subject(self, row: dict[str, Any]) -> str | None:
+        """What an item's reads are remembered by (``remember`` filled from its row)."""
+        if self.remember is None:
+            return None
+        return self.remember.format(**{k: _text(v) for k, v in row.items()})
+
     def _key_problems(self) -> Problems:
         known = set(self.row_names) | set(KEY_VALUES)
         try:
@@ -281,10 +309,10 @@ def path_names(path: str) -> list[str]:
     return [n for _, n, _, _ in string.Formatter().parse(path) if n]
 
 
-def item_key(flow: FlowFile, name: str, row: dict[str, Any], today: str) -> str:
+def item_key(flow: FlowFile, name: str, row: dict[str, Any], today: str, run: str = "") -> str:
     """The ledger key of a row's item: the flow's name, then its key template filled in."""
     values = {k: _text(v) for k, v in row.items()}
-    return f"{name}:{flow.source.key.format(**values, today=today)}"
+    return f"{name}:{flow.source.key.format(**values, today=today, run=run)}"
 
 
 def _text(value: Any) -> str:
