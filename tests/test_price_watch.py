@@ -59,6 +59,9 @@ def test_two_runs_around_changes_mark_exactly_the_changed_skus(
 
     first = run(root, watch)
     assert first.returncode == 0, first.stderr
+    opened = sorted(t for t, m, path in sandbox.requests() if path.startswith("/shop/p/"))
+    assert len(opened) >= len(watched)  # at most 4 a second (the flow's limit): a burst of
+    assert opened[-1] - opened[0] >= (len(watched) - 4) / 4 - 0.5  # 4, then 4 each second
     truth = shop_skus(sandbox)
     seen = marks(root)
     assert set(seen) == set(watched)

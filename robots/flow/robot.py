@@ -62,6 +62,7 @@ class FlowRobot(BaseRobot):
         }
         self.landed = {n: Condition(a.landed, self.run.clock.zone) for n, a in flow.actions.items()}
         self.REPORT = report_of(flow)  # type: ignore[misc]  # this flow's columns
+        self._limiter: Any = None
 
     def perform(self) -> RunResult:
         return self.run_work(self.work, summary={"flow": self.name})
@@ -101,6 +102,18 @@ class FlowRobot(BaseRobot):
             await self.run.work(
                 todo, self.decide, lane=lambda: self.open_lane(web), lanes=Pace.of(pages)
             )
+
+    async def goto(self, page: Page, url: str) -> None:
+        """Every page the flow opens, at most ``requests_per_second`` (its own limit)."""
+        rate = self.scenario.requests_per_second
+        if rate is None:
+            return await super().goto(page, url)
+        if self._limiter is None:  # made in the loop that uses it
+            from aiolimiter import AsyncLimiter
+
+            self._limiter = AsyncLimiter(rate, 1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
+        async with self._limiter:
+            await super().goto(page, url)
 
     def open_lane(self, web: Web) -> AbstractAsyncContextManager[Lane]:
         """A page of the flow's browser: logged in as its [login] says, or none (a

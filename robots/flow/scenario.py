@@ -145,6 +145,8 @@ class FlowFile(config.Strict):
     # what the flow remembers each item's reads by, from one run to the next ("{sku}"): the
     # rules see the last run's as ``last``
     remember: str | None = Field(default=None, min_length=1)
+    # pages opened a second, at most (a shop that is not ours; per process on the cluster)
+    requests_per_second: float | None = Field(default=None, gt=0, le=1000)
 
     @property
     def money_field(self) -> str | None:
