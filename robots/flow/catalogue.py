@@ -107,6 +107,8 @@ def markdown(found: list[Entry], root: Path) -> str:
                 then = f"act: {rule.act}"
             else:
                 then = rule.outcome
+            if rule.note:
+                then += f" (标记 {rule.note})"
             out.append(f"| {n} | {_code(' '.join(rule.when.split()))} | {_cell(then)} |")
         out.append("")
     return "\n".join(out)
