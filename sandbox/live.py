@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS live_adds (     -- the session's products
     session_id  TEXT NOT NULL,
     sku         TEXT NOT NULL,
     at          TEXT NOT NULL,
-    actor       TEXT NOT NULL
+    actor       TEXT NOT NULL,
+    slot        INTEGER              -- 讲解序号: where the host presents it (optional)
 );
 CREATE TABLE IF NOT EXISTS live_posts (    -- every 确认添加 the console received, refused or not
     post_id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -158,17 +159,20 @@ def live_routes(
         s = session_of(request.path_params["session_id"])
         sku = request.path_params["sku"]
         try:
-            await checked_form(request)
+            form = await checked_form(request)
         except PermissionError:
             return Response("bad form token", status_code=403)
         if s is None:
             return render(request, "not_found.html", {}, 404)
+        slot_text = form.get("slot", "").strip()
         session_id = s["session_id"]
         product = conn.execute("SELECT * FROM live_products WHERE sku = ?", (sku,)).fetchone()
         listed = conn.execute(
             "SELECT count(*) FROM live_adds WHERE session_id = ? AND sku = ?", (session_id, sku)
         ).fetchone()[0]
-        if product is None:
+        if slot_text and not (slot_text.isdigit() and 1 <= int(slot_text) <= 999):
+            answer = "error=讲解序号须为 1–999 的整数"
+        elif product is None:
             answer = "error=商品不存在"
         elif product["state"] != "在售":
             answer = "error=商品已下架，不能添加"
@@ -182,8 +186,9 @@ def live_routes(
         conn.execute("BEGIN IMMEDIATE")
         if answer.startswith("flash"):
             conn.execute(
-                "INSERT INTO live_adds (session_id, sku, at, actor) VALUES (?, ?, ?, 'robot')",
-                (session_id, sku, at),
+                "INSERT INTO live_adds (session_id, sku, at, actor, slot) "
+                "VALUES (?, ?, ?, 'robot', ?)",
+                (session_id, sku, at, int(slot_text) if slot_text else None),
             )
         conn.execute(
             "INSERT INTO live_posts (session_id, sku, at, answer) VALUES (?, ?, ?, ?)",

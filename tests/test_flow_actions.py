@@ -25,9 +25,22 @@ UNKNOWN = "LV-9999"
 
 def workspace(root: Path, url: str, skus: list[str]) -> Path:
     one_target_workspace(root, url, FLOW, robot="flow", target="live", retry=True)
-    lines = ["直播间,商品编码", *(f"{SESSION},{sku}" for sku in skus)]
+    lines = ["直播间,商品编码,讲解序号", *(f"{SESSION},{sku},{slot_of(sku)}" for sku in skus)]
     (root / "live-skus.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
+
+
+def slot_of(sku: str) -> int:
+    """The 讲解序号 the test's list gives a SKU (LV-0007: 8)."""
+    return int(sku.rsplit("-", 1)[1]) + 1 if sku[-1].isdigit() else 1
+
+
+def slots(sandbox: Sandbox) -> dict[str, int | None]:
+    """The 讲解序号 the console stored with each SKU the robot added."""
+    with sandbox.db() as conn:
+        return dict(
+            conn.execute("SELECT sku, slot FROM live_adds WHERE actor = 'robot'").fetchall()
+        )
 
 
 def command(root: Path, *args: str) -> list[str]:
@@ -107,6 +120,7 @@ def test_each_sku_is_added_once_and_the_rest_reach_a_person(
     assert first.returncode == 0, first.stderr
     assert adds(sandbox) == Counter(dict.fromkeys(add, 1))
     pressed_once(sandbox, add)  # nothing else pressed, nothing pressed twice
+    assert slots(sandbox) == {s: slot_of(s) for s in add}  # typed from the list, each its own
     assert handed_over(root) == handed
     queue = load_workbook(root / "reports" / "open-exceptions.xlsx")["流程待处理"]
     assert {str(r[0]).split("/")[-1] for r in list(queue.iter_rows(values_only=True))[1:]} == set(

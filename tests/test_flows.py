@@ -319,3 +319,39 @@ def test_docs_catalogue_md_is_what_robots_flow_list_writes() -> None:
         )
         assert re.search(r"[\u4e00-\u9fff]", description), file  # Chinese first …
         assert re.search(r"[A-Za-z]{4,} [a-z]+", description), file  # … and English
+
+
+def test_an_action_types_the_items_own_values_and_config_check_knows_their_names(
+    tmp_path: Path,
+) -> None:
+    """直播挂链 types each SKU's 讲解序号 from the list into the dialog (``text = "{slot}"``):
+    filled per item, braces doubled for a brace itself; a name the flow does not read is
+    refused before a run."""
+    from robots.flow.scenario import filled, load
+
+    live = ROOT / "scenarios" / "demo-shop" / "flows" / "live-listing.toml"
+    flow = load(live)
+    assert flow.problems() == []
+    add = flow.actions["add"]
+    typed = [s.text for s in filled(add, {"slot": 7, "sku": "LV-1"}).steps if s.fill]
+    assert typed == ["7"] and [s.text for s in add.steps if s.fill] == ["{slot}"]
+    braces = add.model_copy(
+        update={
+            "steps": [
+                s.model_copy(update={"text": "{{第{slot}位}}"}) if s.fill else s for s in add.steps
+            ]
+        }
+    )
+    assert [s.text for s in filled(braces, {"slot": 3}).steps if s.fill] == ["{第3位}"]
+
+    wrong = tmp_path / "flows" / "live-listing.toml"
+    wrong.parent.mkdir()
+    wrong.write_text(
+        live.read_text(encoding="utf-8").replace('text = "{slot}"', 'text = "{place}"'),
+        encoding="utf-8",
+    )
+    (tmp_path / "flows" / "live-skus.csv").write_text("直播间,商品编码,讲解序号\n", "utf-8")
+    from robots.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"actions\.add\.steps: fills in \{place\}, which"):
+        load(wrong)

@@ -24,7 +24,15 @@ from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
 from robots.flow.rules import Condition, Rules, members
-from robots.flow.scenario import FileSource, FlowFile, FlowSource, item_key, path_names
+from robots.flow.scenario import (
+    FileSource,
+    FlowFile,
+    FlowSource,
+    filled,
+    item_key,
+    path_names,
+    step_names,
+)
 from robots.flow.source import read_rows
 from robots.reports.items import Column, ItemsReport
 
@@ -176,6 +184,15 @@ class FlowRobot(BaseRobot):
                 f"{live.get(f)!r}（规则 {decision.rule}）",
                 item_id=key,
             )
+        values = {**row, **live}  # what the steps fill in: as read right before the press
+        unread = [n for n in step_names(action) if values.get(n) in (None, "")]
+        if unread:  # never a field typed empty
+            raise BusinessException(
+                STEP_VALUE_UNREAD,
+                f"{REASONS[STEP_VALUE_UNREAD]}：{unread[0]}（规则 {decision.rule}）",
+                item_id=key,
+            )
+        action = filled(action, values)
         money = live.get(action.money) if action.money else None
         if action.money and not isinstance(money, Decimal):  # never past the cap unread
             raise BusinessException(
@@ -328,7 +345,9 @@ GUARD_CHANGED = "GUARD_CHANGED"
 ACTION_REFUSED = "ACTION_REFUSED"
 LANDED_UNKNOWN = "LANDED_UNKNOWN"
 MONEY_UNREAD = "MONEY_UNREAD"
+STEP_VALUE_UNREAD = "STEP_VALUE_UNREAD"
 REASONS = {
+    STEP_VALUE_UNREAD: "操作要填写的值没有读到，没有操作",
     MONEY_UNREAD: "操作涉及的金额没有读到，不能按每日上限操作",
     GUARD_CHANGED: "判断后页面变了，没有操作",
     ACTION_REFUSED: "店铺拒绝了操作",

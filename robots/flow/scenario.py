@@ -105,6 +105,34 @@ Source = Annotated[
 ]
 
 
+TEMPLATED = ("text", "option", "wait_text")  # what a step may fill in from the item's values
+
+
+def step_names(action: config.PageAction) -> list[str]:
+    """The item's values an action's steps fill in (``text = "{price}"``); ValueError for a
+    template that does not parse."""
+    named: list[str] = []
+    for step in action.steps:
+        for attr in TEMPLATED:
+            text = getattr(step, attr)
+            if text:
+                named += [n for _, n, _, _ in string.Formatter().parse(text) if n is not None]
+    return list(dict.fromkeys(named))
+
+
+def filled(action: FlowAction, values: dict[str, Any]) -> FlowAction:
+    """``action`` with its steps' ``{name}`` filled from the item's ``values`` (``{{`` and
+    ``}}`` for a brace itself)."""
+    texts = {k: _text(v) for k, v in values.items()}
+    steps = [
+        step.model_copy(
+            update={a: getattr(step, a).format(**texts) for a in TEMPLATED if getattr(step, a)}
+        )
+        for step in action.steps
+    ]
+    return action.model_copy(update={"steps": steps})
+
+
 class FlowAction(config.PageAction):
     """One of the flow's ``[actions.<name>]``: the steps a person takes on the item's page
     and how success shows (as every scenario's actions: ``steps``, ``success``, ``error``,
@@ -225,6 +253,15 @@ class FlowFile(config.Strict):
             if f not in page
         ]
         found += Condition(action.landed).check(types, key=f"{at}.landed")
+        try:
+            named = step_names(action)
+        except ValueError as exc:
+            found.append((f"{at}.steps", f"a step's text is not a template: {exc}"))
+            named = []
+        known = {*self.row_names, *page}
+        for name in named:
+            if name not in known:
+                found.append((f"{at}.steps", f"fills in {{{name}}}, which the flow does not read"))
         if action.money is not None and page.get(action.money) != "money":
             found.append((f"{at}.money", f"{action.money!r} is not a money field of the page"))
         if (action.money is None) != (action.daily_cap is None):
