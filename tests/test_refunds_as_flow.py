@@ -35,6 +35,19 @@ FLOW = ROOT / "scenarios" / "demo-shop" / "flows" / "refunds-as-flow.toml"
 NAME = FLOW.stem
 
 
+def flow_workspace(root: Path, url: str, *, retry: bool = False) -> Path:
+    """The flow's workspace, its day's cap lifted (as the robot's is in the comparison)."""
+    return one_target_workspace(
+        root,
+        url,
+        FLOW,
+        robot="flow",
+        target=NAME,
+        edits=(("daily_cap = 20000", "daily_cap = 1000000"),),
+        retry=retry,
+    )
+
+
 def answers(ledger: Path, robot: str, prefix: str = "") -> dict[str, tuple[str, str]]:
     """Each refund's decision as the ledger keeps it: ("approve", action) or ("person", the
     headline reason code); anything else by its state. (The robot's keys carry the status
@@ -80,14 +93,7 @@ def test_the_refunds_flow_decides_every_refund_as_the_refunds_robot(tmp_path: Pa
         policy = policy.replace("daily_auto_total = 20000", "daily_auto_total = 1000000")
         robot = Workspace(write_workspace(tmp_path / "robot", shop.url, scenario_text=policy), shop)
         robot.run()
-        root = one_target_workspace(
-            tmp_path / "flow",
-            copy.url,
-            FLOW,
-            robot="flow",
-            target=NAME,
-            edits=(("daily_cap = 20000", "daily_cap = 1000000"),),
-        )
+        root = flow_workspace(tmp_path / "flow", copy.url)
         flow = subprocess.run(
             robots_cmd("run", "flow", NAME, "-w", str(root)),
             capture_output=True,
@@ -140,15 +146,7 @@ def test_the_refunds_flow_approves_each_refund_once_through_a_kill_and_a_lost_an
     eligible = {rid for rid, t in truth.items() if t["expected"] == "approve"}
     lost = max(rid for rid in eligible if truth[rid]["action"] == "agree_refund")
     sandbox.control("faults", path_prefix=f"/refunds/{lost}/approve", count=1, drop=True)
-    root = one_target_workspace(
-        tmp_path / "flow",
-        sandbox.url,
-        FLOW,
-        robot="flow",
-        target=NAME,
-        edits=(("daily_cap = 20000", "daily_cap = 1000000"),),
-        retry=True,
-    )
+    root = flow_workspace(tmp_path / "flow", sandbox.url, retry=True)
     command = robots_cmd("run", "flow", NAME, "-w", str(root))
     first = subprocess.Popen(
         command,

@@ -155,10 +155,10 @@ class FlowRobot(BaseRobot):
             item.done(counts=[FlowCount.ACTED])  # an earlier press of ours took
             return
         subject = flow.subject(row)
-        last = self._recall(subject, key) if subject is not None else None
-        decision = self.rules.decide(read, row, self.run.clock.now(), last)
+        earlier = self._earlier(subject, key) if subject is not None else None
+        decision = self.rules.decide(read, row, self.run.clock.now(), self._last(earlier))
         if subject is not None and not self.run.dry_run:  # for the next run's `last`
-            self._remember(subject, key, {**row, **read})
+            self._remember(subject, key, {**row, **read}, earlier)
         item.row["rule"] = decision.rule
         if decision.note:
             item.row["note"] = decision.note
@@ -251,30 +251,35 @@ class FlowRobot(BaseRobot):
     # -- what the flow remembers of an item's subject, from one run to the next -----------
     # kept as {"item": key, "values": …, "before": the memory an earlier item left}: an item
     # done again (a run killed before its ending) sees the earlier item's, never its own
-    def _recall(self, subject: str, key: str) -> dict[str, Any]:
+    def _earlier(self, subject: str, key: str) -> dict[str, Any] | None:
+        """The memory an earlier item of ``subject`` left (read once an item): the stored
+        one, or, when that is this item's own (a run killed after writing it), the one
+        before it."""
         stored = self.run.real_ledger.recall("flow", [self._memory_key(subject)])
         memory = json.loads(next(iter(stored.values()))) if stored else None
         if memory is not None and memory.get("item") == key:
             memory = memory.get("before")
-        if not memory:
+        return memory or None
+
+    def _last(self, earlier: dict[str, Any] | None) -> dict[str, Any]:
+        """What the rules see as ``last``: the earlier item's values, typed; empty if none."""
+        if earlier is None:
             return {}
         kinds = {**self.scenario.row_kinds, **self.scenario.page_kinds}
         return {
             n: typed(v, kinds[n].type if n in kinds else "text")
-            for n, v in memory["values"].items()
+            for n, v in earlier["values"].items()
         }
 
-    def _remember(self, subject: str, key: str, values: dict[str, Any]) -> None:
-        memory_key = self._memory_key(subject)
-        stored = self.run.real_ledger.recall("flow", [memory_key])
-        before = json.loads(next(iter(stored.values()))) if stored else None
-        if before is not None and before.get("item") == key:
-            before = before.get("before")
-        if before is not None:
-            before.pop("before", None)
+    def _remember(
+        self, subject: str, key: str, values: dict[str, Any], earlier: dict[str, Any] | None
+    ) -> None:
+        before = {k: v for k, v in earlier.items() if k != "before"} if earlier else None
         memory = {"item": key, "values": shown(values), "before": before}
         self.run.ledger.remember(
-            "flow", {memory_key: json.dumps(memory, ensure_ascii=False)}, run_id=self.run.run_id
+            "flow",
+            {self._memory_key(subject): json.dumps(memory, ensure_ascii=False)},
+            run_id=self.run.run_id,
         )
 
     def _memory_key(self, subject: str) -> str:
