@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db, live, logistics, ordersearch, warehouse
+from sandbox import catalog, db, live, logistics, merch, ordersearch, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.routing import query_int
@@ -98,6 +98,8 @@ class Controls:
     # live SKU -> how many more renders of its card before it goes off the shelf (a person
     # taking it down between a robot's decision and its press)
     live_off_after_renders: dict[str, int] = field(default_factory=dict)
+    # sku -> (renders, price): its 商品管理 page sets that price once shown that many times
+    merch_price_after: dict[str, tuple[int, str]] = field(default_factory=dict)
     # sessions logged in before the current generation are expired
     session_generation: int = 0
     expire_after_requests: int | None = None
@@ -204,7 +206,12 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     conn.executescript(warehouse.SCHEMA)
     conn.executescript(logistics.SCHEMA)
     conn.executescript(live.SCHEMA)
+    conn.executescript(merch.SCHEMA)
     conn.executescript(ordersearch.INDEXES)
+    sku_columns = {r["name"] for r in conn.execute("PRAGMA table_info(skus)")}
+    if "cost" not in sku_columns:  # seeded before 商品管理
+        conn.execute("ALTER TABLE skus ADD COLUMN cost TEXT NOT NULL DEFAULT '0'")
+        conn.execute("ALTER TABLE skus ADD COLUMN state TEXT NOT NULL DEFAULT '在售'")
     if "totp_secret" not in {r["name"] for r in conn.execute("PRAGMA table_info(users)")}:
         conn.execute("ALTER TABLE users ADD COLUMN totp_secret TEXT")  # seeded before 2FA
     if "modified_at" not in {r["name"] for r in conn.execute("PRAGMA table_info(refunds)")}:
@@ -610,6 +617,11 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         controls.live_off_after_renders[body["sku"]] = int(body.get("renders", 1))
         return JSONResponse({"ok": True})
 
+    async def control_merch_price_after(request: Request) -> Response:
+        body = await request.json()
+        controls.merch_price_after[body["sku"]] = (int(body.get("renders", 1)), body["price"])
+        return JSONResponse({"ok": True})
+
     async def control_expire_sessions(request: Request) -> Response:
         body = await request.json()
         controls.expire_after_requests = int(body.get("after_requests", 1))
@@ -619,6 +631,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         controls.faults.clear()
         controls.change_after_render.clear()
         controls.live_off_after_renders.clear()
+        controls.merch_price_after.clear()
         controls.requests.clear()
         return JSONResponse({"ok": True})
 
@@ -665,6 +678,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         *live.live_routes(
             conn, render, login_required, checked_form, controls.live_off_after_renders
         ),
+        *merch.merch_routes(conn, render, login_required, checked_form, controls.merch_price_after),
         *workbench_routes(
             conn, render, login_required, checked_form, load_refund, apply_action, after_render
         ),
@@ -676,6 +690,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             Route("/_sandbox/change-after-render", control_change_after_render, methods=["POST"]),
             Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
             Route("/_sandbox/live-off-after", control_live_off_after, methods=["POST"]),
+            Route("/_sandbox/merch-price-after", control_merch_price_after, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
             Route("/_sandbox/requests", control_requests),
             Route("/_sandbox/whoami", control_whoami),

@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS skus (
     price       TEXT NOT NULL,
     list_price  TEXT NOT NULL,
     position    INTEGER NOT NULL,
-    stock       INTEGER NOT NULL DEFAULT 0   -- 库存, shown beside the price
+    stock       INTEGER NOT NULL DEFAULT 0,  -- 库存, shown beside the price
+    cost        TEXT NOT NULL DEFAULT '0',   -- 成本价 (the back office's 商品管理 shows it)
+    state       TEXT NOT NULL DEFAULT '在售' -- 在售 | 已下架 (商品管理)
 );
 CREATE INDEX IF NOT EXISTS skus_product ON skus(product_id, position);
 """
@@ -483,9 +485,18 @@ def store_catalog(conn: sqlite3.Connection, products: list[Product]) -> None:
         ],
     )
     conn.executemany(
-        "INSERT INTO skus VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO skus VALUES (?,?,?,?,?,?,?,?,'在售')",
         [
-            (s.sku, p.product_id, s.name, str(s.price), str(s.list_price), i, stock_of(s.sku))
+            (
+                s.sku,
+                p.product_id,
+                s.name,
+                str(s.price),
+                str(s.list_price),
+                i,
+                stock_of(s.sku),
+                str(s.cost),
+            )
             for p in products
             for i, s in enumerate(p.skus)
         ],

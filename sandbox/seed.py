@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import catalog, db, live, logistics, warehouse
+from sandbox import catalog, db, live, logistics, merch, warehouse
 from sandbox.clock import shop_now
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
@@ -443,6 +443,7 @@ def seed_shop(
     conn.executescript(warehouse.SCHEMA)
     conn.executescript(logistics.SCHEMA)
     conn.executescript(live.SCHEMA)
+    conn.executescript(merch.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -458,6 +459,7 @@ def seed_shop(
         for table, sql in INSERTS.items():
             conn.executemany(sql, batches[table])
         catalog.seed_catalog(conn, data_dir, products=products, seed=seed)
+        merch.write_review(conn, data_dir / merch.REVIEW_NAME)
         if parcels:
             warehouse.seed_parcels(
                 conn,

@@ -61,6 +61,10 @@ echo "== 直播挂链 as a flow file: each SKU of live-skus.csv added to the liv
 "$BIN/robots" run flow live-listing --base-url "http://127.0.0.1:$PORT/"   # again: nothing to add
 echo "== 数据抓取 as a flow file: price and stock of each watched SKU on the storefront, marked against the last run"
 "$BIN/robots" run flow price-watch --base-url "http://127.0.0.1:$PORT/"
+echo "== 商品改价/上下架 as a flow file: the reviewed price-review.xlsx applied once each; below cost, over 30 % or a price changed since the review to a person"
+"$BIN/robots" run flow product-ops --base-url "http://127.0.0.1:$PORT/"
+echo "== 数据抓取 again: the SKUs just changed are marked 涨价 / 降价"
+"$BIN/robots" run flow price-watch --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

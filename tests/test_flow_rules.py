@@ -211,6 +211,14 @@ def test_the_check_refuses_a_function_misused_on_the_declared_types() -> None:
     assert fine.check(FIELDS, ACTIONS) == []
 
 
+def test_the_stdlib_namespaces_are_functions_not_unknown_names() -> None:
+    spec = {"when": "math.abs(page.amount - 100.0) > 30.0", "skip": True}
+    assert rules([spec]).check(FIELDS, ACTIONS) == []
+    assert rules([spec]).decide(page(amount=Decimal("50")), ROW, NOW).outcome == "skip"
+    wrong = rules([{"when": "maths.abs(page.amount) > 1.0", "skip": True}]).check(FIELDS, ACTIONS)
+    assert wrong and "names maths" in wrong[0][1]
+
+
 CHANGES = [
     {"when": "!has(last.amount)", "record": True, "note": "新增"},
     {"when": "page.amount > last.amount", "record": True, "note": "涨价"},

@@ -43,12 +43,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import cel
-from cel.stdlib import add_stdlib_to_context
+from cel.stdlib import EXTENSIONS, add_stdlib_to_context
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from robots.engine.wording import check_entry, first_match
 
 VARIABLES = ("page", "row", "last", "now", "today")
+# the cel.stdlib functions' namespaces (math.abs, sets.contains …): CEL names them as variables
+NAMESPACES = sorted({f.split(".")[0] for lib in EXTENSIONS.values() for f in lib if "." in f})
 SOURCES = ("page", "row", "last")  # the variables whose members are declared fields
 Outcome = Literal["act", "hand_over", "record", "skip"]
 
@@ -224,7 +226,8 @@ class Rules:
             if program is None:
                 problems.append((at, f"not a CEL expression: {self.syntax[n]}"))
                 continue
-            unknown = sorted(set(program.references()["variables"]) - set(VARIABLES))
+            variables = set(program.references()["variables"]) - set(NAMESPACES)
+            unknown = sorted(variables - set(VARIABLES))
             if unknown:
                 problems.append(
                     (at, f"names {', '.join(unknown)}: a condition sees {', '.join(VARIABLES)}")

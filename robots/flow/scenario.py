@@ -355,6 +355,8 @@ def item_key(flow: FlowFile, name: str, row: dict[str, Any], today: str, run: st
 
 
 def _text(value: Any) -> str:
+    if value is None:  # an optional value not given: empty in a key or a memory
+        return ""
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
