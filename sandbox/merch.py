@@ -1,6 +1,7 @@
 """Product operations in the back office (商品管理): the job of the 商品改价/上下架 flow
 (``scenarios/demo-shop/flows/product-ops.toml``).
 
+``/admin/skus`` lists the SKUs (``q``: those whose code begins so; 20 a page, ``rel=next``);
 ``/admin/skus/{sku}`` is one SKU of the storefront's catalogue as a merchandiser edits it:
 its product, 售价 (the price the storefront shows), 成本价 and 状态 (在售 / 已下架), a 改价 form
 (新售价 → 保存售价) and a 上架 / 下架 button. A price that is not a positive amount is refused
@@ -23,15 +24,17 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sandbox.clock import shop_now
-from sandbox.routing import Guard, Render, guarded
+from sandbox.routing import Guard, Render, guarded, query_int
 
 REVIEW_NAME = "price-review.xlsx"
+PAGE_ROWS = 20
 STATES = ("在售", "已下架")
 
 SCHEMA = """
@@ -93,6 +96,20 @@ def merch_routes(
             (sku,),
         ).fetchone()
         return row
+
+    async def sku_list(request: Request) -> Response:
+        page = query_int(request, "page", 1)
+        q = request.query_params.get("q", "").strip()
+        rows = conn.execute(
+            "SELECT s.*, p.title FROM skus s JOIN products p USING (product_id) "
+            "WHERE s.sku LIKE ? ESCAPE '\\' ORDER BY p.position, s.position LIMIT ? OFFSET ?",
+            (_like_prefix(q), PAGE_ROWS + 1, (page - 1) * PAGE_ROWS),
+        ).fetchall()
+        more = ""
+        if len(rows) > PAGE_ROWS:
+            more = f"/admin/skus?{urlencode({'q': q, 'page': page + 1})}"
+        context = {"rows": rows[:PAGE_ROWS], "next": more, "q": q}
+        return render(request, "merch_list.html", context)
 
     async def sku_page(request: Request) -> Response:
         sku = request.path_params["sku"]
@@ -159,7 +176,12 @@ def merch_routes(
         return record(sku, "state", state, f"flash=商品{done}", state)
 
     return [
+        Route("/admin/skus", guarded(login_required, sku_list)),
         Route("/admin/skus/{sku}", guarded(login_required, sku_page)),
         Route("/admin/skus/{sku}/price", guarded(login_required, set_price), methods=["POST"]),
         Route("/admin/skus/{sku}/state", guarded(login_required, set_state), methods=["POST"]),
     ]
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

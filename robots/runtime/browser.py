@@ -183,6 +183,11 @@ class BrowserSession:
                 continue
             return
 
+    @property
+    def cookies(self) -> list[dict[str, Any]]:
+        """The login's cookies (none before it), for a browser of another kind to carry."""
+        return list(self._storage_state["cookies"]) if self._storage_state else []
+
     async def refresh_login(self, form: LoginForm, credential: Credential, *, seen: int) -> None:
         """Log in again after the shop expired the session; live contexts get the new cookies.
 
