@@ -80,7 +80,9 @@ def main() -> None:
         debug = free_port()
         record = [robots, "flow", "record", "/admin/skus?q=DR", "--target", "shop"]
         record += ["--flow", "delist", "--title", "商品下架", "--debug-port", str(debug)]
-        recorder = subprocess.Popen([*record, "-w", str(ws)], env={**os.environ, "DISPLAY": display})
+        recorder = subprocess.Popen(
+            [*record, "-w", str(ws)], env={**os.environ, "DISPLAY": display}
+        )
         procs.append(recorder)
         drive(debug)
         recorder.wait(60)
