@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from common import Shop, seeded_shop  # noqa: E402
 
+from robots.engine.words import BannedWord, WordMatcher, normalise  # noqa: E402
 from robots.ledger import Ledger, State  # noqa: E402
 from robots.pagescan.inputs import load_allowlist, load_banned_words  # noqa: E402
 from robots.pagescan.robot import PageScanRobot  # noqa: E402
 from robots.pagescan.scenario import load_pagescan_scenario  # noqa: E402
-from robots.pagescan.words import BannedWord, WordMatcher, normalise  # noqa: E402
 from robots.registry import load_workspace  # noqa: E402
 from sandbox.catalog import build_catalog  # noqa: E402
 

@@ -52,7 +52,7 @@ def test_config_importing_a_robot_package_breaks_a_contract(tmp_path: Path) -> N
 
 def test_a_robot_importing_another_breaks_a_contract(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
-    add_import(tree / "robots" / "returns" / "robot.py", "import robots.pagescan.words  # noqa")
+    add_import(tree / "robots" / "returns" / "robot.py", "import robots.pagescan.robot  # noqa")
     result = lint(tree)
     assert result.returncode != 0
     assert "Robots never import each other BROKEN" in result.stdout.replace("\n", " ")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from robots.engine.words import BannedWord, WordMatcher, normalise
 from robots.pagescan.inputs import load_allowlist, load_banned_words
-from robots.pagescan.words import BannedWord, WordMatcher, normalise
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "demo-shop"
 

@@ -14,10 +14,10 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
+from robots.engine.words import SEVERITIES, BannedWord, normalise_word
 from robots.errors import ConfigError
 from robots.pagescan.model import PriceListEntry
 from robots.pagescan.scenario import PriceListSpec
-from robots.pagescan.words import SEVERITIES, BannedWord, normalise_word
 
 TRUE_WORDS = {"是", "有", "y", "yes", "true", "1"}
 FALSE_WORDS = {"", "否", "无", "n", "no", "false", "0"}

@@ -27,6 +27,7 @@ from robots.config import Workspace
 from robots.engine.pace import Pace
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunOptions, RunResult, Web
+from robots.engine.words import WordMatcher
 from robots.errors import ScenarioUnreadable
 from robots.ledger import State
 from robots.pagescan.inputs import load_allowlist, load_banned_words, load_price_list
@@ -35,7 +36,6 @@ from robots.pagescan.prices import check_prices
 from robots.pagescan.report import ScanSummary, scan_findings, write_pagescan_report
 from robots.pagescan.scenario import PageScanScenario
 from robots.pagescan.storefront import NotReady, Storefront, item_path
-from robots.pagescan.words import WordMatcher
 from robots.reports import workbook as book
 
 ROBOT = "pagescan"
