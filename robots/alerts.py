@@ -159,6 +159,18 @@ class OutageAlert(Alert):
         return f"[robots] 警告 WARNING: {o.robot} {o.run_id} 等待服务恢复 (server outage)"
 
 
+@dataclass(frozen=True)
+class RiseAlert(Alert):
+    """A flow's count rose (客服质检: a word class's hits in the last hour against the hours
+    before it): ``reasons`` says which, by how much."""
+
+    @property
+    def title(self) -> str:
+        o = self.outcome
+        level = "严重 CRITICAL" if self.level == "critical" else "警告 WARNING"
+        return f"[robots] {level}: {o.title or o.robot}（{o.target}）命中激增 rise {o.run_id}"
+
+
 def summary_message(outcome: RunOutcome, waiting: dict[str, Any], queue: str) -> RunSummaryMessage:
     """The run's counts in Chinese, then what waits for a person (``waiting``: the open-
     exceptions totals: open, overdue, due_soon, money) and where the workbooks are."""

@@ -176,6 +176,20 @@ class CapDay(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
 
 
+class Mark(Base):
+    """What an item counts as, and when (``name``: the flow's and the class's, e.g.
+    ``service-qc:abuse``; ``at``: UTC): a flow's hourly counts. One row per item and name,
+    so an item done again after a kill never counts twice."""
+
+    __tablename__ = "marks"
+    __table_args__ = (Index("ix_marks_at", "robot", "name", "at"),)
+
+    robot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
 @dataclass(frozen=True)
 class ItemView:
     """A read-only copy of a ledger row, safe to pass around after its session closed."""
@@ -474,6 +488,28 @@ class Ledger:
                     )
                 else:
                     row.value, row.run_id, row.updated_at = value, run_id, now
+
+    # -- counts by the hour ----------------------------------------------------------------
+    def mark(self, robot: str, names: list[str], item_key: str, at: datetime) -> None:
+        """``item_key`` counts once under each of ``names`` at ``at`` (UTC, naive); marking
+        it again changes nothing."""
+        with self._tx() as s:
+            for name in dict.fromkeys(names):
+                if s.get(Mark, (robot, name, item_key)) is None:
+                    s.add(Mark(robot=robot, name=name, item_key=item_key, at=at))
+
+    def marks_since(self, robot: str, prefix: str, since: datetime) -> list[tuple[str, datetime]]:
+        """Every (name, at) of ``robot``'s marks whose name begins with ``prefix``, at or
+        after ``since`` (UTC, naive)."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(Mark.name, Mark.at).where(
+                    Mark.robot == robot,
+                    Mark.name.startswith(prefix, autoescape=True),
+                    Mark.at >= since,
+                )
+            )
+            return [(name, at) for name, at in rows]
 
     def ping(self) -> None:
         """One round trip to the ledger's server (raises what an outage raises)."""

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import catalog, db, live, logistics, merch, ordersearch, warehouse
+from sandbox import catalog, db, live, logistics, merch, ordersearch, service, warehouse
 from sandbox.aftersales import aftersales_routes
 from sandbox.clock import shop_now
 from sandbox.routing import query_int
@@ -207,6 +207,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
     conn.executescript(logistics.SCHEMA)
     conn.executescript(live.SCHEMA)
     conn.executescript(merch.SCHEMA)
+    conn.executescript(service.SCHEMA)
     conn.executescript(ordersearch.INDEXES)
     sku_columns = {r["name"] for r in conn.execute("PRAGMA table_info(skus)")}
     if "cost" not in sku_columns:  # seeded before 商品管理
@@ -622,6 +623,9 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         controls.merch_price_after[body["sku"]] = (int(body.get("renders", 1)), body["price"])
         return JSONResponse({"ok": True})
 
+    async def control_cs_add(request: Request) -> Response:
+        return await service.control_add(conn, request)
+
     async def control_expire_sessions(request: Request) -> Response:
         body = await request.json()
         controls.expire_after_requests = int(body.get("after_requests", 1))
@@ -678,6 +682,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
         *live.live_routes(
             conn, render, login_required, checked_form, controls.live_off_after_renders
         ),
+        *service.service_routes(conn, render, login_required),
         *merch.merch_routes(conn, render, login_required, checked_form, controls.merch_price_after),
         *workbench_routes(
             conn, render, login_required, checked_form, load_refund, apply_action, after_render
@@ -691,6 +696,7 @@ def create_app(data_dir: Path, *, control: bool = False, latency_ms: float = 0) 
             Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
             Route("/_sandbox/live-off-after", control_live_off_after, methods=["POST"]),
             Route("/_sandbox/merch-price-after", control_merch_price_after, methods=["POST"]),
+            Route("/_sandbox/cs-add", control_cs_add, methods=["POST"]),
             Route("/_sandbox/reset", control_reset, methods=["POST"]),
             Route("/_sandbox/requests", control_requests),
             Route("/_sandbox/whoami", control_whoami),

@@ -33,6 +33,9 @@ def seed(
         int, _how_many("How many SKUs the live console offers (直播挂链).")
     ] = 0,
     live_capacity: Annotated[int, _how_many("How many products one live session holds.")] = 50,
+    conversations: Annotated[
+        int, _how_many("How many customer-service conversations (客服质检).")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same shop.")] = 1,
     username: Annotated[str, typer.Option(help="Back-office account to create.")] = "robot",
     password: Annotated[
@@ -72,12 +75,13 @@ def seed(
         shipments=shipments,
         live_products=live_products,
         live_capacity=live_capacity,
+        conversations=conversations,
         totp_secret=totp_secret,
     )
     total = sum(counts.values())
     typer.echo(
         f"seeded {total} refunds, {products} products, {parcels} parcels, {shipments} "
-        f"shipments and {live_products} live SKUs into {data}"
+        f"shipments, {live_products} live SKUs and {conversations} conversations into {data}"
     )
     for branch, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         typer.echo(f"  {branch:<28} {n:>6}  {n / total:6.1%}")

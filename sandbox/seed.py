@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sandbox import catalog, db, live, logistics, merch, warehouse
+from sandbox import catalog, db, live, logistics, merch, service, warehouse
 from sandbox.clock import shop_now
 
 SAFE_REASONS = ["多拍/拍错/不想要", "七天无理由", "不喜欢/不合适", "尺码不合适"]
@@ -418,6 +418,7 @@ def seed_shop(
     shipments: int = 0,
     live_products: int = 0,
     live_capacity: int = 50,
+    conversations: int = 0,
     totp_secret: str | None = None,
 ) -> dict[str, int]:
     """Create a fresh shop in ``data_dir``; returns how many refunds each branch got.
@@ -428,7 +429,9 @@ def seed_shop(
     their ground truth (``parcels_truth.jsonl``). With ``shipments`` the back office shows
     that many open shipments and their tracking (``shipments_truth.jsonl``). With
     ``live_products`` the live console offers that many SKUs to a session of
-    ``live_capacity`` (``live_truth.jsonl``). With ``totp_secret`` the login asks for a
+    ``live_capacity`` (``live_truth.jsonl``). With ``conversations`` the service console
+    logs that many customer-service conversations of the last hours
+    (``service_truth.jsonl``). With ``totp_secret`` the login asks for a
     one-time code after the password.
     """
     if not 1 <= refunds <= 100_000:
@@ -444,6 +447,7 @@ def seed_shop(
     conn.executescript(logistics.SCHEMA)
     conn.executescript(live.SCHEMA)
     conn.executescript(merch.SCHEMA)
+    conn.executescript(service.SCHEMA)
     counts: dict[str, int] = {}
     batches: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     with (data_dir / db.GROUND_TRUTH_NAME).open("w", encoding="utf-8") as truth_file:
@@ -478,6 +482,8 @@ def seed_shop(
             live.seed_live(
                 conn, data_dir, products=live_products, capacity=live_capacity, seed=seed
             )
+        if conversations:
+            service.seed_service(conn, data_dir, conversations=conversations, seed=seed, now=now)
         conn.execute("COMMIT")
     conn.close()
     return counts

@@ -26,7 +26,7 @@ fi
 echo "== seeding $REFUNDS refunds, $PRODUCTS products and $PARCELS returned parcels into $DATA"
 "$BIN/robots" sandbox seed --data "$DATA" --refunds "$REFUNDS" --products "$PRODUCTS" \
   --parcels "$PARCELS" --orders "$((PARCELS * 4))" --shipments "${DEMO_SHIPMENTS:-120}" \
-  --live-products 40 \
+  --live-products 40 --conversations 300 \
   --seed "$(date +%j)"
 "$BIN/robots" sandbox serve --data "$DATA" --port "$PORT" > "$DATA/serve.log" 2>&1 &
 SERVER=$!
@@ -65,6 +65,8 @@ echo "== 商品改价/上下架 as a flow file: the reviewed price-review.xlsx a
 "$BIN/robots" run flow product-ops --base-url "http://127.0.0.1:$PORT/"
 echo "== 数据抓取 again: the SKUs just changed are marked 涨价 / 降价"
 "$BIN/robots" run flow price-watch --base-url "http://127.0.0.1:$PORT/"
+echo "== 客服质检 as a flow file: every agent turn against the QC team's word classes; hits to a person, hourly counts per class"
+"$BIN/robots" run flow service-qc --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
 N=99
 while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done

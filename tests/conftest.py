@@ -227,6 +227,7 @@ def start_sandbox(
     parcels: int = 0,
     shipments: int = 0,
     live: tuple[int, int] = (0, 50),
+    conversations: int = 0,
     totp_secret: str | None = None,
 ) -> Sandbox:
     from sandbox.seed import seed_shop  # here, not through `robots sandbox seed`: test_sandbox
@@ -245,6 +246,7 @@ def start_sandbox(
         shipments=shipments,
         live_products=live[0],
         live_capacity=live[1],
+        conversations=conversations,
         totp_secret=totp_secret,
     )
     return serve_sandbox(data)
@@ -291,6 +293,7 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]
     parcels = request.node.get_closest_marker("parcels")
     shipments = request.node.get_closest_marker("shipments")
     live = request.node.get_closest_marker("live")  # live(products, capacity)
+    conversations = request.node.get_closest_marker("conversations")
     sb = start_sandbox(
         tmp_path / "shop",
         refunds=n,
@@ -298,6 +301,7 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]
         parcels=parcels.args[0] if parcels else 0,
         shipments=shipments.args[0] if shipments else 0,
         live=tuple(live.args) if live else (0, 50),  # type: ignore[arg-type]
+        conversations=conversations.args[0] if conversations else 0,
     )
     yield sb
     stop_sandbox(sb)

@@ -251,3 +251,45 @@ def test_last_needs_a_flow_that_remembers() -> None:
     assert specs.check(remembering, ACTIONS) == []
     wrong = rules([{"when": "page.amount > last.price", "skip": True}])
     assert "last.price" in wrong.check(remembering, ACTIONS)[0][1]
+
+
+def test_hits_are_what_the_rules_see_and_a_macro_binds_its_own_name() -> None:
+    spec = {"when": 'hits.exists(h, h.kind == "abuse")', "skip": True}
+    assert rules([spec]).check({**FIELDS, "hits": {}}, ACTIONS) == []
+    assert "declares no [words]" in rules([spec]).check(FIELDS, ACTIONS)[0][1]
+    hit = {"kind": "abuse", "label": "辱骂", "word": "滚蛋", "text": "滾蛋"}
+    assert rules([spec]).decide(page(), ROW, NOW, hits=[hit]).outcome == "skip"
+    assert rules([spec]).decide(page(), ROW, NOW, hits=[]).code == "NO_RULE_MATCHED"
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        (15, "warning"),  # +50 % exactly
+        (14, None),
+        (19, "warning"),
+        (20, "critical"),  # +100 %
+        (44, "critical"),
+    ],
+)
+def test_a_rise_is_the_last_hour_against_the_average_of_the_hours_before(
+    last: int, expected: str | None
+) -> None:
+    from robots.flow.words import rises
+
+    now = datetime(2026, 12, 6, 12, 0)
+    before = [now - timedelta(hours=h, minutes=30) for h in range(1, 7) for _ in range(10)]
+    recent = [now - timedelta(minutes=59) for _ in range(last)]
+    found = rises({"abuse": before + recent}, now, hours=6, least=5, warning=0.5, severe=1.0)
+    assert [r.level for r in found] == ([expected] if expected else [])
+
+
+def test_too_few_hits_before_is_no_rise_and_older_hits_do_not_count() -> None:
+    from robots.flow.words import rises, window_counts
+
+    now = datetime(2026, 12, 6, 12, 0)
+    quiet = [now - timedelta(hours=h, minutes=30) for h in range(1, 7) for _ in range(4)]
+    spike = [now - timedelta(minutes=5)] * 40
+    assert rises({"a": quiet + spike}, now, hours=6, least=5, warning=0.5, severe=1.0) == []
+    old = [now - timedelta(hours=9)] * 100
+    assert window_counts(old + spike, now, 6) == [40, 0, 0, 0, 0, 0, 0]

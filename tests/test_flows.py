@@ -23,6 +23,15 @@ EXPECTED = {
 }
 
 
+WORDS = """[words]
+text = "{text}"
+[words.classes.back]
+label = "退回"
+words = ["退回"]
+{more}"""
+RISE = "[words.rise]\nhours = 3\n"
+
+
 def workspace(root: Path, url: str, edits: tuple[tuple[str, str], ...] = ()) -> Path:
     return one_target_workspace(root, url, FLOW, robot="flow", target="logistics", edits=edits)
 
@@ -231,6 +240,29 @@ def test_items_from_a_file_a_person_prepared(tmp_path: Path, sandbox: Sandbox) -
             ('title = "物流异常"', 'title = "物流异常"\nremember = "{order}"'),
             "remember",
             "names order",
+        ),
+        (  # words found in a flow that declares none
+            ("when = 'page.state == \"已签收\"'", "when = 'size(hits) > 0'"),
+            "rules.2.when",
+            "declares no [words]",
+        ),
+        (
+            ("\n[shop]", f"\n{WORDS.format(text='last_at', more='')}\n[shop]"),
+            "words.text",
+            "no text field 'last_at'",
+        ),
+        (  # counted by the hour, but at no time
+            ("\n[shop]", f"\n{WORDS.format(text='last_event', more=RISE)}\n[shop]"),
+            "words.rise",
+            "give words.time",
+        ),
+        (
+            (
+                "\n[shop]",
+                f"\n{WORDS.format(text='last_event', more='').replace('退回', '**')}[shop]",
+            ),
+            "words.classes.back.words",
+            "no letters or digits",
         ),
     ],
 )

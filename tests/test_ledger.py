@@ -185,6 +185,26 @@ def race(target: Any, url: str, keys: list[list[str]]) -> list[list[str]]:
     return results
 
 
+def test_marks_count_each_item_once_by_name_and_time(ledger_url: str) -> None:
+    """A flow's hourly counts: an item marked again (worked again after a kill) is one
+    mark; another flow's marks, and older ones, are not read."""
+    from datetime import datetime
+
+    ledger = opened(ledger_url)
+    at = datetime(2026, 12, 6, 10, 30)
+    ledger.mark("flow", ["qc:abuse", "qc:promise"], "qc:C1/2", at)
+    ledger.mark("flow", ["qc:abuse"], "qc:C1/2", at + timedelta(minutes=5))  # again: no change
+    ledger.mark("flow", ["qc:abuse"], "qc:C2/2", at + timedelta(minutes=1))
+    ledger.mark("flow", ["qcx:abuse"], "qcx:C3/2", at)  # another flow, a longer name
+    ledger.mark("flow", ["qc:abuse"], "qc:C0/2", at - timedelta(hours=9))
+    found = sorted(ledger.marks_since("flow", "qc:", at - timedelta(hours=1)))
+    assert found == [
+        ("qc:abuse", at),
+        ("qc:abuse", at + timedelta(minutes=1)),
+        ("qc:promise", at),
+    ]
+
+
 def test_processes_racing_for_the_cap_cannot_overspend_it(ledger_url: str) -> None:
     """Three processes reach each of 40 days together, each with its own refund; a day's cap
     has room for one: every day exactly one wins (without the day's lock, some day's sum is
@@ -244,6 +264,7 @@ def test_a_ledger_from_before_the_migrations_is_upgraded_in_place(tmp_path: Path
             "DROP TABLE alembic_version",
             "DROP TABLE cap_days",
             "DROP INDEX ix_work_items_cap",
+            "DROP TABLE marks",
         ):
             conn.exec_driver_sql(sql)
     old.dispose()

@@ -99,6 +99,20 @@ def markdown(found: list[Entry], root: Path) -> str:
                 at = headers.get(name) or spec.label or attribute or spec.selector or ""
                 shown = f"{where}.{name}"
                 out.append(f"| `{shown}` | {_cell(at)} | {kinds[name].type} |")
+        if flow.words is not None:  # the word classes, as the rules' hits name them
+            w = flow.words
+            out += ["", f"Words found in `{w.text}` (`hits`):", "", "| class | 名称 | words |"]
+            out.append("|---|---|---|")
+            for kind, c in w.classes.items():
+                out.append(f"| `{kind}` | {_cell(c.label)} | {_cell('、'.join(c.words))} |")
+            if w.rise is not None:
+                r = w.rise
+                out += [
+                    "",
+                    f"Counted by the hour at `{w.time}`; an alert when the last hour rises "
+                    f"+{r.warning:.0%} (warning) or +{r.severe:.0%} (critical) over the average "
+                    f"of the {r.hours} before it, given {r.least:g} hits an hour or more.",
+                ]
         out += ["", "| # | when | then |", "|---|---|---|"]
         for n, rule in enumerate(flow.rules, 1):
             if rule.hand_over is not None:

@@ -4,12 +4,14 @@ decides the item."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from robots.engine.fields import FieldReader
 from robots.engine.pages import page_url
 from robots.engine.probe import ProbeRow, ProbeTable, probe_list, probe_page
 from robots.errors import ConfigError
+from robots.flow import words
 from robots.flow.rules import Rules
 from robots.flow.scenario import FileSource, FlowFile, path_names
 from robots.flow.source import read_rows
@@ -57,8 +59,10 @@ async def probe(
     elif source.path is not None:
         rows = FieldReader.of(source, flow.row_kinds, clock, name="source")
         values = source.listings()[0]  # the first list a run reads
+        today = clock.today()
+        days = {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
         listed, _ = await probe_list(
-            page, source, rows, url=page_url(base, source.path, **values), goto=open_
+            page, source, rows, url=page_url(base, source.path, **days, **values), goto=open_
         )
         tables += listed
         first = [r for t in listed[1:] for r in t.rows if r.row == 1 and not r.failed]
@@ -80,10 +84,15 @@ async def probe(
 def rules_table(flow: FlowFile, read: dict[str, Any], row: dict[str, Any], now: Any) -> ProbeTable:
     """Each rule on this item, in order, and the one that decides it (the run's decision)."""
     rules = Rules(flow.rules, now.tzinfo)
-    decision = rules.decide(read, row, now)
+    found: list[dict[str, str]] = []
+    if flow.words is not None:  # what a run finds in the text, as the rules see it
+        found = words.hits(
+            flow.words, words.matcher(flow.words), {**row, **read}.get(flow.words.text)
+        )
+    decision = rules.decide(read, row, now, hits=found)
     table = ProbeTable("rules", "")
     for n, (spec, holds) in enumerate(
-        zip(flow.rules, rules.results(read, row, now), strict=True), 1
+        zip(flow.rules, rules.results(read, row, now, hits=found), strict=True), 1
     ):
         mark = "  ← decides" if n == decision.rule else ""
         if isinstance(holds, str):

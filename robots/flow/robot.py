@@ -12,9 +12,11 @@ import enum
 import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from loguru import logger
 
 from robots.engine.fields import FieldReader
 from robots.engine.item import ActingRules, Action, Item, Verdict, settle_acting
@@ -23,6 +25,7 @@ from robots.engine.pages import perform
 from robots.engine.robot import BaseRobot
 from robots.engine.run import Lane, RunResult, Web
 from robots.errors import BusinessException
+from robots.flow import words
 from robots.flow.rules import Condition, Rules, members
 from robots.flow.scenario import (
     FileSource,
@@ -34,6 +37,7 @@ from robots.flow.scenario import (
     step_names,
 )
 from robots.flow.source import read_rows
+from robots.flow.words import hits as found_words
 from robots.reports.items import Column, ItemsReport
 
 if TYPE_CHECKING:
@@ -71,6 +75,8 @@ class FlowRobot(BaseRobot):
         self.landed = {n: Condition(a.landed, self.run.clock.zone) for n, a in flow.actions.items()}
         self.REPORT = report_of(flow)  # type: ignore[misc]  # this flow's columns
         self._limiter: Any = None
+        # the QC team's word classes ([words]), one automaton for all
+        self.matcher = words.matcher(flow.words) if flow.words is not None else None
 
     def perform(self) -> RunResult:
         return self.run_work(self.work, summary={"flow": self.name})
@@ -96,7 +102,9 @@ class FlowRobot(BaseRobot):
                 rows = []
                 async with self.open_lane(web) as lane:
                     for values in source.listings():  # one list per for_each value
-                        listed = await self.open_list(lane.page, source, flow.row_kinds, **values)
+                        listed = await self.open_list(
+                            lane.page, source, flow.row_kinds, **self._days(), **values
+                        )
                         rows += [{**values, **row} for row in listed]
             today = self.run.clock.today().isoformat()
             items: dict[str, FlowItem] = {}
@@ -110,6 +118,13 @@ class FlowRobot(BaseRobot):
             await self.run.work(
                 todo, self.decide, lane=lambda: self.open_lane(web), lanes=Pace.of(pages)
             )
+        if flow.words is not None and flow.words.rise is not None and not self.run.dry_run:
+            self._alert_rises()
+
+    def _days(self) -> dict[str, str]:
+        """The days a list's path may name (``LIST_VALUES``), on the shop's calendar."""
+        today = self.run.clock.today()
+        return {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
 
     async def goto(self, page: Page, url: str) -> None:
         """Every page the flow opens, at most ``requests_per_second`` (its own limit)."""
@@ -154,9 +169,11 @@ class FlowRobot(BaseRobot):
             item.row["outcome"] = "act"
             item.done(counts=[FlowCount.ACTED])  # an earlier press of ours took
             return
+        hits = self._hits(item, {**row, **read})
         subject = flow.subject(row)
         earlier = self._earlier(subject, key) if subject is not None else None
-        decision = self.rules.decide(read, row, self.run.clock.now(), self._last(earlier))
+        now = self.run.clock.now()
+        decision = self.rules.decide(read, row, now, self._last(earlier), hits)
         if subject is not None and not self.run.dry_run:  # for the next run's `last`
             self._remember(subject, key, {**row, **read}, earlier)
         item.row["rule"] = decision.rule
@@ -239,6 +256,75 @@ class FlowRobot(BaseRobot):
                 ACTION_REFUSED, f"{REASONS[ACTION_REFUSED]}（{decision.action}）", item_id=key
             )
         item.done(counts=[FlowCount.ACTED])
+
+    # -- words (客服质检): what the scanned text holds, counted by the hour -----------------
+    def _hits(self, item: Item, values: dict[str, Any]) -> list[dict[str, str]]:
+        """The words of the flow's classes found in the item's text field (none without
+        ``[words]``), shown in its workbook row and, with ``time``, counted in the ledger
+        once per class at the item's time."""
+        words = self.scenario.words
+        if words is None or self.matcher is None:
+            return []
+        hits = found_words(words, self.matcher, values.get(words.text))
+        if hits:
+            item.row["word_class"] = "、".join(dict.fromkeys(h["label"] for h in hits))
+            item.row["word"] = "、".join(h["word"] for h in hits)
+            item.row["word_text"] = "、".join(h["text"] for h in hits)
+        at = values.get(words.time) if words.time else None
+        if hits and isinstance(at, datetime) and not self.run.dry_run:
+            names = [f"{self.name}:{h['kind']}" for h in hits]
+            self.run.ledger.mark("flow", names, item.key, _utc(at))
+        return hits
+
+    def _alert_rises(self) -> None:
+        """Each class whose last hour rose over the hours before it, to the ``[alerts]``
+        channels: once per class and level an hour (a flow run every minute says it once)."""
+        from robots.alerts import RiseAlert, RunOutcome, deliver
+
+        flow_words = self.scenario.words
+        assert flow_words is not None and flow_words.rise is not None
+        rise = flow_words.rise
+        now = _utc(self.run.clock.now())
+        since = now - timedelta(hours=rise.hours + 1)
+        times: dict[str, list[datetime]] = {kind: [] for kind in flow_words.classes}
+        for name, at in self.run.ledger.marks_since("flow", f"{self.name}:", since):
+            kind = name.split(":", 1)[1]
+            if kind in times:
+                times[kind].append(at)
+        found = words.rises(
+            times,
+            now,
+            hours=rise.hours,
+            least=rise.least,
+            warning=rise.warning,
+            severe=rise.severe,
+        )
+        keys = [f"{self.name}:rise:{r.kind}" for r in found]
+        said = self.run.ledger.recall("flow", keys) if keys else {}
+        for r, key in zip(found, keys, strict=True):
+            before = json.loads(said[key]) if key in said else None
+            if before is not None:
+                at = datetime.fromisoformat(before["at"])
+                higher = r.level == "critical" and before["level"] != "critical"
+                if now - at < timedelta(hours=1) and not higher:
+                    continue  # said already this hour
+            label = flow_words.classes[r.kind].label
+            reason = (
+                f"{label}（{r.kind}）近 1 小时命中 {r.last} 次，前 {r.hours} 小时平均 "
+                f"{r.baseline:.1f} 次/小时，上升 {r.ratio:+.0%}"
+            )
+            outcome = RunOutcome(
+                robot="flow",
+                target=self.name,
+                run_id=self.run.run_id,
+                counts={},
+                title=self.scenario.title,
+            )
+            alert = RiseAlert(r.level, outcome, (reason,))
+            sent = deliver(alert, self.ws.config.alerts, self.ws.credentials().get)
+            logger.warning("rise {}: {} (sent to {})", r.level, reason, ", ".join(sent) or "none")
+            record = {"level": r.level, "at": now.isoformat()}
+            self.run.ledger.remember("flow", {key: json.dumps(record)}, run_id=self.run.run_id)
 
     async def _read(self, page: Page, row: dict[str, Any]) -> dict[str, Any]:
         flow = self.scenario
@@ -360,6 +446,11 @@ REASONS = {
 }
 
 
+def _utc(at: datetime) -> datetime:
+    """A moment as the ledger keeps marks: UTC, without a zone."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
 def cents(money: Decimal) -> int:
     return int((money * 100).to_integral_value())
 
@@ -407,6 +498,10 @@ def report_of(flow: FlowFile) -> ItemsReport:
         words = {c: w for w, c in reversed((spec.map or {}).items()) if w != c}  # code: word
         kind = {"datetime": "time", "money": "money"}.get(kinds[name].type, "")
         columns.append(Column(f"{label} {name}" if label else name, name, 18, kind, words))
+    if flow.words is not None:
+        columns.append(Column("词类 word class", "word_class", 12))
+        columns.append(Column("命中词 word", "word", 12))
+        columns.append(Column("命中内容 matched", "word_text", 16))
     if any(r.note for r in flow.rules):
         columns.append(Column("标记 note", "note", 10))
     columns.append(Column("规则 rule", "rule", 8))

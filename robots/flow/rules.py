@@ -5,8 +5,11 @@ outcome.
 A rule's ``when`` sees ``page`` (the fields read on the item's page), ``row`` (its source
 row: the list row or the workbook row it came from), ``last`` (a flow that remembers: what
 an earlier run read of the item's subject, row and page fields together; empty the first
-time), ``now`` (the shop's time, a timestamp) and ``today`` (the shop's day,
-``"2026-12-06"``). Typed as the flow declares them: text is a
+time), ``now`` (the shop's time, a timestamp), ``today`` (the shop's day,
+``"2026-12-06"``) and, in a flow with ``[words]``, ``hits``: the words found in the scanned
+text, a list of ``{kind, label, word, text}`` (the class, its Chinese name, the word as the
+list has it, the text as written: ``size(hits) > 0``, ``hits.exists(h, h.kind ==
+"abuse")``). Typed as the flow declares them: text is a
 string, int an int, money a double (yuan), bool a bool, datetime a timestamp.
 
 Besides CEL's own functions a condition may call the ``cel.stdlib`` extensions (strings:
@@ -48,10 +51,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from robots.engine.wording import check_entry, first_match
 
-VARIABLES = ("page", "row", "last", "now", "today")
+VARIABLES = ("page", "row", "last", "hits", "now", "today")
 # the cel.stdlib functions' namespaces (math.abs, sets.contains …): CEL names them as variables
 NAMESPACES = sorted({f.split(".")[0] for lib in EXTENSIONS.values() for f in lib if "." in f})
 SOURCES = ("page", "row", "last")  # the variables whose members are declared fields
+HIT = ("kind", "label", "word", "text")  # what each of ``hits`` holds
 Outcome = Literal["act", "hand_over", "record", "skip"]
 
 # a field named in a condition: page.<name> or row.<name>, outside string literals
@@ -167,11 +171,12 @@ class Rules:
         row: Mapping[str, Any],
         now: datetime,
         last: Mapping[str, Any] | None = None,
+        hits: list[dict[str, str]] | None = None,
     ) -> Decision:
         """The first rule whose condition holds; a rule that cannot be evaluated, or none
         holding, hands the item to a person saying which and why. ``last``: what an earlier
         run read of the item's subject (a flow that remembers), empty if nothing."""
-        self.cel.update(_context(page, row, now, last))
+        self.cel.update(_context(page, row, now, last, hits))
         for n, spec in enumerate(self.specs, 1):
             holds = self._judge(n)
             if isinstance(holds, str):
@@ -186,10 +191,11 @@ class Rules:
         row: Mapping[str, Any],
         now: datetime,
         last: Mapping[str, Any] | None = None,
+        hits: list[dict[str, str]] | None = None,
     ) -> list[bool | str]:
         """Every rule's result on one item, in order (the probe shows them all): true, false,
         or why it cannot judge."""
-        self.cel.update(_context(page, row, now, last))
+        self.cel.update(_context(page, row, now, last, hits))
         return [self._judge(n) for n in range(1, len(self.specs) + 1)]
 
     def _judge(self, n: int) -> bool | str:
@@ -227,11 +233,15 @@ class Rules:
                 problems.append((at, f"not a CEL expression: {self.syntax[n]}"))
                 continue
             variables = set(program.references()["variables"]) - set(NAMESPACES)
+            variables -= bound(spec.when)  # hits.exists(h, …): h is the macro's own
             unknown = sorted(variables - set(VARIABLES))
             if unknown:
                 problems.append(
                     (at, f"names {', '.join(unknown)}: a condition sees {', '.join(VARIABLES)}")
                 )
+                continue
+            if "hits" in variables and "hits" not in fields:
+                problems.append((at, "names hits: the flow declares no [words] to find"))
                 continue
             named = members(spec.when)
             if any(source == "last" for source, _ in named) and not fields.get("last"):
@@ -280,6 +290,8 @@ def samples(fields: Mapping[str, Mapping[str, str]], expression: str) -> list[di
                 "page": {k: values[t] for k, t in fields.get("page", {}).items()},
                 "row": {k: values[t] for k, t in fields.get("row", {}).items()},
                 "last": {k: values[t] for k, t in fields.get("last", {}).items()},
+                # none found, then one of a class the condition names
+                "hits": [] if i % 2 == 0 else [dict.fromkeys(HIT, values["text"])],
                 "now": SAMPLES["datetime"],
                 "today": "2026-01-01",
             }
@@ -333,6 +345,14 @@ def _literal(quoted: str) -> str:
     return quoted[quote:-quote]
 
 
+_MACRO = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+
+def bound(expression: str) -> set[str]:
+    """The names a condition's macros bind (``hits.exists(h, h.kind == "abuse")``: h)."""
+    return {m.group(1) for m in _MACRO.finditer(_STRING.sub('""', expression))}
+
+
 def members(expression: str) -> list[tuple[str, str]]:
     """The ``page.<name>`` and ``row.<name>`` a condition names, string literals left out."""
     code = _STRING.sub('""', expression)
@@ -344,8 +364,10 @@ def _context(
     row: Mapping[str, Any],
     now: datetime,
     last: Mapping[str, Any] | None = None,
+    hits: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     return {
+        "hits": list(hits or []),
         "page": {k: _cel_value(v) for k, v in page.items()},
         "row": {k: _cel_value(v) for k, v in row.items()},
         "last": {k: _cel_value(v) for k, v in (last or {}).items()},

@@ -24,17 +24,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from robots import config
 from robots.engine.fields import FieldKind, field_problems
-from robots.flow.rules import Condition, Rules, RuleSpec
+from robots.flow.rules import HIT, Condition, Rules, RuleSpec
 
 Problems = list[tuple[str, str]]
-RESERVED = ("rule", "outcome", "note")  # the workbook's columns beside the fields
+# the workbook's columns beside the fields
+RESERVED = ("rule", "outcome", "note", "word_class", "word", "word_text")
 # what a key template may name besides the row's fields: the shop's day, the run (every run
 # its own items: a flow that reads the same things each time, comparing with `last`)
 KEY_VALUES = ("today", "run")
+# what a list's path may name besides its for_each values: the shop's day and the one before
+# (``/cs/log?since={yesterday}``: a log read from yesterday on, nothing missed at midnight)
+LIST_VALUES = ("today", "yesterday")
 
 
 class FlowSource(config.ListSpec):
@@ -148,6 +152,45 @@ class FlowAction(config.PageAction):
     daily_cap: Decimal | None = Field(default=None, gt=0)
 
 
+class WordClass(config.Strict):
+    """One class of words a QC team keeps (违规承诺): its Chinese ``label`` and its ``words``,
+    matched as the page scan's banned words are (``robots.engine.words``: full width, case,
+    symbols or spaces inside, traditional characters, a character repeated)."""
+
+    label: str = Field(min_length=1)
+    words: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+
+class Rise(config.Strict):
+    """When a class's hits rise: the last hour's count against the average of the ``hours``
+    before it, given at least ``least`` hits an hour on average (enough volume to judge);
+    ``warning`` and ``severe`` are the rises that alert (0.5: +50 %)."""
+
+    hours: int = Field(default=6, ge=1, le=72)
+    least: float = Field(default=5, gt=0)
+    warning: float = Field(default=0.5, gt=0)
+    severe: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _severe_above_warning(self) -> Rise:
+        if self.severe < self.warning:
+            raise ValueError("severe is a larger rise than warning")
+        return self
+
+
+class FlowWords(config.Strict):
+    """``[words]``: the words a flow finds in one text field of each item (``text``), by
+    class (``classes``), phrases never flagged (``allow``), and, with ``time`` (the item's
+    datetime field) and ``rise``, each class's hits counted by the hour in the ledger and an
+    alert when the last hour rises."""
+
+    text: str = Field(min_length=1)
+    time: str | None = None
+    allow: list[str] = Field(default_factory=list)
+    classes: dict[str, WordClass] = Field(min_length=1)
+    rise: Rise | None = None
+
+
 class FlowReport(config.Strict):
     """``[report]``: the workbook's field columns (``columns``: which, in order; all by
     default), a column's Chinese header (``headers``; default: the field's label or its
@@ -170,6 +213,7 @@ class FlowFile(config.Strict):
     rules: list[RuleSpec] = Field(min_length=1)
     actions: dict[str, FlowAction] = Field(default_factory=dict)
     report: FlowReport = Field(default_factory=FlowReport)
+    words: FlowWords | None = None
     # what the flow remembers each item's reads by, from one run to the next ("{sku}"): the
     # rules see the last run's as ``last``
     remember: str | None = Field(default=None, min_length=1)
@@ -215,10 +259,34 @@ class FlowFile(config.Strict):
         if self.remember is not None:
             types["last"] = {**types["row"], **types["page"]}
             found += self._remember_problems()
+        if self.words is not None:
+            types["hits"] = dict.fromkeys(HIT, "text")
+            found += self._words_problems({**types["row"], **types["page"]})
         found += Rules(self.rules).check(types, set(self.actions))
         for name, action in self.actions.items():
             found += self._action_problems(name, action, types)
         return found + self._report_problems(types)
+
+    def _words_problems(self, fields: dict[str, str]) -> Problems:
+        from robots.engine.words import BannedWord, WordMatcher
+
+        words = self.words  # each class's words, as the run's matcher will take them
+        assert words is not None
+        found: Problems = []
+        if fields.get(words.text) != "text":
+            found.append(("words.text", f"no text field {words.text!r} to find words in"))
+        if words.time is not None and fields.get(words.time) != "datetime":
+            found.append(("words.time", f"no datetime field {words.time!r} to count hits at"))
+        if words.rise is not None and words.time is None:
+            found.append(("words.rise", "a rise is counted by the hour: give words.time"))
+        for name, kind in words.classes.items():
+            if not name.isidentifier():
+                found.append((f"words.classes.{name}", "a class's name is letters, digits, _"))
+            try:
+                WordMatcher(BannedWord(w, name, "high") for w in kind.words)
+            except ValueError as exc:
+                found.append((f"words.classes.{name}.words", str(exc)))
+        return found
 
     def _report_problems(self, types: dict[str, dict[str, str]]) -> Problems:
         fields = {**types["row"], **types["page"]}
@@ -284,8 +352,8 @@ class FlowFile(config.Strict):
         except ValueError as exc:
             return [("source.path", f"not a path template: {exc}")]
         found = []
-        if named - set(source.for_each):
-            missing = ", ".join(sorted(named - set(source.for_each)))
+        if named - set(source.for_each) - set(LIST_VALUES):
+            missing = ", ".join(sorted(named - set(source.for_each) - set(LIST_VALUES)))
             found.append(("source.path", f"names {missing}: give its values in source.for_each"))
         for name in sorted(set(source.for_each) - named):
             said = f"the path names no {{{name}}}: one list would be read twice"
