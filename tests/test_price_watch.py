@@ -26,6 +26,10 @@ def run(root: Path, watch: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def newest(root: Path) -> Path:
+    return sorted((root / "reports").glob("flow-*.xlsx"))[-1]
+
+
 def marks(root: Path) -> dict[str, tuple[str, float, str]]:
     """The newest run's rows: SKU → (its mark, the price read, the stock read)."""
     report = sorted((root / "reports").glob("flow-*.xlsx"))[-1]
@@ -57,8 +61,15 @@ def test_two_runs_around_changes_mark_exactly_the_changed_skus(
     assert len(watched) >= 20
     root = one_target_workspace(tmp_path / "ws", sandbox.url, FLOW, robot="flow", target="watch")
 
+    listed = watch.read_text(encoding="utf-8")  # and a product the shop no longer has
+    watch.write_text(listed + "P-GONE,GONE-SKU\n", encoding="utf-8")
     first = run(root, watch)
     assert first.returncode == 0, first.stderr
+    header, *failed = list(load_workbook(newest(root))["失败页面"].iter_rows(values_only=True))
+    assert [dict(zip(header, f, strict=True))["页面 page"] for f in failed] == [
+        f"{sandbox.url}shop/p/P-GONE?sku=GONE-SKU"
+    ], failed
+    watch.write_text(listed, encoding="utf-8")
     opened = sorted(t for t, m, path in sandbox.requests() if path.startswith("/shop/p/"))
     assert len(opened) >= len(watched)  # at most 4 a second (the flow's limit): a burst of
     assert opened[-1] - opened[0] >= (len(watched) - 4) / 4 - 0.5  # 4, then 4 each second

@@ -162,6 +162,8 @@ class FlowRobot(BaseRobot):
         """Read, decide, act. Safe to repeat: an item an earlier attempt (or a killed run)
         left acting is settled from the live page first, never pressed blindly again."""
         flow, key = self.scenario, item.key
+        if flow.page is not None:  # the page's address, in the workbook if it fails
+            item.row["@url"] = self.url(flow.page.path, **self._where(row))
         read = await self._read(page, row)
         item.row.update(shown(read))
         item.row.update(queue_values(flow, self.REPORT, {**row, **read}))
@@ -331,8 +333,15 @@ class FlowRobot(BaseRobot):
         if flow.page is None:
             return {}
         spec = flow.page
-        where = {n: v for n, v in shown(row).items() if n in path_names(spec.path)}
-        return await self.open_page(page, spec, flow.page_kinds, reader=self.read_page, **where)
+        return await self.open_page(
+            page, spec, flow.page_kinds, reader=self.read_page, **self._where(row)
+        )
+
+    def _where(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's values the item's page path names."""
+        assert self.scenario.page is not None
+        names = path_names(self.scenario.page.path)
+        return {n: v for n, v in shown(row).items() if n in names}
 
     # -- what the flow remembers of an item's subject, from one run to the next -----------
     # kept as {"item": key, "values": …, "before": the memory an earlier item left}: an item
@@ -506,7 +515,13 @@ def report_of(flow: FlowFile) -> ItemsReport:
         columns.append(Column("标记 note", "note", 10))
     columns.append(Column("规则 rule", "rule", 8))
     columns.append(Column("结果 outcome", "outcome", 12, names=OUTCOMES))
-    return ItemsReport(robot="flow", title=flow.title, columns=columns, reasons={})
+    return ItemsReport(
+        robot="flow",
+        title=flow.title,
+        columns=columns,
+        reasons={},
+        failed_pages=flow.page is not None,
+    )
 
 
 def queue_values(flow: FlowFile, report: ItemsReport, values: dict[str, Any]) -> dict[str, Any]:

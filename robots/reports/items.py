@@ -42,6 +42,10 @@ class ItemsReport:
     columns: Sequence[Column]
     reasons: Mapping[str, str]  # reason code → its Chinese text
     unit: str = "条"  # what the items are (单: orders)
+    # a sheet of the pages that failed (失败页面): items whose page could not be opened or
+    # read (a system exception after its retries, an unreadable field), with the page's
+    # address (the row's ``@url``) and why
+    failed_pages: bool = False
 
     def write_run(self, ledger: Ledger, run: RunView, path: Path, *, now: datetime) -> Path:
         """This run's workbook (`robots report RUN`; the next run for one that was killed)."""
@@ -62,9 +66,15 @@ class ItemsReport:
             ("未开始 not started", waiting),
             *book.field_rows(run.summary.get("counts", {})),
         ]
+        failed = [v for v in handed if v.state != _BUSINESS or v.reason_code in PAGE_FAILURES]
+        if self.failed_pages:  # beside the hand-overs it is part of
+            at = rows.index(("待人工处理 to a person", len(handed))) + 2
+            rows.insert(at, ("  其中页面失败 failed pages", len(failed)))
         book.summary_sheet(wb, rows)
         self._sheet(wb.create_sheet("待人工处理"), handed, reasons=True)
         self._sheet(wb.create_sheet("已完成"), done, reasons=False)
+        if self.failed_pages:
+            _failed_sheet(wb.create_sheet("失败页面"), failed)
         return book.save(wb, path)
 
     def queue_sheet(self, wb: Workbook, ledger: Ledger, *, now: datetime) -> dict[str, Any]:
@@ -99,6 +109,25 @@ class ItemsReport:
         book.print_setup(sheet)
 
 
+def _failed_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
+    columns = [
+        ("条目 item", 30),
+        ("页面 page", 48),
+        ("原因 reason", 48),
+        ("原因代码 code", 18),
+    ]
+    book.header(sheet, columns)
+    for v in items:
+        code = v.reason_code or "SYSTEM_ERROR"
+        url = v.details.get("row", {}).get("@url", "")
+        sheet.append([v.item_key, url, v.error_message or code, code])
+    book.wrap(sheet, 3)
+    book.filters(sheet, columns, len(items))
+    book.print_setup(sheet)
+
+
+# what a failed page hands over as, besides a system exception: a value it did not show
+PAGE_FAILURES = ("UNREADABLE_FIELD",)
 _BUSINESS = State.BUSINESS_EXCEPTION
 _HANDED = (State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION, State.ACTING)
 
