@@ -183,6 +183,8 @@ def test_the_seed_command_builds_a_shop_with_its_truth_files(tmp_path: Path) -> 
             "3",
             "--live-products",
             "5",
+            "--conversations",
+            "7",
             "--now",
             "2026-11-23 09:00:00",
         ),
@@ -193,11 +195,16 @@ def test_the_seed_command_builds_a_shop_with_its_truth_files(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
-        "seeded 30 refunds, 4 products, 6 parcels, 3 shipments and 5 live SKUs"
+        "seeded 30 refunds, 4 products, 6 parcels, 3 shipments, 5 live SKUs and 7 conversations"
     )
     with (data / "ground_truth.jsonl").open(encoding="utf-8") as f:
         assert len([json.loads(line) for line in f]) == 30
-    truths = ("products_truth.jsonl", "parcels_truth.jsonl", "shipments_truth.jsonl")
+    truths = (
+        "products_truth.jsonl",
+        "parcels_truth.jsonl",
+        "shipments_truth.jsonl",
+        "service_truth.jsonl",
+    )
     for name in (*truths, "live_truth.jsonl"):
         assert (data / name).read_text(encoding="utf-8").count("\n") >= 3, name
     with sqlite3.connect(data / "shop.sqlite3") as conn:
