@@ -48,11 +48,15 @@ def outcome_of(
     )
 
 
-def history_for(ws: Workspace, robot: str, run_id: str) -> list[dict[str, int]]:
-    """Counts of the robot's earlier finished runs, newest first (this run left out)."""
+def history_for(
+    ws: Workspace, robot: str, run_id: str, scenario: str | None = None
+) -> list[dict[str, int]]:
+    """Counts of the robot's earlier finished runs, newest first (this run left out); given
+    ``scenario``, of that scenario's runs only (one flow's runs are not another's, one
+    shop's not another's)."""
     ledger = Ledger.of(ws)
     try:
-        runs = ledger.runs(robot, limit=ws.config.alerts.spike_window * 3 + 1)
+        runs = ledger.runs(robot, scenario=scenario, limit=ws.config.alerts.spike_window * 3 + 1)
     finally:
         ledger.close()
     return [
@@ -157,7 +161,8 @@ class AfterRun(Hooks):
         )
         if result.failure:
             return  # alerted once the CLI has said the failure (deferred)
-        sent = alert_on(self.ws, self.outcome, history_for(self.ws, self.robot, result.run_id))
+        history = history_for(self.ws, self.robot, result.run_id, str(run.scenario_file))
+        sent = alert_on(self.ws, self.outcome, history)
         sent += summarise(self.ws, self.outcome, queue)
         self._note(
             result.run_id,

@@ -101,6 +101,12 @@ def test_history_comes_from_finished_runs_in_the_ledger(tmp_path: Path) -> None:
     ledger.close()
     got = history_for(ws, "refunds", "now")
     assert sorted(h["handed_to_person"] for h in got) == [10, 12, 14]
+    ledger = Ledger.at(ws.path(ws.config.paths.ledger))
+    ledger.begin_run("other", "refunds", "other.toml", dry_run=False)  # another shop's run
+    ledger.end_run("other", {"counts": {"handed_to_person": 500}})
+    ledger.close()
+    mine = history_for(ws, "refunds", "now", "s.toml")
+    assert sorted(h["handed_to_person"] for h in mine) == [10, 12, 14]
 
 
 def test_webhook_formats_and_dingtalk_signature() -> None:
