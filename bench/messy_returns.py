@@ -1,7 +1,8 @@
 """Messier returns than the sandbox makes, with the truth kept, and the robot's search path.
 
-A generator of its own (not ``sandbox/warehouse.py``'s) for the noise kinds issue 14 names:
-a buyer's return waybill with a typo, an outbound waybill misread by one digit, waybills typed
+A generator of its own (not ``sandbox/warehouse.py``'s) for the noise kinds issues 14 and 31
+name: a buyer's return waybill with a typo, two neighbouring digits swapped on a label, a
+label that shows the waybill partly masked, an outbound waybill misread by one digit, waybills typed
 lower-case with spaces, "lucky" phone tails that hundreds of buyers share, the second box of
 a split return, look-alike orders (an item bought in another shop, the same SKU bought here
 20–90 days before), near-identical orders of one buyer signed a few days apart, and parcels
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from robots.returns.lookup import CandidateSearch, Found, Lookup
 from robots.returns.matching import (
@@ -53,6 +54,8 @@ PAGE = 50  # rows a back-office search shows
 KINDS = (
     "clean",
     "waybill_typo",
+    "transposed",
+    "masked",
     "outbound_misread",
     "spaced_waybill",
     "lucky_tail",
@@ -62,8 +65,10 @@ KINDS = (
     "unknown",
 )
 SHARES = {  # most parcels are plain; each noise kind a few per cent, as a busy shop sees them
-    "clean": 0.60,
+    "clean": 0.52,
     "waybill_typo": 0.06,
+    "transposed": 0.04,  # two neighbouring digits swapped on the label (1234 → 1243)
+    "masked": 0.04,  # the label shows the waybill part hidden: SF1234****5678
     "outbound_misread": 0.05,
     "spaced_waybill": 0.03,
     "lucky_tail": 0.05,
@@ -149,6 +154,8 @@ class Messy:
         makers: dict[str, Callable[[], None]] = {
             "clean": self._clean,
             "waybill_typo": self._waybill_typo,
+            "transposed": self._transposed,
+            "masked": self._masked,
             "outbound_misread": self._outbound_misread,
             "spaced_waybill": self._spaced_waybill,
             "lucky_tail": self._lucky_tail,
@@ -262,6 +269,18 @@ class Messy:
         w[i] = self.rng.choice([d for d in "0123456789" if d != w[i]])
         self._parcel("waybill_typo", o.refund_id, o.buyer, self._items(o), "".join(w))
 
+    def _transposed(self) -> None:
+        o = self._returned(self.rng.uniform(3, 25))
+        w = list(o.return_waybill)
+        i = self.rng.choice([i for i in range(2, len(w) - 1) if w[i] != w[i + 1]])
+        w[i], w[i + 1] = w[i + 1], w[i]
+        self._parcel("transposed", o.refund_id, o.buyer, self._items(o), "".join(w))
+
+    def _masked(self) -> None:
+        o = self._returned(self.rng.uniform(3, 25))
+        w = o.return_waybill
+        self._parcel("masked", o.refund_id, o.buyer, self._items(o), w[:6] + "****" + w[-4:])
+
     def _outbound_misread(self) -> None:
         o = self._order(self.rng.choice(self.buyers), signed_days_ago=0)
         o.signed_at = None  # refused: never signed, back under the outbound waybill
@@ -320,7 +339,8 @@ class Messy:
 
 def _deletion_keys(waybill: str) -> set[str]:
     """The waybill and it with each character deleted once: two waybills one edit apart share
-    one of these keys (checked with Levenshtein after, as the sandbox checks its hits)."""
+    one of these keys, and so do two with neighbours swapped (checked with OSA after, as the
+    sandbox checks its hits)."""
     return {waybill} | {waybill[:i] + waybill[i + 1 :] for i in range(len(waybill))}
 
 
@@ -356,7 +376,7 @@ class SearchSim:
         found = list(self.by_key.get(q, ())) + list(self.by_key.get(waybill, ()))
         if lookup.fuzzy and len(waybill) >= 8:
             near = {hit for d in _deletion_keys(waybill) for hit in self.by_deletion.get(d, ())}
-            found += [o for w, o in sorted(near) if Levenshtein.distance(waybill, w) <= 1]
+            found += [o for w, o in sorted(near) if OSA.distance(waybill, w) <= 1]
         more = self.by_tail if (len(q) == 4 and q.isdigit()) else self.by_name
         found += more.get(q, ())
         out = list(dict.fromkeys(found))

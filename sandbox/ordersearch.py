@@ -4,7 +4,8 @@ One keyword ``q``: an order or after-sales number, a waybill (outbound or return
 spaces, dashes, lower case or full width, it is read as the carrier prints it), a 4-digit
 phone tail, or a buyer's name or nickname. Narrowed by ``sku`` (orders holding that SKU) and
 ``since`` (orders paid on or after that day). ``fuzzy`` also finds waybills one character
-apart (a digit misread or typed twice), as a person trying near spellings would. Hits come
+apart (a digit misread or typed twice) or with two neighbours swapped, as a person trying
+near spellings would. Hits come
 exact keys first, then near waybills, then by phone tail or name, newest order first; the
 whole list is paged, ``PAGE_ROWS`` to a page, with the total.
 
@@ -19,7 +20,7 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 PAGE_ROWS = 50
 NEAR_KEY = 4  # one edit leaves the first or the last NEAR_KEY characters of a waybill intact
@@ -117,7 +118,7 @@ def _matching(conn: sqlite3.Connection, query: OrderQuery, q: str) -> list[str]:
         out += [
             order_id
             for sid, order_id in sorted(near)
-            if Levenshtein.distance(waybill, sid, score_cutoff=1) <= 1
+            if OSA.distance(waybill, sid, score_cutoff=1) <= 1
         ]
     if re.fullmatch(r"\d{4}", q):
         out += ids(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from robots.returns.lookup import CandidateSearch
+from robots.returns.lookup import CandidateSearch, Found
 from robots.returns.matching import (
     LINK,
     SUGGEST,
@@ -255,8 +255,9 @@ def test_without_the_exact_waybill_the_sender_must_not_be_someone_else() -> None
         d = decide(other)
         assert d.best.score >= RULES.link_at
         assert d.outcome == SUGGEST and "寄件人与买家不符" in d.best.signals
-    named = decide(replace(PARCEL, sender_name="李四"))  # the exact return waybill still links
-    assert named.outcome == LINK
+    # the exact return waybill, but another person's name: a person looks (issue 31)
+    named = decide(replace(PARCEL, sender_name="李四"))
+    assert (named.outcome, named.target) == (SUGGEST, "RF1")
 
 
 def test_candidates_not_all_examined_link_on_the_exact_waybill_only() -> None:
@@ -302,3 +303,61 @@ def test_a_parcel_under_another_waybill_than_the_request_names_goes_to_a_person(
     d = decide(replace(PARCEL, waybill="YT4998827056"))
     assert d.best.score >= RULES.link_at and d.outcome == SUGGEST
     assert "运单号与退货运单号不符" in d.best.signals
+
+
+def test_a_transposed_waybill_links_its_order() -> None:
+    """Two neighbouring digits swapped on the label (…7890 → …7980): one edit, found by the
+    index's near spellings and scored as one, then linked with the buyer recognised."""
+    d = decide(replace(PARCEL, waybill="4301234567980"))
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    assert "运单号与退货运单号相邻两位颠倒 +40" in d.best.signals, d.best.signals
+
+
+@pytest.mark.parametrize(
+    "masked", ["430123****890", "4301****7890", "４３０１２３＊＊＊＊７８９０"]
+)
+def test_a_masked_waybill_never_links_on_the_waybill_alone(masked: str) -> None:
+    """The visible characters fit the request's waybill: a hint, not the waybill. With the
+    buyer recognised it links as soft evidence does; with no buyer to recognise, a person
+    looks; and its remaining digits are never searched as a waybill of their own."""
+    d = decide(replace(PARCEL, waybill=masked))
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    assert d.best.waybill == "masked"
+    anonymous = replace(PARCEL, waybill=masked, sender_name="", sender_phone="")
+    assert decide(anonymous).outcome != LINK
+    assert normalise_waybill(masked) not in lookups(anonymous)
+    digits = normalise_waybill(masked)  # a real waybill that happens to be those digits
+    other = replace(ORDER, order_id="TB9", refund_id="RF9", return_waybill=digits)
+    assert decide(anonymous, ORDER, other).outcome != LINK
+
+
+def test_an_exact_waybill_sent_by_someone_else_is_a_suggestion() -> None:
+    """The request's own waybill, but the sender's phone tail and name are another buyer's:
+    a person looks (a label copied onto another parcel, a waybill typed into the wrong
+    request)."""
+    d = decide(replace(PARCEL, sender_name="李四", sender_phone="139****0000"))
+    assert (d.outcome, d.target) == (SUGGEST, "RF1")
+    assert d.best.buyer == "conflict"
+
+
+def test_near_waybills_are_tried_when_the_order_naming_it_cannot_take_the_parcel() -> None:
+    """The waybill hits an order whose item was refunded already; its neighbour one digit
+    away is the parcel's request: found and linked, as a person would keep looking."""
+    spent = replace(
+        ORDER,
+        order_id="TB8",
+        refund_id="RF8",
+        return_waybill="4301234567891",
+        buyer_name="赵六",
+        phone="13900001111",
+        refunded=(("TS1-BLK-M", 1),),
+    )
+    d = decide(replace(PARCEL, waybill="4301234567891"), spent, ORDER)
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    search = CandidateSearch(replace(PARCEL, waybill="4301234567891"), SEARCH)
+    lookups_made = []
+    for lookup in search.lookups():
+        lookups_made.append(lookup)
+        if not lookup.fuzzy:
+            search.add(lookup, Found([spent]))
+    assert any(lk.fuzzy for lk in lookups_made)

@@ -2,8 +2,9 @@
 
 Pure logic, shared by the robot (its searches go through the browser) and the benchmark (its
 searches are answered in process): the waybill as carriers print it (and as the parcel shows
-it, when that differs); when no order carries that waybill and the shop can, waybills one
-character apart; then the phone tail and the full name, each narrowed to orders holding the
+it, when that differs; a masked one, never); when no order that could take the parcel
+carries that waybill and the shop can, waybills one character apart (or with two neighbours
+swapped); then the phone tail and the full name, each narrowed to orders holding the
 parcel's SKU paid since ``lookback_days`` before it arrived when the shop can narrow (an order
 without that SKU can never take the parcel). A search read only in part (more pages than
 ``max_pages``, or a full page with no way to page) marks the candidates incomplete, and the
@@ -17,7 +18,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
-from robots.returns.matching import Candidate, UnlabelledParcel, normalise_waybill, phone_parts
+from robots.returns.matching import (
+    Candidate,
+    UnlabelledParcel,
+    admissible,
+    is_masked,
+    normalise_waybill,
+    phone_parts,
+)
 from robots.returns.scenario import SearchPage
 
 _MASKED = ("*", "＊", "先生", "女士", "小姐")
@@ -75,11 +83,13 @@ class CandidateSearch:
     def lookups(self) -> Iterator[Lookup]:
         """Lazily: whether a fuzzy waybill search is needed depends on what came before."""
         p, spec = self.parcel, self.spec
-        waybill = normalise_waybill(p.waybill)
+        # a masked waybill (4600****3886) is never searched as the characters that remain:
+        # they could be another waybill; the buyer's searches below find its order
+        waybill = "" if is_masked(p.waybill) else normalise_waybill(p.waybill)
         if waybill:
             yield Lookup(waybill)
         typed = p.waybill.strip()
-        if typed and typed != waybill:
+        if waybill and typed != waybill:
             yield Lookup(typed)
         if spec.fuzzy_path and len(waybill) >= 8 and not self._carries(waybill):
             yield Lookup(waybill, fuzzy=True)
@@ -97,7 +107,10 @@ class CandidateSearch:
                 yield Lookup(q)
 
     def _carries(self, waybill: str) -> bool:
+        """Whether an order found so far carries ``waybill`` and could take the parcel (one
+        that cannot, a refund already paid or another shop's, leaves near spellings to try)."""
         return any(
             waybill in (normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill))
+            and admissible(self.parcel, c)
             for c in self.candidates.values()
         )

@@ -10,6 +10,7 @@ A wrong link refunds the wrong buyer, so the thresholds favour precision.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 LINK, SUGGEST, LEAVE = "link", "suggest", "leave"
 
@@ -30,7 +31,8 @@ class MatchRules(BaseModel):
 
     return_waybill: int = 100
     outbound_waybill: int = 90
-    waybill_one_edit: int = 40
+    waybill_one_edit: int = 40  # one character off, or two neighbours swapped
+    waybill_masked: int = 30  # a masked waybill whose visible characters fit
     phone_tail: int = 25
     phone_head_bonus: int = 5
     name_exact: int = 20
@@ -124,6 +126,44 @@ def normalise_waybill(w: str) -> str:
     return "".join(c for c in folded if c.isascii() and c.isalnum())
 
 
+MASKS = "*＊"  # what a label printer or a person writes for characters not shown
+
+
+def is_masked(w: str) -> bool:
+    """A waybill with characters hidden (``4600****3886``): never an exact match, never
+    searched as the characters that remain."""
+    return any(m in w for m in MASKS)
+
+
+def masked_fits(masked: str, waybill: str) -> bool:
+    """Whether ``waybill`` could be ``masked``: the visible characters before and after the
+    mask are its own, in place, and it is at least as long as what shows plus one hidden
+    character a mask stands for. Both normalised as carriers print them."""
+    folded = unicodedata.normalize("NFKC", masked).upper().replace("＊", "*")
+    parts = [normalise_waybill(p) for p in re.split(r"\*+", folded)]
+    head, tail = parts[0], parts[-1]
+    if len(head) + len(tail) < 4:  # too little shows to tell one waybill from another
+        return False
+    hidden = folded.count("*")
+    if len(parts) > 2 or len(waybill) < len(head) + len(tail) + min(hidden, 1):
+        return False  # a mask in two places, or too short
+    return waybill.startswith(head) and waybill.endswith(tail)
+
+
+def within_one(a: str, b: str) -> bool:
+    """One character apart, or two neighbours swapped (1234 → 1243): how labels and typing
+    go wrong (optimal string alignment distance ≤ 1)."""
+    return OSA.distance(a, b, score_cutoff=1) <= 1
+
+
+def _how_near(a: str, b: str) -> str:
+    """How two waybills one edit apart differ, as a person says it."""
+    if len(a) != len(b) or sorted(a) != sorted(b):
+        return "差一位"
+    swapped = sum(x != y for x, y in zip(a, b, strict=True)) == 2
+    return "相邻两位颠倒" if swapped else "差一位"
+
+
 def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
@@ -165,7 +205,11 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def one_edit_variants(w: str) -> Iterator[str]:
     """Every waybill one character from ``w`` as people misread them: a character replaced by
-    another of its kind (digit for digit, letter for letter), one dropped, one added."""
+    another of its kind (digit for digit, letter for letter), one dropped, one added, two
+    neighbours swapped."""
+    for i in range(len(w) - 1):
+        if w[i] != w[i + 1]:
+            yield w[:i] + w[i + 1] + w[i] + w[i + 2 :]
     for i, ch in enumerate(w):
         for other in _DIGITS if ch.isdigit() else _LETTERS:
             if other != ch:
@@ -217,11 +261,12 @@ class CandidateIndex:
         a phone tail with no SKU to key it is)."""
         found: dict[int, None] = {}
         cut = False
-        w = normalise_waybill(parcel.waybill)
+        w = "" if is_masked(parcel.waybill) else normalise_waybill(parcel.waybill)
         exact = self.by_waybill.get(w, ()) if w else ()
         found.update(dict.fromkeys(exact))
-        if w and not exact:  # as a person does: near spellings when the waybill does not hit
-            for near in one_edit_variants(w):
+        takes = any(admissible(parcel, self.candidates[i]) for i in exact)
+        if w and not takes:  # as a person does: near spellings when no order it names can
+            for near in one_edit_variants(w):  # take the parcel
                 found.update(dict.fromkeys(self.by_waybill.get(near, ())))
         _, tail = phone_parts(parcel.sender_phone)
         sku = parcel.items[0][0] if parcel.items else ""
@@ -262,20 +307,31 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         points += n
         signals.append(f"{signal} {n:+d}")
 
+    masked = is_masked(parcel.waybill)
     w = normalise_waybill(parcel.waybill)
     rw, ow = normalise_waybill(c.return_waybill), normalise_waybill(c.outbound_waybill)
     evidence = ""
-    if w and w == rw:
+    if masked:  # the visible characters may fit; never more than a hint
+        if rw and masked_fits(parcel.waybill, rw):
+            add(rules.waybill_masked, "运单号（部分遮挡）与退货运单号相符")
+            evidence = "masked"
+        elif ow and masked_fits(parcel.waybill, ow):
+            add(rules.waybill_masked, "运单号（部分遮挡）与发货运单号相符")
+            evidence = "masked"
+        elif rw:
+            signals.append("运单号（部分遮挡）与退货运单号不符")
+            evidence = "conflict"
+    elif w and w == rw:
         add(rules.return_waybill, "运单号=退货运单号")
         evidence = "exact"
     elif w and w == ow:
         add(rules.outbound_waybill, "运单号=发货运单号（拒收退回）")
         evidence = "exact"
-    elif w and rw and Levenshtein.distance(w, rw, score_cutoff=1) <= 1:
-        add(rules.waybill_one_edit, "运单号与退货运单号差一位")
+    elif w and rw and within_one(w, rw):
+        add(rules.waybill_one_edit, f"运单号与退货运单号{_how_near(w, rw)}")
         evidence = "one_edit"
-    elif w and ow and Levenshtein.distance(w, ow, score_cutoff=1) <= 1:
-        add(rules.waybill_one_edit, "运单号与发货运单号差一位")
+    elif w and ow and within_one(w, ow):
+        add(rules.waybill_one_edit, f"运单号与发货运单号{_how_near(w, ow)}")
         evidence = "one_edit"
     elif w and rw:  # the buyer said which waybill the return went back under: not this one
         signals.append("运单号与退货运单号不符")
@@ -324,6 +380,10 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
 
 def may_link(best: Scored, complete: bool = True) -> bool:
     """Evidence enough to link without a person, beyond the score:
+    - the exact waybill links, unless the parcel's sender contradicts the buyer (another
+      phone tail, another name): then a person looks;
+    - a masked waybill (``4600****3886``) is never more than a hint: it links only as any
+      soft evidence does (below), never on the waybill alone;
     - an order with no open after-sales request needs the parcel's waybill to point at it
       (a buyer's old order of the same SKU is not a return);
     - an order already linked to a parcel is linked again only on its exact waybill (a
@@ -337,8 +397,8 @@ def may_link(best: Scored, complete: bool = True) -> bool:
       waybill of its own, far from that one) is a person's call: the buyer may have sent
       something bought elsewhere while that return is still on its way."""
     c = best.candidate
-    if best.waybill == "exact":
-        return True
+    if best.waybill == "exact":  # unless the sender is someone else (another phone, name)
+        return best.buyer != "conflict"
     return (
         bool(c.refund_id or best.waybill == "one_edit")
         and best.waybill != "conflict"
