@@ -2,8 +2,9 @@
 
 A generator of its own (not ``sandbox/warehouse.py``'s) for the noise kinds issues 14 and 31
 name: a buyer's return waybill with a typo, two neighbouring digits swapped on a label, a
-label that shows the waybill partly masked, an outbound waybill misread by one digit, waybills typed
-lower-case with spaces, "lucky" phone tails that hundreds of buyers share, the second box of
+label that shows the waybill partly masked, an order returned without a request (issue 31's
+mix, ``SHARES_31``), an outbound waybill misread by one digit, waybills typed lower-case
+with spaces, "lucky" phone tails that hundreds of buyers share, the second box of
 a split return, look-alike orders (an item bought in another shop, the same SKU bought here
 20–90 days before), near-identical orders of one buyer signed a few days apart, and parcels
 of unknown origin. Every parcel carries its kind and the id it truly belongs to ('' when it
@@ -56,6 +57,7 @@ KINDS = (
     "waybill_typo",
     "transposed",
     "masked",
+    "no_request",
     "outbound_misread",
     "spaced_waybill",
     "lucky_tail",
@@ -64,11 +66,9 @@ KINDS = (
     "near_identical",
     "unknown",
 )
-SHARES = {  # most parcels are plain; each noise kind a few per cent, as a busy shop sees them
-    "clean": 0.52,
+SHARES = {  # issue 14's mix: most parcels plain, each noise kind a few per cent
+    "clean": 0.60,
     "waybill_typo": 0.06,
-    "transposed": 0.04,  # two neighbouring digits swapped on the label (1234 → 1243)
-    "masked": 0.04,  # the label shows the waybill part hidden: SF1234****5678
     "outbound_misread": 0.05,
     "spaced_waybill": 0.03,
     "lucky_tail": 0.05,
@@ -76,6 +76,14 @@ SHARES = {  # most parcels are plain; each noise kind a few per cent, as a busy 
     "look_alike": 0.05,
     "near_identical": 0.03,
     "unknown": 0.05,
+}
+# issue 31's mix: the same, and the kinds real warehouses add (12 % of the parcels)
+SHARES_31 = {
+    **SHARES,
+    "clean": 0.48,
+    "transposed": 0.04,  # two neighbouring digits swapped on the label (1234 → 1243)
+    "masked": 0.04,  # the label shows the waybill part hidden: SF1234****5678
+    "no_request": 0.04,  # sent back without opening a request: the order itself
 }
 
 
@@ -132,7 +140,14 @@ class Truth:
 class Messy:
     """The generated shop: orders (with their requests) and parcels with their truth."""
 
-    def __init__(self, seed: int, parcels: int, orders: int, now: datetime) -> None:
+    def __init__(
+        self,
+        seed: int,
+        parcels: int,
+        orders: int,
+        now: datetime,
+        shares: dict[str, float] = SHARES,
+    ) -> None:
         self.rng = random.Random(seed)
         self.now = now
         self.orders: list[Order] = []
@@ -149,13 +164,14 @@ class Messy:
         self.buyers = buyers
         for _ in range(orders - 1 if orders > 1 else orders):
             self._order(self.rng.choice(buyers))
-        counts = {k: int(parcels * share) for k, share in SHARES.items()}
+        counts = {k: int(parcels * share) for k, share in shares.items()}
         counts["clean"] += parcels - sum(counts.values())
         makers: dict[str, Callable[[], None]] = {
             "clean": self._clean,
             "waybill_typo": self._waybill_typo,
             "transposed": self._transposed,
             "masked": self._masked,
+            "no_request": self._no_request,
             "outbound_misread": self._outbound_misread,
             "spaced_waybill": self._spaced_waybill,
             "lucky_tail": self._lucky_tail,
@@ -280,6 +296,13 @@ class Messy:
         o = self._returned(self.rng.uniform(3, 25))
         w = o.return_waybill
         self._parcel("masked", o.refund_id, o.buyer, self._items(o), w[:6] + "****" + w[-4:])
+
+    def _no_request(self) -> None:
+        """Returned inside the return window with no request opened: the label is the
+        buyer's own (a waybill the shop never heard of); only the buyer and the SKUs say
+        which order."""
+        o = self._order(self.rng.choice(self.buyers), signed_days_ago=self.rng.uniform(2, 12))
+        self._parcel("no_request", o.order_id, o.buyer, o.lines, self._waybill())
 
     def _outbound_misread(self) -> None:
         o = self._order(self.rng.choice(self.buyers), signed_days_ago=0)

@@ -9,7 +9,8 @@ and recall against the ground truth. The baseline is the same scoring without bl
 parcel against every order), measured on a sample of parcels because all pairs would take
 hours.
 
-Part 2 (``--messy-only`` runs just this) generates issue 14's noise kinds with their truth
+Part 2 (``--messy-only`` runs just this; ``--mix 14`` without issue 31's kinds: transposed,
+masked, no request) generates the noise kinds with their truth
 (bench/messy_returns.py) and runs every parcel through the robot's own search path, searches
 answered in process as the back office answers them, one page of 50 rows, against one global
 index as the baseline: links, wrong links, suggestions and parcels whose true order was never
@@ -263,13 +264,15 @@ def messy_part(args: argparse.Namespace) -> None:
     """Issue 14's noise kinds (bench/messy_returns.py), through the robot's own search path
     (its searches answered in process as the back office answers them) and, as the baseline
     in the same run, through one global index over every order."""
-    from messy_returns import Messy, evaluate, kinds_made, table
+    from messy_returns import SHARES, SHARES_31, Messy, evaluate, kinds_made, table
 
     t0 = time.process_time()
-    data = Messy(args.seed, args.parcels, args.orders, NOW)
+    shares = SHARES_31 if args.mix == "31" else SHARES
+    data = Messy(args.seed, args.parcels, args.orders, NOW, shares)
     made = time.process_time() - t0
     print(
-        f"\nmessy returns: {len(data.parcels):,} parcels x {len(data.orders):,} orders "
+        f"\nmessy returns (issue {args.mix}'s mix): {len(data.parcels):,} parcels x "
+        f"{len(data.orders):,} orders "
         f"(generated in {made:.1f} s CPU): {dict(kinds_made(data))}"
     )
     scenario = load_returns_scenario(ROOT / "scenarios" / "demo-shop" / "returns.toml")
@@ -308,6 +311,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--messy-only", action="store_true", help="only the messy-data part")
+    ap.add_argument(
+        "--mix",
+        choices=("14", "31"),
+        default="31",
+        help="the messy parcels' kinds: issue 14's, or with issue 31's (transposed, masked, "
+        "no request)",
+    )
     args = ap.parse_args()
     if args.messy_only:
         messy_part(args)

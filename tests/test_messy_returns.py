@@ -25,7 +25,9 @@ SCENARIO = load_returns_scenario(
 
 
 def test_every_kind_is_made_with_a_truth_that_holds() -> None:
-    data = Messy(7, 600, 6000, NOW)
+    from messy_returns import SHARES_31
+
+    data = Messy(7, 600, 6000, NOW, SHARES_31)
     assert set(kinds_made(data)) == set(KINDS)
     orders = {o.order_id: o for o in data.orders}
     by_target = {**orders, **{o.refund_id: o for o in data.orders if o.refund_id}}
@@ -49,6 +51,13 @@ def test_every_kind_is_made_with_a_truth_that_holds() -> None:
         elif t.kind == "lucky_tail":
             sharing = [o for o in data.orders if o.buyer.phone[-4:] == order.buyer.phone[-4:]]
             assert len(sharing) > PAGE  # more than one page of a back-office search
+        elif t.kind == "transposed":
+            assert w != order.return_waybill and sorted(w) == sorted(order.return_waybill)
+            assert sum(a != b for a, b in zip(w, order.return_waybill, strict=True)) == 2
+        elif t.kind == "masked":
+            assert "*" in p.waybill and normalise_waybill(p.waybill) not in known
+        elif t.kind == "no_request":
+            assert not order.refund_id and w not in known
         elif t.kind == "near_identical":
             twins = [o for o in data.orders if o.buyer == order.buyer and o.lines == order.lines]
             assert len(twins) == 2
@@ -105,3 +114,23 @@ def test_the_robots_path_holds_the_goals_on_thousands_of_messy_parcels() -> None
             assert tallies[kind].right > 0, (seed, kind)
         for kind in ("look_alike", "unknown", "near_identical"):
             assert tallies[kind].linked == 0, (seed, kind)
+
+
+def test_issue_31s_kinds_link_right_and_never_wrong() -> None:
+    """The kinds real warehouses add (issue 31's mix): transposed waybills, masked labels,
+    returns sent without a request. Every link is right; transposed waybills are linked as
+    typos are, masked ones and unrequested returns on the buyer's evidence. (The overall
+    recall on this mix is printed, not asserted: it is at the 0.90 goal, not yet over it
+    on every seed; bench/returns.py measures it at scale.)"""
+    from messy_returns import SHARES_31
+
+    for seed in (23, 5):
+        data = Messy(seed, 2000, 32000, NOW, SHARES_31)
+        tallies = evaluate(data, SCENARIO.matching, SCENARIO.search, "robot")
+        every = tallies["all"]
+        assert every.wrong == 0 and every.precision >= 0.995, (seed, every.wrong)
+        assert tallies["transposed"].recall >= 0.9, (seed, tallies["transposed"])
+        assert tallies["masked"].right > 0 and tallies["no_request"].right > 0, seed
+        for kind in ("look_alike", "unknown", "near_identical"):
+            assert tallies[kind].linked == 0, (seed, kind)
+        print(f"issue 31's mix, seed {seed}: recall {every.recall:.3f} of {every.matchable}")

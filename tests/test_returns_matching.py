@@ -361,3 +361,49 @@ def test_near_waybills_are_tried_when_the_order_naming_it_cannot_take_the_parcel
         if not lookup.fuzzy:
             search.add(lookup, Found([spent]))
     assert any(lk.fuzzy for lk in lookups_made)
+
+
+SOLO = replace(
+    ORDER,
+    refund_id="",
+    return_waybill="",
+    refund_created_at=None,
+    lines=(("TS1-BLK-M", 1),),
+    signed_at=NOW - timedelta(days=5),
+)
+UNASKED = replace(PARCEL, waybill="YT8888888888")  # the buyer's own label, unknown here
+
+
+def test_a_parcel_without_a_request_links_on_a_buyer_beyond_doubt() -> None:
+    """No request, a waybill the shop never issued: the phone tail, the whole name and the
+    order's SKUs agree, signed five days before, and the buyer has no other order that
+    could take it: linked to the order."""
+    d = decide(UNASKED, SOLO)
+    assert (d.outcome, d.target) == (LINK, "TB1")
+    assert d.best.sure_buyer
+    titled = decide(replace(UNASKED, sender_name="王先生"), SOLO)  # the surname and the tail
+    assert (titled.outcome, titled.target) == (LINK, "TB1")
+
+
+@pytest.mark.parametrize(
+    "doubt",
+    [
+        {"sender_name": ""},  # no name to agree
+        {"sender_name": "李*"},  # another surname
+        {"sender_phone": ""},  # no phone to agree
+        {"items": (("TS1-BLK-M", 1), ("JN2-NAV-L", 1))},  # SKUs the order does not hold
+        {"received_at": NOW + timedelta(days=20)},  # signed 25 days before: past the window
+    ],
+)
+def test_a_parcel_without_a_request_and_any_doubt_goes_to_a_person(doubt: dict) -> None:
+    assert decide(replace(UNASKED, **doubt), SOLO).outcome != LINK
+
+
+def test_two_orders_of_the_buyer_that_could_take_it_go_to_a_person() -> None:
+    """The same buyer bought the SKU twice (or a look-alike buyer, same phone tail and
+    name): either could be the one returned."""
+    again = replace(SOLO, order_id="TB2", signed_at=NOW - timedelta(days=40))
+    d = decide(UNASKED, SOLO, again)
+    assert d.outcome == SUGGEST and {s.candidate.order_id for s in d.top} == {"TB1", "TB2"}
+    twin = replace(SOLO, order_id="TB3", buyer_nick="tb_other", phone="13900005678")
+    assert decide(UNASKED, SOLO, twin).outcome != LINK

@@ -45,6 +45,10 @@ class MatchRules(BaseModel):
     recent_refund_days: int = Field(default=10, ge=0)
     late_after_signing: int = -20
     late_after_signing_days: int = Field(default=30, ge=0)
+    # an order without a return request may take a parcel on the buyer's evidence alone
+    # when it was signed at most this many days before the parcel came (a return the buyer
+    # sent without opening a request: inside the return window and the post's days)
+    no_request_days: int = Field(default=15, ge=0)
     link_at: int = 80
     link_lead: int = Field(default=20, ge=0)
     suggest_at: int = 50
@@ -99,8 +103,12 @@ class Scored:
     candidate: Candidate
     score: int
     signals: tuple[str, ...]
-    waybill: str = ""  # the waybill evidence: "exact", "one_edit", "conflict" or ""
+    waybill: str = ""  # the waybill evidence: "exact", "one_edit", "masked", "conflict" or ""
     buyer: str = ""  # "match": phone tail or name agree; "conflict": the parcel names another
+    # the buyer beyond doubt, for an order without a request: the phone tail and the name
+    # (whole, nick, or the surname of 王* / 王先生) agree and nothing contradicts them, the
+    # parcel holds exactly the order's SKUs, signed recently
+    sure_buyer: bool = False
 
 
 @dataclass(frozen=True)
@@ -375,10 +383,34 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         add(rules.late_after_signing, "签收很久后才到货")
     if c.linked:
         signals.append("该订单已关联过包裹（需人工确认）")
-    return Scored(c, points, tuple(signals), evidence, buyer)
+    recent = c.signed_at is not None and (
+        timedelta(0) <= parcel.received_at - c.signed_at <= timedelta(days=rules.no_request_days)
+    )
+    sure = (
+        bool(tail and tail == c_tail)
+        and name in ("exact", "surname")
+        and buyer == "match"
+        and bool(got)
+        and set(got) == set(bought)
+        and recent
+    )
+    return Scored(c, points, tuple(signals), evidence, buyer, sure)
 
 
-def may_link(best: Scored, complete: bool = True) -> bool:
+def same_buyer(a: Candidate, b: Candidate) -> bool:
+    """Two orders of one buyer, or of look-alike buyers (the same phone tail and name)."""
+    if a.buyer_nick and a.buyer_nick == b.buyer_nick:
+        return True
+    if a.phone and a.phone == b.phone:
+        return True
+    return (
+        bool(a.buyer_name)
+        and a.buyer_name == b.buyer_name
+        and phone_parts(a.phone)[1] == phone_parts(b.phone)[1]
+    )
+
+
+def may_link(best: Scored, complete: bool = True, others: Sequence[Scored] = ()) -> bool:
     """Evidence enough to link without a person, beyond the score:
     - the exact waybill links, unless the parcel's sender contradicts the buyer (another
       phone tail, another name): then a person looks;
@@ -395,12 +427,19 @@ def may_link(best: Scored, complete: bool = True) -> bool:
       neighbour's, or a lucky phone tail, with a popular SKU is not enough;
     - a request whose return waybill the buyer gave is not this parcel's (a parcel with a
       waybill of its own, far from that one) is a person's call: the buyer may have sent
-      something bought elsewhere while that return is still on its way."""
+      something bought elsewhere while that return is still on its way;
+    - an order without a request and without the waybill links on the buyer alone only when
+      nothing is in doubt (``Scored.sure_buyer``: phone tail and name, whole or its surname,
+      agree and nothing contradicts them, the parcel holds exactly the order's SKUs, signed
+      at most ``no_request_days`` before) and no other order of that buyer, or of a
+      look-alike buyer (``others``: the other admissible candidates), could take it."""
     c = best.candidate
     if best.waybill == "exact":  # unless the sender is someone else (another phone, name)
         return best.buyer != "conflict"
+    unique = not any(same_buyer(c, o.candidate) for o in others)
+    on_buyer = not c.refund_id and best.waybill == "" and best.sure_buyer and unique
     return (
-        bool(c.refund_id or best.waybill == "one_edit")
+        bool(c.refund_id or best.waybill == "one_edit" or on_buyer)
         and best.waybill != "conflict"
         and not c.linked
         and complete
@@ -430,7 +469,7 @@ def match_candidates(
     if (
         best.score >= rules.link_at
         and (runner is None or lead >= rules.link_lead)
-        and may_link(best, complete)
+        and may_link(best, complete, scored[1:])
     ):
         return MatchDecision(parcel, LINK, best, runner, top, complete)
     return MatchDecision(parcel, SUGGEST, best, runner, top, complete)
