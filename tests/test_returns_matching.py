@@ -191,6 +191,11 @@ def test_late_parcels_lose_points() -> None:
         ("李*", ""),
         ("", ""),
         ("王小红", ""),
+        ("Wang Xiaoming", "exact"),  # pinyin, any case and spacing
+        ("WANGXIAOMING", "exact"),
+        ("Wáng Xiǎomíng", "exact"),  # with tone marks
+        ("Wang Xiaohong", ""),  # another given name
+        ("wxm", ""),  # initials are not a name
     ],
 )
 def test_names(sender: str, expected: str) -> None:
@@ -407,3 +412,14 @@ def test_two_orders_of_the_buyer_that_could_take_it_go_to_a_person() -> None:
     assert d.outcome == SUGGEST and {s.candidate.order_id for s in d.top} == {"TB1", "TB2"}
     twin = replace(SOLO, order_id="TB3", buyer_nick="tb_other", phone="13900005678")
     assert decide(UNASKED, SOLO, twin).outcome != LINK
+
+
+def test_traditional_names_a_polyphonic_surname_in_pinyin_and_the_simplified_search() -> None:
+    """A name in traditional characters is the name; 曾 reads zeng as a surname (ceng
+    elsewhere): either spelling is the name; a sender written in traditional characters is
+    searched as the shop knows the buyer."""
+    assert name_signal("張偉", "张伟", "") == "exact"  # traditional characters
+    assert name_signal("張*", "张伟", "") == "surname"
+    assert name_signal("Zeng Wei", "曾伟", "") == "exact"
+    assert name_signal("Ceng Wei", "曾伟", "") == "exact"
+    assert "王晓明" in lookups(replace(PARCEL, waybill="", sender_name="王曉明"))

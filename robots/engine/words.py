@@ -34,6 +34,11 @@ SEVERITIES = ("critical", "high", "medium", "low")
 _t2s = opencc.OpenCC("t2s")
 
 
+def to_simplified(text: str) -> str:
+    """Traditional characters as simplified ones (國家級 → 国家级; 張偉 → 张伟)."""
+    return str(_t2s.convert(text))
+
+
 @lru_cache(maxsize=65_536)
 def _fold(ch: str) -> str:
     """One original character, normalised: '' when it is a separator, BREAK for a break."""

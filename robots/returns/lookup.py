@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
+from robots.engine.words import to_simplified
 from robots.returns.matching import (
     Candidate,
     UnlabelledParcel,
@@ -98,7 +99,9 @@ class CandidateSearch:
         _, tail = phone_parts(p.sender_phone)
         name = p.sender_name.strip()
         full_name = name if len(name) >= 2 and not name.endswith(_MASKED) else ""
-        for q in (tail, full_name):
+        # a name written in traditional characters: the shop knows it in simplified ones
+        simplified = to_simplified(full_name) if full_name else ""
+        for q in dict.fromkeys(q for q in (tail, full_name, simplified) if q):
             if not q:
                 continue
             if spec.narrow_path and sku:

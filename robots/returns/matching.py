@@ -16,10 +16,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
+
+from robots.engine.words import to_simplified
 
 LINK, SUGGEST, LEAVE = "link", "suggest", "leave"
 
@@ -190,21 +193,51 @@ _TITLES = ("先生", "女士", "小姐", "老师")
 
 
 def name_signal(sender: str, buyer_name: str, buyer_nick: str) -> str:
-    """'exact', 'surname' or ''. Masked (王*) and titled (王先生) names count as surname only."""
+    """'exact', 'surname' or ''. Masked (王*) and titled (王先生) names count as surname only.
+    A name written in traditional characters (張偉) or in pinyin (Zhang Wei, zhangwei) is the
+    name, as a person reads it."""
     s = sender.strip().replace(" ", "")
     if not s or not buyer_name:
         return ""
-    if s == buyer_name:
+    if s == buyer_name or to_simplified(s) == to_simplified(buyer_name):
         return "exact"
+    if in_pinyin(sender, buyer_name):
+        return "exact"
+    s = to_simplified(s)
     # nicknames are long Latin strings, often retyped with a slip (tb_wxm / tb-wxm)
     if buyer_nick and len(s) >= 5 and fuzz.ratio(s.lower(), buyer_nick.lower()) >= 90:
         return "exact"
     stem = s.rstrip("*＊")
     for title in _TITLES:
         stem = stem.removesuffix(title)
-    if stem and len(stem) <= 2 and buyer_name.startswith(stem) and stem != buyer_name:
+    simplified = to_simplified(buyer_name)
+    if stem and len(stem) <= 2 and simplified.startswith(stem) and stem != simplified:
         return "surname"
     return ""
+
+
+def in_pinyin(sender: str, name: str) -> bool:
+    """Whether ``sender`` is ``name`` written in pinyin, any reading of each character
+    (曾 zeng or ceng), spaces, case and tone marks aside: Wang Xiaoming, WANGXIAOMING."""
+    letters = "".join(c for c in unicodedata.normalize("NFKD", sender).lower() if c.isalpha())
+    if len(letters) < 4 or not letters.isascii() or not 2 <= len(name) <= 4:
+        return False
+    return letters in _spellings(name)
+
+
+@lru_cache(maxsize=65_536)
+def _spellings(name: str) -> frozenset[str]:
+    """Every pinyin spelling of ``name`` (each character's readings); none when there are
+    too many to be sure (a name of many-reading characters)."""
+    from pypinyin import Style, pinyin
+
+    readings = pinyin(to_simplified(name), style=Style.NORMAL, heteronym=True)
+    spellings = {""}
+    for options in readings:
+        spellings = {s + o for s in spellings for o in set(options)}
+        if len(spellings) > 64:
+            return frozenset()
+    return frozenset(spellings)
 
 
 _DIGITS = "0123456789"
