@@ -48,15 +48,20 @@ def test_queue_keeps_open_items_across_runs_and_drops_those_closed_in_the_shop(
     assert {r["运行 run"] for r in first.values()} == {first_run}
     assert_no_phone_numbers(workspace.queue)
 
-    # someone handles one of them in the back office meanwhile
-    closed = sorted(first)[0]
+    # someone handles one of them in the back office meanwhile; another one's page is gone
+    # (a shop re-seeded under the same ledger, an order archived): it stays open, the run
+    # goes on
+    closed, gone = sorted(first)[:2]
     with workspace.sandbox.db() as conn:
         conn.execute(
             "UPDATE refunds SET status = 'CLOSED', version = version + 1 WHERE refund_id = ?",
             (closed,),
         )
+        conn.execute("DELETE FROM refunds WHERE refund_id = ?", (gone,))
     second = workspace.run()
+    assert second.returncode == 0, second.stderr
     assert "open:" in second.stderr
+    assert gone in queue_rows(workspace)
     [newest] = workspace.reports()[-1:]
     assert values(openpyxl.load_workbook(newest)["待人工处理"]) == []  # not asked twice...
     now_open = queue_rows(workspace)  # ...but still in the queue, from the first run

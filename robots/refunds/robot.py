@@ -248,7 +248,8 @@ class RefundsRobot(BaseRobot):
     async def _close_handled(self, page: Page, listed: set[str]) -> None:
         """Refunds waiting for a person that the list no longer shows at their stage: someone
         handled them in the back office. Each is read live; one that really moved on leaves
-        the open set (and the open-exceptions queue); one still pending, or unreadable, stays."""
+        the open set (and the open-exceptions queue); one still pending, unreadable, or whose
+        page does not answer, stays (a run never fails for a hand-over it only looks in on)."""
         run, scenarios = self.run, {}
         for view in run.ledger.open_items(ROBOT):
             if view.item_key in listed or view.state == State.ACTING:
@@ -265,6 +266,10 @@ class RefundsRobot(BaseRobot):
                 )
             except BusinessException as exc:  # unreadable now: it stays with its person
                 logger.info("{} stays open: {}", view.item_key, exc)
+                continue
+            except TEMPORARY as exc:  # its page does not answer (gone, or the shop away
+                # after the retries): it stays with its person; the run goes on with the rest
+                logger.warning("{} stays open, its page did not answer: {}", view.item_key, exc)
                 continue
             if live.status == stage:
                 continue
