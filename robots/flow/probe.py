@@ -4,7 +4,6 @@ decides the item."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from robots.engine.fields import FieldReader
@@ -13,7 +12,7 @@ from robots.engine.probe import ProbeRow, ProbeTable, probe_list, probe_page
 from robots.errors import ConfigError
 from robots.flow import words
 from robots.flow.rules import Rules
-from robots.flow.scenario import FileSource, FlowFile, path_names
+from robots.flow.scenario import FileSource, FlowFile, list_days, path_names
 from robots.flow.source import read_rows
 
 
@@ -59,8 +58,7 @@ async def probe(
     elif source.path is not None:
         rows = FieldReader.of(source, flow.row_kinds, clock, name="source")
         values = source.listings()[0]  # the first list a run reads
-        today = clock.today()
-        days = {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
+        days = list_days(clock.today())
         listed, _ = await probe_list(
             page, source, rows, url=page_url(base, source.path, **days, **values), goto=open_
         )

@@ -33,6 +33,7 @@ from robots.flow.scenario import (
     FlowSource,
     filled,
     item_key,
+    list_days,
     path_names,
     step_names,
 )
@@ -123,8 +124,7 @@ class FlowRobot(BaseRobot):
 
     def _days(self) -> dict[str, str]:
         """The days a list's path may name (``LIST_VALUES``), on the shop's calendar."""
-        today = self.run.clock.today()
-        return {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
+        return list_days(self.run.clock.today())
 
     async def goto(self, page: Page, url: str) -> None:
         """Every page the flow opens, at most ``requests_per_second`` (its own limit)."""

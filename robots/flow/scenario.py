@@ -20,6 +20,7 @@ says about the file, all at once.
 from __future__ import annotations
 
 import string
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +40,11 @@ KEY_VALUES = ("today", "run")
 # what a list's path may name besides its for_each values: the shop's day and the one before
 # (``/cs/log?since={yesterday}``: a log read from yesterday on, nothing missed at midnight)
 LIST_VALUES = ("today", "yesterday")
+
+
+def list_days(today: date) -> dict[str, str]:
+    """The values of ``LIST_VALUES`` on the shop's ``today``."""
+    return {"today": today.isoformat(), "yesterday": (today - timedelta(days=1)).isoformat()}
 
 
 class FlowSource(config.ListSpec):

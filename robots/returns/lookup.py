@@ -102,8 +102,6 @@ class CandidateSearch:
         # a name written in traditional characters: the shop knows it in simplified ones
         simplified = to_simplified(full_name) if full_name else ""
         for q in dict.fromkeys(q for q in (tail, full_name, simplified) if q):
-            if not q:
-                continue
             if spec.narrow_path and sku:
                 yield Lookup(q, sku=sku, since=since)
             else:
