@@ -52,6 +52,7 @@ from robots.returns.matching import (  # noqa: E402
 from robots.returns.scenario import load_returns_scenario  # noqa: E402
 from sandbox import warehouse  # noqa: E402
 from sandbox.seed import PEOPLE  # noqa: E402
+from sandbox.xvfb import Xvfb  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0)
 PASSWORD = "bench-" + "pw-0815"
@@ -188,19 +189,10 @@ def e2e_part(args: argparse.Namespace) -> None:
             orders=args.e2e_parcels * 4,
         )
         shop = Shop(seeded, tmp / "shop")
-        n = 90
-        while Path(f"/tmp/.X11-unix/X{n}").exists():
-            n += 1
-        xvfb = subprocess.Popen(
-            ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        env = {**os.environ, "DISPLAY": f":{n}"}
+        xvfb = Xvfb("1280x800x24")
+        env = {**os.environ, "DISPLAY": xvfb.display}
         terminal = None
         try:
-            while not Path(f"/tmp/.X11-unix/X{n}").exists():
-                time.sleep(0.05)
             terminal = subprocess.Popen(
                 [
                     sys.executable,
@@ -256,7 +248,7 @@ def e2e_part(args: argparse.Namespace) -> None:
         finally:
             if terminal is not None:
                 terminal.terminate()
-            xvfb.terminate()
+            xvfb.stop()
             shop.stop()
 
 

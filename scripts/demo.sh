@@ -68,12 +68,15 @@ echo "== 数据抓取 again: the SKUs just changed are marked 涨价 / 降价"
 echo "== 客服质检 as a flow file: every agent turn against the QC team's word classes; hits to a person, hourly counts per class"
 "$BIN/robots" run flow service-qc --base-url "http://127.0.0.1:$PORT/"
 echo "== the warehouse terminal (a desktop program) on a virtual X display"
-N=99
-while [ -e "/tmp/.X11-unix/X$N" ]; do N=$((N + 1)); done
-Xvfb ":$N" -screen 0 1280x800x24 -nolisten tcp > /dev/null 2>&1 &
+# Xvfb picks a free display itself and writes its number once it holds it
+mkdir -p var
+rm -f var/xvfb-display
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3> var/xvfb-display > /dev/null 2>&1 &
 PIDS="$PIDS $!"
+for _ in $(seq 200); do grep -q . var/xvfb-display 2>/dev/null && break; sleep 0.1; done
+N=$(head -n 1 var/xvfb-display)
+[ -n "$N" ] || { echo "demo: Xvfb did not start" >&2; exit 1; }
 export DISPLAY=":$N" XDG_SESSION_TYPE=x11
-for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$N" ] && break; sleep 0.1; done
 # started in var/exports: an export whose path the program got wrong lands there, not here
 mkdir -p var/exports
 exports=$(realpath var/exports) data_abs=$(realpath "$DATA") bin_abs=$(realpath "$BIN")

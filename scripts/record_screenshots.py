@@ -68,15 +68,11 @@ def main() -> None:
             f'[paths]\ncredentials_file = "{creds}"\n\n[[targets]]\nname = "shop"\n'
             f'robot = "refunds"\nscenario = "refunds.toml"\nbase_url = "{url}"\n'
         )
-        display = ":77"
-        procs.append(
-            subprocess.Popen(
-                ["Xvfb", display, "-screen", "0", "1100x640x24", "-nolisten", "tcp"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        time.sleep(0.5)
+        from sandbox.xvfb import Xvfb
+
+        xvfb = Xvfb("1100x640x24")
+        procs.append(xvfb.process)
+        display = xvfb.display
         debug = free_port()
         record = [robots, "flow", "record", "/admin/skus?q=DR", "--target", "shop"]
         record += ["--flow", "delist", "--title", "商品下架", "--debug-port", str(debug)]

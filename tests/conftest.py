@@ -621,37 +621,21 @@ def run_pagescan(root: Path, *args: str, timeout: float = 600) -> subprocess.Com
     )
 
 
-def free_display() -> int:
-    """A display number nobody holds, from a range of this xdist worker's own (two workers
-    looking at once would otherwise both take the first free one)."""
-    n = 90 + 20 * WORKER
-    while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
-        n += 1
-    return n
-
-
 @pytest.fixture(scope="session")
 def display() -> Iterator[str]:
-    """One Xvfb for every desktop test: pyautogui keeps its first X connection for good."""
-    n = free_display()
-    proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{n}").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
+    """One Xvfb for every desktop test: pyautogui keeps its first X connection for good.
+    Xvfb picks its own free number (sandbox/xvfb.py), so two runs never share a display."""
+    from sandbox.xvfb import Xvfb
+
+    xvfb = Xvfb("1280x800x24")
     old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    yield f":{n}"
+    os.environ["DISPLAY"] = xvfb.display
+    yield xvfb.display
     if old is None:
         os.environ.pop("DISPLAY", None)
     else:
         os.environ["DISPLAY"] = old
-    proc.terminate()
-    proc.wait(10)
+    xvfb.stop()
 
 
 @dataclass
@@ -684,9 +668,12 @@ def start_terminal(sb: Sandbox, display: str, export_dir: Path) -> Terminal:
         if found.stdout.strip():
             return Terminal(proc)
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(
-                f"terminal did not start: {proc.stderr.read() if proc.stderr else ''}"
-            )
+            if proc.poll() is None:
+                proc.terminate()
+            # communicate() also closes the pipe: left open, it is a warning in a later test
+            _, err = proc.communicate(timeout=10)
+            said = err.decode(errors="replace")
+            raise RuntimeError(f"terminal did not start on {display}: {said}")
         time.sleep(0.1)
 
 
