@@ -118,10 +118,10 @@ def test_the_robots_path_holds_the_goals_on_thousands_of_messy_parcels() -> None
 
 def test_issue_31s_kinds_link_right_and_never_wrong() -> None:
     """The kinds real warehouses add (issue 31's mix): transposed waybills, masked labels,
-    returns sent without a request. Every link is right; transposed waybills are linked as
-    typos are, masked ones and unrequested returns on the buyer's evidence. (The overall
-    recall on this mix is printed, not asserted: it is at the 0.90 goal, not yet over it
-    on every seed; bench/returns.py measures it at scale.)"""
+    returns sent without a request. Every link is right, and the mix as a whole reaches the
+    goals (precision >= 0.995, recall >= 0.90 of the parcels with a true order): transposed
+    waybills are linked as typos are, masked ones and unrequested returns on the buyer's
+    evidence, second boxes of a split return on their request."""
     from messy_returns import SHARES_31
 
     for seed in (23, 5):
@@ -129,8 +129,10 @@ def test_issue_31s_kinds_link_right_and_never_wrong() -> None:
         tallies = evaluate(data, SCENARIO.matching, SCENARIO.search, "robot")
         every = tallies["all"]
         assert every.wrong == 0 and every.precision >= 0.995, (seed, every.wrong)
+        assert every.recall >= 0.90, (seed, every.recall)
         assert tallies["transposed"].recall >= 0.9, (seed, tallies["transposed"])
-        assert tallies["masked"].right > 0 and tallies["no_request"].right > 0, seed
+        for kind in ("masked", "no_request", "split_second_box"):
+            assert tallies[kind].recall >= 0.6, (seed, kind, tallies[kind])
         for kind in ("look_alike", "unknown", "near_identical"):
             assert tallies[kind].linked == 0, (seed, kind)
         print(f"issue 31's mix, seed {seed}: recall {every.recall:.3f} of {every.matchable}")

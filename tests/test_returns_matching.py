@@ -135,17 +135,17 @@ def test_hard_constraints_exclude_a_candidate_whatever_its_score() -> None:
     assert decide(other_shop, replace(ORDER, shop="A")).best is None
 
 
-def test_an_order_already_linked_takes_another_box_on_its_exact_waybill_only() -> None:
+def test_an_order_already_linked_takes_another_box_on_its_waybill_or_from_its_buyer() -> None:
     """A second box: its order's request already has a parcel. On the request's own return
-    waybill it is linked (the first box arriving after the second); on softer evidence it goes
-    to a person with that order on top, and a sibling order of the same buyer and SKU is not
-    linked instead."""
+    waybill it is linked (the first box arriving after the second); from the buyer beyond
+    doubt (phone tail and name) it is linked too: the second box of a split return, the
+    request is why it came, and the buyer's older order of that SKU without a request is no
+    rival. From a sender known less surely (a name, no phone) it goes to a person with that
+    order on top, and the older order is not linked instead."""
     linked = replace(ORDER, linked=True)
     d = decide(PARCEL, linked)
     assert (d.outcome, d.target) == (LINK, "RF1")
     assert "该订单已关联过包裹（需人工确认）" in d.best.signals
-    d = decide(replace(PARCEL, waybill="4301234567899"), linked)  # one digit off: a person
-    assert (d.outcome, d.target) == (SUGGEST, "RF1")
     sibling = replace(
         ORDER,
         order_id="TB9",
@@ -156,9 +156,28 @@ def test_an_order_already_linked_takes_another_box_on_its_exact_waybill_only() -
         signed_at=NOW - timedelta(days=40),
     )
     second_box = replace(PARCEL, waybill="")
-    d = decide(second_box, replace(linked, return_waybill=""), sibling)
-    assert d.outcome == SUGGEST and d.target == "RF1"
+    asked = replace(linked, return_waybill="")
+    d = decide(second_box, asked, sibling)
+    assert (d.outcome, d.target) == (LINK, "RF1") and d.best.known_buyer
+    no_phone = replace(second_box, sender_phone="")
+    d = decide(no_phone, asked, sibling)
+    assert d.best.score >= RULES.link_at and not d.best.known_buyer
+    assert (d.outcome, d.target) == (SUGGEST, "RF1")
     assert decide(second_box, sibling).outcome != LINK  # no request, no waybill: a person
+
+
+def test_the_buyers_request_outweighs_their_order_without_one() -> None:
+    """The buyer opened a return request on an order and bought the same thing again since:
+    the parcel is the return they announced. The re-purchase scores close (the exact SKUs, a
+    recent signing) but is no rival; another buyer's order, or the same buyer's second
+    request, still is."""
+    asked = replace(ORDER, return_waybill="", refund_created_at=NOW - timedelta(days=12))
+    again = replace(SOLO, order_id="TB2", signed_at=NOW - timedelta(days=2))
+    d = decide(replace(PARCEL, waybill=""), asked, again)
+    assert d.runner_up_score is not None and d.best.score - d.runner_up_score < RULES.link_lead
+    assert (d.outcome, d.target) == (LINK, "RF1")
+    second_request = replace(asked, order_id="TB2", refund_id="RF2")
+    assert decide(replace(PARCEL, waybill=""), asked, second_request).outcome == SUGGEST
 
 
 def test_an_order_without_a_request_needs_the_waybill_to_link() -> None:
@@ -388,12 +407,22 @@ def test_a_parcel_without_a_request_links_on_a_buyer_beyond_doubt() -> None:
     assert d.best.sure_buyer
     titled = decide(replace(UNASKED, sender_name="王先生"), SOLO)  # the surname and the tail
     assert (titled.outcome, titled.target) == (LINK, "TB1")
+    # no name: the tail, the first three digits and the district (seven digits and a place)
+    nameless = decide(replace(UNASKED, sender_name=""), SOLO)
+    assert (nameless.outcome, nameless.target) == (LINK, "TB1")
+    # no phone: the buyer's account name on the label, exactly
+    account = decide(replace(UNASKED, sender_name="TB_wxm", sender_phone=""), SOLO)
+    assert (account.outcome, account.target) == (LINK, "TB1")
+    assert "买家账号一致 +25" in account.best.signals
+    slipped = decide(replace(UNASKED, sender_name="tb_wxn", sender_phone=""), SOLO)
+    assert slipped.outcome != LINK  # a nick one letter off is a name, not the account
 
 
 @pytest.mark.parametrize(
     "doubt",
     [
-        {"sender_name": ""},  # no name to agree
+        {"sender_name": "", "district": "浙江省宁波市鄞州区"},  # no name, another district
+        {"sender_name": "", "sender_phone": "139****5678"},  # no name, another first three
         {"sender_name": "李*"},  # another surname
         {"sender_phone": ""},  # no phone to agree
         {"items": (("TS1-BLK-M", 1), ("JN2-NAV-L", 1))},  # SKUs the order does not hold

@@ -40,6 +40,8 @@ class MatchRules(BaseModel):
     phone_head_bonus: int = 5
     name_exact: int = 20
     surname_only: int = 8
+    # the buyer's account name (tb_wxm) written on the label exactly: as telling as a phone
+    account_name: int = 25
     same_district: int = 10
     skus_within_order: int = 30
     skus_exact_bonus: int = 10
@@ -108,9 +110,12 @@ class Scored:
     signals: tuple[str, ...]
     waybill: str = ""  # the waybill evidence: "exact", "one_edit", "masked", "conflict" or ""
     buyer: str = ""  # "match": phone tail or name agree; "conflict": the parcel names another
-    # the buyer beyond doubt, for an order without a request: the phone tail and the name
-    # (whole, nick, or the surname of 王* / 王先生) agree and nothing contradicts them, the
-    # parcel holds exactly the order's SKUs, signed recently
+    # the buyer beyond doubt: the phone tail and the name (whole, or the surname of 王* /
+    # 王先生), or the tail, the first three digits and the district, or the buyer's account
+    # name exactly, agree and nothing contradicts them
+    known_buyer: bool = False
+    # and, for an order without a request: the parcel holds exactly the order's SKUs, signed
+    # at most no_request_days before
     sure_buyer: bool = False
 
 
@@ -275,6 +280,7 @@ class CandidateIndex:
         self.by_phone_tail: dict[str, list[int]] = defaultdict(list)
         self.by_tail_sku: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.by_surname_sku: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.by_nick: dict[str, list[int]] = defaultdict(list)
         by_waybill, by_tail_sku, by_surname_sku = (
             self.by_waybill,
             self.by_tail_sku,
@@ -292,14 +298,16 @@ class CandidateIndex:
                 self.by_phone_tail[tail].append(i)
                 for sku in skus:
                     by_tail_sku[(tail, sku)].append(i)
+            if c.buyer_nick:
+                self.by_nick[c.buyer_nick.strip().lower()].append(i)
             surname = c.buyer_name[:1]
             for sku in skus:
                 by_surname_sku[(surname, sku)].append(i)
 
     def block(self, parcel: UnlabelledParcel, limit: int) -> tuple[list[Candidate], bool]:
         """Candidates sharing the waybill (or, when none does, one edit of it), a phone tail
-        (+ the parcel's SKU), or surname + SKU; and whether a block was cut at ``limit`` (only
-        a phone tail with no SKU to key it is)."""
+        (+ the parcel's SKU), the buyer's account name, or surname + SKU; and whether a block
+        was cut at ``limit`` (only a phone tail with no SKU to key it is)."""
         found: dict[int, None] = {}
         cut = False
         w = "" if is_masked(parcel.waybill) else normalise_waybill(parcel.waybill)
@@ -317,6 +325,7 @@ class CandidateIndex:
             same_tail = self.by_phone_tail.get(tail, ())
             cut = len(same_tail) > limit
             found.update(dict.fromkeys(same_tail[:limit]))
+        found.update(dict.fromkeys(self.by_nick.get(parcel.sender_name.strip().lower(), ())))
         if not found and parcel.sender_name and sku:
             surname = parcel.sender_name.strip()[:1]
             found.update(dict.fromkeys(self.by_surname_sku.get((surname, sku), ())))
@@ -392,6 +401,10 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
         add(rules.surname_only, "姓氏一致")
     if name:
         buyer = "match"
+    sender = parcel.sender_name.strip().lower()
+    nick = bool(sender) and sender == c.buyer_nick.strip().lower()
+    if nick:
+        add(rules.account_name, "买家账号一致")
     if (tail and c_tail and tail != c_tail) or (
         parcel.sender_name.strip() and c.buyer_name and not name
     ):
@@ -419,15 +432,16 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
     recent = c.signed_at is not None and (
         timedelta(0) <= parcel.received_at - c.signed_at <= timedelta(days=rules.no_request_days)
     )
-    sure = (
-        bool(tail and tail == c_tail)
-        and name in ("exact", "surname")
-        and buyer == "match"
-        and bool(got)
-        and set(got) == set(bought)
-        and recent
+    # who sent it, beyond doubt: the phone tail with the name (or its surname), or with the
+    # first three digits and the district (seven of eleven digits and where they live); or
+    # the buyer's account name itself written on the label
+    who = bool(tail and tail == c_tail) and (
+        name in ("exact", "surname")
+        or bool(head and head == c_head and parcel.district and parcel.district == c.district)
     )
-    return Scored(c, points, tuple(signals), evidence, buyer, sure)
+    known = (who or nick) and buyer == "match"
+    sure = known and bool(got) and set(got) == set(bought) and recent
+    return Scored(c, points, tuple(signals), evidence, buyer, known, sure)
 
 
 def same_buyer(a: Candidate, b: Candidate) -> bool:
@@ -451,8 +465,10 @@ def may_link(best: Scored, complete: bool = True, others: Sequence[Scored] = ())
       soft evidence does (below), never on the waybill alone;
     - an order with no open after-sales request needs the parcel's waybill to point at it
       (a buyer's old order of the same SKU is not a return);
-    - an order already linked to a parcel is linked again only on its exact waybill (a
-      second box with softer evidence goes to a person);
+    - an order already linked to a parcel is linked again only on its exact waybill, or,
+      when the buyer opened a request on it, on that buyer beyond doubt
+      (``Scored.known_buyer``: the second box of a split return); another second box goes
+      to a person;
     - when some candidates were never examined (a search cut short), only the exact waybill
       links: the runner-up that would have stopped it may be among those not seen;
     - without the exact waybill, the buyer must be recognised (phone tail, name or surname)
@@ -463,9 +479,10 @@ def may_link(best: Scored, complete: bool = True, others: Sequence[Scored] = ())
       something bought elsewhere while that return is still on its way;
     - an order without a request and without the waybill links on the buyer alone only when
       nothing is in doubt (``Scored.sure_buyer``: phone tail and name, whole or its surname,
-      agree and nothing contradicts them, the parcel holds exactly the order's SKUs, signed
-      at most ``no_request_days`` before) and no other order of that buyer, or of a
-      look-alike buyer (``others``: the other admissible candidates), could take it."""
+      or phone tail, first three digits and district, or the account name, agree and nothing
+      contradicts them, the parcel holds exactly the order's SKUs, signed at most
+      ``no_request_days`` before) and no other order of that buyer, or of a look-alike buyer
+      (``others``: the other admissible candidates), could take it."""
     c = best.candidate
     if best.waybill == "exact":  # unless the sender is someone else (another phone, name)
         return best.buyer != "conflict"
@@ -474,10 +491,23 @@ def may_link(best: Scored, complete: bool = True, others: Sequence[Scored] = ())
     return (
         bool(c.refund_id or best.waybill == "one_edit" or on_buyer)
         and best.waybill != "conflict"
-        and not c.linked
+        and (not c.linked or bool(c.refund_id and best.known_buyer))
         and complete
         and best.buyer == "match"
     )
+
+
+def rivals(best: Scored, others: Sequence[Scored]) -> list[Scored]:
+    """The runners-up whose score ``best`` must lead by ``link_lead``. When ``best`` is an
+    order the buyer opened a return request for, and the parcel is the buyer's (recognised,
+    not contradicted, its waybill not another one), that buyer's other orders without a
+    request are no rivals: the parcel is the return the buyer announced, as a person reads
+    it (a second box of a split return, or an item bought again since). Orders of other
+    buyers, and the same buyer's other requests, still are."""
+    c = best.candidate
+    if not c.refund_id or best.buyer != "match" or best.waybill == "conflict":
+        return list(others)
+    return [o for o in others if o.candidate.refund_id or not same_buyer(c, o.candidate)]
 
 
 def match_candidates(
@@ -498,10 +528,10 @@ def match_candidates(
     top = tuple(scored[: rules.suggestions])
     if best is None or best.score < rules.suggest_at:
         return MatchDecision(parcel, LEAVE, best, runner, top, complete)
-    lead = best.score - (runner if runner is not None else 0)
+    rival = max((s.score for s in rivals(best, scored[1:])), default=None)
     if (
         best.score >= rules.link_at
-        and (runner is None or lead >= rules.link_lead)
+        and (rival is None or best.score - rival >= rules.link_lead)
         and may_link(best, complete, scored[1:])
     ):
         return MatchDecision(parcel, LINK, best, runner, top, complete)
