@@ -137,6 +137,14 @@ class Truth:
     target: str  # the request or order it belongs to; '' for none here
 
 
+COURIER_OF = {"SF": "顺丰速运", "YT": "圆通速递", "ZT": "中通快递", "JD": "京东物流"}
+
+
+def courier_of(waybill: str) -> str:
+    """The courier a label names, from its waybill's prefix ('' for one not known)."""
+    return COURIER_OF.get(normalise_waybill(waybill)[:2], "")
+
+
 class Messy:
     """The generated shop: orders (with their requests) and parcels with their truth."""
 
@@ -256,7 +264,7 @@ class Messy:
         p = UnlabelledParcel(
             parcel_id=f"PX{len(self.parcels) + 1:07d}",
             waybill=waybill,
-            courier="",
+            courier=courier_of(waybill),
             sender_name=name,
             sender_phone=phone,
             district=district,
@@ -528,7 +536,6 @@ def kinds_made(data: Messy) -> Counter[str]:
 
 
 # -- the same data in a sandbox shop, for the browser end-to-end test --------------------------
-COURIER_OF = {"SF": "顺丰速运", "YT": "圆通速递", "ZT": "中通快递", "JD": "京东物流"}
 
 
 def _fmt(t: datetime) -> str:
@@ -568,7 +575,7 @@ def load_into_sandbox(conn: sqlite3.Connection, data: Messy) -> None:
     conn.executemany(
         f"INSERT INTO parcels VALUES ({','.join('?' * 13)})",
         [
-            (p.parcel_id, p.waybill, COURIER_OF.get(normalise_waybill(p.waybill)[:2], ""),
+            (p.parcel_id, p.waybill, p.courier,
              p.sender_name, p.sender_phone, p.district, json.dumps(p.items), "0.80",
              _fmt(p.received_at), "", None, None, None)
             for p in (t.parcel for t in data.parcels)

@@ -452,3 +452,24 @@ def test_traditional_names_a_polyphonic_surname_in_pinyin_and_the_simplified_sea
     assert name_signal("Zeng Wei", "曾伟", "") == "exact"
     assert name_signal("Ceng Wei", "曾伟", "") == "exact"
     assert "王晓明" in lookups(replace(PARCEL, waybill="", sender_name="王曉明"))
+
+
+def test_a_waybill_its_courier_could_not_have_printed_is_no_misreading() -> None:
+    """A 顺丰 parcel's label one character off a request's 韵达 waybill: 顺丰 prints SF and
+    twelve digits, so the parcel is not that return misread; the request's waybill
+    contradicts it. Without the courier's format (a courier not listed) it is the usual
+    near spelling."""
+    rules = RULES.model_copy(update={"couriers": {"顺丰": r"SF\d{12}", "韵达": r"\d{13}"}})
+    request = replace(ORDER, return_waybill="4301234567890", outbound_waybill="")
+    parcel = replace(PARCEL, waybill="4301234567891")
+    as_yunda = match_parcel(replace(parcel, courier="韵达快递"), CandidateIndex([request]), rules)
+    assert "运单号与退货运单号差一位 +40" in as_yunda.best.signals
+    assert as_yunda.outcome == LINK
+    as_sf = match_parcel(replace(parcel, courier="顺丰速运"), CandidateIndex([request]), rules)
+    assert as_sf.best.waybill == "conflict" and as_sf.outcome != LINK
+    unlisted = match_parcel(replace(parcel, courier="极兔速递"), CandidateIndex([request]), rules)
+    assert unlisted.outcome == LINK
+    assert rules.printable_by("顺丰速运", "SF123456789012")
+    assert not rules.printable_by("顺丰速运", "SF12345678901")
+    with pytest.raises(ValueError, match="顺丰: not a regular expression"):
+        MatchRules(couriers={"顺丰": r"SF(\d{12}"})

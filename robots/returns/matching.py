@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
@@ -61,6 +61,43 @@ class MatchRules(BaseModel):
     max_candidates: int = Field(
         default=200, ge=1, description="per parcel from one phone tail, when it has no SKU"
     )
+    # each courier's waybills as carriers print them (a regular expression the whole waybill
+    # fits, upper case, no spaces): a parcel's courier (the key, or a name holding it: 顺丰 in
+    # 顺丰速运) names which; a waybill one edit from the parcel's that its courier could never
+    # have printed is not a misreading of it. A courier not listed is not checked.
+    couriers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("couriers")
+    @classmethod
+    def _patterns(cls, couriers: dict[str, str]) -> dict[str, str]:
+        for name, pattern in couriers.items():
+            if not name.strip():
+                raise ValueError("a courier needs a name")
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{name}: not a regular expression ({e}): {pattern!r}") from e
+        return couriers
+
+    def printable_by(self, courier: str, waybill: str) -> bool:
+        """Whether ``courier`` (as the parcel names it) could have printed ``waybill``: yes
+        when no listed courier's name is in it (or it in one), else when one's format fits."""
+        courier = courier.strip()
+        formats = [
+            pattern
+            for name, pattern in self.couriers.items()
+            if courier and (name in courier or courier in name)
+        ]
+        return not formats or any(_fits(pattern, waybill) for pattern in formats)
+
+
+@lru_cache(maxsize=64)
+def _format(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _fits(pattern: str, waybill: str) -> bool:
+    return _format(pattern).fullmatch(waybill) is not None
 
 
 @dataclass(frozen=True)
@@ -377,10 +414,10 @@ def score(parcel: UnlabelledParcel, c: Candidate, rules: MatchRules) -> Scored:
     elif w and w == ow:
         add(rules.outbound_waybill, "运单号=发货运单号（拒收退回）")
         evidence = "exact"
-    elif w and rw and within_one(w, rw):
+    elif w and rw and within_one(w, rw) and rules.printable_by(parcel.courier, rw):
         add(rules.waybill_one_edit, f"运单号与退货运单号{_how_near(w, rw)}")
         evidence = "one_edit"
-    elif w and ow and within_one(w, ow):
+    elif w and ow and within_one(w, ow) and rules.printable_by(parcel.courier, ow):
         add(rules.waybill_one_edit, f"运单号与发货运单号{_how_near(w, ow)}")
         evidence = "one_edit"
     elif w and rw:  # the buyer said which waybill the return went back under: not this one
