@@ -32,6 +32,7 @@ app.add_typer(config_app, name="config")
 def _subcommands() -> None:
     from robots.commands import (
         apply,
+        control_room,
         flow,
         report,
         robot_command,
@@ -53,6 +54,7 @@ def _subcommands() -> None:
     app.add_typer(scheduler.app, name="scheduler")
     app.add_typer(scenario.app, name="scenario")
     app.add_typer(flow.app, name="flow")
+    app.add_typer(control_room.app, name="console")
 
 
 @config_app.command("check")

@@ -254,8 +254,19 @@ class AlertSettings(Strict):
     run_summary: bool = True
 
 
+class ConsoleSettings(Strict):
+    """``[console]``: where `robots console` listens. Beyond this machine only when
+    ``allow_remote`` says so (put it behind TLS: the console's cookies are plain HTTP)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8470, ge=1, le=65535)
+    allow_remote: bool = False
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+
 class WorkspaceConfig(Strict):
     paths: Paths = Paths()
+    console: ConsoleSettings = ConsoleSettings()
     cluster: ClusterSettings | None = None
     browser: BrowserSettings = BrowserSettings()
     retry: RetrySettings = RetrySettings()

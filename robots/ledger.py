@@ -222,6 +222,42 @@ class Remembered(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
 
 
+class ConsoleUser(Base):
+    """A person who signs in to the console (``robots console users``): a role and a
+    password hash (argon2, never the password)."""
+
+    __tablename__ = "console_users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
+
+
+class ConsoleAudit(Base):
+    """What a person did in the console: who, when (UTC), what, on which target, and what
+    the row showed when they did it."""
+
+    __tablename__ = "console_audit"
+    __table_args__ = (Index("ix_console_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=host_now)
+    user: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@dataclass(frozen=True)
+class Audited:
+    at: datetime
+    user: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class RunView:
     run_id: str
@@ -510,6 +546,47 @@ class Ledger:
                 )
             )
             return [(name, at) for name, at in rows]
+
+    # -- the console's people and what they did -------------------------------------------
+    def console_user(self, name: str) -> tuple[str, str] | None:
+        """(role, password hash) of ``name``, or None."""
+        with self._tx() as s:
+            row = s.get(ConsoleUser, name)
+            return (row.role, row.password_hash) if row is not None else None
+
+    def console_users(self) -> list[tuple[str, str]]:
+        """Every (name, role), by name."""
+        with self._tx() as s:
+            rows = s.execute(select(ConsoleUser.name, ConsoleUser.role).order_by(ConsoleUser.name))
+            return [(name, role) for name, role in rows]
+
+    def set_console_user(self, name: str, role: str, password_hash: str) -> None:
+        with self._tx() as s:
+            row = s.get(ConsoleUser, name)
+            if row is None:
+                s.add(ConsoleUser(name=name, role=role, password_hash=password_hash))
+            else:
+                row.role, row.password_hash = role, password_hash
+
+    def remove_console_user(self, name: str) -> bool:
+        with self._tx() as s:
+            row = s.get(ConsoleUser, name)
+            if row is not None:
+                s.delete(row)
+            return row is not None
+
+    def audit(self, user: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        with self._tx() as s:
+            s.add(ConsoleAudit(user=user, action=action, target=target, detail=detail))
+
+    def audits(self, *, limit: int = 200) -> list[Audited]:
+        """The newest first."""
+        with self._tx() as s:
+            q = select(ConsoleAudit).order_by(ConsoleAudit.id.desc()).limit(limit)
+            return [
+                Audited(a.at, a.user, a.action, a.target, dict(a.detail or {}))
+                for a in s.scalars(q)
+            ]
 
     def ping(self) -> None:
         """One round trip to the ledger's server (raises what an outage raises)."""

@@ -265,6 +265,8 @@ def test_a_ledger_from_before_the_migrations_is_upgraded_in_place(tmp_path: Path
             "DROP TABLE cap_days",
             "DROP INDEX ix_work_items_cap",
             "DROP TABLE marks",
+            "DROP TABLE console_users",
+            "DROP TABLE console_audit",
         ):
             conn.exec_driver_sql(sql)
     old.dispose()

@@ -6,4 +6,4 @@ gets every revision; a ledger written before these migrations existed (tables ma
 with ``alembic -c robots/migrations/alembic.ini revision -m "..."`` and set ``HEAD`` below.
 """
 
-HEAD = "0003_marks"
+HEAD = "0004_console"

@@ -10,6 +10,7 @@ sheet, row and column of every problem.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,12 @@ def read_review(
     item_is_known: Callable[[str], bool],
     scenario_of: Callable[[str], str] = lambda _run: "",
 ) -> ReviewedWorkbook:
-    """Validate the whole workbook; raise InvalidReview listing every problem."""
+    """Validate the whole workbook; raise InvalidReview listing every problem. A ``.json``
+    file is the console's decisions on the open-exceptions queue (``read_console``)."""
+    if file.suffix.lower() == ".json":
+        return read_console(
+            file, run_is_known=run_is_known, item_is_known=item_is_known, scenario_of=scenario_of
+        )
     if file.suffix.lower() not in (".xlsx", ".xlsm"):
         raise InvalidReview(
             file, [f"not an .xlsx workbook (a {file.suffix or 'nameless'} file); save it as .xlsx"]
@@ -145,14 +151,70 @@ def read_review(
             f"sheet '{sheet_name}', row {row}, column {get_column_letter(column)} ({COLUMNS[name]})"
         )
 
+    records = [
+        (
+            r,
+            {
+                name: _cell_text(values[c - 1]) if c <= len(values) else ""
+                for name, c in where_of.items()
+            },
+        )
+        for r, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2)
+    ]
+    return _decided(
+        file, run_id, scenario, queue, records, where,
+        run_is_known=run_is_known, item_is_known=item_is_known, scenario_of=scenario_of,
+    )  # fmt: skip
+
+
+def read_console(
+    file: Path,
+    *,
+    run_is_known: Callable[[str], bool],
+    item_is_known: Callable[[str], bool],
+    scenario_of: Callable[[str], str] = lambda _run: "",
+) -> ReviewedWorkbook:
+    """The decisions a reviewer took in the console (``robots console``) on the open-exceptions
+    queue, written as ``{"rows": [{"refund_id", "item", "run", "decision", "reviewer",
+    "note"}, …]}``: checked as the queue's rows are, the n-th decision named as ``decision n``."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidReview(file, ["no such file"]) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
+    records = [
+        (i, {name: _cell_text(r.get(name)) for name in COLUMNS})
+        for i, r in enumerate(rows, start=1)
+    ]
+    return _decided(
+        file, "", "", True, records, lambda i, name: f"decision {i}, {name}",
+        run_is_known=run_is_known, item_is_known=item_is_known, scenario_of=scenario_of,
+    )  # fmt: skip
+
+
+def _decided(
+    file: Path,
+    run_id: str,
+    scenario: str,
+    queue: bool,
+    records: list[tuple[int, dict[str, str]]],
+    where: Callable[[int, str], str],
+    *,
+    run_is_known: Callable[[str], bool],
+    item_is_known: Callable[[str], bool],
+    scenario_of: Callable[[str], str],
+) -> ReviewedWorkbook:
+    """Every decided row of ``records`` checked (a known decision, a reviewer, the hidden item
+    and run, an unedited refund id, each item once); raise InvalidReview naming each problem."""
+    problems: list[str] = []
     rows: list[ReviewedRow] = []
     seen: dict[str, int] = {}
     scenarios: set[str] = set()
-    for r, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
-        cells = {
-            name: _cell_text(values[c - 1]) if c <= len(values) else ""
-            for name, c in where_of.items()
-        }
+    for r, cells in records:
         raw_decision = cells["decision"]
         if not raw_decision:
             continue

@@ -1,0 +1,12 @@
+"""The control room in the browser (`robots console`): the open-exceptions queue decided
+online, runs, and the people who may do what.
+
+Server-rendered (Starlette + Jinja2, plain forms, no front-end build). It reads the
+workspace's ledger (SQLite, or the cluster's PostgreSQL: the same tables) and acts only
+through the commands people already run: a reviewer's decisions on refunds are applied by
+`robots apply` on a decisions file (live re-read, hard rules no reviewer can waive, exactly
+once, a result per row), in a child process as cron's runs are.
+
+accounts.py  roles, argon2 password hashes, the signing key
+app.py       the routes: sign-in, 待处理 (the queue and its decisions), 运行, 审计
+"""

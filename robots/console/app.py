@@ -1,0 +1,529 @@
+"""The console's routes. Every page but the sign-in needs a signed-in person; every form
+carries the session's CSRF token and a POST without it is refused (403); what a person may
+do is checked on the server by role (``accounts.may``), never only hidden in the page.
+
+The queue shows every robot's open items (``Ledger.open_items``); refunds are decided here:
+the decisions are written to a file under the workspace's state folder and applied by
+`robots apply` in a child process, exactly as a reviewed workbook is. Each decision is
+audited with what its row showed, and each result beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import openpyxl
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from robots.config import Workspace
+from robots.console import accounts
+from robots.console.accounts import OPERATOR, REVIEWER, VIEWER
+from robots.ledger import Ledger
+from robots.runtime.clock import host_now
+
+HERE = Path(__file__).parent
+REFUNDS = "refunds"
+DECISIONS = {"approve": "同意", "hold": "暂缓"}
+URGENCIES = ("已超时", "紧急")
+ESCALATE_HOURS = 12.0
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One open item as the queue shows it."""
+
+    robot: str
+    item_key: str
+    run_id: str
+    shop: str
+    reason_code: str
+    reason: str
+    amount: Decimal | None
+    deadline: datetime | None
+    urgency: str
+    subject: str  # what the item is about: a refund id, a parcel, a page
+    buyer: str = ""
+    link: str = ""
+    review: str = ""
+    decidable: bool = False  # decided here (refunds so far)
+
+
+class Console:
+    """The console of one workspace: its ledger, its templates, its routes."""
+
+    def __init__(self, ws: Workspace, *, ledger: Ledger | None = None) -> None:
+        self.ws = ws
+        self.ledger = ledger or Ledger.of(ws)
+        self.state = ws.path(ws.config.paths.ledger).parent
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,  # a buyer's <script> nickname is text
+            undefined=jinja2.StrictUndefined,
+        )
+        from robots.registry import ROBOTS, title
+
+        self.robot_text = {name: title(name) for name in ROBOTS}
+        self.templates.filters["money"] = _money
+        self.templates.filters["when"] = _when
+        self.templates.filters["detail"] = _detail
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def page(
+        self, request: Request, template: str, status: int = 200, **values: Any
+    ) -> HTMLResponse:
+        user = request.scope.get("console_user")
+        html = self.templates.get_template(template).render(
+            user=user,
+            role_text=accounts.ROLE_TEXT,
+            csrf=_csrf(request),
+            path=request.url.path,
+            may=lambda needed: user is not None and accounts.may(user[1], needed),
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def refused(self, request: Request, why: str, status: int = 403) -> HTMLResponse:
+        return self.page(request, "refused.html", status=status, why=why)
+
+    def signed_in(
+        self, needed: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` for people whose role may do ``needed``; the sign-in page for anyone
+        not signed in; 403 for the rest. A POST must carry the session's CSRF token."""
+
+        async def guarded(request: Request) -> Response:
+            name = request.session.get("user")
+            found = self.ledger.console_user(name) if name else None
+            if found is None:  # never signed in, or removed since
+                request.session.pop("user", None)
+                if request.method != "GET":
+                    return self.refused(request, "请先登录 sign in first", 403)
+                return RedirectResponse("/", status_code=303)
+            request.scope["console_user"] = (name, found[0])
+            if request.method == "POST" and not await _csrf_ok(request):
+                return self.refused(request, "表单已失效，请刷新页面后重试 (CSRF token missing)")
+            if not accounts.may(found[0], needed):
+                return self.refused(
+                    request, f"无权限：需要{accounts.ROLE_TEXT[needed]}角色 (needs {needed})"
+                )
+            return await handler(request)
+
+        return guarded
+
+    # -- signing in and out ------------------------------------------------------------------
+    async def home(self, request: Request) -> Response:
+        name = request.session.get("user")
+        found = self.ledger.console_user(name) if name else None
+        if found is None:
+            return self.page(request, "login.html", error="")
+        request.scope["console_user"] = (name, found[0])
+        return await self.overview(request)
+
+    async def login(self, request: Request) -> Response:
+        if not await _csrf_ok(request):
+            return self.refused(request, "表单已失效，请刷新页面后重试 (CSRF token missing)")
+        form = await request.form()
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+        found = self.ledger.console_user(name) if name else None
+        if not accounts.password_matches(found[1] if found else None, password):
+            self.ledger.audit(name or "?", "login_failed", "", {})
+            return self.page(request, "login.html", status=401, error="用户名或密码不正确")
+        request.session.clear()  # a new session: nothing of the anonymous one carries over
+        request.session["user"] = name
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        self.ledger.audit(name, "login", "", {})
+        return RedirectResponse("/", status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        user = request.scope["console_user"]
+        self.ledger.audit(user[0], "logout", "", {})
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    # -- 总览 ----------------------------------------------------------------------------------
+    async def overview(self, request: Request) -> Response:
+        rows = self.queue_rows()
+        now = host_now()
+        runs = self.ledger.recent_runs(limit=200)
+        today = [r for r in runs if r.started_at.date() == now.date()]
+        by_robot: dict[str, dict[str, Any]] = {}
+        for r in runs:
+            if r.started_at < now - timedelta(days=30):
+                continue
+            entry = by_robot.setdefault(r.robot, {"runs": 0, "today": 0, "failed": 0})
+            entry["runs"] += 1
+            entry["today"] += r in today
+            entry["failed"] += bool(r.failure)
+        return self.page(
+            request,
+            "overview.html",
+            open_total=len(rows),
+            overdue=sum(r.urgency == "已超时" for r in rows),
+            due_soon=sum(r.urgency == "紧急" for r in rows),
+            money=sum((r.amount or Decimal("0") for r in rows), start=Decimal("0")),
+            by_robot=by_robot,
+            robot_text=self.robot_text,
+        )
+
+    # -- 待处理 --------------------------------------------------------------------------------
+    def queue_rows(self) -> list[QueueRow]:
+        from robots.refunds.report import exception_row
+        from robots.registry import ROBOTS
+
+        now = host_now()
+        shops: dict[str, str] = {}
+
+        targets = {str(self.ws.path(t.scenario)): t.name for t in self.ws.config.targets}
+
+        def shop_of(run_id: str) -> str:
+            """The target whose scenario the run used (else the scenario file's name)."""
+            if run_id not in shops:
+                run = self.ledger.find_run(run_id) if run_id else None
+                scenario = run.scenario if run else ""
+                shops[run_id] = targets.get(scenario) or Path(scenario).stem
+            return shops[run_id]
+
+        rows: list[QueueRow] = []
+        for robot in ROBOTS:
+            for v in self.ledger.open_items(robot):
+                if robot == REFUNDS:
+                    e = exception_row(v)
+                    rows.append(
+                        QueueRow(
+                            robot,
+                            v.item_key,
+                            v.run_id,
+                            shop_of(v.run_id),
+                            e.reason_code,
+                            e.reason,
+                            e.amount,
+                            e.deadline,
+                            e.urgency(now, ESCALATE_HOURS),
+                            e.refund_id,
+                            buyer=e.buyer,
+                            link=e.link,
+                            review=e.review,
+                            decidable=True,
+                        )
+                    )
+                else:
+                    row = v.details.get("row", {}) if isinstance(v.details, dict) else {}
+                    rows.append(
+                        QueueRow(
+                            robot,
+                            v.item_key,
+                            v.run_id,
+                            shop_of(v.run_id),
+                            v.reason_code or "SYSTEM_ERROR",
+                            v.error_message or v.reason_code,
+                            Decimal(v.amount_cents) / 100 if v.amount_cents else None,
+                            None,
+                            "",
+                            v.item_key,
+                            link=str(row.get("@url") or row.get("link") or ""),
+                        )
+                    )
+        return rows
+
+    async def queue(self, request: Request) -> Response:
+        rows = self.queue_rows()
+        q = request.query_params
+        chosen = {k: q.get(k, "") for k in ("robot", "reason", "urgency", "shop")}
+        shown = [
+            r
+            for r in rows
+            if (not chosen["robot"] or r.robot == chosen["robot"])
+            and (not chosen["reason"] or r.reason_code == chosen["reason"])
+            and (not chosen["urgency"] or r.urgency == chosen["urgency"])
+            and (not chosen["shop"] or r.shop == chosen["shop"])
+        ]
+        return self.page(
+            request,
+            "queue.html",
+            rows=shown,
+            total=len(rows),
+            chosen=chosen,
+            robots=sorted({r.robot for r in rows}),
+            reasons=sorted({r.reason_code for r in rows}),
+            shops=sorted({r.shop for r in rows if r.shop}),
+            urgencies=URGENCIES,
+            robot_text=self.robot_text,
+            decisions=DECISIONS,
+        )
+
+    async def decide(self, request: Request) -> Response:
+        """The reviewer's decisions on refunds, applied by `robots apply` (the same checks,
+        the same exactly-once acting); every decision audited with what its row showed."""
+        user = request.scope["console_user"][0]
+        form = await request.form()
+        open_rows = {r.item_key: r for r in self.queue_rows() if r.decidable}
+        decided: list[dict[str, str]] = []
+        problems: list[str] = []
+        for field, value in form.multi_items():
+            if not field.startswith("decision:") or not str(value):
+                continue
+            key, decision = field.removeprefix("decision:"), str(value)
+            row = open_rows.get(key)
+            if decision not in DECISIONS:
+                problems.append(f"{key}: 未知的决定 {decision!r}")
+            elif row is None:
+                problems.append(f"{key}: 已不在待处理队列中（可能已被处理）")
+            else:
+                note = str(form.get(f"note:{key}", "")).strip()[:500]
+                decided.append(
+                    {
+                        "refund_id": row.subject,
+                        "item": key,
+                        "run": row.run_id,
+                        "decision": decision,
+                        "reviewer": user,
+                        "note": note,
+                    }
+                )
+        if problems:
+            return self.page(request, "decided.html", status=400, results=[], problems=problems)
+        if not decided:
+            return self.page(
+                request, "decided.html", status=400, results=[], problems=["没有选择任何决定"]
+            )
+        for d in decided:
+            row = open_rows[d["item"]]
+            self.ledger.audit(
+                user,
+                "decide",
+                d["item"],
+                {
+                    "decision": d["decision"],
+                    "note": d["note"],
+                    "showed": {
+                        "refund_id": row.subject,
+                        "amount": str(row.amount) if row.amount is not None else "",
+                        "reason": row.reason_code,
+                        "buyer": row.buyer,
+                        "deadline": row.deadline.isoformat() if row.deadline else "",
+                    },
+                },
+            )
+        results, problems = await self._apply(user, decided)
+        for d in decided:
+            code = results.get(d["refund_id"], ("", ""))[0]
+            self.ledger.audit(
+                user, "applied", d["item"], {"decision": d["decision"], "result": code}
+            )
+        shown = [
+            {**d, "result": results.get(d["refund_id"], ("", ""))[0],
+             "text": results.get(d["refund_id"], ("", ""))[1]}
+            for d in decided
+        ]  # fmt: skip
+        return self.page(
+            request, "decided.html", status=200 if not problems else 502,
+            results=shown, problems=problems,
+        )  # fmt: skip
+
+    async def _apply(
+        self, user: str, decided: list[dict[str, str]]
+    ) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """`robots apply` on the decisions; each refund's (result code, text), and what went
+        wrong as a whole."""
+        folder = self.state / "console"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = host_now().strftime("%Y%m%d-%H%M%S")
+        file = folder / f"decisions-{stamp}-{secrets.token_hex(3)}.json"
+        file.write_text(
+            json.dumps({"by": user, "rows": decided}, ensure_ascii=False, indent=1),
+            encoding="utf-8",
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "robots", "apply", str(file), "-w", str(self.ws.root)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        report = next(
+            (
+                line.removeprefix("result:").strip()
+                for line in done.stdout.splitlines() + done.stderr.splitlines()
+                if line.startswith("result:")
+            ),
+            "",
+        )
+        results: dict[str, tuple[str, str]] = {}
+        if report and Path(report).is_file():
+            wb = openpyxl.load_workbook(report, read_only=True)
+            sheet = wb["应用结果"]
+            rows = sheet.iter_rows(values_only=True)
+            headers = [str(h) for h in next(rows)]
+            for values in rows:
+                cells = dict(zip(headers, values, strict=False))
+                results[str(cells.get("退款编号"))] = (
+                    str(cells.get("结果代码") or ""),
+                    str(cells.get("结果") or ""),
+                )
+            wb.close()
+        problems = []
+        if done.returncode not in (0,) or not results:
+            said = (done.stderr.strip().splitlines() or [""])[0]
+            problems.append(f"应用未全部成功 (robots apply exit {done.returncode}): {said}")
+        return results, problems
+
+    # -- 运行 ----------------------------------------------------------------------------------
+    async def runs(self, request: Request) -> Response:
+        robot = request.query_params.get("robot") or None
+        runs = self.ledger.recent_runs(robot, limit=100)
+        return self.page(
+            request, "runs.html", runs=runs, robot_text=self.robot_text, robot=robot or ""
+        )
+
+    async def run(self, request: Request) -> Response:
+        run = self.ledger.find_run(request.path_params["run_id"])
+        if run is None:
+            return self.refused(request, "没有这次运行 (no such run)", 404)
+        items = self.ledger.items(run.robot, run_id=run.run_id) if run.robot else []
+        return self.page(
+            request, "run.html", run=run, items=items, robot_text=self.robot_text,
+            state_text=STATE_TEXT,
+        )  # fmt: skip
+
+    # -- 审计 ----------------------------------------------------------------------------------
+    async def audit(self, request: Request) -> Response:
+        return self.page(
+            request, "audit.html", audits=self.ledger.audits(limit=300), action_text=ACTION_TEXT
+        )
+
+    def app(self) -> Starlette:
+        g = self.signed_in
+        routes = [
+            Route("/", self.home),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", g(VIEWER, self.logout), methods=["POST"]),
+            Route("/queue", g(VIEWER, self.queue)),
+            Route("/queue/decide", g(REVIEWER, self.decide), methods=["POST"]),
+            Route("/runs", g(VIEWER, self.runs)),
+            Route("/runs/{run_id}", g(VIEWER, self.run)),
+            Route("/audit", g(OPERATOR, self.audit)),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+        settings = self.ws.config.console
+        return Starlette(
+            routes=routes,
+            middleware=[
+                Middleware(SecurityHeaders),
+                Middleware(
+                    SessionMiddleware,
+                    secret_key=accounts.signing_key(self.state),
+                    session_cookie="robots_console",
+                    max_age=int(settings.session_hours * 3600),
+                    same_site="strict",
+                ),
+            ],
+        )
+
+
+class SecurityHeaders:
+    """Every answer: no framing, no inline script, nothing cached (pages show money)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def _csrf(request: Request) -> str:
+    """The session's CSRF token, made on first need (the sign-in form has one too)."""
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(request.session["csrf"])
+
+
+async def _csrf_ok(request: Request) -> bool:
+    expected = request.session.get("csrf")
+    form = await request.form()
+    given = str(form.get("csrf", ""))
+    return bool(expected) and secrets.compare_digest(given, str(expected))
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"¥{value:,.2f}"
+
+
+STATE_TEXT = {
+    "pending": "待处理",
+    "acting": "操作中",
+    "done": "已完成",
+    "business_exception": "转人工",
+    "system_exception": "系统异常",
+}
+ACTION_TEXT = {
+    "login": "登录",
+    "login_failed": "登录失败",
+    "logout": "退出",
+    "decide": "复核决定",
+    "applied": "应用结果",
+    "user_set": "设置用户",
+    "user_removed": "删除用户",
+}
+DETAIL_TEXT = {
+    "decision": "决定",
+    "note": "备注",
+    "showed": "当时显示",
+    "result": "结果",
+    "role": "角色",
+    "refund_id": "退款编号",
+    "amount": "金额",
+    "reason": "原因",
+    "buyer": "买家",
+    "deadline": "截止",
+}
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    """An audit entry's details as a person reads them: 决定 approve；备注 …；当时显示 …"""
+    parts = []
+    for key, value in detail.items():
+        shown = _detail(value) if isinstance(value, dict) else str(value)
+        if shown:
+            parts.append(f"{DETAIL_TEXT.get(key, key)} {shown}")
+    return "；".join(parts)
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")

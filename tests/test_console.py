@@ -1,0 +1,290 @@
+"""`robots console`: the control room, driven in a real Chromium as a reviewer and a viewer
+would, against a refunds run's open exceptions in a sandbox shop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+from conftest import Workspace, free_port, reaped, robot_env, robots_cmd
+from report_checks import values
+
+APPROVABLE = {"OVER_AMOUNT_CAP", "BUYER_RISK", "REASON_NOT_AUTOMATABLE", "MERCHANT_FAULT"}
+SCRIPT_NICK = '<script>alert("x")</script>买家'
+PASSWORDS = {"wang": "review-pw-1234", "li": "viewer-pw-1234", "ops": "operator-pw-1234"}
+ROLES = {"wang": "reviewer", "li": "viewer", "ops": "operator"}
+
+
+def add_user(ws: Workspace, name: str) -> None:
+    done = subprocess.run(
+        robots_cmd(
+            "console", "users", "add", name, "--role", ROLES[name], "--password-stdin",
+            "-w", str(ws.root),
+        ),
+        input=PASSWORDS[name] + "\n",
+        capture_output=True,
+        text=True,
+        env=robot_env(),
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def console(workspace: Workspace) -> Iterator[str]:
+    """The console of ``workspace`` on a free port, with a reviewer, a viewer, an operator."""
+    for name in PASSWORDS:
+        add_user(workspace, name)
+    port = free_port()
+    proc = subprocess.Popen(
+        robots_cmd("console", "-w", str(workspace.root), "--port", str(port)),
+        env=robot_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    with reaped(proc):
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "the console did not answer"
+                time.sleep(0.2)
+        yield url
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    from robots.runtime.browser import CHROMIUM_FLAGS, find_chromium
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=find_chromium(None, None), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(browser: object, url: str, name: str) -> object:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(url + "/")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORDS[name])
+    page.click("button[type=submit]")
+    page.wait_for_selector("header nav")
+    return page
+
+
+def give_nickname(ws: Workspace, refund_id: str, nick: str) -> None:
+    """The buyer of ``refund_id`` renamed in the shop (a nickname is the buyer's choice)."""
+    with ws.sandbox.db() as conn:
+        (old,) = conn.execute(
+            "SELECT l.buyer_nick FROM refunds r JOIN order_lines l USING (line_id) "
+            "WHERE r.refund_id = ?",
+            (refund_id,),
+        ).fetchone()
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("UPDATE buyers SET buyer_nick = ? WHERE buyer_nick = ?", (nick, old))
+        conn.execute("UPDATE order_lines SET buyer_nick = ? WHERE buyer_nick = ?", (nick, old))
+
+
+def queue_rows(ws: Workspace) -> dict[str, dict]:
+    wb = openpyxl.load_workbook(ws.queue)
+    return {r["退款编号"]: r for r in values(wb["退款待人工处理"])}
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(120)
+def test_a_reviewer_decides_the_queue_online(workspace: Workspace, console: str, chromium) -> None:
+    """A reviewer signs in, filters the queue, approves two refunds and holds one: the shop's
+    audit log shows exactly those two approvals, the console and the next queue workbook
+    show the results; a refund that fails a hard rule cannot be approved from the console; a
+    buyer's nickname holding <script> is shown as text."""
+    truth = workspace.sandbox.truth()
+    first = next(rid for rid, t in sorted(truth.items()) if t["expected"] == "person")
+    give_nickname(workspace, first, SCRIPT_NICK)
+    workspace.run()
+    before = queue_rows(workspace)
+    approvable = [k for k, r in before.items() if r["原因代码"] in APPROVABLE]
+    unreceived = [k for k, r in before.items() if "RETURN_NOT_RECEIVED" in r["原因代码"]]
+    assert len(approvable) >= 3 and unreceived, {r["原因代码"] for r in before.values()}
+    approve, hold, never = approvable[:2], approvable[2], unreceived[0]
+    audit_before = {r["refund_id"] for r in workspace.sandbox.audit()}
+
+    page = sign_in(chromium, console, "wang")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(console + "/queue")
+    shown = page.locator("table.queue tbody tr[data-key]").count()
+    assert shown == len(before)
+    # a nickname with markup is text on the page, never a script
+    cell = page.locator(f"tr:has(a:text-is('{first}')) td.buyer")
+    assert cell.inner_text() == SCRIPT_NICK
+    assert dialogs == []
+    # filter: one reason only
+    reason = before[approve[0]]["原因代码"]
+    page.select_option("select[name=reason]", reason)
+    page.click("form.filters button")
+    page.wait_for_url("**/queue?**reason=*")
+    rows = page.locator("table.queue tbody tr[data-key]")
+    assert rows.count() == sum(1 for r in before.values() if r["原因代码"] == reason)
+    page.goto(console + "/queue")
+    for refund_id, decision in ((approve[0], "approve"), (approve[1], "approve"), (hold, "hold")):
+        page.select_option(f"select[aria-label='决定 {refund_id}']", decision)
+    page.fill(f"input[aria-label='备注 {hold}']", "等买家补充照片")
+    page.select_option(f"select[aria-label='决定 {never}']", "approve")
+    page.click("button.primary")
+    page.wait_for_selector("h1:text('处理结果')", timeout=300_000)
+    result = {
+        row.get_attribute("data-refund"): row.locator("td code").inner_text()
+        for row in page.locator("tr[data-refund]").all()
+    }
+    assert result == {
+        approve[0]: "APPLIED",
+        approve[1]: "APPLIED",
+        hold: "HELD",
+        never: "REFUSED_HARD_RULE",
+    }
+    # the shop: exactly those two approvals, once each
+    new = [r["refund_id"] for r in workspace.sandbox.audit() if r["refund_id"] not in audit_before]
+    assert sorted(new) == sorted(approve)
+    # the console's queue and the next workbook: the two gone, the held one kept with its review
+    page.goto(console + "/queue")
+    keys = {r.get_attribute("data-key").split("@")[0] for r in page.locator("tr[data-key]").all()}
+    assert not keys & set(approve) and {hold, never} <= keys
+    assert "暂缓：wang 等买家补充照片" in page.locator(f"tr:has(a:text-is('{hold}'))").inner_text()
+    after = queue_rows(workspace)
+    assert not set(after) & set(approve) and hold in after and never in after
+    # every decision audited with what its row showed
+    ops = sign_in(chromium, console, "ops")
+    ops.goto(console + "/audit")
+    audit_text = ops.locator("table").inner_text()
+    for refund_id in (*approve, hold, never):
+        assert refund_id in audit_text
+    assert dialogs == []
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(40)
+def test_signing_in_roles_and_csrf(workspace: Workspace, console: str, chromium) -> None:
+    """``/`` is the sign-in page (its form carries a CSRF token) until one signs in; a wrong
+    password is refused; a viewer sees the queue but their decision is refused (403); a form
+    POST without its CSRF token is refused (403); pages send no-framing headers."""
+    workspace.run()
+    anonymous = httpx.get(console + "/")
+    assert anonymous.status_code == 200 and 'name="csrf"' in anonymous.text
+    assert anonymous.headers["x-frame-options"] == "DENY"
+    assert httpx.get(console + "/queue", follow_redirects=False).status_code == 303
+
+    page = chromium.new_page()
+    page.goto(console + "/")
+    page.fill("input[name=name]", "wang")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert page.locator(".error").inner_text() == "用户名或密码不正确"
+
+    viewer = sign_in(chromium, console, "li")
+    viewer.goto(console + "/queue")
+    assert viewer.locator("table.queue tbody tr[data-key]").count() > 0
+    assert viewer.locator("table.queue select").count() == 0  # nothing to decide with
+    key = viewer.locator("table.queue tbody tr[data-key]").first.get_attribute("data-key")
+    token = viewer.locator("input[name=csrf]").first.input_value()
+    refused = viewer.request.post(
+        console + "/queue/decide", form={"csrf": token, f"decision:{key}": "approve"}
+    )
+    assert refused.status == 403 and "无权限" in refused.text()
+    assert viewer.request.get(console + "/audit").status == 403
+
+    reviewer = sign_in(chromium, console, "wang")
+    no_token = reviewer.request.post(console + "/queue/decide", form={f"decision:{key}": "hold"})
+    assert no_token.status == 403 and "CSRF" in no_token.text()
+    wrong = reviewer.request.post(
+        console + "/queue/decide", form={"csrf": "guess", f"decision:{key}": "hold"}
+    )
+    assert wrong.status == 403
+    audit = {r["refund_id"] for r in workspace.sandbox.audit()}
+    assert key.split("@")[0] not in audit  # nothing reached the shop
+
+
+def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
+    done = subprocess.run(
+        robots_cmd("console", "-w", str(workspace.root), "--host", "0.0.0.0"),
+        capture_output=True,
+        text=True,
+        env=robot_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    first = done.stderr.strip().splitlines()[0]
+    assert "console.allow_remote" in first and "robots.toml" in first, done.stderr
+
+
+def test_passwords_are_hashed_and_roles_checked(tmp_path: Path) -> None:
+    from robots.console.accounts import hash_password, may, password_matches
+
+    stored = hash_password("s3cret-enough")
+    assert "s3cret" not in stored and stored.startswith("$argon2id$")
+    assert password_matches(stored, "s3cret-enough")
+    assert not password_matches(stored, "s3cret-enougH")
+    assert not password_matches(None, "s3cret-enough")
+    with pytest.raises(ValueError):
+        hash_password("short")
+    assert may("operator", "reviewer") and may("reviewer", "viewer")
+    assert not may("viewer", "reviewer") and not may("nobody", "viewer")
+
+
+def test_the_consoles_decisions_file_is_checked_as_the_queue_is(tmp_path: Path) -> None:
+    """What `robots apply` reads from the console: every problem named by decision number,
+    nothing applied; a good file gives the rows."""
+    from robots.errors import InvalidReview
+    from robots.refunds.review import read_review
+
+    good = {
+        "refund_id": "RF1", "item": "RF1@WAIT_SELLER_AGREE", "run": "run-1",
+        "decision": "approve", "reviewer": "wang", "note": "",
+    }  # fmt: skip
+    file = tmp_path / "decisions.json"
+
+    def read() -> object:
+        return read_review(
+            file,
+            run_is_known=lambda run: run == "run-1",
+            item_is_known=lambda key: key == good["item"],
+            scenario_of=lambda _run: "/shop/refunds.toml",
+        )
+
+    file.write_text(json.dumps({"rows": [good]}), encoding="utf-8")
+    review = read()
+    assert [(r.refund_id, r.decision, r.reviewer) for r in review.rows] == [
+        ("RF1", "approve", "wang")
+    ]
+    assert review.queue and review.scenario == "/shop/refunds.toml"
+    bad = [
+        {**good, "decision": "maybe"},
+        {**good, "item": "RF2@WAIT_SELLER_AGREE", "refund_id": "RF2", "reviewer": ""},
+        {**good, "run": "run-9"},
+    ]
+    file.write_text(json.dumps({"rows": bad}), encoding="utf-8")
+    with pytest.raises(InvalidReview) as caught:
+        read()
+    said = str(caught.value)
+    assert "decision 1, decision: unknown decision 'maybe'" in said
+    assert "decision 2, reviewer" in said and "decision 2, item" in said
+    assert "decision 3, run: run run-9 is not in this ledger" in said
+    file.write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(InvalidReview, match="not the console's decisions"):
+        read()
