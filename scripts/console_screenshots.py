@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from record_screenshots import BIN, free_port, wait_for  # noqa: E402
@@ -28,12 +30,12 @@ def main() -> None:
     try:
         data, ws = tmp / "shop", tmp / "ws"
         shop_pw = "console-shots-shop"
-        seed = [robots, "sandbox", "seed", "--data", str(data), "--refunds", "60"]
+        seed = [robots, "sandbox", "seed", "--data", str(data), "--refunds", "150"]
         subprocess.run([*seed, "--password", shop_pw], check=True)
         port = free_port()
         procs.append(
             subprocess.Popen(
-                [robots, "sandbox", "serve", "--data", str(data), "--port", str(port)],
+                [robots, "sandbox", "serve", "--data", str(data), "--port", str(port), "--control"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -49,7 +51,7 @@ def main() -> None:
             f'[paths]\ncredentials_file = "{creds}"\n\n[[targets]]\nname = "shop"\n'
             f'robot = "refunds"\nscenario = "refunds.toml"\nbase_url = "{url}"\n'
         )
-        subprocess.run([robots, "run", "refunds", "-w", str(ws)], check=False)
+        subprocess.run([robots, "run", "refunds", "-w", str(ws), "--limit", "40"], check=False)
         for name, role in ((REVIEWER, "reviewer"), ("zhaolei", "operator")):
             subprocess.run(
                 [robots, "console", "users", "add", name, "--role", role, "--password-stdin",
@@ -61,14 +63,14 @@ def main() -> None:
         procs.append(subprocess.Popen([robots, "console", "-w", str(ws), "--port", str(cport)]))
         console = f"http://127.0.0.1:{cport}"
         wait_for(console + "/")
-        shoot(console)
+        shoot(console, url)
     finally:
         for p in reversed(procs):
             p.terminate()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def shoot(console: str) -> None:
+def shoot(console: str, shop: str) -> None:
     from playwright.sync_api import sync_playwright
 
     from robots.runtime.browser import CHROMIUM_FLAGS, find_chromium
@@ -102,6 +104,22 @@ def shoot(console: str) -> None:
                 page.screenshot(path=str(OUT / "6-run.png"))
         page.goto(console + "/audit")
         page.screenshot(path=str(OUT / "7-audit.png"))
+        # a run started here, seen while it runs (every refund page answers 0.5 s late)
+        body = {"path_prefix": "/refunds/RF", "count": 100000, "status": 0, "delay_s": 0.5}
+        httpx.post(shop + "_sandbox/faults", json=body).raise_for_status()
+        page.goto(console + "/runs")
+        page.click("form.start button")
+        running = page.locator("tr[data-run]:has(td.status:text-is('运行中')) a")
+        for _ in range(100):
+            if running.count():
+                break
+            page.wait_for_timeout(300)
+            page.reload()
+        running.first.click()
+        page.wait_for_timeout(4000)
+        page.reload()
+        page.screenshot(path=str(OUT / "8-running.png"))
+        page.click("button.danger")
         browser.close()
 
 

@@ -220,6 +220,58 @@ def test_signing_in_roles_and_csrf(workspace: Workspace, console: str, chromium)
     assert key.split("@")[0] not in audit  # nothing reached the shop
 
 
+@pytest.mark.browser
+@pytest.mark.refunds(120)
+def test_a_run_started_from_the_console_shows_progress_and_stops(
+    workspace: Workspace, console: str, chromium
+) -> None:
+    """An operator starts the refunds target from 运行; the run appears as 运行中 with its
+    counts moving while its page reloads itself; 停止 stops it as SIGTERM does (the item in
+    hand finished, exit 143, 已停止). A viewer has neither button."""
+    # every refund's page answers 0.4 s late: the run takes long enough to be stopped
+    workspace.sandbox.control(
+        "faults", path_prefix="/refunds/RF", count=100000, status=0, delay_s=0.4
+    )
+    viewer = sign_in(chromium, console, "li")
+    viewer.goto(console + "/runs")
+    assert viewer.locator("form.start").count() == 0
+    page = sign_in(chromium, console, "ops")
+    page.goto(console + "/runs")
+    page.select_option("form.start select[name=target]", "sandbox")
+    page.click("form.start button")
+    page.wait_for_url("**/runs?started=sandbox")
+    deadline = time.monotonic() + 120
+    while page.locator("tr[data-run] td.status:text-is('运行中')").count() == 0:
+        assert time.monotonic() < deadline, "the started run never showed as running"
+        time.sleep(0.5)
+        page.reload()
+    page.locator("tr[data-run]:has(td.status:text-is('运行中')) a").first.click()
+    run_url = page.url
+    done = page.locator(".progress [data-state=done] b")
+    deadline = time.monotonic() + 180
+    while int(done.inner_text()) < 2:  # the page reloads itself every 2 s
+        assert time.monotonic() < deadline, "no progress shown"
+        page.wait_for_timeout(500)
+    before = int(done.inner_text())
+    deadline = time.monotonic() + 120
+    while int(done.inner_text()) <= before:  # the counts move while it runs
+        assert time.monotonic() < deadline, "the counts did not move"
+        page.wait_for_timeout(500)
+    assert viewer.request.post(run_url + "/stop", form={"csrf": "x"}).status == 403
+    page.click("button.danger")
+    deadline = time.monotonic() + 180
+    while page.locator("b.status").inner_text() == "运行中":
+        assert time.monotonic() < deadline, "the run did not stop"
+        page.wait_for_timeout(500)
+        page.goto(run_url)
+    assert page.locator("b.status").inner_text() == "已停止"
+    assert "退出码 143" in page.locator("main p").first.inner_text()
+    [row] = [r for r in workspace.runs() if r["run_id"] in run_url]
+    summary = json.loads(row["summary"])
+    assert summary["stopped"] and summary["exit_code"] == 143
+    assert "process" not in summary  # the end replaced it
+
+
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
     done = subprocess.run(
         robots_cmd("console", "-w", str(workspace.root), "--host", "0.0.0.0"),

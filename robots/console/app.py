@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
+import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from robots.config import Workspace
 from robots.console import accounts
 from robots.console.accounts import OPERATOR, REVIEWER, VIEWER
-from robots.ledger import Ledger
+from robots.ledger import Ledger, RunView
 from robots.runtime.clock import host_now
 
 HERE = Path(__file__).parent
@@ -397,19 +402,74 @@ class Console:
     async def runs(self, request: Request) -> Response:
         robot = request.query_params.get("robot") or None
         runs = self.ledger.recent_runs(robot, limit=100)
+        targets = [t for t in self.ws.config.targets if t.enabled]
         return self.page(
-            request, "runs.html", runs=runs, robot_text=self.robot_text, robot=robot or ""
-        )
+            request, "runs.html", runs=runs, robot_text=self.robot_text, robot=robot or "",
+            states={r.run_id: run_status(r) for r in runs}, targets=targets,
+            started=request.query_params.get("started", ""),
+        )  # fmt: skip
 
     async def run(self, request: Request) -> Response:
         run = self.ledger.find_run(request.path_params["run_id"])
         if run is None:
             return self.refused(request, "没有这次运行 (no such run)", 404)
         items = self.ledger.items(run.robot, run_id=run.run_id) if run.robot else []
+        counts = Counter(i.state.value for i in items)
+        status = run_status(run)
         return self.page(
             request, "run.html", run=run, items=items, robot_text=self.robot_text,
-            state_text=STATE_TEXT,
+            state_text=STATE_TEXT, run_state=status, counts=counts,
+            current=[i for i in items if i.state.value == "acting"],
+            stoppable=status == "运行中" and runs_here(run),
         )  # fmt: skip
+
+    async def start(self, request: Request) -> Response:
+        """Start a target's run as the scheduler does: a child process of its own, its
+        output in logs/console/, the run lock and the ledger as for any run."""
+        from robots.registry import spec
+
+        user = request.scope["console_user"][0]
+        form = await request.form()
+        name = str(form.get("target", ""))
+        target = next((t for t in self.ws.config.targets if t.name == name and t.enabled), None)
+        if target is None:
+            return self.refused(request, f"没有这个目标 (no enabled target {name!r})", 400)
+        dry_run = form.get("dry_run") == "1"
+        cmd = [
+            sys.executable, "-m", "robots", "run", target.robot, "--target", target.name,
+            "--workspace", str(self.ws.root), *(["--dry-run"] if dry_run else []),
+        ]  # fmt: skip
+        if self.ws.broker_url and spec(target.robot).on_cluster:
+            cmd.append("--cluster")
+        logs = self.ws.path(self.ws.config.paths.logs) / "console"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_file = logs / f"{target.name}-{host_now():%Y%m%d-%H%M%S}.log"
+        env = {**os.environ, "ROBOTS_RUN_BY": f"console ({user})"}
+        with log_file.open("wb") as out:
+            child = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        threading.Thread(target=child.wait, daemon=True).start()  # reaped when it ends
+        self.ledger.audit(
+            user, "run_start", target.name,
+            {"robot": target.robot, "dry_run": dry_run, "pid": child.pid},
+        )  # fmt: skip
+        return RedirectResponse(f"/runs?started={target.name}", status_code=303)
+
+    async def stop(self, request: Request) -> Response:
+        """Ask a running run to stop as SIGTERM does: it finishes the item in hand, records
+        the rest as not started, writes its workbook and exits 143."""
+        user = request.scope["console_user"][0]
+        run = self.ledger.find_run(request.path_params["run_id"])
+        if run is None or run_status(run) != "运行中":
+            return self.refused(request, "这次运行已结束 (the run is not running)", 409)
+        if not runs_here(run):
+            return self.refused(
+                request, "这次运行不在本机，无法从这里停止 (the run is on another machine)", 409
+            )
+        os.kill(int(run.summary["process"]["pid"]), signal.SIGTERM)
+        self.ledger.audit(user, "run_stop", run.run_id, {"robot": run.robot})
+        return RedirectResponse(f"/runs/{run.run_id}", status_code=303)
 
     # -- 审计 ----------------------------------------------------------------------------------
     async def audit(self, request: Request) -> Response:
@@ -426,7 +486,9 @@ class Console:
             Route("/queue", g(VIEWER, self.queue)),
             Route("/queue/decide", g(REVIEWER, self.decide), methods=["POST"]),
             Route("/runs", g(VIEWER, self.runs)),
+            Route("/runs/start", g(OPERATOR, self.start), methods=["POST"]),
             Route("/runs/{run_id}", g(VIEWER, self.run)),
+            Route("/runs/{run_id}/stop", g(OPERATOR, self.stop), methods=["POST"]),
             Route("/audit", g(OPERATOR, self.audit)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
@@ -467,6 +529,34 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def runs_here(run: RunView) -> bool:
+    """Whether ``run`` is a process of this machine (its row names its host and pid while it
+    runs)."""
+    process = run.summary.get("process") or {}
+    return process.get("host") == socket.gethostname() and isinstance(process.get("pid"), int)
+
+
+def run_status(run: RunView) -> str:
+    """运行中, 已中断 (its process is gone without recording an end), 失败, 已停止 or 完成."""
+    if run.ended_at is None:
+        if runs_here(run) and not _alive(int(run.summary["process"]["pid"])):
+            return "已中断"
+        return "运行中"
+    if run.failure:
+        return "失败"
+    return "已停止" if run.stopped else "完成"
+
+
 def _csrf(request: Request) -> str:
     """The session's CSRF token, made on first need (the sign-in form has one too)."""
     if "csrf" not in request.session:
@@ -486,7 +576,7 @@ def _money(value: Decimal | None) -> str:
 
 
 STATE_TEXT = {
-    "pending": "待处理",
+    "pending": "排队中",
     "acting": "操作中",
     "done": "已完成",
     "business_exception": "转人工",
@@ -494,6 +584,8 @@ STATE_TEXT = {
 }
 ACTION_TEXT = {
     "login": "登录",
+    "run_start": "启动运行",
+    "run_stop": "停止运行",
     "login_failed": "登录失败",
     "logout": "退出",
     "decide": "复核决定",

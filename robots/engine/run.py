@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import socket
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
@@ -389,12 +391,14 @@ class RobotRun:
                 where,
                 self.dry_run,
             )
+            # while it runs, the run's row says which process it is (the console stops it)
+            process = {"pid": os.getpid(), "host": socket.gethostname()}
             self.ledger.begin_run(
                 self.run_id,
                 self.robot,
                 str(self.scenario_file),
                 dry_run=self.dry_run,
-                summary=summary,
+                summary={**summary, "process": process},
             )
             if left_behind is not None and not self.dry_run:
                 self._write_left_behind(left_behind)
