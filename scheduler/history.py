@@ -28,6 +28,16 @@ class ScheduleRun(_Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class PausedSchedule(_Base):
+    """A schedule someone paused (the console): its fires are skipped until resumed."""
+
+    __tablename__ = "paused_schedules"
+
+    schedule: Mapped[str] = mapped_column(String(100), primary_key=True)
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
 OUTCOMES = {
     0: "ok",
     1: "system exceptions",
@@ -81,6 +91,22 @@ class History:
             if row is not None:
                 row.ended_at, row.outcome, row.exit_code = self._now(), outcome, exit_code
                 row.run_id, row.detail = run_id, detail
+
+    def pause(self, schedule: str, by: str) -> None:
+        with self._sessions.begin() as s:
+            if s.get(PausedSchedule, schedule) is None:
+                s.add(PausedSchedule(schedule=schedule, by=by, at=self._now()))
+
+    def resume(self, schedule: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(PausedSchedule, schedule)
+            if row is not None:
+                s.delete(row)
+
+    def paused(self) -> dict[str, tuple[str, datetime]]:
+        """Each paused schedule: who paused it, and when (the scheduler's wall time)."""
+        with self._sessions.begin() as s:
+            return {r.schedule: (r.by, r.at) for r in s.scalars(select(PausedSchedule))}
 
     def _now(self) -> datetime:
         """Wall time in the scheduler's zone, as the schedules are written."""

@@ -123,6 +123,10 @@ class Service:
         s = ws.schedule(name)
         cfg = ws.config.scheduler
         now = datetime.now(self.tz).replace(tzinfo=None)
+        if paused := self.history.paused().get(name):
+            self.history.started(name, "skipped", f"paused by {paused[0]} at {paused[1]:%F %T}")
+            logger.info("{}: skipped, paused by {}", name, paused[0])
+            return
         why = non_working_reason(now.date(), cfg.holidays, cfg.days_off)
         if s.working_days_only and why:
             self.history.started(name, "skipped", f"not a working day: {why}")

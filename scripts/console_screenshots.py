@@ -50,6 +50,9 @@ def main() -> None:
         (ws / "robots.toml").write_text(
             f'[paths]\ncredentials_file = "{creds}"\n\n[[targets]]\nname = "shop"\n'
             f'robot = "refunds"\nscenario = "refunds.toml"\nbase_url = "{url}"\n'
+            '\n[[schedules]]\nname = "refunds-nightly"\ntarget = "shop"\ncron = "0 3 * * *"\n'
+            '\n[[schedules]]\nname = "refunds-hourly-dry"\ntarget = "shop"\n'
+            'every_seconds = 3600\nargs = ["--dry-run"]\nworking_days_only = true\n'
         )
         subprocess.run([robots, "run", "refunds", "-w", str(ws), "--limit", "40"], check=False)
         for name, role in ((REVIEWER, "reviewer"), ("zhaolei", "operator")):
@@ -102,6 +105,10 @@ def shoot(console: str, shop: str) -> None:
                 page.screenshot(path=str(OUT / "5-runs.png"))
                 page.locator("table a").first.click()
                 page.screenshot(path=str(OUT / "6-run.png"))
+        page.goto(console + "/schedules")
+        page.click("tr[data-schedule=refunds-hourly-dry] button.pause")
+        page.wait_for_url("**/schedules")
+        page.screenshot(path=str(OUT / "9-schedules.png"))
         page.goto(console + "/audit")
         page.screenshot(path=str(OUT / "7-audit.png"))
         # a run started here, seen while it runs (every refund page answers 0.5 s late)

@@ -272,6 +272,64 @@ def test_a_run_started_from_the_console_shows_progress_and_stops(
     assert "process" not in summary  # the end replaced it
 
 
+@pytest.mark.browser
+@pytest.mark.refunds(20)
+def test_schedules_are_paused_resumed_and_run_from_the_console(
+    workspace: Workspace, console: str, chromium
+) -> None:
+    """计划 lists robots.toml's schedules with their next fire time; an operator pauses one
+    (the scheduler service skips its fires and records why), resumes it, and runs it now (a
+    run of its target in the ledger); a viewer sees no buttons."""
+    from zoneinfo import ZoneInfo
+
+    from robots.registry import load_workspace
+    from scheduler.history import History
+    from scheduler.service import Service, job_store_path
+
+    with (workspace.root / "robots.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[schedules]]\nname = "nightly"\ntarget = "sandbox"\ncron = "0 3 * * *"\n')
+    viewer = sign_in(chromium, console, "li")
+    viewer.goto(console + "/schedules")
+    assert viewer.locator("tr[data-schedule=nightly]").count() == 1
+    assert viewer.locator("tr[data-schedule=nightly] button").count() == 0
+    page = sign_in(chromium, console, "ops")
+    page.goto(console + "/schedules")
+    row = page.locator("tr[data-schedule=nightly]")
+    assert " 03:00" in row.inner_text() and row.locator("td.state").inner_text() == "启用"
+    row.locator("button.pause").click()
+    page.wait_for_url("**/schedules")
+    assert row.locator("td.state").inner_text() == "已暂停（ops）"
+
+    ws = load_workspace(workspace.root)
+    service = Service(ws)
+    try:
+        service.fire("nightly")  # what the service does when the time comes
+    finally:
+        service.history.close()
+    history = History(job_store_path(ws), ZoneInfo(ws.config.scheduler.timezone))
+    try:
+        [fire] = history.fires("nightly")
+    finally:
+        history.close()
+    assert fire.outcome == "skipped" and fire.detail.startswith("paused by ops")
+    assert workspace.runs() == []  # nothing ran
+
+    page.reload()
+    row.locator("button.resume").click()
+    page.wait_for_url("**/schedules")
+    assert row.locator("td.state").inner_text() == "启用"
+    row.locator("button.run").click()
+    page.wait_for_url("**/runs?started=sandbox")
+    deadline = time.monotonic() + 120
+    while not [r for r in workspace.runs() if r["ended_at"]]:
+        assert time.monotonic() < deadline, "the schedule's run never ended"
+        time.sleep(0.5)
+    page.goto(console + "/audit")
+    audit = page.locator("table").inner_text()
+    for action in ("schedule_pause", "schedule_resume", "schedule_run"):
+        assert action in audit
+
+
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
     done = subprocess.run(
         robots_cmd("console", "-w", str(workspace.root), "--host", "0.0.0.0"),

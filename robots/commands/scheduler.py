@@ -62,6 +62,7 @@ def status(workspace: WorkspaceOpt = Path(".")) -> None:
         stored = {j.id: j for j in store.get_all_jobs()}
         store.shutdown()
     history = History(job_store_path(ws), ZoneInfo(ws.config.scheduler.timezone))
+    paused = history.paused()
     try:
         table = Table(
             "schedule",
@@ -83,7 +84,9 @@ def status(workspace: WorkspaceOpt = Path(".")) -> None:
                 s.name,
                 s.target,
                 when,
-                _when(job.next_run_time)
+                f"paused by {paused[s.name][0]}"
+                if s.name in paused
+                else _when(job.next_run_time)
                 if job
                 else ("disabled" if not s.enabled else "not started"),
                 _when(last[0].started_at) if last else "-",

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 import openpyxl
@@ -39,7 +40,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from robots.config import Workspace
+from robots.config import Target, Workspace
 from robots.console import accounts
 from robots.console.accounts import OPERATOR, REVIEWER, VIEWER
 from robots.ledger import Ledger, RunView
@@ -426,8 +427,6 @@ class Console:
     async def start(self, request: Request) -> Response:
         """Start a target's run as the scheduler does: a child process of its own, its
         output in logs/console/, the run lock and the ledger as for any run."""
-        from robots.registry import spec
-
         user = request.scope["console_user"][0]
         form = await request.form()
         name = str(form.get("target", ""))
@@ -435,11 +434,19 @@ class Console:
         if target is None:
             return self.refused(request, f"没有这个目标 (no enabled target {name!r})", 400)
         dry_run = form.get("dry_run") == "1"
+        self._launch(user, target, ["--dry-run"] if dry_run else [], why="run_start")
+        return RedirectResponse(f"/runs?started={target.name}", status_code=303)
+
+    def _launch(self, user: str, target: Target, args: list[str], *, why: str) -> None:
+        """``robots run <robot> --target T`` as the scheduler fires it, in a process of its
+        own (its output in logs/console/), audited."""
+        from robots.registry import spec
+
         cmd = [
             sys.executable, "-m", "robots", "run", target.robot, "--target", target.name,
-            "--workspace", str(self.ws.root), *(["--dry-run"] if dry_run else []),
+            "--workspace", str(self.ws.root), *args,
         ]  # fmt: skip
-        if self.ws.broker_url and spec(target.robot).on_cluster:
+        if self.ws.broker_url and spec(target.robot).on_cluster and "--cluster" not in cmd:
             cmd.append("--cluster")
         logs = self.ws.path(self.ws.config.paths.logs) / "console"
         logs.mkdir(parents=True, exist_ok=True)
@@ -451,10 +458,92 @@ class Console:
             )
         threading.Thread(target=child.wait, daemon=True).start()  # reaped when it ends
         self.ledger.audit(
-            user, "run_start", target.name,
-            {"robot": target.robot, "dry_run": dry_run, "pid": child.pid},
+            user, why, target.name, {"robot": target.robot, "args": args, "pid": child.pid}
+        )
+
+    # -- 计划 ----------------------------------------------------------------------------------
+    def current(self) -> Workspace:
+        """robots.toml as it is now (its schedules may have been edited since the console
+        started, as the scheduler service reads it at every fire); as loaded at start when
+        it no longer loads."""
+        from robots.errors import ConfigError
+        from robots.registry import load_workspace
+
+        try:
+            return load_workspace(self.ws.root)
+        except ConfigError:
+            return self.ws
+
+    def schedule_rows(self) -> list[dict[str, Any]]:
+        """Each schedule of robots.toml: its trigger, next fire, whether paused, last fire."""
+        from scheduler.history import History
+        from scheduler.service import job_store_path, stored_jobs, trigger_for
+
+        ws = self.current()
+        tz = ZoneInfo(ws.config.scheduler.timezone)
+        stored = {}
+        if job_store_path(ws).exists():
+            store = stored_jobs(ws)
+            stored = {j.id: j for j in store.get_all_jobs()}
+            store.shutdown()
+        history = History(job_store_path(ws), tz)
+        try:
+            paused = history.paused()
+            rows = []
+            for s in ws.config.schedules:
+                job = stored.get(s.name)
+                if job is not None:
+                    next_fire, note = job.next_run_time, ""
+                else:
+                    next_fire = trigger_for(s, tz).get_next_fire_time(None, datetime.now(tz))
+                    note = "调度服务未载入 (scheduler not started)"
+                last = history.fires(s.name, limit=1, busy=False)
+                when = s.cron or f"每 {s.every_seconds} 秒"
+                rows.append(
+                    {
+                        "name": s.name, "target": s.target, "enabled": s.enabled,
+                        "when": when + ("，仅工作日" if s.working_days_only else ""),
+                        "next": next_fire.replace(tzinfo=None) if next_fire else None,
+                        "note": note, "paused": paused.get(s.name),
+                        "last": last[0] if last else None, "args": " ".join(s.args),
+                    }
+                )  # fmt: skip
+            return rows
+        finally:
+            history.close()
+
+    async def schedules(self, request: Request) -> Response:
+        return self.page(
+            request, "schedules.html", schedules=self.schedule_rows(),
+            zone=self.ws.config.scheduler.timezone,
         )  # fmt: skip
-        return RedirectResponse(f"/runs?started={target.name}", status_code=303)
+
+    async def schedule_action(self, request: Request) -> Response:
+        """暂停 / 恢复 / 立即运行 one schedule (a paused schedule's fires are skipped and
+        recorded as such by the scheduler service)."""
+        from scheduler.history import History
+        from scheduler.service import job_store_path
+
+        user = request.scope["console_user"][0]
+        name, action = request.path_params["name"], request.path_params["action"]
+        ws = self.current()
+        found = next((s for s in ws.config.schedules if s.name == name), None)
+        if found is None or action not in ("pause", "resume", "run"):
+            return self.refused(request, f"没有这个计划 (no schedule {name!r})", 404)
+        if action == "run":
+            target = ws.target_named(found.target)
+            self._launch(user, target, list(found.args), why="schedule_run")
+            return RedirectResponse(f"/runs?started={target.name}", status_code=303)
+        history = History(job_store_path(ws), ZoneInfo(ws.config.scheduler.timezone))
+        try:
+            if action == "pause":
+                history.pause(name, user)
+            else:
+                history.resume(name)
+        finally:
+            history.close()
+        self.ledger.audit(user, f"schedule_{action}", name, {})
+        return RedirectResponse("/schedules", status_code=303)
 
     async def stop(self, request: Request) -> Response:
         """Ask a running run to stop as SIGTERM does: it finishes the item in hand, records
@@ -489,6 +578,10 @@ class Console:
             Route("/runs/start", g(OPERATOR, self.start), methods=["POST"]),
             Route("/runs/{run_id}", g(VIEWER, self.run)),
             Route("/runs/{run_id}/stop", g(OPERATOR, self.stop), methods=["POST"]),
+            Route("/schedules", g(VIEWER, self.schedules)),
+            Route(
+                "/schedules/{name}/{action}", g(OPERATOR, self.schedule_action), methods=["POST"]
+            ),
             Route("/audit", g(OPERATOR, self.audit)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
@@ -585,6 +678,9 @@ STATE_TEXT = {
 ACTION_TEXT = {
     "login": "登录",
     "run_start": "启动运行",
+    "schedule_run": "立即运行计划",
+    "schedule_pause": "暂停计划",
+    "schedule_resume": "恢复计划",
     "run_stop": "停止运行",
     "login_failed": "登录失败",
     "logout": "退出",
