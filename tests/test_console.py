@@ -330,6 +330,40 @@ def test_schedules_are_paused_resumed_and_run_from_the_console(
         assert action in audit
 
 
+@pytest.mark.browser
+@pytest.mark.refunds(20)
+def test_a_runs_items_link_their_page_and_evidence(
+    workspace: Workspace, console: str, chromium
+) -> None:
+    """A refund whose page keeps failing ends as a system exception with a masked
+    screenshot and a trace: the run's page links both (the screenshot shown, the trace
+    downloaded) and the refund's shop page; nothing outside the logs folder is served."""
+    refund = sorted(workspace.sandbox.truth())[0]
+    workspace.sandbox.control("faults", path_prefix=f"/refunds/{refund}", count=50, status=500)
+    assert workspace.run(check=False).returncode == 1  # one system exception
+    [run] = workspace.runs()
+    page = sign_in(chromium, console, "li")
+    page.goto(f"{console}/runs/{run['run_id']}")
+    row = page.locator(f"tr:has(td:text-matches('^{refund}@'))")
+    assert "system_exception" in row.inner_text()
+    shots = row.locator("td.evidence a:text-is('截图')")
+    assert shots.count() >= 1
+    shown = page.request.get(console + shots.first.get_attribute("href"))
+    assert shown.status == 200 and shown.headers["content-type"] == "image/png"
+    assert shown.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    trace = row.locator("td.evidence a:text-is('跟踪 trace')")
+    assert trace.count() == 1
+    with page.expect_download() as download:
+        trace.click()
+    assert download.value.suggested_filename.endswith(".zip")
+    link = row.locator("a:text-is('打开')").get_attribute("href")
+    assert link.endswith(f"/refunds/{refund}")
+    for outside in ("%2E%2E/robots.toml", "..%2Frobots.toml", "%2E%2E/credentials.toml"):
+        assert page.request.get(f"{console}/evidence/{outside}").status == 404
+    anonymous = httpx.get(console + shots.first.get_attribute("href"), follow_redirects=False)
+    assert anonymous.status_code == 303  # evidence is for people signed in
+
+
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
     done = subprocess.run(
         robots_cmd("console", "-w", str(workspace.root), "--host", "0.0.0.0"),

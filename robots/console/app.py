@@ -35,7 +35,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +51,7 @@ REFUNDS = "refunds"
 DECISIONS = {"approve": "同意", "hold": "暂缓"}
 URGENCIES = ("已超时", "紧急")
 ESCALATE_HOURS = 12.0
+EVIDENCE_TYPES = {".png": "image/png", ".zip": "application/zip"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
@@ -417,12 +418,40 @@ class Console:
         items = self.ledger.items(run.robot, run_id=run.run_id) if run.robot else []
         counts = Counter(i.state.value for i in items)
         status = run_status(run)
+        logs = self.ws.path(self.ws.config.paths.logs).resolve()
+        evidence = {
+            i.item_key: [
+                (Path(e).name, Path(e).resolve().relative_to(logs).as_posix())
+                for e in i.evidence
+                if Path(e).resolve().is_relative_to(logs) and Path(e).is_file()
+            ]
+            for i in items
+        }
+        pages = {i.item_key: _page_link(i.details) for i in items}
         return self.page(
             request, "run.html", run=run, items=items, robot_text=self.robot_text,
             state_text=STATE_TEXT, run_state=status, counts=counts,
             current=[i for i in items if i.state.value == "acting"],
-            stoppable=status == "运行中" and runs_here(run),
+            stoppable=status == "运行中" and runs_here(run), evidence=evidence, pages=pages,
         )  # fmt: skip
+
+    async def evidence_file(self, request: Request) -> Response:
+        """A screenshot (masked when it was taken) or a trace of a run, from the workspace's
+        logs folder only."""
+        logs = self.ws.path(self.ws.config.paths.logs).resolve()
+        path = (logs / request.path_params["path"]).resolve()
+        if (
+            not path.is_relative_to(logs)
+            or path.suffix.lower() not in EVIDENCE_TYPES
+            or not path.is_file()
+        ):
+            return self.refused(request, "没有这个证据文件 (no such evidence file)", 404)
+        return FileResponse(
+            path,
+            media_type=EVIDENCE_TYPES[path.suffix.lower()],
+            filename=path.name,
+            content_disposition_type="inline" if path.suffix.lower() == ".png" else "attachment",
+        )
 
     async def start(self, request: Request) -> Response:
         """Start a target's run as the scheduler does: a child process of its own, its
@@ -578,6 +607,7 @@ class Console:
             Route("/runs/start", g(OPERATOR, self.start), methods=["POST"]),
             Route("/runs/{run_id}", g(VIEWER, self.run)),
             Route("/runs/{run_id}/stop", g(OPERATOR, self.stop), methods=["POST"]),
+            Route("/evidence/{path:path}", g(VIEWER, self.evidence_file)),
             Route("/schedules", g(VIEWER, self.schedules)),
             Route(
                 "/schedules/{name}/{action}", g(OPERATOR, self.schedule_action), methods=["POST"]
@@ -648,6 +678,15 @@ def run_status(run: RunView) -> str:
     if run.failure:
         return "失败"
     return "已停止" if run.stopped else "完成"
+
+
+def _page_link(details: dict[str, Any]) -> str:
+    """The shop page an item was read from, as its row kept it."""
+    row = details.get("row") if isinstance(details, dict) else None
+    if not isinstance(row, dict):
+        return ""
+    link = str(row.get("link") or row.get("@url") or row.get("url") or "")
+    return link if link.startswith(("http://", "https://")) else ""
 
 
 def _csrf(request: Request) -> str:
