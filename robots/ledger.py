@@ -547,6 +547,22 @@ class Ledger:
             )
             return [(name, at) for name, at in rows]
 
+    def endings_since(self, since: datetime) -> list[tuple[str, str, str, datetime]]:
+        """(robot, state, reason code, updated at) of every item that ended (done, or handed
+        to a person) at or after ``since``: what the console charts over time."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(WorkItem.robot, WorkItem.state, WorkItem.reason_code, WorkItem.updated_at)
+                .where(
+                    WorkItem.updated_at >= since,
+                    WorkItem.state.in_(
+                        [State.DONE, State.BUSINESS_EXCEPTION, State.SYSTEM_EXCEPTION]
+                    ),
+                )
+                .order_by(WorkItem.updated_at)
+            )
+            return [(robot, str(state), reason or "", at) for robot, state, reason, at in rows]
+
     # -- the console's people and what they did -------------------------------------------
     def console_user(self, name: str) -> tuple[str, str] | None:
         """(role, password hash) of ``name``, or None."""

@@ -176,6 +176,13 @@ def test_a_reviewer_decides_the_queue_online(workspace: Workspace, console: str,
     for refund_id in (*approve, hold, never):
         assert refund_id in audit_text
     assert dialogs == []
+    # 总览's charts count today's runs and money as the ledger has them
+    ops.goto(console + "/")
+    data = json.loads(ops.locator("#chart-data").text_content())
+    assert sum(counts[-1] for counts in data["runs"].values()) == len(workspace.runs())
+    approved = sum(int(r["amount_cents"]) for r in workspace.ledger_rows() if r["state"] == "done")
+    assert round(data["approved"][-1] * 100) == approved > 0
+    assert data["cap"] == 20000
 
 
 @pytest.mark.browser
@@ -210,6 +217,13 @@ def test_signing_in_roles_and_csrf(workspace: Workspace, console: str, chromium)
     assert viewer.request.get(console + "/audit").status == 403
 
     reviewer = sign_in(chromium, console, "wang")
+    # 总览 draws its charts with the Chart.js the console serves (no CDN, no inline script)
+    errors: list[str] = []
+    reviewer.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    reviewer.goto(console + "/")
+    reviewer.wait_for_selector("body[data-charts=drawn]")
+    assert reviewer.locator("canvas").count() == 3 and errors == []
+    assert httpx.get(console + "/static/chart.umd.min.js").status_code == 200
     no_token = reviewer.request.post(console + "/queue/decide", form={f"decision:{key}": "hold"})
     assert no_token.status == 403 and "CSRF" in no_token.text()
     wrong = reviewer.request.post(

@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from robots.config import Target, Workspace
 from robots.console import accounts
 from robots.console.accounts import OPERATOR, REVIEWER, VIEWER
+from robots.errors import RobotsError
 from robots.ledger import Ledger, RunView
 from robots.runtime.clock import host_now
 
@@ -190,6 +191,7 @@ class Console:
         return self.page(
             request,
             "overview.html",
+            charts=self.charts(now),
             open_total=len(rows),
             overdue=sum(r.urgency == "已超时" for r in rows),
             due_soon=sum(r.urgency == "紧急" for r in rows),
@@ -197,6 +199,54 @@ class Console:
             by_robot=by_robot,
             robot_text=self.robot_text,
         )
+
+    def charts(self, now: datetime, days: int = 30) -> dict[str, Any]:
+        """What 总览's charts draw (static/overview.js, Chart.js served from this package):
+        runs a day by robot, money auto-approved a day against the daily cap, and the
+        hand-overs a day by reason, over the last ``days`` days. Days are those of the
+        scheduler's zone (``[scheduler] timezone``, the shop's by default), as the daily cap
+        counts them; the ledger's times (the host's) are turned into it."""
+        from robots.refunds.scenario import load_refund_scenario
+
+        zone = ZoneInfo(self.ws.config.scheduler.timezone)
+
+        def day_of(at: datetime) -> str:
+            return at.astimezone(zone).date().isoformat()  # naive: the host's wall time
+
+        first = (now.astimezone(zone) - timedelta(days=days - 1)).date()
+        labels = [(first + timedelta(days=n)).isoformat() for n in range(days)]
+        index = {d: n for n, d in enumerate(labels)}
+        runs: dict[str, list[int]] = {}
+        for r in self.ledger.recent_runs(limit=5000):
+            day = day_of(r.started_at)
+            if day in index:
+                runs.setdefault(self.robot_text.get(r.robot, r.robot), [0] * days)[index[day]] += 1
+        reasons: dict[str, list[int]] = {}
+        since = now - timedelta(days=days + 1)
+        for _robot, state, reason, at in self.ledger.endings_since(since):
+            day = day_of(at)
+            if state != "done" and day in index:
+                reasons.setdefault(reason or state, [0] * days)[index[day]] += 1
+        top = sorted(reasons, key=lambda k: -sum(reasons[k]))[:8]
+        approved = [
+            self.ledger.money_committed(REFUNDS, first + timedelta(days=n)) / 100
+            for n in range(days)
+        ]
+        caps = []
+        for t in self.ws.config.targets:
+            if t.robot == REFUNDS and t.enabled:
+                try:
+                    scenario = load_refund_scenario(self.ws.path(t.scenario))
+                except RobotsError:  # a scenario that does not load has no cap to draw
+                    continue
+                caps.append(float(scenario.policy.daily_auto_total))
+        return {
+            "labels": labels,
+            "runs": runs,
+            "approved": approved,
+            "cap": sum(caps) if caps else None,
+            "reasons": {k: reasons[k] for k in top},
+        }
 
     # -- 待处理 --------------------------------------------------------------------------------
     def queue_rows(self) -> list[QueueRow]:
