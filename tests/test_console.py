@@ -3,6 +3,7 @@ would, against a refunds run's open exceptions in a sandbox shop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -36,14 +37,14 @@ def add_user(ws: Workspace, name: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.fixture
-def console(workspace: Workspace) -> Iterator[str]:
-    """The console of ``workspace`` on a free port, with a reviewer, a viewer, an operator."""
+@contextlib.contextmanager
+def serving_console(ws: Workspace) -> Iterator[str]:
+    """The console of ``ws`` on a free port, with a reviewer, a viewer and an operator."""
     for name in PASSWORDS:
-        add_user(workspace, name)
+        add_user(ws, name)
     port = free_port()
     proc = subprocess.Popen(
-        robots_cmd("console", "-w", str(workspace.root), "--port", str(port)),
+        robots_cmd("console", "-w", str(ws.root), "--port", str(port)),
         env=robot_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -60,6 +61,12 @@ def console(workspace: Workspace) -> Iterator[str]:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 assert time.monotonic() < deadline, "the console did not answer"
                 time.sleep(0.2)
+        yield url
+
+
+@pytest.fixture
+def console(workspace: Workspace) -> Iterator[str]:
+    with serving_console(workspace) as url:
         yield url
 
 
@@ -376,6 +383,65 @@ def test_a_runs_items_link_their_page_and_evidence(
         assert page.request.get(f"{console}/evidence/{outside}").status == 404
     anonymous = httpx.get(console + shots.first.get_attribute("href"), follow_redirects=False)
     assert anonymous.status_code == 303  # evidence is for people signed in
+
+
+@pytest.mark.browser
+@pytest.mark.refunds(120)
+def test_the_console_over_a_cluster(
+    tmp_path: Path, workspace: Workspace, postgres_url: str, chromium
+) -> None:
+    """The same console over the cluster's PostgreSQL ledger, with two workers on Redis: a
+    run started from it goes to the workers (--cluster) and is shown to its end; its
+    hand-overs are decided online (one approved, one held) exactly once in the shop; the
+    people and the audit live in PostgreSQL."""
+    import redis
+    from test_workers import REDIS, cluster_ws, pg_rows, running_workers
+
+    client = redis.Redis.from_url(REDIS)
+    client.flushdb()
+    try:
+        ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, REDIS)
+        with running_workers(ws.root), serving_console(ws) as url:
+            page = sign_in(chromium, url, "ops")
+            page.goto(url + "/runs")
+            page.click("form.start button")
+            deadline = time.monotonic() + 600
+            while page.locator("tr[data-run] td.status:text-is('完成')").count() == 0:
+                assert time.monotonic() < deadline, page.locator("table.runs").inner_text()
+                time.sleep(1)
+                page.reload()
+            [(run_id,)] = pg_rows(postgres_url, "SELECT run_id FROM runs")
+            worked = pg_rows(postgres_url, "SELECT details FROM work_items")
+            # the workers worked its items (each noted what it counted for this run)
+            assert worked and all(
+                (d if isinstance(d, dict) else json.loads(d))["worked"]["run"] == run_id
+                for (d,) in worked
+            )
+            reviewer = sign_in(chromium, url, "wang")
+            reviewer.goto(url + "/queue")
+            rows = reviewer.locator("table.queue tbody tr[data-key]")
+            approvable = [
+                r.get_attribute("data-key").split("@")[0]
+                for r in rows.all()
+                if r.locator("code").first.inner_text() in APPROVABLE
+            ]
+            assert len(approvable) >= 2, reviewer.locator("table.queue").inner_text()
+            before = {r["refund_id"] for r in workspace.sandbox.audit()}
+            reviewer.select_option(f"select[aria-label='决定 {approvable[0]}']", "approve")
+            reviewer.select_option(f"select[aria-label='决定 {approvable[1]}']", "hold")
+            reviewer.click("button.primary")
+            reviewer.wait_for_selector("h1:text('处理结果')", timeout=300_000)
+            codes = [c.inner_text() for c in reviewer.locator("tr[data-refund] code").all()]
+            assert codes == ["APPLIED", "HELD"]
+        new = [r["refund_id"] for r in workspace.sandbox.audit() if r["refund_id"] not in before]
+        assert new == [approvable[0]]
+        people = dict(pg_rows(postgres_url, "SELECT name, role FROM console_users"))
+        assert people == ROLES
+        actions = {a for (a,) in pg_rows(postgres_url, "SELECT action FROM console_audit")}
+        assert {"run_start", "decide", "applied"} <= actions
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
