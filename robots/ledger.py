@@ -870,6 +870,18 @@ class Ledger:
             row.details = {**(row.details or {}), "review": review}
             row.run_id, row.updated_at = run_id, host_now()
 
+    def close_reviewed(self, robot: str, key: str, *, run_id: str, review: dict[str, Any]) -> bool:
+        """A person decided the item needs nothing done (a parcel not to be linked): done,
+        with their decision, nothing acted. False when it is done already or acting."""
+        with self._tx() as s:
+            row = self._row(s, robot, key)
+            if row is None or row.state in (State.DONE, State.ACTING):
+                return False
+            row.state, row.action, row.amount_cents = State.DONE, "", 0
+            row.details = {**(row.details or {}), "review": review, "closed_by_review": True}
+            row.run_id, row.updated_at = run_id, host_now()
+            return True
+
     def money_committed(self, robot: str, day: date, cap_scope: str = "") -> int:
         """Cents approved or being approved on ``day``: what the daily cap counts (of the
         items whose keys begin with ``cap_scope``, when given)."""

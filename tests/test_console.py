@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import Workspace, free_port, reaped, robot_env, robots_cmd
+from conftest import Sandbox, Workspace, free_port, reaped, robot_env, robots_cmd
 from report_checks import values
 
 APPROVABLE = {"OVER_AMOUNT_CAP", "BUYER_RISK", "REASON_NOT_AUTOMATABLE", "MERCHANT_FAULT"}
@@ -22,11 +22,11 @@ PASSWORDS = {"wang": "review-pw-1234", "li": "viewer-pw-1234", "ops": "operator-
 ROLES = {"wang": "reviewer", "li": "viewer", "ops": "operator"}
 
 
-def add_user(ws: Workspace, name: str) -> None:
+def add_user(root: Path, name: str) -> None:
     done = subprocess.run(
         robots_cmd(
             "console", "users", "add", name, "--role", ROLES[name], "--password-stdin",
-            "-w", str(ws.root),
+            "-w", str(root),
         ),
         input=PASSWORDS[name] + "\n",
         capture_output=True,
@@ -38,14 +38,16 @@ def add_user(ws: Workspace, name: str) -> None:
 
 
 @contextlib.contextmanager
-def serving_console(ws: Workspace) -> Iterator[str]:
-    """The console of ``ws`` on a free port, with a reviewer, a viewer and an operator."""
+def serving_console(root: Path, **env: str) -> Iterator[str]:
+    """The console of the workspace in ``root`` on a free port (``env``: more of its
+    environment, e.g. the X display its children type on), with a reviewer, a viewer and an
+    operator."""
     for name in PASSWORDS:
-        add_user(ws, name)
+        add_user(root, name)
     port = free_port()
     proc = subprocess.Popen(
-        robots_cmd("console", "-w", str(ws.root), "--port", str(port)),
-        env=robot_env(),
+        robots_cmd("console", "-w", str(root), "--port", str(port)),
+        env={**robot_env(), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -66,7 +68,7 @@ def serving_console(ws: Workspace) -> Iterator[str]:
 
 @pytest.fixture
 def console(workspace: Workspace) -> Iterator[str]:
-    with serving_console(workspace) as url:
+    with serving_console(workspace.root) as url:
         yield url
 
 
@@ -401,7 +403,7 @@ def test_the_console_over_a_cluster(
     client.flushdb()
     try:
         ws = cluster_ws(tmp_path / "cws", workspace, postgres_url, REDIS)
-        with running_workers(ws.root), serving_console(ws) as url:
+        with running_workers(ws.root), serving_console(ws.root) as url:
             page = sign_in(chromium, url, "ops")
             page.goto(url + "/runs")
             page.click("form.start button")
@@ -442,6 +444,48 @@ def test_the_console_over_a_cluster(
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.mark.parcels(40)
+def test_a_reviewer_picks_a_parcels_order_online(
+    sandbox: Sandbox, display: str, tmp_path: Path, chromium
+) -> None:
+    """Parcels the returns robot could not link beyond doubt: a reviewer picks a candidate
+    for one (linked through the warehouse terminal, verified on its page, once) and 不关联 for
+    another (closed, nothing typed); both leave the queue; a second try changes nothing."""
+    from test_returns_robot import links, run, terminal_and_workspace
+
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
+        assert run(ws, display).returncode == 0
+        before = {r["parcel_id"] for r in links(sandbox)}
+        with serving_console(ws, DISPLAY=display) as url:
+            page = sign_in(chromium, url, "wang")
+            page.goto(url + "/queue?robot=returns")
+            picks = page.locator("table.queue select")
+            assert picks.count() >= 2, page.locator("table.queue").inner_text()
+            first = picks.nth(0).get_attribute("aria-label").removeprefix("决定 ")
+            second = picks.nth(1).get_attribute("aria-label").removeprefix("决定 ")
+            options = picks.nth(0).locator("option").all()
+            values = [o.get_attribute("value") or "" for o in options]
+            chosen = next(v for v in values if v.startswith("link:"))
+            picks.nth(0).select_option(chosen)
+            picks.nth(1).select_option("dismiss")
+            page.click("button.primary")
+            page.wait_for_selector("h1:text('处理结果')", timeout=300_000)
+            result = {
+                row.get_attribute("data-refund"): row.locator("td code").inner_text()
+                for row in page.locator("tr[data-refund]").all()
+            }
+            assert result == {first: "LINKED", second: "DISMISSED"}
+            made = {r["parcel_id"]: r["target"] for r in links(sandbox)}
+            assert set(made) - before == {first}
+            assert made[first] == chosen.removeprefix("link:")
+            page.goto(url + "/queue?robot=returns")
+            left = {r.get_attribute("data-key") for r in page.locator("tr[data-key]").all()}
+            assert first not in left and second not in left
+        # the next run of the robot leaves both alone (done in the ledger)
+        assert run(ws, display).returncode == 0
+        assert {r["parcel_id"]: r["target"] for r in links(sandbox)} == made
 
 
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
@@ -512,3 +556,42 @@ def test_the_consoles_decisions_file_is_checked_as_the_queue_is(tmp_path: Path) 
     file.write_text("[1, 2", encoding="utf-8")
     with pytest.raises(InvalidReview, match="not the console's decisions"):
         read()
+
+
+def test_parcel_decisions_are_checked_whole(tmp_path: Path) -> None:
+    """A parcel is linked only to a candidate the robot listed for it; an unknown decision,
+    a missing reviewer, an unknown parcel and a parcel decided twice are named, nothing
+    applied."""
+    from datetime import datetime
+
+    from robots.errors import InvalidReview
+    from robots.ledger import ItemView, State
+    from robots.returns.apply import read_parcel_decisions
+
+    top = [{"target": "TR1", "score": 70}, {"target": "TO2", "score": 60}]
+    view = ItemView(
+        "PK1", State.BUSINESS_EXCEPTION, 1, "w", "", 0, "NEEDS_REVIEW", "", (),
+        {"row": {"parcel_id": "PK1", "top": top}}, "run-1", datetime(2026, 12, 1),
+    )  # fmt: skip
+    file = tmp_path / "decisions.json"
+
+    def read(rows: list[dict]) -> object:
+        file.write_text(json.dumps({"robot": "returns", "rows": rows}), encoding="utf-8")
+        return read_parcel_decisions(file, item=lambda key: view if key == "PK1" else None)
+
+    ok = {"parcel_id": "PK1", "decision": "link", "target": "TO2", "reviewer": "wang"}
+    [d] = read([ok]).rows
+    assert (d.parcel_id, d.decision, d.target) == ("PK1", "link", "TO2")
+    with pytest.raises(InvalidReview) as caught:
+        read(
+            [
+                {**ok, "target": "TO9"},
+                {**ok, "decision": "maybe", "reviewer": ""},
+                {**ok, "parcel_id": "PK7"},
+            ]
+        )
+    said = str(caught.value)
+    assert "decision 1, target: 'TO9' is not one of the candidates" in said
+    assert "decision 2, decision: unknown decision 'maybe'" in said
+    assert "decision 2, reviewer" in said and "PK1 is also decision 1" in said
+    assert "decision 3, parcel_id: parcel 'PK7' is not in the ledger" in said

@@ -47,6 +47,9 @@ def apply(
     from robots.registry import load_workspace
 
     ws = load_workspace(workspace)
+    if _robot_of(workbook) == "returns":
+        _apply_parcels(ws, workbook, target, base_url, verbose)
+        return
     ledger = Ledger.of(ws)
     try:
 
@@ -100,6 +103,66 @@ def apply(
         f"since the review, {c.get('refused_hard_rule', 0)} refused by a hard rule, "
         f"{c.get('handled_elsewhere', 0)} handled elsewhere, "
         f"{c.get('failed', 0)} failed"
+    )
+    console.print(f"result: {result.report}")
+    console.print(f"logs:   {result.run_dir}")
+    raise typer.Exit(result.exit_code)
+
+
+def _robot_of(file: Path) -> str:
+    """Whose decisions a console decisions file holds (``"robot"``; refunds by default)."""
+    if file.suffix.lower() != ".json":
+        return "refunds"
+    import json
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "refunds"  # read_review names what is wrong with it
+    return str(data.get("robot") or "refunds") if isinstance(data, dict) else "refunds"
+
+
+def _apply_parcels(
+    ws: Workspace, file: Path, target: str | None, base_url: str | None, verbose: bool
+) -> None:
+    """The console's decisions on parcels: link each to the chosen candidate, or close it."""
+    from robots.engine.run import RunOptions
+    from robots.ledger import Ledger
+    from robots.ops import execute_run
+    from robots.returns.apply import ReviewedLinks, read_parcel_decisions
+    from robots.returns.scenario import load_returns_scenario
+
+    ledger = Ledger.of(ws)
+    try:
+        decisions = read_parcel_decisions(
+            file.resolve(), item=lambda key: ledger.get("returns", key)
+        )
+    finally:
+        ledger.close()
+    links = sum(1 for d in decisions.rows if d.decision == "link")
+    console.print(
+        f"{file}: {len(decisions.rows)} parcel decisions ({links} link, "
+        f"{len(decisions.rows) - links} dismiss)"
+    )
+    scenario, base_url = scenario_for(ws, "returns", target, None, base_url)
+    loaded = load_returns_scenario(scenario, base_url=base_url)
+    result = execute_run(
+        ws,
+        "returns",
+        target,
+        lambda stop: ReviewedLinks(
+            ws,
+            loaded,
+            scenario,
+            decisions=decisions,
+            options=RunOptions(console=console, verbose=verbose, stop=stop),
+        ),
+    )
+    c = result.counts
+    console.print(
+        f"[bold]applied[/]: {c.get('linked', 0)} linked, {c.get('dismissed', 0)} not linked, "
+        f"{c.get('already_done', 0)} already done, {c.get('linked_elsewhere', 0)} linked "
+        f"elsewhere, {c.get('not_a_candidate', 0)} not a candidate, {c.get('failed', 0)} failed"
     )
     console.print(f"result: {result.report}")
     console.print(f"logs:   {result.run_dir}")

@@ -48,8 +48,10 @@ from robots.ledger import Ledger, RunView
 from robots.runtime.clock import host_now
 
 HERE = Path(__file__).parent
-REFUNDS = "refunds"
-DECISIONS = {"approve": "同意", "hold": "暂缓"}
+REFUNDS, RETURNS = "refunds", "returns"
+REFUND_CHOICES = {"approve": "同意", "hold": "暂缓"}
+# the parcels a person picks a candidate for (or none); others are looked into in the shop
+PARCEL_DECIDABLE = {"NEEDS_REVIEW", "NO_MATCH"}
 URGENCIES = ("已超时", "紧急")
 ESCALATE_HOURS = 12.0
 EVIDENCE_TYPES = {".png": "image/png", ".zip": "application/zip"}
@@ -79,7 +81,8 @@ class QueueRow:
     buyer: str = ""
     link: str = ""
     review: str = ""
-    decidable: bool = False  # decided here (refunds so far)
+    # what a reviewer may decide here: (value, text); none for items decided elsewhere
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 class Console:
@@ -286,7 +289,33 @@ class Console:
                             buyer=e.buyer,
                             link=e.link,
                             review=e.review,
-                            decidable=True,
+                            choices=tuple(REFUND_CHOICES.items()),
+                        )
+                    )
+                elif robot == RETURNS:
+                    row = v.details.get("row", {}) if isinstance(v.details, dict) else {}
+                    top = [c for c in row.get("top") or [] if c.get("target")]
+                    choices = (
+                        *((f"link:{c['target']}", f"关联 {c['target']}（{c.get('score', '')}分）")
+                          for c in top),
+                        ("dismiss", "不关联"),
+                    )  # fmt: skip
+                    rows.append(
+                        QueueRow(
+                            robot,
+                            v.item_key,
+                            v.run_id,
+                            shop_of(v.run_id),
+                            v.reason_code or "SYSTEM_ERROR",
+                            v.error_message or v.reason_code,
+                            None,
+                            None,
+                            "",
+                            str(row.get("parcel_id") or v.item_key),
+                            buyer=str(row.get("sender_name") or ""),
+                            link=str(row.get("link") or ""),
+                            review=_reviewed(v.details),
+                            choices=choices if v.reason_code in PARCEL_DECIDABLE else (),
                         )
                     )
                 else:
@@ -331,89 +360,92 @@ class Console:
             shops=sorted({r.shop for r in rows if r.shop}),
             urgencies=URGENCIES,
             robot_text=self.robot_text,
-            decisions=DECISIONS,
         )
 
     async def decide(self, request: Request) -> Response:
-        """The reviewer's decisions on refunds, applied by `robots apply` (the same checks,
-        the same exactly-once acting); every decision audited with what its row showed."""
+        """The reviewer's decisions (refunds: 同意 / 暂缓; parcels: a candidate or 不关联),
+        applied by `robots apply` (the same checks, the same exactly-once acting), one file
+        per robot; every decision audited with what its row showed."""
         user = request.scope["console_user"][0]
         form = await request.form()
-        open_rows = {r.item_key: r for r in self.queue_rows() if r.decidable}
-        decided: list[dict[str, str]] = []
+        open_rows = {r.item_key: r for r in self.queue_rows() if r.choices}
+        by_robot: dict[str, list[dict[str, str]]] = {}
         problems: list[str] = []
         for field, value in form.multi_items():
             if not field.startswith("decision:") or not str(value):
                 continue
-            key, decision = field.removeprefix("decision:"), str(value)
+            key, choice = field.removeprefix("decision:"), str(value)
             row = open_rows.get(key)
-            if decision not in DECISIONS:
-                problems.append(f"{key}: 未知的决定 {decision!r}")
-            elif row is None:
+            if row is None:
                 problems.append(f"{key}: 已不在待处理队列中（可能已被处理）")
-            else:
-                note = str(form.get(f"note:{key}", "")).strip()[:500]
-                decided.append(
-                    {
-                        "refund_id": row.subject,
-                        "item": key,
-                        "run": row.run_id,
-                        "decision": decision,
-                        "reviewer": user,
-                        "note": note,
-                    }
+                continue
+            if choice not in dict(row.choices):
+                problems.append(f"{row.subject}: 不是可选的决定 {choice!r}")
+                continue
+            note = str(form.get(f"note:{key}", "")).strip()[:500]
+            base = {"item": key, "run": row.run_id, "reviewer": user, "note": note}
+            if row.robot == REFUNDS:
+                by_robot.setdefault(REFUNDS, []).append(
+                    {**base, "refund_id": row.subject, "decision": choice}
                 )
+            else:
+                decision, _, target = choice.partition(":")
+                by_robot.setdefault(RETURNS, []).append(
+                    {**base, "parcel_id": row.subject, "decision": decision, "target": target}
+                )
+        if not problems and not by_robot:
+            problems.append("没有选择任何决定")
         if problems:
             return self.page(request, "decided.html", status=400, results=[], problems=problems)
-        if not decided:
-            return self.page(
-                request, "decided.html", status=400, results=[], problems=["没有选择任何决定"]
-            )
-        for d in decided:
-            row = open_rows[d["item"]]
-            self.ledger.audit(
-                user,
-                "decide",
-                d["item"],
-                {
-                    "decision": d["decision"],
-                    "note": d["note"],
-                    "showed": {
-                        "refund_id": row.subject,
-                        "amount": str(row.amount) if row.amount is not None else "",
-                        "reason": row.reason_code,
-                        "buyer": row.buyer,
-                        "deadline": row.deadline.isoformat() if row.deadline else "",
+        for decided in by_robot.values():
+            for d in decided:
+                row = open_rows[d["item"]]
+                self.ledger.audit(
+                    user,
+                    "decide",
+                    d["item"],
+                    {
+                        "decision": d["decision"] + (f" {d['target']}" if d.get("target") else ""),
+                        "note": d["note"],
+                        "showed": {
+                            "subject": row.subject,
+                            "amount": str(row.amount) if row.amount is not None else "",
+                            "reason": row.reason_code,
+                            "buyer": row.buyer,
+                            "deadline": row.deadline.isoformat() if row.deadline else "",
+                        },
                     },
-                },
-            )
-        results, problems = await self._apply(user, decided)
-        for d in decided:
-            code = results.get(d["refund_id"], ("", ""))[0]
-            self.ledger.audit(
-                user, "applied", d["item"], {"decision": d["decision"], "result": code}
-            )
-        shown = [
-            {**d, "result": results.get(d["refund_id"], ("", ""))[0],
-             "text": results.get(d["refund_id"], ("", ""))[1]}
-            for d in decided
-        ]  # fmt: skip
+                )
+        shown: list[dict[str, str]] = []
+        for robot, decided in by_robot.items():
+            results, trouble = await self._apply(user, robot, decided)
+            problems += trouble
+            for d in decided:
+                subject = d.get("refund_id") or d["parcel_id"]
+                code, text = results.get(subject, ("", ""))
+                self.ledger.audit(
+                    user, "applied", d["item"], {"decision": d["decision"], "result": code}
+                )
+                shown.append(
+                    {"subject": subject, "decision": _decision_text(d), "reviewer": user,
+                     "result": code, "text": text}
+                )  # fmt: skip
         return self.page(
             request, "decided.html", status=200 if not problems else 502,
             results=shown, problems=problems,
         )  # fmt: skip
 
     async def _apply(
-        self, user: str, decided: list[dict[str, str]]
+        self, user: str, robot: str, decided: list[dict[str, str]]
     ) -> tuple[dict[str, tuple[str, str]], list[str]]:
-        """`robots apply` on the decisions; each refund's (result code, text), and what went
-        wrong as a whole."""
+        """`robots apply` on one robot's decisions; each refund's or parcel's (result code,
+        text), and what went wrong as a whole."""
         folder = self.state / "console"
         folder.mkdir(parents=True, exist_ok=True)
         stamp = host_now().strftime("%Y%m%d-%H%M%S")
         file = folder / f"decisions-{stamp}-{secrets.token_hex(3)}.json"
         file.write_text(
-            json.dumps({"by": user, "rows": decided}, ensure_ascii=False, indent=1),
+            json.dumps({"robot": robot, "by": user, "rows": decided}, ensure_ascii=False, indent=1),
             encoding="utf-8",
         )
         done = await asyncio.to_thread(
@@ -439,7 +471,7 @@ class Console:
             headers = [str(h) for h in next(rows)]
             for values in rows:
                 cells = dict(zip(headers, values, strict=False))
-                results[str(cells.get("退款编号"))] = (
+                results[str(cells.get("退款编号") or cells.get("包裹号"))] = (
                     str(cells.get("结果代码") or ""),
                     str(cells.get("结果") or ""),
                 )
@@ -728,6 +760,18 @@ def run_status(run: RunView) -> str:
     if run.failure:
         return "失败"
     return "已停止" if run.stopped else "完成"
+
+
+def _decision_text(d: dict[str, str]) -> str:
+    text = {"approve": "同意", "hold": "暂缓", "link": "关联", "dismiss": "不关联"}
+    return text.get(d["decision"], d["decision"]) + (f" {d['target']}" if d.get("target") else "")
+
+
+def _reviewed(details: dict[str, Any]) -> str:
+    review = details.get("review") if isinstance(details, dict) else None
+    if not isinstance(review, dict):
+        return ""
+    return f"已复核：{review.get('reviewer', '')} {review.get('note', '')}".strip()
 
 
 def _page_link(details: dict[str, Any]) -> str:
