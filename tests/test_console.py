@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from conftest import Sandbox, Workspace, free_port, reaped, robot_env, robots_cmd
+from conftest import PASSWORD, Sandbox, Workspace, free_port, reaped, robot_env, robots_cmd
 from report_checks import values
 
 APPROVABLE = {"OVER_AMOUNT_CAP", "BUYER_RISK", "REASON_NOT_AUTOMATABLE", "MERCHANT_FAULT"}
@@ -241,6 +241,13 @@ def test_signing_in_roles_and_csrf(workspace: Workspace, console: str, chromium)
     assert wrong.status == 403
     audit = {r["refund_id"] for r in workspace.sandbox.audit()}
     assert key.split("@")[0] not in audit  # nothing reached the shop
+    # no secret on any page: the shop's password, the people's passwords or their hashes
+    ops = sign_in(chromium, console, "ops")
+    [run] = workspace.runs()
+    secrets = [PASSWORD, *PASSWORDS.values(), "$argon2"]
+    for path in ("/", "/queue", "/runs", f"/runs/{run['run_id']}", "/schedules", "/audit"):
+        html = ops.request.get(console + path).text()
+        assert not [s for s in secrets if s in html], path
 
 
 @pytest.mark.browser
@@ -486,6 +493,31 @@ def test_a_reviewer_picks_a_parcels_order_online(
         # the next run of the robot leaves both alone (done in the ledger)
         assert run(ws, display).returncode == 0
         assert {r["parcel_id"]: r["target"] for r in links(sandbox)} == made
+
+
+@pytest.mark.browser
+@pytest.mark.products(12)
+def test_page_findings_are_listed_as_the_queue_workbook_has_them(
+    sandbox: Sandbox, tmp_path: Path, chromium
+) -> None:
+    """The page scan's findings (prices, banned words, pages it could not read) are in the
+    console's queue as in the open-exceptions workbook, each with its page; they are fixed
+    in the shop, so there is nothing to decide on them here."""
+    from conftest import run_pagescan, write_pagescan_workspace
+
+    root = write_pagescan_workspace(tmp_path / "ws", sandbox.url, sandbox.data / "price-list.xlsx")
+    assert run_pagescan(root).returncode == 0
+    wb = openpyxl.load_workbook(root / "reports" / "open-exceptions.xlsx")
+    in_book = sum(len(values(wb[name])) for name in wb.sheetnames if name.startswith("商品页"))
+    assert in_book > 0
+    with serving_console(root) as url:
+        page = sign_in(chromium, url, "wang")
+        page.goto(url + "/queue?robot=pagescan")
+        rows = page.locator("table.queue tbody tr[data-key]")
+        assert rows.count() == in_book
+        assert page.locator("table.queue select").count() == 0
+        links = {a.get_attribute("href") for a in page.locator("table.queue tbody a").all()}
+        assert links and all("/shop/p/" in h for h in links)
 
 
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:

@@ -48,7 +48,7 @@ from robots.ledger import Ledger, RunView
 from robots.runtime.clock import host_now
 
 HERE = Path(__file__).parent
-REFUNDS, RETURNS = "refunds", "returns"
+REFUNDS, RETURNS, PAGESCAN = "refunds", "returns", "pagescan"
 REFUND_CHOICES = {"approve": "同意", "hold": "暂缓"}
 # the parcels a person picks a candidate for (or none); others are looked into in the shop
 PARCEL_DECIDABLE = {"NEEDS_REVIEW", "NO_MATCH"}
@@ -271,6 +271,9 @@ class Console:
 
         rows: list[QueueRow] = []
         for robot in ROBOTS:
+            if robot == PAGESCAN:  # as the queue workbook has them: the newest scans' findings
+                rows += self._page_findings(shop_of)
+                continue
             for v in self.ledger.open_items(robot):
                 if robot == REFUNDS:
                     e = exception_row(v)
@@ -335,6 +338,53 @@ class Console:
                             link=str(row.get("@url") or row.get("link") or ""),
                         )
                     )
+        return rows
+
+    def _page_findings(self, shop_of: Callable[[str], str]) -> list[QueueRow]:
+        """The page scan's findings of each scenario's newest scan (a finding stays until a
+        scan no longer sees it) and the pages it could not read: fixed in the shop, so
+        listed here with their page, not decided."""
+        from robots.pagescan.report import (
+            SEVERITY_NAMES,
+            by_sku,
+            latest_scans,
+            price_problem,
+            scan_findings,
+        )
+
+        rows: list[QueueRow] = []
+        for run in latest_scans(self.ledger):
+            shop = shop_of(run.run_id)
+            prices, words, failed = scan_findings(
+                self.ledger.items(PAGESCAN, key_prefix=f"{run.summary['scan']}|")
+            )
+            for group in by_sku(prices):  # one row per SKU on a page, as the workbook has
+                f = group.head
+                problems = "；".join(price_problem(x) for x in group.findings)
+                rows.append(
+                    QueueRow(
+                        PAGESCAN, f"{run.run_id}|{f.url}|{f.sku}", run.run_id, shop,
+                        f.rule, f"{SEVERITY_NAMES.get(f.severity, f.severity)}：{problems}",
+                        None, None, "", f.sku, buyer=f.title, link=f.url,
+                    )
+                )  # fmt: skip
+            for w in words:
+                rows.append(
+                    QueueRow(
+                        PAGESCAN, f"{run.run_id}|{w.url}|{w.field}|{w.word}", run.run_id, shop,
+                        "BANNED_WORD",
+                        f"违禁词 {w.word}（{w.category}）在{w.field}：{w.context}",
+                        None, None, "", w.product_id, buyer=w.title, link=w.url,
+                    )
+                )  # fmt: skip
+            for v in failed:
+                rows.append(
+                    QueueRow(
+                        PAGESCAN, v.item_key, v.run_id, shop, v.reason_code or "SYSTEM_ERROR",
+                        v.error_message, None, None, "", v.item_key.split("|")[-1],
+                        link=_page_link(v.details),
+                    )
+                )  # fmt: skip
         return rows
 
     async def queue(self, request: Request) -> Response:

@@ -123,7 +123,7 @@ def _money(x: object) -> str:
     return f"¥{x:,.2f}" if x is not None else ""
 
 
-def _problem(f: PriceFinding) -> str:
+def price_problem(f: PriceFinding) -> str:
     """One rule a SKU breaks, in Chinese, with the page's price and the reference it missed."""
     text = f.note or RULES.get(f.rule, ("", f.rule))[1]
     reference = (
@@ -146,7 +146,7 @@ class SkuPrices:
 
     def cells(self) -> tuple[object, ...]:
         h = self.head
-        problems = "\n".join(_problem(f) for f in self.findings)
+        problems = "\n".join(price_problem(f) for f in self.findings)
         return (
             severity_text(h.severity),
             h.product_id,
