@@ -495,29 +495,57 @@ def test_a_reviewer_picks_a_parcels_order_online(
         assert {r["parcel_id"]: r["target"] for r in links(sandbox)} == made
 
 
+def page_finding_rows(root: Path) -> int:
+    wb = openpyxl.load_workbook(root / "reports" / "open-exceptions.xlsx")
+    return sum(len(values(wb[name])) for name in wb.sheetnames if name.startswith("商品页"))
+
+
 @pytest.mark.browser
 @pytest.mark.products(12)
-def test_page_findings_are_listed_as_the_queue_workbook_has_them(
-    sandbox: Sandbox, tmp_path: Path, chromium
-) -> None:
-    """The page scan's findings (prices, banned words, pages it could not read) are in the
-    console's queue as in the open-exceptions workbook, each with its page; they are fixed
-    in the shop, so there is nothing to decide on them here."""
+def test_page_findings_are_decided_online(sandbox: Sandbox, tmp_path: Path, chromium) -> None:
+    """The page scan's findings are in the console's queue as in the open-exceptions
+    workbook, each with its page. A reviewer marks one 误报, one 忽略 and one 已修改: all three
+    leave the queue and the workbook; the next scan, seeing the pages unchanged, keeps the
+    first two settled and brings the 已修改 one back, marked (it was not fixed after all)."""
     from conftest import run_pagescan, write_pagescan_workspace
 
     root = write_pagescan_workspace(tmp_path / "ws", sandbox.url, sandbox.data / "price-list.xlsx")
     assert run_pagescan(root).returncode == 0
-    wb = openpyxl.load_workbook(root / "reports" / "open-exceptions.xlsx")
-    in_book = sum(len(values(wb[name])) for name in wb.sheetnames if name.startswith("商品页"))
-    assert in_book > 0
+    in_book = page_finding_rows(root)
     with serving_console(root) as url:
         page = sign_in(chromium, url, "wang")
         page.goto(url + "/queue?robot=pagescan")
         rows = page.locator("table.queue tbody tr[data-key]")
         assert rows.count() == in_book
-        assert page.locator("table.queue select").count() == 0
         links = {a.get_attribute("href") for a in page.locator("table.queue tbody a").all()}
         assert links and all("/shop/p/" in h for h in links)
+        picks = page.locator("table.queue select")
+        assert picks.count() >= 3, page.locator("table.queue").inner_text()
+        keys = [
+            picks.nth(i).locator("xpath=ancestor::tr").get_attribute("data-key") for i in range(3)
+        ]
+        for i, decision in enumerate(("false_positive", "ignore", "fixed")):
+            picks.nth(i).select_option(decision)
+        page.click("button.primary")
+        page.wait_for_selector("h1:text('处理结果')", timeout=120_000)
+        codes = [c.inner_text() for c in page.locator("tr[data-refund] code").all()]
+        assert codes == ["RECORDED"] * 3
+        page.goto(url + "/queue?robot=pagescan")
+        left = {r.get_attribute("data-key") for r in page.locator("tr[data-key]").all()}
+        assert not left & set(keys) and len(left) == in_book - 3
+        done = subprocess.run(
+            robots_cmd("report", "--open", "-w", str(root)),
+            capture_output=True, text=True, env=robot_env(), timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert page_finding_rows(root) == in_book - 3
+        # the next scan sees the pages as they were: 已修改 was not true
+        assert run_pagescan(root).returncode == 0
+        page.goto(url + "/queue?robot=pagescan")
+        left = {r.get_attribute("data-key") for r in page.locator("tr[data-key]").all()}
+        assert keys[2] in left and not left & set(keys[:2])
+        back = page.locator("tr[data-key]").filter(has_text="标记已修改，但之后的巡检仍发现")
+        assert back.count() == 1
 
 
 def test_listening_beyond_this_machine_needs_a_setting(workspace: Workspace) -> None:
@@ -627,3 +655,22 @@ def test_parcel_decisions_are_checked_whole(tmp_path: Path) -> None:
     assert "decision 2, decision: unknown decision 'maybe'" in said
     assert "decision 2, reviewer" in said and "PK1 is also decision 1" in said
     assert "decision 3, parcel_id: parcel 'PK7' is not in the ledger" in said
+
+
+def test_finding_decisions_name_every_problem(tmp_path: Path) -> None:
+    from robots.errors import InvalidReview
+    from robots.pagescan.review import read_finding_decisions
+
+    file = tmp_path / "decisions.json"
+    good = {"finding": "http://x/shop/p/1|SKU1", "fingerprint": "f", "decision": "ignore",
+            "reviewer": "wang"}  # fmt: skip
+    file.write_text(json.dumps({"robot": "pagescan", "rows": [good]}), encoding="utf-8")
+    [d] = read_finding_decisions(file)
+    assert (d.finding, d.decision, d.reviewer) == (good["finding"], "ignore", "wang")
+    bad = [{**good, "decision": "delete"}, {**good, "reviewer": "", "finding": ""}]
+    file.write_text(json.dumps({"robot": "pagescan", "rows": bad}), encoding="utf-8")
+    with pytest.raises(InvalidReview) as caught:
+        read_finding_decisions(file)
+    said = str(caught.value)
+    assert "decision 1, decision: unknown decision 'delete'" in said
+    assert "decision 2, reviewer" in said and "decision 2, finding" in said

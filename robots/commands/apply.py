@@ -50,6 +50,9 @@ def apply(
     if _robot_of(workbook) == "returns":
         _apply_parcels(ws, workbook, target, base_url, verbose)
         return
+    if _robot_of(workbook) == "pagescan":
+        _apply_findings(ws, workbook)
+        return
     ledger = Ledger.of(ws)
     try:
 
@@ -167,3 +170,33 @@ def _apply_parcels(
     console.print(f"result: {result.report}")
     console.print(f"logs:   {result.run_dir}")
     raise typer.Exit(result.exit_code)
+
+
+def _apply_findings(ws: Workspace, file: Path) -> None:
+    """The console's decisions on page findings (已修改 / 忽略 / 误报): remembered in the
+    ledger against each finding as the newest scan has it; nothing is done in the shop."""
+    from robots.ledger import Ledger, new_run_id
+    from robots.pagescan.review import (
+        apply_finding_decisions,
+        read_finding_decisions,
+        write_results,
+    )
+    from robots.runtime.clock import host_now
+
+    decisions = read_finding_decisions(file.resolve())
+    ledger = Ledger.of(ws)
+    try:
+        run_id = new_run_id("apply")
+        done = apply_finding_decisions(ledger, decisions, now=host_now(), by_run=run_id)
+    finally:
+        ledger.close()
+    report = write_results(
+        ws.path(ws.config.paths.reports) / f"apply-{run_id}.xlsx", done, source=file
+    )
+    recorded = sum(1 for _, code in done if code == "RECORDED")
+    console.print(
+        f"[bold]applied[/]: {recorded} recorded, "
+        f"{sum(1 for _, c in done if c == 'CHANGED_SINCE_REVIEW')} changed since the review, "
+        f"{sum(1 for _, c in done if c == 'GONE')} no longer found"
+    )
+    console.print(f"result: {report}")

@@ -83,6 +83,7 @@ class QueueRow:
     review: str = ""
     # what a reviewer may decide here: (value, text); none for items decided elsewhere
     choices: tuple[tuple[str, str], ...] = ()
+    fingerprint: str = ""  # a page finding as the person saw it
 
 
 class Console:
@@ -341,48 +342,44 @@ class Console:
         return rows
 
     def _page_findings(self, shop_of: Callable[[str], str]) -> list[QueueRow]:
-        """The page scan's findings of each scenario's newest scan (a finding stays until a
-        scan no longer sees it) and the pages it could not read: fixed in the shop, so
-        listed here with their page, not decided."""
-        from robots.pagescan.report import (
-            SEVERITY_NAMES,
-            by_sku,
-            latest_scans,
-            price_problem,
-            scan_findings,
-        )
+        """The page scan's open findings as the queue workbook has them (``open_findings``:
+        the newest scans', less those a person settled), each with its page; a finding is
+        decided 已修改 / 忽略 / 误报, a page the scan could not read is tried by the next."""
+        from robots.pagescan.model import WordFinding
+        from robots.pagescan.report import SEVERITY_NAMES, SkuPrices, price_problem
+        from robots.pagescan.review import DECISIONS as FINDING_CHOICES
+        from robots.pagescan.review import open_findings
 
         rows: list[QueueRow] = []
-        for run in latest_scans(self.ledger):
-            shop = shop_of(run.run_id)
-            prices, words, failed = scan_findings(
-                self.ledger.items(PAGESCAN, key_prefix=f"{run.summary['scan']}|")
-            )
-            for group in by_sku(prices):  # one row per SKU on a page, as the workbook has
-                f = group.head
-                problems = "；".join(price_problem(x) for x in group.findings)
+        for o in open_findings(self.ledger):
+            shop, f = shop_of(o.run.run_id), o.finding
+            common = {"review": o.note, "fingerprint": o.fingerprint}
+            if isinstance(f, SkuPrices):
+                h = f.head
+                problems = "；".join(price_problem(x) for x in f.findings)
                 rows.append(
                     QueueRow(
-                        PAGESCAN, f"{run.run_id}|{f.url}|{f.sku}", run.run_id, shop,
-                        f.rule, f"{SEVERITY_NAMES.get(f.severity, f.severity)}：{problems}",
-                        None, None, "", f.sku, buyer=f.title, link=f.url,
+                        PAGESCAN, o.key, o.run.run_id, shop, h.rule,
+                        f"{SEVERITY_NAMES.get(h.severity, h.severity)}：{problems}",
+                        None, None, "", h.sku, buyer=h.title, link=h.url,
+                        choices=tuple(FINDING_CHOICES.items()), **common,
                     )
                 )  # fmt: skip
-            for w in words:
+            elif isinstance(f, WordFinding):
                 rows.append(
                     QueueRow(
-                        PAGESCAN, f"{run.run_id}|{w.url}|{w.field}|{w.word}", run.run_id, shop,
-                        "BANNED_WORD",
-                        f"违禁词 {w.word}（{w.category}）在{w.field}：{w.context}",
-                        None, None, "", w.product_id, buyer=w.title, link=w.url,
+                        PAGESCAN, o.key, o.run.run_id, shop, "BANNED_WORD",
+                        f"违禁词 {f.word}（{f.category}）在{f.field}：{f.context}",
+                        None, None, "", f.product_id, buyer=f.title, link=f.url,
+                        choices=tuple(FINDING_CHOICES.items()), **common,
                     )
                 )  # fmt: skip
-            for v in failed:
+            else:
                 rows.append(
                     QueueRow(
-                        PAGESCAN, v.item_key, v.run_id, shop, v.reason_code or "SYSTEM_ERROR",
-                        v.error_message, None, None, "", v.item_key.split("|")[-1],
-                        link=_page_link(v.details),
+                        PAGESCAN, f.item_key, f.run_id, shop, f.reason_code or "SYSTEM_ERROR",
+                        f.error_message, None, None, "", f.item_key.split("|")[-1],
+                        link=_page_link(f.details),
                     )
                 )  # fmt: skip
         return rows
@@ -438,6 +435,11 @@ class Console:
                 by_robot.setdefault(REFUNDS, []).append(
                     {**base, "refund_id": row.subject, "decision": choice}
                 )
+            elif row.robot == PAGESCAN:
+                by_robot.setdefault(PAGESCAN, []).append(
+                    {**base, "finding": key, "fingerprint": row.fingerprint,
+                     "decision": choice, "subject": row.subject}
+                )  # fmt: skip
             else:
                 decision, _, target = choice.partition(":")
                 by_robot.setdefault(RETURNS, []).append(
@@ -471,8 +473,8 @@ class Console:
             results, trouble = await self._apply(user, robot, decided)
             problems += trouble
             for d in decided:
-                subject = d.get("refund_id") or d["parcel_id"]
-                code, text = results.get(subject, ("", ""))
+                subject = d.get("refund_id") or d.get("parcel_id") or d["subject"]
+                code, text = results.get(d.get("finding") or subject, ("", ""))
                 self.ledger.audit(
                     user, "applied", d["item"], {"decision": d["decision"], "result": code}
                 )
@@ -521,7 +523,7 @@ class Console:
             headers = [str(h) for h in next(rows)]
             for values in rows:
                 cells = dict(zip(headers, values, strict=False))
-                results[str(cells.get("退款编号") or cells.get("包裹号"))] = (
+                results[str(cells.get("退款编号") or cells.get("包裹号") or cells.get("问题"))] = (
                     str(cells.get("结果代码") or ""),
                     str(cells.get("结果") or ""),
                 )
@@ -813,7 +815,8 @@ def run_status(run: RunView) -> str:
 
 
 def _decision_text(d: dict[str, str]) -> str:
-    text = {"approve": "同意", "hold": "暂缓", "link": "关联", "dismiss": "不关联"}
+    text = {"approve": "同意", "hold": "暂缓", "link": "关联", "dismiss": "不关联",
+            "fixed": "已修改", "ignore": "忽略", "false_positive": "误报"}  # fmt: skip
     return text.get(d["decision"], d["decision"]) + (f" {d['target']}" if d.get("target") else "")
 
 

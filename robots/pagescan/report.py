@@ -316,16 +316,14 @@ def latest_scans(ledger: Ledger) -> list[RunView]:
 
 def queue_sheet(wb: Workbook, ledger: Ledger, *, now: datetime) -> dict[str, Any]:
     """The open-exceptions queue's page-scan sheets: the findings of each scenario's latest
-    scan (a finding stays until a scan no longer sees it) and the pages it could not read."""
-    prices: list[PriceFinding] = []
-    words: list[WordFinding] = []
-    failed: list[ItemView] = []
-    for run in latest_scans(ledger):
-        p, w, f = scan_findings(ledger.items(ROBOT, key_prefix=f"{run.summary['scan']}|"))
-        prices += p
-        words += w
-        failed += f
-    skus = by_sku(prices)
+    scan (a finding stays until a scan no longer sees it, or a person settles it in the
+    console: ``review.open_findings``) and the pages it could not read."""
+    from robots.pagescan.review import open_findings
+
+    found = open_findings(ledger)
+    skus = [o.finding for o in found if isinstance(o.finding, SkuPrices)]
+    words = [o.finding for o in found if isinstance(o.finding, WordFinding)]
+    failed = [o.finding for o in found if isinstance(o.finding, ItemView)]
     names = [QUEUE_PREFIX + PRICES, QUEUE_PREFIX + WORDS, QUEUE_PREFIX + FAILED]
     price_sheet(wb.create_sheet(names[0]), skus)
     word_sheet(wb.create_sheet(names[1]), words)
