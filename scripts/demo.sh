@@ -119,3 +119,6 @@ echo "== run history"
 "$BIN/robots" runs --limit 10
 echo "== reports (open-exceptions.xlsx: everything still waiting for a person)"
 ls -1t reports/*.xlsx | head -10
+echo "== the console (控制台): decide the queue, watch and start runs, in the browser"
+echo "   $BIN/robots console users add YOURNAME --role operator   # then:"
+echo "   $BIN/robots console    # http://127.0.0.1:8470/ (docs/console.md)"

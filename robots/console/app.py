@@ -188,7 +188,7 @@ class Console:
         for r in runs:
             if r.started_at < now - timedelta(days=30):
                 continue
-            entry = by_robot.setdefault(r.robot, {"runs": 0, "today": 0, "failed": 0})
+            entry = by_robot.setdefault(self.who(r), {"runs": 0, "today": 0, "failed": 0})
             entry["runs"] += 1
             entry["today"] += r in today
             entry["failed"] += bool(r.failure)
@@ -203,6 +203,11 @@ class Console:
             by_robot=by_robot,
             robot_text=self.robot_text,
         )
+
+    def who(self, run: RunView) -> str:
+        """A run's robot as people name it; a flow by its own name (流程 logistics)."""
+        text = self.robot_text.get(run.robot, run.robot)
+        return f"{text} {Path(run.scenario).stem}" if run.robot == "flow" else text
 
     def charts(self, now: datetime, days: int = 30) -> dict[str, Any]:
         """What 总览's charts draw (static/overview.js, Chart.js served from this package):
@@ -224,7 +229,7 @@ class Console:
         for r in self.ledger.recent_runs(limit=5000):
             day = day_of(r.started_at)
             if day in index:
-                runs.setdefault(self.robot_text.get(r.robot, r.robot), [0] * days)[index[day]] += 1
+                runs.setdefault(self.who(r), [0] * days)[index[day]] += 1
         reasons: dict[str, list[int]] = {}
         since = now - timedelta(days=days + 1)
         for _robot, state, reason, at in self.ledger.endings_since(since):
