@@ -58,8 +58,9 @@ def serve(
             file=str(ws.file),
             key="console.allow_remote",
         )
-    app_ = Console(ws).app()
-    if not Console(ws).ledger.console_users():
+    room = Console(ws)
+    app_ = room.app()
+    if not room.ledger.console_users():
         console.print(
             "[yellow]no one may sign in yet[/]: add someone with "
             "`robots console users add NAME --role reviewer`"

@@ -2,10 +2,13 @@
 carries the session's CSRF token and a POST without it is refused (403); what a person may
 do is checked on the server by role (``accounts.may``), never only hidden in the page.
 
-The queue shows every robot's open items (``Ledger.open_items``); refunds are decided here:
-the decisions are written to a file under the workspace's state folder and applied by
-`robots apply` in a child process, exactly as a reviewed workbook is. Each decision is
-audited with what its row showed, and each result beside it.
+The queue shows every robot's open items (``Ledger.open_items``; the page scan's findings as
+the queue workbook has them) and takes a reviewer's decisions: refunds 同意 / 暂缓, parcels a
+listed candidate or 不关联, page findings 已修改 / 忽略 / 误报. The decisions are written to a
+file per robot under the workspace's state folder and applied by `robots apply` in a child
+process, as a reviewed workbook is (live re-read, hard rules, exactly once). Each decision is
+audited with what its row showed, and each result beside it. Runs are started as the
+scheduler starts them and stopped as SIGTERM stops them.
 """
 
 from __future__ import annotations
