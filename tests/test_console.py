@@ -653,7 +653,7 @@ def test_parcel_decisions_are_checked_whole(tmp_path: Path) -> None:
     said = str(caught.value)
     assert "decision 1, target: 'TO9' is not one of the candidates" in said
     assert "decision 2, decision: unknown decision 'maybe'" in said
-    assert "decision 2, reviewer" in said and "PK1 is also decision 1" in said
+    assert "decision 2, reviewer" in said and "PK1 is also decided at 1" in said
     assert "decision 3, parcel_id: parcel 'PK7' is not in the ledger" in said
 
 

@@ -32,7 +32,7 @@ from conftest import (
     stop_sandbox,
     write_workspace,
 )
-from report_checks import assert_no_phone_numbers, values
+from report_checks import assert_no_phone_numbers, records, values
 
 sys.path.insert(0, str(ROOT / "bench"))
 from messy_returns import SHARES_31, Messy, evaluate, load_into_sandbox
@@ -386,3 +386,74 @@ def test_linked_returns_are_confirmed_by_the_next_refunds_run(
     for rid, codes in others.items():
         assert rows[rid]["state"] == "business_exception", rid
         assert rows[rid]["reason_code"] == codes[0], (rid, codes)
+
+
+@pytest.mark.parcels(40)
+def test_a_reviewed_returns_workbook_is_applied(
+    sandbox: Sandbox, display: str, tmp_path: Path
+) -> None:
+    """A person writes 1 (the first candidate) and 无 in 待人工确认 with their name:
+    `robots apply` links the first through the terminal, verified on its page, and closes the
+    second; a decision that is not 1, 2, 3 or 无 rejects the whole file, the cell named."""
+    with terminal_and_workspace(sandbox, display, tmp_path) as ws:
+        assert run(ws, display).returncode == 0
+        (report,) = (ws / "reports").glob("returns-*.xlsx")
+        before = {r["parcel_id"] for r in links(sandbox)}
+        wb = openpyxl.load_workbook(report)
+        sheet = wb["待人工确认"]
+        rows = records(sheet)
+        assert len(rows) >= 2
+        rows[0]["处理决定"].value, rows[0]["复核人"].value = "1", "王芳"
+        rows[1]["处理决定"].value, rows[1]["复核人"].value = "4", "王芳"
+        bad = tmp_path / "bad.xlsx"
+        wb.save(bad)
+        env = {**robot_env(), "DISPLAY": display}
+        refused = subprocess.run(
+            robots_cmd("apply", str(bad), "-w", str(ws)),
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        assert "sheet '待人工确认', row 3, column 处理决定: unknown decision '4'" in refused.stderr
+        assert {r["parcel_id"] for r in links(sandbox)} == before  # nothing applied
+        rows[1]["处理决定"].value = "无"
+        good = tmp_path / "reviewed.xlsx"
+        wb.save(good)
+        first, second = rows[0]["包裹号"].value, rows[1]["包裹号"].value
+        chosen = rows[0]["候选1 单号"].value
+        done = subprocess.run(
+            robots_cmd("apply", str(good), "-w", str(ws)),
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        made = {r["parcel_id"]: r["target"] for r in links(sandbox)}
+        assert set(made) - before == {first} and made[first] == chosen
+        with sqlite3.connect(ws / "state" / "ledger.sqlite3") as conn:
+            states = dict(
+                conn.execute(
+                    "SELECT item_key, state FROM work_items WHERE item_key IN (?, ?)",
+                    (first, second),
+                ).fetchall()
+            )
+        assert states == {first: "done", second: "done"}
+        again = subprocess.run(
+            robots_cmd("apply", str(good), "-w", str(ws)),
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert again.returncode == 0 and "2 already done" in again.stderr, again.stderr
+        assert {r["parcel_id"]: r["target"] for r in links(sandbox)} == made
+        # the open-exceptions workbook's parcels are decided the same way
+        queue = ws / "reports" / "open-exceptions.xlsx"
+        wb = openpyxl.load_workbook(queue)
+        waiting = records(wb["无名件待人工确认"])
+        assert {first, second}.isdisjoint(r["包裹号"].value for r in waiting) and waiting
+        n = "2" if waiting[0]["候选2 单号"].value else "1"
+        waiting[0]["处理决定"].value, waiting[0]["复核人"].value = n, "王芳"
+        wb.save(queue)
+        third, pick = waiting[0]["包裹号"].value, waiting[0][f"候选{n} 单号"].value
+        done = subprocess.run(
+            robots_cmd("apply", str(queue), "-w", str(ws)),
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        now = {r["parcel_id"]: r["target"] for r in links(sandbox)}
+        assert set(now) - set(made) == {third} and now[third] == pick

@@ -47,10 +47,10 @@ def apply(
     from robots.registry import load_workspace
 
     ws = load_workspace(workspace)
-    if _robot_of(workbook) == "returns":
-        _apply_parcels(ws, workbook, target, base_url, verbose)
-        return
-    if _robot_of(workbook) == "pagescan":
+    robot = _robot_of(workbook)
+    if robot == "returns":
+        raise typer.Exit(_apply_parcels(ws, workbook, None, base_url, verbose))
+    if robot == "pagescan":
         _apply_findings(ws, workbook)
         return
     ledger = Ledger.of(ws)
@@ -72,6 +72,11 @@ def apply(
         )
     finally:
         ledger.close()
+    if review.queue and not review.rows:  # the open-exceptions workbook, parcels decided only
+        from robots.returns.apply import has_parcel_decisions
+
+        if has_parcel_decisions(workbook.resolve()):
+            raise typer.Exit(_apply_parcels(ws, workbook, None, base_url, verbose))
     approve = sum(1 for r in review.rows if r.decision == "approve")
     console.print(
         f"{workbook}: {f'run {review.run_id}' if review.run_id else 'open-exceptions queue'}, "
@@ -109,11 +114,36 @@ def apply(
     )
     console.print(f"result: {result.report}")
     console.print(f"logs:   {result.run_dir}")
-    raise typer.Exit(result.exit_code)
+    code = result.exit_code
+    if review.queue:  # the open-exceptions workbook: its parcels' decisions too
+        from robots.returns.apply import has_parcel_decisions
+
+        if has_parcel_decisions(workbook.resolve()):
+            code = max(code, _apply_parcels(ws, workbook, None, base_url, verbose))
+    raise typer.Exit(code)
 
 
 def _robot_of(file: Path) -> str:
-    """Whose decisions a console decisions file holds (``"robot"``; refunds by default)."""
+    """Whose decisions a file holds: a console decisions file names its robot (refunds by
+    default); a workbook with a returns suggestions sheet and no refunds sheet is returns'."""
+    if file.suffix.lower() in (".xlsx", ".xlsm"):
+        import zipfile
+
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        from robots.refunds.review import SHEETS
+        from robots.returns.apply import WORKBOOK_SHEETS
+
+        try:
+            wb = openpyxl.load_workbook(file, read_only=True)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, InvalidFileException):
+            return "refunds"  # read_review names what is wrong with the file
+        names = set(wb.sheetnames)
+        wb.close()
+        if names & set(WORKBOOK_SHEETS) and not names & set(SHEETS):
+            return "returns"
+        return "refunds"
     if file.suffix.lower() != ".json":
         return "refunds"
     import json
@@ -127,8 +157,9 @@ def _robot_of(file: Path) -> str:
 
 def _apply_parcels(
     ws: Workspace, file: Path, target: str | None, base_url: str | None, verbose: bool
-) -> None:
-    """The console's decisions on parcels: link each to the chosen candidate, or close it."""
+) -> int:
+    """Decisions on parcels (the console's, or a returns workbook's 处理决定): link each to
+    the chosen candidate, or close it; the exit code."""
     from robots.engine.run import RunOptions
     from robots.ledger import Ledger
     from robots.ops import execute_run
@@ -169,7 +200,7 @@ def _apply_parcels(
     )
     console.print(f"result: {result.report}")
     console.print(f"logs:   {result.run_dir}")
-    raise typer.Exit(result.exit_code)
+    return result.exit_code
 
 
 def _apply_findings(ws: Workspace, file: Path) -> None:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import enum
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from loguru import logger
 from openpyxl import Workbook
+from openpyxl.utils.exceptions import InvalidFileException
 from playwright.async_api import Page
 
 from robots.config import Workspace
@@ -29,6 +32,7 @@ from robots.engine.run import Lane, RunOptions, RunResult
 from robots.errors import BusinessException, InvalidReview
 from robots.ledger import ItemView, State
 from robots.reports import workbook as book
+from robots.returns.report import QUEUE_SUGGESTIONS, SUGGESTIONS
 from robots.returns.robot import ACTING, ReturnsRobot
 from robots.returns.scenario import ReturnsScenario
 from robots.returns.terminal import WarehouseTerminal
@@ -88,36 +92,35 @@ def candidates(view: ItemView) -> list[str]:
 
 
 def read_parcel_decisions(file: Path, *, item: Any) -> ParcelDecisions:
-    """The decisions in ``file``, every problem named (``decision N, field``); ``item(key)``
-    is the parcel's ledger view or None."""
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
+    """The decisions in ``file`` (the console's JSON, or a returns workbook's 待人工确认 /
+    the queue's 无名件待人工确认 with 处理决定 and 复核人 filled in), every problem named;
+    ``item(key)`` is the parcel's ledger view or None."""
+    if file.suffix.lower() in (".xlsx", ".xlsm"):
+        records, where = _workbook_records(file)
+    else:
+        records, where = _json_records(file), (lambda n, name: f"decision {n}, {name}")
     problems: list[str] = []
     decided: list[ParcelDecision] = []
     seen: dict[str, int] = {}
-    for n, r in enumerate(rows, start=1):
-        cell = {k: str(r.get(k) or "").strip() for k in r}
-        where = f"decision {n}"
+    for n, cell in records:
         parcel, decision = cell.get("parcel_id", ""), cell.get("decision", "")
         if decision not in DECISIONS:
-            problems.append(f"{where}, decision: unknown decision {decision!r} (link or dismiss)")
+            problems.append(
+                f"{where(n, 'decision')}: unknown decision {cell.get('raw', decision)!r} "
+                "(link or dismiss; in a workbook 1, 2, 3 or 无)"
+            )
         if not cell.get("reviewer"):
-            problems.append(f"{where}, reviewer: a decision needs the reviewer's name")
+            problems.append(f"{where(n, 'reviewer')}: a decision needs the reviewer's name")
         view = item(parcel) if parcel else None
         if view is None:
-            problems.append(f"{where}, parcel_id: parcel {parcel!r} is not in the ledger")
+            problems.append(f"{where(n, 'parcel_id')}: parcel {parcel!r} is not in the ledger")
         elif decision == "link" and cell.get("target") not in candidates(view):
             problems.append(
-                f"{where}, target: {cell.get('target')!r} is not one of the candidates the "
+                f"{where(n, 'target')}: {cell.get('target')!r} is not one of the candidates the "
                 f"robot listed for {parcel} ({', '.join(candidates(view)) or 'none'})"
             )
         if parcel in seen:
-            problems.append(f"{where}, parcel_id: {parcel} is also decision {seen[parcel]}")
+            problems.append(f"{where(n, 'parcel_id')}: {parcel} is also decided at {seen[parcel]}")
         seen[parcel] = n
         decided.append(
             ParcelDecision(
@@ -128,6 +131,82 @@ def read_parcel_decisions(file: Path, *, item: Any) -> ParcelDecisions:
     if problems:
         raise InvalidReview(file, problems)
     return ParcelDecisions(file, decided)
+
+
+def _json_records(file: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
+    return [(n, {k: str(r.get(k) or "").strip() for k in r}) for n, r in enumerate(rows, start=1)]
+
+
+WORKBOOK_SHEETS = (SUGGESTIONS, QUEUE_SUGGESTIONS)
+
+
+def has_parcel_decisions(file: Path) -> bool:
+    """Whether a workbook holds a returns suggestions sheet with a decision written in it."""
+    try:
+        records, _ = _workbook_records(file)
+    except InvalidReview:
+        return False
+    return bool(records)
+
+
+def _workbook_records(file: Path) -> tuple[list[tuple[int, dict[str, str]]], Any]:
+    """The decided rows of the workbook's suggestions sheet: 1, 2, 3 → that candidate's
+    number (候选N 单号), 无 → dismiss."""
+    try:
+        wb = openpyxl.load_workbook(file, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, InvalidFileException) as exc:
+        raise InvalidReview(file, [f"not an .xlsx workbook ({exc})"]) from None
+    try:
+        name = next((n for n in WORKBOOK_SHEETS if n in wb.sheetnames), None)
+        if name is None:
+            raise InvalidReview(file, [f"no sheet {' or '.join(WORKBOOK_SHEETS)}"])
+        rows = wb[name].iter_rows(values_only=True)
+        headers = [str(h or "").strip() for h in next(rows, ())]
+        missing = [h for h in ("包裹号", "处理决定", "复核人") if h not in headers]
+        if missing:
+            raise InvalidReview(
+                file, [f"sheet '{name}', row 1: no column {', '.join(map(repr, missing))}"]
+            )
+        at = {h: i for i, h in enumerate(headers)}
+        records: list[tuple[int, dict[str, str]]] = []
+        for r, values in enumerate(rows, start=2):
+            cells = {
+                h: str(values[i]).strip() if i < len(values) and values[i] is not None else ""
+                for h, i in at.items()
+            }
+            raw = cells.get("处理决定", "")
+            if not raw:
+                continue
+            pick = {"1": 1, "2": 2, "3": 3}.get(raw.removesuffix(".0"))
+            record = {
+                "parcel_id": cells.get("包裹号", ""),
+                "reviewer": cells.get("复核人", ""),
+                "note": cells.get("备注", ""),
+                "raw": raw,
+            }
+            if pick is not None:
+                record |= {"decision": "link", "target": cells.get(f"候选{pick} 单号", "")}
+            elif raw == "无":
+                record |= {"decision": "dismiss"}
+            else:
+                record |= {"decision": raw}
+            records.append((r, record))
+    finally:
+        wb.close()
+    letters = {"decision": "处理决定", "reviewer": "复核人", "parcel_id": "包裹号",
+               "target": "处理决定"}  # fmt: skip
+
+    def where(row: int, field: str) -> str:
+        return f"sheet '{name}', row {row}, column {letters.get(field, field)}"
+
+    return records, where
 
 
 @dataclass

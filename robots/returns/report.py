@@ -3,7 +3,8 @@
 Same conventions as the other reports (``robots.reports.workbook``): Chinese first, phone
 numbers masked to their last four digits, signals in Chinese and wrapped whole. In 待人工确认
 each parcel has its top candidates side by side with scores and the signals that fired, and a
-处理决定 column where a person writes which candidate (1, 2, 3) or 无; in 未匹配 each row says
+处理决定 column where a person writes which candidate (1, 2, 3) or 无, with their name in 复核人
+(`robots apply` links it, ``robots.returns.apply``); in 未匹配 each row says
 what to do next. Every parcel keeps its row in the ledger (``Item.row``), so a killed run's
 parcels still reach a workbook and the open-exceptions queue.
 """
@@ -63,8 +64,11 @@ SUGGESTION_COLUMNS = [
         for what, w in (("单号", 20), ("得分", 7), ("信号", 34))
     ],
     ("处理决定", 10),
+    ("复核人", 10),
     ("备注", 24),
 ]
+DECISION_COLUMN = [name for name, _ in SUGGESTION_COLUMNS].index("处理决定") + 1
+QUEUE_SUGGESTIONS = "无名件待人工确认"
 UNMATCHED_COLUMNS = [
     *PARCEL_COLUMNS,
     ("原因", 30),
@@ -164,9 +168,12 @@ def write_run(ledger: Ledger, run: RunView, path: Path, *, now: datetime) -> Pat
 def queue_sheet(wb: Workbook, ledger: Ledger, *, now: datetime) -> dict[str, Any]:
     """The open-exceptions queue's returns sheets: every parcel still waiting for a person."""
     _linked, suggestions, unmatched = sort_items(ledger.open_items(ROBOT))
-    suggestion_sheet(wb.create_sheet("无名件待人工确认"), suggestions)
+    suggestion_sheet(wb.create_sheet(QUEUE_SUGGESTIONS), suggestions)
     unmatched_sheet(wb.create_sheet("无名件未匹配"), unmatched)
-    return {"sheet": "无名件待人工确认 / 无名件未匹配", "open": len(suggestions) + len(unmatched)}
+    return {
+        "sheet": f"{QUEUE_SUGGESTIONS} / 无名件未匹配",
+        "open": len(suggestions) + len(unmatched),
+    }
 
 
 def linked_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
@@ -206,11 +213,11 @@ def suggestion_sheet(sheet: Worksheet, items: list[ItemView]) -> None:
                 cells += [top[i]["target"], top[i]["score"], _signals(top[i]["signals"])]
             else:
                 cells += [None, None, None]
-        sheet.append([*cells, None, None])
+        sheet.append([*cells, None, None, None])
         sheet.cell(row=r, column=6).number_format = book.TIME_FORMAT
     for column in (11, 14, 17):
         book.wrap(sheet, column)
-    book.decision_column(sheet, len(SUGGESTION_COLUMNS) - 1, DECISIONS, len(items))
+    book.decision_column(sheet, DECISION_COLUMN, DECISIONS, len(items))
     book.filters(sheet, SUGGESTION_COLUMNS, len(items))
 
 
