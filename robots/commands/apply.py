@@ -48,8 +48,8 @@ def apply(
 
     ws = load_workspace(workspace)
     robot = _robot_of(workbook)
-    if robot == "returns":
-        raise typer.Exit(_apply_parcels(ws, workbook, None, base_url, verbose))
+    if robot == "returns":  # --target names a returns target here
+        raise typer.Exit(_apply_parcels(ws, workbook, target, base_url, verbose))
     if robot == "pagescan":
         _apply_findings(ws, workbook)
         return

@@ -96,7 +96,7 @@ def read_review(
         kind = (
             "a page-scan report (its findings are fixed in the shop, not applied by a robot)"
             if names & {"Price errors", "价格问题"}
-            else "a returns report (apply supports refunds workbooks so far)"
+            else "a returns report (its 待人工确认 sheet is applied as parcel decisions)"
             if names & {"Suggestions", "待人工确认"}
             else f"sheets {wb.sheetnames}"
         )
