@@ -49,6 +49,7 @@ from robots.console.accounts import OPERATOR, REVIEWER, VIEWER
 from robots.errors import RobotsError
 from robots.ledger import Ledger, RunView
 from robots.runtime.clock import host_now
+from robots.runtime.lock import pid_alive
 
 HERE = Path(__file__).parent
 REFUNDS, RETURNS, PAGESCAN = "refunds", "returns", "pagescan"
@@ -794,16 +795,6 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def runs_here(run: RunView) -> bool:
     """Whether ``run`` is a process of this machine (its row names its host and pid while it
     runs)."""
@@ -814,7 +805,7 @@ def runs_here(run: RunView) -> bool:
 def run_status(run: RunView) -> str:
     """运行中, 已中断 (its process is gone without recording an end), 失败, 已停止 or 完成."""
     if run.ended_at is None:
-        if runs_here(run) and not _alive(int(run.summary["process"]["pid"])):
+        if runs_here(run) and not pid_alive(int(run.summary["process"]["pid"])):
             return "已中断"
         return "运行中"
     if run.failure:

@@ -33,6 +33,7 @@ from robots.ledger import ItemView, Ledger, RunView
 from robots.pagescan.model import WordFinding
 from robots.pagescan.report import ROBOT, SkuPrices, by_sku, latest_scans, scan_findings
 from robots.reports import workbook as book
+from robots.reports.decisions import console_rows
 
 REVIEWED = "reviewed|"  # the ledger's remembered values: a person's decision on a finding
 DECISIONS = {"fixed": "已修改", "ignore": "忽略", "false_positive": "误报"}
@@ -111,16 +112,8 @@ class FindingDecision:
 
 def read_finding_decisions(file: Path) -> list[FindingDecision]:
     """The decisions in ``file``; every problem named (``decision N, field``)."""
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
     problems, decided = [], []
-    for n, r in enumerate(rows, start=1):
-        cell = {k: str(r.get(k) or "").strip() for k in r}
+    for n, cell in console_rows(file):
         if cell.get("decision") not in DECISIONS:
             problems.append(
                 f"decision {n}, decision: unknown decision {cell.get('decision')!r} "

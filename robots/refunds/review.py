@@ -10,7 +10,6 @@ sheet, row and column of every problem.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from robots.errors import InvalidReview
 from robots.refunds.report import EXCEPTIONS, HEADERS, QUEUE_SHEET
+from robots.reports.decisions import cell_text, console_rows
 from robots.reports.queue import QUEUE_KEY  # the open-exceptions queue's Summary key
 from robots.reports.workbook import SUMMARY
 
@@ -60,10 +60,6 @@ class ReviewedWorkbook:
     scenario: str
     rows: list[ReviewedRow]  # the decided rows only
     queue: bool = False
-
-
-def _cell_text(value: object) -> str:
-    return "" if value is None else str(value).strip()
 
 
 def read_review(
@@ -108,17 +104,17 @@ def read_review(
             ],
         )
     summary = {
-        _cell_text(k): v for k, v, *_ in wb[summary_name].iter_rows(max_col=2, values_only=True)
+        cell_text(k): v for k, v, *_ in wb[summary_name].iter_rows(max_col=2, values_only=True)
     }
     queue = QUEUE_KEY in summary
-    run_id = "" if queue else _cell_text(summary.get("运行编号 run id"))
-    scenario = _cell_text(summary.get("场景 scenario"))
+    run_id = "" if queue else cell_text(summary.get("运行编号 run id"))
+    scenario = cell_text(summary.get("场景 scenario"))
     if not queue:
         if not run_id:
             raise InvalidReview(
                 file, [f"sheet '{summary_name}': the run id (运行编号 run id) is missing"]
             )
-        if _cell_text(summary.get("演练 dry run")).startswith("是"):
+        if cell_text(summary.get("演练 dry run")).startswith("是"):
             raise InvalidReview(
                 file, [f"run {run_id} was a dry run: its workbook cannot be applied"]
             )
@@ -128,7 +124,7 @@ def read_review(
             )
 
     sheet = wb[sheet_name]
-    headers = [_cell_text(c.value) for c in sheet[1]]
+    headers = [cell_text(c.value) for c in sheet[1]]
     where_of: dict[str, int] = {}
     problems: list[str] = []
     for name, header in COLUMNS.items():
@@ -155,7 +151,7 @@ def read_review(
         (
             r,
             {
-                name: _cell_text(values[c - 1]) if c <= len(values) else ""
+                name: cell_text(values[c - 1]) if c <= len(values) else ""
                 for name, c in where_of.items()
             },
         )
@@ -177,19 +173,7 @@ def read_console(
     """The decisions a reviewer took in the console (``robots console``) on the open-exceptions
     queue, written as ``{"rows": [{"refund_id", "item", "run", "decision", "reviewer",
     "note"}, …]}``: checked as the queue's rows are, the n-th decision named as ``decision n``."""
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidReview(file, ["no such file"]) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
-    records = [
-        (i, {name: _cell_text(r.get(name)) for name in COLUMNS})
-        for i, r in enumerate(rows, start=1)
-    ]
+    records = [(i, {name: r.get(name, "") for name in COLUMNS}) for i, r in console_rows(file)]
     return _decided(
         file, "", "", True, records, lambda i, name: f"decision {i}, {name}",
         run_is_known=run_is_known, item_is_known=item_is_known, scenario_of=scenario_of,

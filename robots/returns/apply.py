@@ -14,7 +14,6 @@ leaves the open queue; the robot's next runs skip it).
 from __future__ import annotations
 
 import enum
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from robots.engine.run import Lane, RunOptions, RunResult
 from robots.errors import BusinessException, InvalidReview
 from robots.ledger import ItemView, State
 from robots.reports import workbook as book
+from robots.reports.decisions import cell_text, console_rows
 from robots.returns.report import QUEUE_SUGGESTIONS, SUGGESTIONS
 from robots.returns.robot import ACTING, ReturnsRobot
 from robots.returns.scenario import ReturnsScenario
@@ -98,7 +98,7 @@ def read_parcel_decisions(file: Path, *, item: Any) -> ParcelDecisions:
     if file.suffix.lower() in (".xlsx", ".xlsm"):
         records, where = _workbook_records(file)
     else:
-        records, where = _json_records(file), (lambda n, name: f"decision {n}, {name}")
+        records, where = console_rows(file), (lambda n, name: f"decision {n}, {name}")
     problems: list[str] = []
     decided: list[ParcelDecision] = []
     seen: dict[str, int] = {}
@@ -131,17 +131,6 @@ def read_parcel_decisions(file: Path, *, item: Any) -> ParcelDecisions:
     if problems:
         raise InvalidReview(file, problems)
     return ParcelDecisions(file, decided)
-
-
-def _json_records(file: Path) -> list[tuple[int, dict[str, str]]]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidReview(file, [f"not the console's decisions (JSON): {exc}"]) from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InvalidReview(file, ['not the console\'s decisions: expected {"rows": [{…}, …]}'])
-    return [(n, {k: str(r.get(k) or "").strip() for k in r}) for n, r in enumerate(rows, start=1)]
 
 
 WORKBOOK_SHEETS = (SUGGESTIONS, QUEUE_SUGGESTIONS)
@@ -177,10 +166,7 @@ def _workbook_records(file: Path) -> tuple[list[tuple[int, dict[str, str]]], Any
         at = {h: i for i, h in enumerate(headers)}
         records: list[tuple[int, dict[str, str]]] = []
         for r, values in enumerate(rows, start=2):
-            cells = {
-                h: str(values[i]).strip() if i < len(values) and values[i] is not None else ""
-                for h, i in at.items()
-            }
+            cells = {h: cell_text(values[i]) if i < len(values) else "" for h, i in at.items()}
             raw = cells.get("处理决定", "")
             if not raw:
                 continue

@@ -35,6 +35,11 @@ def is_locked(lock_dir: Path, robot: str) -> bool:
         pid = int(json.loads((lock_dir / f"{robot}.owner.json").read_text(encoding="utf-8"))["pid"])
     except (OSError, ValueError, KeyError):
         return False
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` of this machine is alive (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
